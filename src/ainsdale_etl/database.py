@@ -1,0 +1,102 @@
+"""PostgreSQL connections over ADBC, with errors scrubbed of credentials."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from ainsdale_etl.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from adbc_driver_postgresql.dbapi import Connection, Cursor
+
+_URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """``text`` with every credential it may echo (URIs, ``password=``, known secrets) masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _URI_CREDENTIALS.sub(r"\1***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\1***", text)
+
+
+def _password_of(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return ""
+    return unquote(password) if password else ""
+
+
+def describe_error(exc: BaseException, url: SecretStr | None = None) -> str:
+    """One scrubbed line describing a driver error."""
+    raw = url.get_secret_value() if url else ""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    message = " ".join(lines[:2]) if lines else type(exc).__name__
+    message = message.removeprefix("IO: ").removeprefix("[libpq] ")
+    return scrub(message, raw, _password_of(raw))
+
+
+class Database:
+    """A PostgreSQL database named by a URI kept secret."""
+
+    def __init__(self, label: str, url: SecretStr) -> None:
+        self.label = label
+        self.url = url
+
+    @contextmanager
+    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        try:
+            conn = adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
+        except adbc_driver_manager.Error as exc:
+            raise DatabaseError(
+                f"cannot connect to the {self.label} database: {describe_error(exc, self.url)}"
+            ) from None
+        try:
+            yield conn
+        except adbc_driver_manager.Error as exc:
+            raise DatabaseError(
+                f"{self.label} database error: {describe_error(exc, self.url)}"
+            ) from None
+        finally:
+            conn.close()
+
+
+def split_script(script: str) -> list[str]:
+    """The statements of a plain SQL script (no semicolons inside literals or bodies)."""
+    code = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("--"))
+    return [stmt.strip() for stmt in code.split(";") if stmt.strip()]
+
+
+def execute_script(cursor: Cursor, script: str) -> None:
+    """Run a script statement by statement: ADBC prepares each, and one prepare takes one."""
+    for statement in split_script(script):
+        cursor.execute(statement)
+
+
+def execute(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> None:
+    """Run one statement with bound parameters ($1, $2, ...)."""
+    cursor.execute(sql, params)
+
+
+def fetch_arrow(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+    cursor.execute(sql, params)
+    return cursor.fetch_arrow_table()
+
+
+def fetch_all(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    cursor.execute(sql, params)
+    return cursor.fetchall()

@@ -1,0 +1,229 @@
+"""The schema registry: every table and column the pipeline touches, declared once.
+
+Source tables mirror ``sql/totesys.sql``; star tables mirror ``shared/spec/warehouse.md``.
+Every SQL identifier the pipeline emits comes from here (see :func:`quote_ident`), so nothing
+user-supplied ever reaches a statement as an identifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """How a source column is stored in totesys and written to CSV."""
+
+    INT = "int"
+    TEXT = "text"
+    MONEY = "money"  # numeric(10,2): travels as its exact decimal text, never a float
+    TIMESTAMP = "timestamp"  # timestamp(3), naive, millisecond precision
+    DATE_TEXT = "date_text"  # a 'YYYY-MM-DD' date stored as text
+    ENUM = "enum"
+    BOOL = "bool"
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    kind: Kind
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    name: str
+    columns: tuple[SourceColumn, ...]
+
+    @property
+    def id_column(self) -> str:
+        return f"{self.name}_id"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _src(name: str, *columns: tuple[str, Kind] | tuple[str, Kind, bool]) -> SourceTable:
+    cols = tuple(SourceColumn(c[0], c[1], len(c) > 2 and bool(c[2])) for c in columns)
+    return SourceTable(name, cols)
+
+
+I, T, M, TS, DT, E, B = Kind.INT, Kind.TEXT, Kind.MONEY, Kind.TIMESTAMP, Kind.DATE_TEXT, Kind.ENUM, Kind.BOOL
+NULLABLE = True
+_STAMPS: tuple[tuple[str, Kind], ...] = (("created_at", TS), ("last_updated", TS))
+
+SOURCE_TABLES: dict[str, SourceTable] = {
+    t.name: t
+    for t in (
+        _src("address", ("address_id", I), ("address_line_1", T), ("address_line_2", T, NULLABLE),
+             ("district", T, NULLABLE), ("city", T), ("postal_code", T), ("country", T),
+             ("phone", T), *_STAMPS),
+        _src("counterparty", ("counterparty_id", I), ("counterparty_legal_name", T),
+             ("legal_address_id", I), ("commercial_contact", T, NULLABLE),
+             ("delivery_contact", T, NULLABLE), *_STAMPS),
+        _src("currency", ("currency_id", I), ("currency_code", T), *_STAMPS),
+        _src("department", ("department_id", I), ("department_name", T),
+             ("location", T, NULLABLE), ("manager", T, NULLABLE), *_STAMPS),
+        _src("design", ("design_id", I), ("created_at", TS), ("design_name", T),
+             ("file_location", T), ("file_name", T), ("last_updated", TS)),
+        _src("staff", ("staff_id", I), ("first_name", T), ("last_name", T), ("department_id", I),
+             ("email_address", T), *_STAMPS),
+        _src("payment_type", ("payment_type_id", I), ("payment_type_name", E), *_STAMPS),
+        _src("sales_order", ("sales_order_id", I), *_STAMPS, ("design_id", I), ("staff_id", I),
+             ("counterparty_id", I), ("units_sold", I), ("unit_price", M), ("currency_id", I),
+             ("agreed_delivery_date", DT), ("agreed_payment_date", DT),
+             ("agreed_delivery_location_id", I)),
+        _src("purchase_order", ("purchase_order_id", I), *_STAMPS, ("staff_id", I),
+             ("counterparty_id", I), ("item_code", T), ("item_quantity", I),
+             ("item_unit_price", M), ("currency_id", I), ("agreed_delivery_date", DT),
+             ("agreed_payment_date", DT), ("agreed_delivery_location_id", I)),
+        _src("transaction", ("transaction_id", I), ("transaction_type", E),
+             ("sales_order_id", I, NULLABLE), ("purchase_order_id", I, NULLABLE), *_STAMPS),
+        _src("payment", ("payment_id", I), *_STAMPS, ("transaction_id", I),
+             ("counterparty_id", I), ("payment_amount", M), ("currency_id", I),
+             ("payment_type_id", I), ("paid", B), ("payment_date", DT),
+             ("company_ac_number", I), ("counterparty_ac_number", I)),
+    )
+}  # fmt: skip
+
+# In the database, but never extracted: the ORM's bookkeeping, not business data.
+IGNORED_SOURCE_TABLES = frozenset({"_prisma_migrations"})
+
+
+@dataclass(frozen=True)
+class StarColumn:
+    name: str
+    sql_type: str
+    nullable: bool = False
+    references: str | None = None  # the dimension table this column points at
+
+
+@dataclass(frozen=True)
+class StarTable:
+    name: str
+    columns: tuple[StarColumn, ...]
+    key: tuple[str, ...]  # dims: the primary key; facts: the natural key of a version
+    sources: tuple[str, ...]  # source tables whose changes can change this table
+    surrogate_key: str | None = None  # facts only: assigned by the warehouse
+
+    @property
+    def is_fact(self) -> bool:
+        return self.surrogate_key is not None
+
+    @property
+    def column_names(self) -> list[str]:
+        """The columns the pipeline writes (the surrogate key is the warehouse's)."""
+        return [c.name for c in self.columns]
+
+    @property
+    def foreign_keys(self) -> list[StarColumn]:
+        return [c for c in self.columns if c.references]
+
+
+def _col(name: str, sql_type: str, *, null: bool = False, ref: str | None = None) -> StarColumn:
+    return StarColumn(name, sql_type, null, ref)
+
+
+INT, TEXT, MONEY, DATE, TIME, BOOL = "integer", "varchar", "numeric(10,2)", "date", "time", "boolean"
+
+
+def _version_columns() -> tuple[StarColumn, ...]:
+    return (
+        _col("created_date", DATE, ref="dim_date"),
+        _col("created_time", TIME),
+        _col("last_updated_date", DATE, ref="dim_date"),
+        _col("last_updated_time", TIME),
+    )
+
+
+def _fact(name: str, entity: str, surrogate: str, *columns: StarColumn, sources: tuple[str, ...]) -> StarTable:
+    id_col = f"{entity}_id"
+    return StarTable(
+        name,
+        (_col(id_col, INT), *_version_columns(), *columns),
+        key=(id_col, "last_updated_date", "last_updated_time"),
+        sources=sources,
+        surrogate_key=surrogate,
+    )
+
+
+def _dim(name: str, *columns: StarColumn, sources: tuple[str, ...]) -> StarTable:
+    return StarTable(name, columns, key=(columns[0].name,), sources=sources)
+
+
+DIMENSIONS: tuple[StarTable, ...] = (
+    _dim("dim_date", _col("date_id", DATE), _col("year", INT), _col("month", INT),
+         _col("day", INT), _col("day_of_week", INT), _col("day_name", TEXT),
+         _col("month_name", TEXT), _col("quarter", INT), sources=()),
+    _dim("dim_staff", _col("staff_id", INT), _col("first_name", TEXT), _col("last_name", TEXT),
+         _col("department_name", TEXT), _col("location", TEXT, null=True),
+         _col("email_address", TEXT), sources=("staff", "department")),
+    _dim("dim_location", _col("location_id", INT), _col("address_line_1", TEXT),
+         _col("address_line_2", TEXT, null=True), _col("district", TEXT, null=True),
+         _col("city", TEXT), _col("postal_code", TEXT), _col("country", TEXT),
+         _col("phone", TEXT), sources=("address",)),
+    _dim("dim_design", _col("design_id", INT), _col("design_name", TEXT),
+         _col("file_location", TEXT), _col("file_name", TEXT), sources=("design",)),
+    _dim("dim_currency", _col("currency_id", INT), _col("currency_code", TEXT),
+         _col("currency_name", TEXT), sources=("currency",)),
+    _dim("dim_counterparty", _col("counterparty_id", INT), _col("counterparty_legal_name", TEXT),
+         _col("counterparty_legal_address_line_1", TEXT),
+         _col("counterparty_legal_address_line_2", TEXT, null=True),
+         _col("counterparty_legal_district", TEXT, null=True),
+         _col("counterparty_legal_city", TEXT), _col("counterparty_legal_postal_code", TEXT),
+         _col("counterparty_legal_country", TEXT), _col("counterparty_legal_phone_number", TEXT),
+         sources=("counterparty", "address")),
+    _dim("dim_payment_type", _col("payment_type_id", INT), _col("payment_type_name", TEXT),
+         sources=("payment_type",)),
+    _dim("dim_transaction", _col("transaction_id", INT), _col("transaction_type", TEXT),
+         _col("sales_order_id", INT, null=True), _col("purchase_order_id", INT, null=True),
+         sources=("transaction",)),
+)  # fmt: skip
+
+FACTS: tuple[StarTable, ...] = (
+    _fact("fact_sales_order", "sales_order", "sales_record_id",
+          _col("sales_staff_id", INT, ref="dim_staff"),
+          _col("counterparty_id", INT, ref="dim_counterparty"),
+          _col("units_sold", INT), _col("unit_price", MONEY),
+          _col("currency_id", INT, ref="dim_currency"), _col("design_id", INT, ref="dim_design"),
+          _col("agreed_payment_date", DATE, ref="dim_date"),
+          _col("agreed_delivery_date", DATE, ref="dim_date"),
+          _col("agreed_delivery_location_id", INT, ref="dim_location"),
+          sources=("sales_order",)),
+    _fact("fact_purchase_order", "purchase_order", "purchase_record_id",
+          _col("staff_id", INT, ref="dim_staff"),
+          _col("counterparty_id", INT, ref="dim_counterparty"),
+          _col("item_code", TEXT), _col("item_quantity", INT), _col("item_unit_price", MONEY),
+          _col("currency_id", INT, ref="dim_currency"),
+          _col("agreed_delivery_date", DATE, ref="dim_date"),
+          _col("agreed_payment_date", DATE, ref="dim_date"),
+          _col("agreed_delivery_location_id", INT, ref="dim_location"),
+          sources=("purchase_order",)),
+    _fact("fact_payment", "payment", "payment_record_id",
+          _col("transaction_id", INT, ref="dim_transaction"),
+          _col("counterparty_id", INT, ref="dim_counterparty"),
+          _col("payment_amount", MONEY), _col("currency_id", INT, ref="dim_currency"),
+          _col("payment_type_id", INT, ref="dim_payment_type"), _col("paid", BOOL),
+          _col("payment_date", DATE, ref="dim_date"),
+          sources=("payment",)),
+)  # fmt: skip
+
+# Dimensions first: a load writes them before the facts that point at them.
+STAR_TABLES: dict[str, StarTable] = {t.name: t for t in (*DIMENSIONS, *FACTS)}
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL, refusing anything the registry does not declare."""
+    if name not in _KNOWN_IDENTIFIERS:
+        raise ValueError(f"{name!r} is not a table or column in the schema registry")
+    return '"' + name + '"'
+
+
+_KNOWN_IDENTIFIERS: frozenset[str] = frozenset(
+    {t.name for t in SOURCE_TABLES.values()}
+    | {c.name for t in SOURCE_TABLES.values() for c in t.columns}
+    | {t.name for t in STAR_TABLES.values()}
+    | {c.name for t in STAR_TABLES.values() for c in t.columns}
+    | {t.surrogate_key for t in FACTS if t.surrogate_key}
+)

@@ -1,0 +1,48 @@
+"""Settings: one pydantic-settings class, read from ``AINSDALE_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ainsdale_etl.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Everything a run needs to know; unset databases and buckets mean the embedded default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AINSDALE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    source_url: SecretStr | None = Field(None, description="PostgreSQL URI of totesys.")
+    warehouse_url: SecretStr | None = Field(None, description="PostgreSQL URI of the warehouse.")
+    ingest_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
+    processed_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
+    home: Path = Field(Path(".ainsdale"), description="State of the embedded default.")
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="json (default off a terminal) or console (default on a terminal)."
+    )
+    extract_lookback_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far each extract looks back past the previous window for rows that "
+        "committed late (see README: change capture).",
+    )
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.source_url is None or self.warehouse_url is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "AINSDALE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"{name}: {first['msg']}; fix it in the environment or .env") from None

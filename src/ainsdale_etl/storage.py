@@ -1,0 +1,172 @@
+"""Buckets: one small interface over a local folder or an S3 bucket, chosen by URI.
+
+Keys are '/'-separated relative paths. Every write is atomic: a reader sees the whole object or
+none of it (local writes go to a temporary name and are renamed; an S3 PUT is atomic).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ainsdale_etl.errors import ConfigError, EtlError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class Storage(Protocol):
+    """A bucket: objects by key."""
+
+    uri: str
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file (streamed, so large objects never sit in memory whole)."""
+
+    def get_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix``, sorted."""
+
+
+class ObjectNotFoundError(EtlError):
+    def __init__(self, uri: str, key: str) -> None:
+        super().__init__(f"object {key} not found in {uri}")
+
+
+class LocalStorage:
+    """A folder standing in for a bucket."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"key {key!r} escapes the bucket folder")
+        return path
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self._atomic_target(key) as tmp:
+            tmp.write_bytes(data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._atomic_target(key) as tmp:
+            # A copy, not a move: the caller owns its temporary file.
+            with path.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+
+    class _AtomicTarget:
+        def __init__(self, target: Path) -> None:
+            self.target = target
+
+        def __enter__(self) -> Path:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=".tmp-", suffix=".part")
+            os.close(fd)
+            self.tmp = Path(name)
+            return self.tmp
+
+        def __exit__(self, exc_type: object, *_: object) -> None:
+            if exc_type is None:
+                os.replace(self.tmp, self.target)
+            else:
+                self.tmp.unlink(missing_ok=True)
+
+    def _atomic_target(self, key: str) -> LocalStorage._AtomicTarget:
+        return LocalStorage._AtomicTarget(self._path(key))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(self.uri, key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = (
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
+        return sorted(k for k in keys if k.startswith(prefix))
+
+
+class S3Storage:
+    """An S3 bucket (or any S3-compatible endpoint named by ``AWS_ENDPOINT_URL``)."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            # Adaptive retries back off on throttling (503 SlowDown) as well as 5xx errors.
+            config = Config(retries={"mode": "adaptive", "max_attempts": 8})
+            self._client = boto3.client("s3", config=config)
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        # upload_file switches to a multipart upload for large files and streams from disk.
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            raise ObjectNotFoundError(self.uri, key) from None
+        return response["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def _iter_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][len(self.prefix) :]
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(self._iter_keys(prefix))
+
+
+def open_storage(uri: str) -> Storage:
+    """The bucket named by ``uri``: ``s3://bucket[/prefix]``, ``file://path`` or a folder path."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ConfigError(f"{uri!r} names no bucket; use s3://bucket[/prefix]")
+        return S3Storage(bucket, prefix)
+    if "://" in uri and not uri.startswith("file://"):
+        raise ConfigError(f"{uri!r} is neither s3://bucket[/prefix] nor a local folder")
+    return LocalStorage(Path(uri.removeprefix("file://")).expanduser())
