@@ -1,0 +1,19 @@
+variable "name" {
+  description = "Globally unique bucket name."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for default SSE-KMS encryption."
+  type        = string
+}
+
+variable "access_log_bucket" {
+  description = "Bucket that receives this bucket's S3 server access logs."
+  type        = string
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days an overwritten or deleted object version is kept."
+  type        = number
+}

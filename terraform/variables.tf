@@ -1,0 +1,151 @@
+variable "project" {
+  description = "Name prefix for every resource."
+  type        = string
+  default     = "ainsdale-etl"
+}
+
+variable "environment" {
+  description = "Deployment environment, part of every resource name (e.g. prod, staging)."
+  type        = string
+  default     = "prod"
+}
+
+variable "aws_region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "image_tag" {
+  description = "Tag of the ainsdale-etl image in the ECR repository (CI uses the git commit SHA)."
+  type        = string
+
+  validation {
+    condition     = length(var.image_tag) > 0 && var.image_tag != "latest"
+    error_message = "image_tag must name an immutable build (e.g. the git SHA), not 'latest'."
+  }
+}
+
+# ---- network: the VPC is owned elsewhere; tasks need egress to RDS, S3, Secrets Manager, SNS, ECR, Logs ----
+
+variable "subnet_ids" {
+  description = "Private subnet ids the Fargate tasks run in."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) > 0
+    error_message = "At least one subnet id is required."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups for the tasks (egress to the databases and AWS endpoints)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.security_group_ids) > 0
+    error_message = "At least one security group id is required."
+  }
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks a public IP (only for subnets without a NAT gateway or VPC endpoints)."
+  type        = bool
+  default     = false
+}
+
+# ---- scheduling ----
+
+variable "schedule_expression" {
+  description = "When the extract -> transform -> load state machine starts (EventBridge Scheduler syntax)."
+  type        = string
+  default     = "rate(30 minutes)"
+}
+
+variable "schedule_timezone" {
+  description = "Time zone for cron schedule expressions."
+  type        = string
+  default     = "UTC"
+}
+
+variable "pipeline_schedule_state" {
+  description = "ENABLED or DISABLED for the state-machine schedule."
+  type        = string
+  default     = "ENABLED"
+
+  validation {
+    condition     = contains(["ENABLED", "DISABLED"], var.pipeline_schedule_state)
+    error_message = "pipeline_schedule_state must be ENABLED or DISABLED."
+  }
+}
+
+variable "run_all_schedule_expression" {
+  description = "When the single-task run-all fallback starts, if enabled."
+  type        = string
+  default     = "rate(30 minutes)"
+}
+
+variable "run_all_schedule_state" {
+  description = "ENABLED or DISABLED for the plain run-all task schedule (a fallback to the state machine; enable one or the other)."
+  type        = string
+  default     = "DISABLED"
+
+  validation {
+    condition     = contains(["ENABLED", "DISABLED"], var.run_all_schedule_state)
+    error_message = "run_all_schedule_state must be ENABLED or DISABLED."
+  }
+}
+
+variable "step_timeout_seconds" {
+  description = "Longest a single extract/transform/load task may run before Step Functions gives up on it."
+  type        = number
+  default     = 3600
+}
+
+# ---- task size ----
+
+variable "task_cpu" {
+  description = "Fargate task CPU units."
+  type        = number
+  default     = 1024
+}
+
+variable "task_memory" {
+  description = "Fargate task memory (MiB)."
+  type        = number
+  default     = 4096
+}
+
+variable "tmp_storage_gib" {
+  description = "Fargate ephemeral storage (GiB) backing /tmp, where batches are staged."
+  type        = number
+  default     = 30
+}
+
+# ---- retention ----
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention for task and state-machine logs."
+  type        = number
+  default     = 365
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days an overwritten or deleted object version is kept in the data buckets."
+  type        = number
+  default     = 90
+}
+
+variable "access_log_retention_days" {
+  description = "Days S3 server access logs are kept."
+  type        = number
+  default     = 365
+}
+
+# ---- alerting ----
+
+variable "alert_email" {
+  description = "Email address subscribed to failure alerts (empty: no subscription; confirm the email AWS sends)."
+  type        = string
+  default     = ""
+}
