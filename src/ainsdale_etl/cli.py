@@ -1,0 +1,309 @@
+"""The ``ainsdale-etl`` command line: a thin layer over the core, one function per command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ainsdale_etl.errors import EtlError, ExitCode
+
+app = typer.Typer(
+    name="ainsdale-etl",
+    help="Move totesys into a star-schema warehouse: extract → transform → load, in versioned batches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class _State:
+    debug = False
+    log_format: LogFormat | None = None
+    reporter: Any = None
+
+
+state = _State()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for failures.", envvar="AINSDALE_DEBUG")] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="Log lines as json (default off a terminal) or console.", envvar="AINSDALE_LOG_FORMAT"),
+    ] = None,
+) -> None:
+    """ainsdale-etl: incremental, versioned ETL from totesys into a PostgreSQL star schema."""
+    state.debug = debug
+    state.log_format = log_format
+
+
+def _reporter() -> Any:
+    if state.reporter is None:
+        from ainsdale_etl.console import make_reporter
+
+        state.reporter = make_reporter(state.log_format.value if state.log_format else None)
+    return state.reporter
+
+
+def _fail(message: str, code: int) -> None:
+    reporter = _reporter()
+    if hasattr(reporter, "error") and reporter.__class__.__name__ == "JsonReporter":
+        reporter.error(message)
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map every expected failure to one line and its exit code (tracebacks only with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except EtlError as exc:
+            if state.debug:
+                raise
+            _fail(str(exc), int(exc.exit_code))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            if state.debug:
+                raise
+            from ainsdale_etl.database import scrub
+
+            _fail(f"unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''} "
+                  "(rerun with --debug for the traceback)", int(ExitCode.FAILED))  # fmt: skip
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _context() -> Any:
+    from ainsdale_etl.context import Context
+    from ainsdale_etl.settings import load_settings
+
+    return Context(load_settings(), _reporter())
+
+
+def _tables(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    from ainsdale_etl.errors import ConfigError
+    from ainsdale_etl.schema import SOURCE_TABLES
+
+    names = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in names if t not in SOURCE_TABLES]
+    if unknown:
+        raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_TABLES)}")
+    return names
+
+
+def _batch_bound(value: str | None) -> str | None:
+    """A --since/--until value (a batch id or a YYYY-MM-DD date) as a batch id prefix."""
+    if value is None:
+        return None
+    import re
+
+    from ainsdale_etl.batches import parse_batch_id
+    from ainsdale_etl.errors import ConfigError
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value.replace("-", "")
+    try:
+        parse_batch_id(value)
+    except ConfigError:
+        raise ConfigError(f"{value!r} is neither a batch id nor a YYYY-MM-DD date") from None
+    return value
+
+
+def _chosen(all_ids: list[str], batch_id: str | None, since: str | None, until: str | None) -> list[str] | None:
+    from ainsdale_etl.batches import select_batches
+    from ainsdale_etl.errors import ConfigError
+
+    if batch_id is None and since is None and until is None:
+        return None
+    chosen = select_batches(all_ids, batch_id=batch_id, since=_batch_bound(since), until=_batch_bound(until))
+    if batch_id is not None and not chosen:
+        raise ConfigError(f"no committed batch {batch_id}; 'ainsdale-etl batches' lists them")
+    return chosen
+
+
+BatchId = Annotated[str | None, typer.Option("--batch-id", help="Process this batch again (backfill / repair).")]
+Since = Annotated[str | None, typer.Option(help="Only batches from this batch id or YYYY-MM-DD on.")]
+Until = Annotated[str | None, typer.Option(help="Only batches up to this batch id or YYYY-MM-DD.")]
+Tables = Annotated[str | None, typer.Option(help="Comma-separated source tables to extract (default: all).")]
+Full = Annotated[bool, typer.Option("--full", help="Extract every row, ignoring previous batches.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")]
+Force = Annotated[bool, typer.Option("--force", help="Proceed even if the database holds data this tool did not create.")]
+
+
+@app.command()
+@handle_errors
+def extract(tables: Tables = None, full: Full = False, dry_run: DryRun = False) -> None:
+    """Extract rows changed since the last batch into a new CSV batch in the ingest bucket."""
+    from ainsdale_etl.source import extract as run_extract
+
+    ctx = _context()
+    result = run_extract(
+        ctx.source,
+        ctx.ingest,
+        tables=_tables(tables),
+        full=full,
+        lookback_seconds=ctx.settings.extract_lookback_seconds,
+        dry_run=dry_run,
+        reporter=ctx.reporter,
+    )
+    _print_counts("would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()})
+    if result.batch_id and not dry_run:
+        typer.echo(f"batch {result.batch_id} committed to {ctx.ingest.uri}")
+
+
+@app.command()
+@handle_errors
+def transform(batch_id: BatchId = None, since: Since = None, until: Until = None) -> None:
+    """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
+    from ainsdale_etl.batches import committed_batches
+    from ainsdale_etl.pipeline import transform_pending
+
+    ctx = _context()
+    chosen = _chosen(committed_batches(ctx.ingest), batch_id, since, until)
+    done = transform_pending(ctx, chosen)
+    typer.echo(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+
+
+@app.command()
+@handle_errors
+def load(batch_id: BatchId = None, since: Since = None, until: Until = None, force: Force = False) -> None:
+    """Load pending (or the chosen) Parquet batches into the warehouse."""
+    from ainsdale_etl.batches import committed_batches
+    from ainsdale_etl.pipeline import load_pending
+
+    ctx = _context()
+    chosen = _chosen(committed_batches(ctx.processed), batch_id, since, until)
+    results = load_pending(ctx, chosen, force=force)
+    typer.echo(f"loaded {len(results)} batch(es) into the warehouse")
+
+
+@app.command("run-all")
+@handle_errors
+def run_all(
+    tables: Tables = None, full: Full = False, batch_id: BatchId = None, force: Force = False
+) -> None:
+    """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    _run_all(_context(), tables=_tables(tables), full=full, batch_id=batch_id, force=force)
+
+
+def _run_all(ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool) -> dict[str, int]:
+    from ainsdale_etl.batches import committed_batches
+    from ainsdale_etl.pipeline import load_pending, transform_pending
+    from ainsdale_etl.source import extract as run_extract
+
+    if batch_id is None:
+        result = run_extract(ctx.source, ctx.ingest, tables=tables, full=full,
+                             lookback_seconds=ctx.settings.extract_lookback_seconds, reporter=ctx.reporter)  # fmt: skip
+        extracted = {t: e.rows for t, e in result.tables.items()}
+        transform_pending(ctx)
+        loaded = load_pending(ctx, force=force)
+    else:
+        chosen = _chosen(committed_batches(ctx.ingest), batch_id, None, None)
+        extracted = {}
+        transform_pending(ctx, chosen)
+        loaded = load_pending(ctx, chosen, force=force)
+    merged: dict[str, int] = {}
+    for tables_loaded in loaded.values():
+        for name, rows in tables_loaded.items():
+            merged[name] = merged.get(name, 0) + rows
+    if extracted:
+        _print_counts("extracted", extracted)
+    _print_counts(f"loaded ({len(loaded)} batch(es))", merged)
+    return merged
+
+
+@app.command()
+@handle_errors
+def batches(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List batches, newest last, with their status (extracted / transformed / loaded)."""
+    from ainsdale_etl.status import batch_statuses
+
+    ctx = _context()
+    rows = batch_statuses(ctx)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("batch id", "status", "rows", "window upper", title=f"batches in {ctx.ingest.uri}")
+    for r in rows:
+        table.add_row(r.batch_id, r.status, f"{r.rows:,}", r.upper or "")
+    Console().print(table)
+
+
+@app.command()
+@handle_errors
+def seed(
+    url: Annotated[str | None, typer.Option(help="PostgreSQL URI to seed (default: the source of the settings).", envvar="AINSDALE_SEED_URL", show_envvar=False)] = None,
+    scale: Annotated[float, typer.Option(min=0.0001, help="1 ≈ the production database (~11k sales orders).")] = 1.0,
+    random_seed: Annotated[float, typer.Option(min=0.0, max=1.0, help="Seed of the generator, 0..1: same seed, same data.")] = 0.42,
+    force: Force = False,
+) -> None:
+    """Create the totesys schema and fill it with realistic synthetic data."""
+    from pydantic import SecretStr
+
+    from ainsdale_etl.database import Database
+    from ainsdale_etl.seed import seed as run_seed
+
+    ctx = _context()
+    db = Database("source", SecretStr(url)) if url else ctx.source
+    counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)
+    _print_counts("seeded", counts)
+
+
+@app.command()
+@handle_errors
+def demo(scale: Annotated[float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")] = 1.0) -> None:
+    """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
+    from ainsdale_etl.seed import seed as run_seed
+    from ainsdale_etl.seed import source_is_empty
+
+    ctx = _context()
+    if source_is_empty(ctx.source):
+        _print_counts("seeded", run_seed(ctx.source, scale=scale))
+    _run_all(ctx, tables=None, full=False, batch_id=None, force=False)
+    from ainsdale_etl.warehouse import table_counts
+
+    _print_counts("warehouse now holds", table_counts(ctx.warehouse))
+    typer.echo(f"ingest bucket:    {ctx.ingest.uri}")
+    typer.echo(f"processed bucket: {ctx.processed.uri}")
+    if ctx.settings.warehouse_url is None:
+        typer.echo(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if state.log_format == LogFormat.json or (state.log_format is None and not sys.stdout.isatty()):
+        typer.echo(json.dumps({"event": "summary", "title": title, "rows": counts}))
+        return
+    table = Table("table", "rows", title=title)
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    Console().print(table)

@@ -1,0 +1,191 @@
+"""The pipeline's steps over batches: transform and load, and run-all tying them to extract.
+
+This is the imperative shell: it reads and writes buckets and the warehouse, and hands frames
+to the pure functions of :mod:`ainsdale_etl.star`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.batches import (
+    Manifest,
+    TableEntry,
+    committed_batches,
+    object_key,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
+from ainsdale_etl.errors import BadInputError
+from ainsdale_etl.events import Reporter
+from ainsdale_etl.schema import SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.storage import Storage
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ainsdale_etl.context import Context
+    from ainsdale_etl.source import ExtractResult
+
+CURRENT_PREFIX = "state/current/"
+
+
+def current_key(table: str) -> str:
+    return f"{CURRENT_PREFIX}{table}.parquet"
+
+
+def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
+    """Extracted batches not yet transformed, oldest first."""
+    done = set(committed_batches(processed))
+    return [b for b in committed_batches(ingest) if b not in done]
+
+
+def _checked_object(storage: Storage, manifest: Manifest, table: str, entry: TableEntry) -> bytes:
+    key = entry.key or ""
+    if not storage.exists(key):
+        raise BadInputError(f"batch {manifest.batch_id}: object {key} named by its manifest is missing")
+    data = storage.get_bytes(key)
+    import hashlib
+
+    if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise BadInputError(
+            f"batch {manifest.batch_id}: object {key} does not match its manifest checksum "
+            "(changed or truncated after extract); re-extract or restore it"
+        )
+    return data
+
+
+def _read_current(processed: Storage, table: str) -> pl.DataFrame:
+    import polars as pl
+
+    from ainsdale_etl.star import empty_source
+
+    if not processed.exists(current_key(table)):
+        return empty_source(table)
+    return pl.read_parquet(io.BytesIO(processed.get_bytes(current_key(table))))
+
+
+def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> TableEntry:
+    path = tmp / key.replace("/", "_")
+    frame.write_parquet(path, compression="zstd", statistics=True)
+    storage.put_file(key, path)
+    return TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
+
+
+def transform_batch(ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter) -> Manifest:
+    """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest."""
+    from ainsdale_etl.contracts import parse_source_csv
+    from ainsdale_etl.star import JOINED_SOURCES, build_star, empty_source, merge_current
+
+    started = time.perf_counter()
+    source_manifest = read_manifest(ingest, batch_id)
+    changes: dict[str, pl.DataFrame] = {}
+    for name, entry in source_manifest.tables.items():
+        if name not in SOURCE_TABLES:
+            reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
+            continue
+        if entry.rows == 0:
+            continue
+        data = _checked_object(ingest, source_manifest, name, entry)
+        frame = parse_source_csv(
+            data,
+            SOURCE_TABLES[name],
+            where=f"batch {batch_id}: {entry.key}",
+            warn=lambda msg: reporter.warning(msg, batch_id=batch_id, step="transform"),
+        )
+        if frame.height != entry.rows:
+            raise BadInputError(
+                f"batch {batch_id}: {entry.key} holds {frame.height} rows, its manifest says {entry.rows}"
+            )
+        changes[name] = frame
+    current = {
+        name: merge_current(_read_current(processed, name), changes.get(name, empty_source(name)), name)
+        for name in JOINED_SOURCES
+    }
+    star = build_star(changes, current)
+    entries: dict[str, TableEntry] = {}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        for name, frame in star.items():
+            if frame.height:
+                entries[name] = _put_parquet(processed, object_key(batch_id, name, "parquet"), frame, tmp)
+                reporter.event("table_transformed", step="transform", batch_id=batch_id,
+                               table=name, rows=frame.height)  # fmt: skip
+        # The current state is written before the manifest; merging is idempotent, so a crash
+        # here followed by a rerun of this batch gives the same state.
+        for name in JOINED_SOURCES:
+            if name in changes:
+                _put_parquet(processed, current_key(name), current[name], tmp)
+    manifest = Manifest(
+        batch_id=batch_id,
+        stage="transform",
+        created_at=datetime.now().astimezone().isoformat(),
+        full=source_manifest.full,
+        source_batch_id=batch_id,
+        tables=entries,
+    )
+    write_manifest(processed, manifest)
+    reporter.event("batch_transformed", step="transform", batch_id=batch_id,
+                   rows=manifest.total_rows, seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    return manifest
+
+
+def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
+    return [b for b in committed_batches(processed) if b not in loaded]
+
+
+def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
+    """Load one transformed batch into the warehouse (one transaction, ledger included)."""
+    import pyarrow.parquet as pq
+
+    from ainsdale_etl.warehouse import load_tables
+
+    started = time.perf_counter()
+    manifest = read_manifest(ctx.processed, batch_id)
+    unknown = set(manifest.tables) - set(STAR_TABLES)
+    if unknown:
+        raise BadInputError(f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}")
+    tables = {
+        name: pq.read_table(io.BytesIO(_checked_object(ctx.processed, manifest, name, entry)))
+        for name, entry in manifest.tables.items()
+        if entry.rows
+    }
+    newer_loaded = any(b > batch_id for b in loaded)
+    merged = load_tables(ctx.warehouse, batch_id, tables, overwrite_dimensions=not newer_loaded)
+    ctx.reporter.event("batch_loaded", step="load", batch_id=batch_id, rows=sum(merged.values()),
+                       seconds=round(time.perf_counter() - started, 3), tables=merged)  # fmt: skip
+    return merged
+
+
+@dataclass
+class RunSummary:
+    extracted: ExtractResult | None = None
+    transformed: list[str] = field(default_factory=list)
+    loaded: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
+    ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
+    for batch_id in ids:
+        transform_batch(ctx.ingest, ctx.processed, batch_id, ctx.reporter)
+    return ids
+
+
+def load_pending(ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False) -> dict[str, dict[str, int]]:
+    from ainsdale_etl.warehouse import ensure_warehouse, loaded_batches
+
+    ensure_warehouse(ctx.warehouse, force=force)
+    loaded = set(loaded_batches(ctx.warehouse))
+    ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
+    results = {}
+    for batch_id in ids:
+        results[batch_id] = load_batch(ctx, batch_id, loaded)
+        loaded.add(batch_id)
+    return results

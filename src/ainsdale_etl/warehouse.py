@@ -1,0 +1,162 @@
+"""The warehouse: its DDL (declared from the registry, never inferred) and batch loads.
+
+A batch is loaded in one transaction: each table is bulk-copied (ADBC ingest, i.e. COPY) into
+a temporary staging table, then merged with one set-based statement -- dimensions upserted on
+their id, facts inserted unless their natural key (id, last_updated) is already there -- and the
+batch is recorded in the ledger. Either all of it commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ainsdale_etl.database import Database, fetch_all
+from ainsdale_etl.errors import RefusedError
+from ainsdale_etl.schema import STAR_TABLES, StarTable, quote_ident
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from adbc_driver_postgresql.dbapi import Cursor
+
+META_SCHEMA = "ainsdale_meta"
+LEDGER = f"{META_SCHEMA}.loaded_batch"
+
+
+def _column_ddl(table: StarTable) -> list[str]:
+    return [
+        f"{quote_ident(c.name)} {c.sql_type}{'' if c.nullable else ' NOT NULL'}"
+        for c in table.columns
+    ]
+
+
+def table_ddl(table: StarTable) -> str:
+    """CREATE TABLE for one star table: types, keys and foreign keys exactly as the spec says."""
+    name = quote_ident(table.name)
+    keys = ", ".join(quote_ident(k) for k in table.key)
+    parts = _column_ddl(table)
+    if table.surrogate_key:
+        surrogate = f"{quote_ident(table.surrogate_key)} integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+        parts = [surrogate, *parts, f"CONSTRAINT {quote_ident_suffix(table.name, 'natural_key')} UNIQUE ({keys})"]
+        parts += [
+            f"CONSTRAINT {quote_ident_suffix(table.name, c.name + '_fkey')} FOREIGN KEY ({quote_ident(c.name)}) "
+            f"REFERENCES {quote_ident(c.references)} ({quote_ident(STAR_TABLES[c.references].key[0])})"
+            for c in table.foreign_keys
+            if c.references
+        ]
+    else:
+        parts.append(f"PRIMARY KEY ({keys})")
+    body = ",\n    ".join(parts)
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)"
+
+
+def quote_ident_suffix(table: str, suffix: str) -> str:
+    """A constraint name derived from a registry table name (validated) and a fixed suffix."""
+    quote_ident(table)
+    return f'"{table}_{suffix}"'
+
+
+def warehouse_ddl() -> list[str]:
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}",
+        f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+            batch_id text PRIMARY KEY,
+            loaded_at timestamptz NOT NULL DEFAULT now(),
+            rows jsonb NOT NULL
+        )""",
+        *(table_ddl(t) for t in STAR_TABLES.values()),
+    ]
+
+
+def _user_tables(cur: Cursor) -> list[str]:
+    rows = fetch_all(
+        cur,
+        """SELECT n.nspname || '.' || c.relname FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p', 'v', 'm')
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'""",
+    )
+    return [r[0] for r in rows]
+
+
+def ensure_warehouse(db: Database, *, force: bool = False) -> None:
+    """Create the warehouse tables if missing.
+
+    A database that holds tables this tool did not create is refused unless ``force``:
+    creating tables next to someone else's data is a decision for a person, not a default.
+    """
+    with db.connect() as conn, conn.cursor() as cur:
+        tables = _user_tables(cur)
+        ours = any(t.startswith(f"{META_SCHEMA}.") for t in tables)
+        if tables and not ours and not force:
+            raise RefusedError(
+                f"the warehouse database holds {len(tables)} table(s) ainsdale-etl did not create "
+                f"(e.g. {tables[0]}); point AINSDALE_WAREHOUSE_URL at an empty database, "
+                "or rerun with --force to add the star schema beside them"
+            )
+        for statement in warehouse_ddl():
+            cur.execute(statement)
+        conn.commit()
+
+
+def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
+    """The ledger: batch id -> {loaded_at, rows} for every loaded batch."""
+    with db.connect() as conn, conn.cursor() as cur:
+        if not fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [LEDGER])[0][0]:
+            return {}
+        rows = fetch_all(cur, f"SELECT batch_id, loaded_at, rows::text FROM {LEDGER} ORDER BY batch_id")
+    return {b: {"loaded_at": at, "rows": json.loads(r)} for b, at, r in rows}
+
+
+def _merge_sql(table: StarTable, staging: str, *, overwrite: bool) -> str:
+    columns = ", ".join(quote_ident(c) for c in table.column_names)
+    keys = ", ".join(quote_ident(k) for k in table.key)
+    insert = f"INSERT INTO {quote_ident(table.name)} ({columns}) SELECT {columns} FROM {staging}"
+    if table.is_fact or not overwrite or table.name == "dim_date":
+        return f"{insert} ON CONFLICT ({keys}) DO NOTHING"
+    values = [c for c in table.column_names if c not in table.key]
+    assignments = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in values)
+    current = ", ".join(f"{quote_ident(table.name)}.{quote_ident(c)}" for c in values)
+    incoming = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in values)
+    # Skip rows that did not change: no dead tuples, no needless index churn.
+    return (
+        f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
+        f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
+    )
+
+
+def load_tables(
+    db: Database, batch_id: str, tables: dict[str, pa.Table], *, overwrite_dimensions: bool = True
+) -> dict[str, int]:
+    """Load one batch's star tables and record it in the ledger, in one transaction.
+
+    Returns the rows each table gained or changed. ``overwrite_dimensions`` is False when a newer
+    batch is already loaded: an old batch's dimension rows may then only fill gaps, never
+    overwrite the newer state.
+    """
+    merged: dict[str, int] = {}
+    with db.connect() as conn, conn.cursor() as cur:
+        for name, table in STAR_TABLES.items():
+            data = tables.get(name)
+            if data is None or data.num_rows == 0:
+                continue
+            staging = quote_ident_suffix(name, "stage")
+            cur.adbc_ingest(f"{name}_stage", data, mode="create", temporary=True)
+            sql = _merge_sql(table, staging, overwrite=overwrite_dimensions)
+            merged[name] = int(fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0])
+            cur.execute(f"DROP TABLE {staging}")
+        cur.execute(
+            f"""INSERT INTO {LEDGER} (batch_id, rows) VALUES ($1, $2::jsonb)
+                ON CONFLICT (batch_id) DO UPDATE SET loaded_at = now()""",
+            [batch_id, json.dumps(merged)],
+        )
+        conn.commit()
+    return merged
+
+
+def table_counts(db: Database) -> dict[str, int]:
+    with db.connect() as conn, conn.cursor() as cur:
+        return {
+            name: int(fetch_all(cur, f"SELECT count(*) FROM {quote_ident(name)}")[0][0])
+            for name in STAR_TABLES
+        }
