@@ -50,6 +50,7 @@ def main(
     """ainsdale-etl: incremental, versioned ETL from totesys into a PostgreSQL star schema."""
     state.debug = debug
     state.log_format = log_format
+    state.reporter = None
 
 
 def _reporter() -> Any:

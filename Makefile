@@ -1,0 +1,49 @@
+# Everything a person or CI does is a target here; CI calls the same targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+SCALE ?= 1
+
+.PHONY: help install demo test coverage lint format typecheck bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the package with its dev, local and report extras
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; install it and rerun make" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
+	$(BIN)/ainsdale-etl --log-format console demo
+
+test: install ## Run the whole test suite
+	$(BIN)/pytest
+
+coverage: install ## Tests with a coverage report and floor
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=80
+
+lint: install ## ruff (format check + lint) and mypy
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+typecheck: install
+	$(BIN)/mypy
+
+format: install ## Format and autofix
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean: ## Remove the venv, caches and the embedded default's state
+	rm -rf $(VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build
+
+-include make/deploy.mk
