@@ -1,0 +1,131 @@
+"""Incremental runs: only changes move, history is kept, dims propagate, reruns are no-ops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import query
+from test_pipeline import count, manifests
+
+from ainsdale_etl.schema import STAR_TABLES
+
+
+def warehouse_state(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every star table's rows (without surrogate keys), sorted: equal states compare equal."""
+    state = {}
+    for name, table in STAR_TABLES.items():
+        columns = ", ".join(f'"{c}"::text' for c in table.column_names)
+        order = ", ".join(str(i + 1) for i in range(len(table.column_names)))
+        state[name] = query(url, f'SELECT {columns} FROM "{name}" ORDER BY {order}')
+    return state
+
+
+def batch_ids(bucket: str) -> list[str]:
+    return [p.name.removesuffix("_manifest.json") for p in manifests(Path(bucket))]
+
+
+def test_second_run_moves_only_changes_and_propagates_dimensions(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    facts_before = count(wh, "fact_sales_order")
+    dates_before = count(wh, "dim_date")
+
+    # Three orders change, one address used as a legal address moves, a department is renamed.
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id IN (SELECT sales_order_id FROM sales_order ORDER BY 1 LIMIT 3)")  # fmt: skip
+    [(address_id,)] = query(src, "SELECT min(legal_address_id) FROM counterparty")
+    query(src, "UPDATE address SET city = 'Ainsdale', last_updated = localtimestamp(3) WHERE address_id = $1", [address_id])
+    [(department_id,)] = query(src, "SELECT min(department_id) FROM staff")
+    query(src, "UPDATE department SET department_name = 'Renamed', last_updated = localtimestamp(3) "
+               "WHERE department_id = $1", [department_id])  # fmt: skip
+    cli("run-all")
+
+    [_, second] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{second}/*_manifest.json")).read_text())
+    assert {t: e["rows"] for t, e in manifest["tables"].items() if e["rows"]} == {
+        "sales_order": 3, "address": 1, "department": 1}  # fmt: skip
+
+    assert count(wh, "fact_sales_order") == facts_before + 3  # history: new versions appended
+    versions = query(wh, "SELECT sales_order_id, count(*) FROM fact_sales_order GROUP BY 1 HAVING count(*) > 1")
+    assert len(versions) == 3
+    assert query(wh, "SELECT city FROM dim_location WHERE location_id = $1", [address_id]) == [("Ainsdale",)]
+    legal = query(src, "SELECT counterparty_id FROM counterparty WHERE legal_address_id = $1 ORDER BY 1", [address_id])
+    assert query(wh, "SELECT counterparty_id FROM dim_counterparty WHERE counterparty_legal_city = 'Ainsdale' "
+                     "ORDER BY 1") == legal  # fmt: skip
+    staff = query(src, "SELECT staff_id FROM staff WHERE department_id = $1 ORDER BY 1", [department_id])
+    assert query(wh, "SELECT staff_id FROM dim_staff WHERE department_name = 'Renamed' ORDER BY 1") == staff
+    assert count(wh, "dim_date") > dates_before  # today's date arrived with the new versions
+    assert query(wh, "SELECT count(*) FROM dim_date WHERE date_id = current_date") == [(1,)]
+
+
+def test_a_run_without_changes_commits_nothing(cli, etl_env):
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    before = warehouse_state(wh)
+    result = cli("run-all")
+    assert "no_changes" in result.output
+    assert len(batch_ids(etl_env["AINSDALE_INGEST_URI"])) == 1
+    assert warehouse_state(wh) == before
+
+
+def test_reprocessing_an_old_batch_changes_nothing(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    query(src, "UPDATE department SET department_name = 'Newer', last_updated = localtimestamp(3)")
+    query(src, "UPDATE sales_order SET units_sold = 1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("run-all")
+    before = warehouse_state(wh)
+    first, _ = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+
+    cli("load", "--batch-id", first)
+    assert warehouse_state(wh) == before  # an old batch's dims never overwrite newer ones
+    cli("transform", "--batch-id", first)
+    cli("load", "--batch-id", first)
+    cli("run-all", "--batch-id", first)
+    assert warehouse_state(wh) == before
+    assert query(wh, "SELECT DISTINCT department_name FROM dim_staff") == [("Newer",)]
+
+
+def test_rows_at_or_just_before_the_watermark_are_not_lost(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    [first] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{first}/*_manifest.json")).read_text())
+    upper = manifest["tables"]["sales_order"]["upper"]
+
+    # One row stamped exactly at the previous upper bound, one stamped just before it that
+    # "committed late" (after the previous snapshot): both must arrive, each exactly once.
+    query(src, "UPDATE sales_order SET units_sold = 7, last_updated = $1::timestamp "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)", [upper])  # fmt: skip
+    query(src, "UPDATE sales_order SET units_sold = 8, last_updated = $1::timestamp - interval '5 seconds' "
+               "WHERE sales_order_id = (SELECT max(sales_order_id) FROM sales_order)", [upper])  # fmt: skip
+    cli("run-all")
+    assert query(wh, "SELECT units_sold FROM fact_sales_order WHERE units_sold IN (7, 8) ORDER BY 1") == [(7,), (8,)]
+    cli("run-all")  # the overlap window sees both again, and must not extract them twice
+    assert len(batch_ids(etl_env["AINSDALE_INGEST_URI"])) == 2
+    assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE units_sold IN (7, 8)") == [(2,)]
+
+
+def test_dry_run_and_table_limits(cli, etl_env):
+    result = cli("extract", "--dry-run", "--tables", "currency,design")
+    assert batch_ids(etl_env["AINSDALE_INGEST_URI"]) == []
+    assert '"currency": 3' in result.output
+    cli("extract", "--tables", "currency")
+    [only] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{only}/*_manifest.json")).read_text())
+    assert list(manifest["tables"]) == ["currency"]
+    result = cli("extract", "--tables", "nope", expect=2)
+    assert "unknown table(s) nope" in result.output
+
+
+def test_batches_lists_status_newest_last(cli, etl_env):
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 1")
+    cli("extract")
+    listing = json.loads(cli("batches", "--json").output)
+    assert [b["status"] for b in listing] == ["loaded", "extracted"]
+    assert listing[1]["tables"] == {"currency": 1}
+    assert listing[0]["batch_id"] < listing[1]["batch_id"]
