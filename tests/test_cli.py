@@ -10,8 +10,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import query
 from moto import mock_aws
+
+from conftest import query
 from test_pipeline import count
 
 COMMANDS = ["extract", "transform", "load", "run-all", "batches", "seed", "demo"]
@@ -69,7 +70,9 @@ def s3_env(etl_env, monkeypatch):
     with mock_aws():
         s3 = boto3.client("s3")
         for bucket in ("ingest-bucket", "processed-bucket"):
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+            )
         monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
         monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
         yield s3

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ainsdale_etl.schema import STAR_TABLES
 from conftest import query
 from test_pipeline import count, manifests
-
-from ainsdale_etl.schema import STAR_TABLES
 
 
 def warehouse_state(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -35,26 +34,47 @@ def test_second_run_moves_only_changes_and_propagates_dimensions(cli, etl_env):
     query(src, "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = localtimestamp(3) "
                "WHERE sales_order_id IN (SELECT sales_order_id FROM sales_order ORDER BY 1 LIMIT 3)")  # fmt: skip
     [(address_id,)] = query(src, "SELECT min(legal_address_id) FROM counterparty")
-    query(src, "UPDATE address SET city = 'Ainsdale', last_updated = localtimestamp(3) WHERE address_id = $1", [address_id])
+    query(
+        src,
+        "UPDATE address SET city = 'Ainsdale', last_updated = localtimestamp(3) WHERE address_id = $1",
+        [address_id],
+    )
     [(department_id,)] = query(src, "SELECT min(department_id) FROM staff")
     query(src, "UPDATE department SET department_name = 'Renamed', last_updated = localtimestamp(3) "
                "WHERE department_id = $1", [department_id])  # fmt: skip
     cli("run-all")
 
     [_, second] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
-    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{second}/*_manifest.json")).read_text())
+    manifest = json.loads(
+        next(
+            Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{second}/*_manifest.json")
+        ).read_text()
+    )
     assert {t: e["rows"] for t, e in manifest["tables"].items() if e["rows"]} == {
         "sales_order": 3, "address": 1, "department": 1}  # fmt: skip
 
     assert count(wh, "fact_sales_order") == facts_before + 3  # history: new versions appended
-    versions = query(wh, "SELECT sales_order_id, count(*) FROM fact_sales_order GROUP BY 1 HAVING count(*) > 1")
+    versions = query(
+        wh, "SELECT sales_order_id, count(*) FROM fact_sales_order GROUP BY 1 HAVING count(*) > 1"
+    )
     assert len(versions) == 3
-    assert query(wh, "SELECT city FROM dim_location WHERE location_id = $1", [address_id]) == [("Ainsdale",)]
-    legal = query(src, "SELECT counterparty_id FROM counterparty WHERE legal_address_id = $1 ORDER BY 1", [address_id])
+    assert query(wh, "SELECT city FROM dim_location WHERE location_id = $1", [address_id]) == [
+        ("Ainsdale",)
+    ]
+    legal = query(
+        src,
+        "SELECT counterparty_id FROM counterparty WHERE legal_address_id = $1 ORDER BY 1",
+        [address_id],
+    )
     assert query(wh, "SELECT counterparty_id FROM dim_counterparty WHERE counterparty_legal_city = 'Ainsdale' "
                      "ORDER BY 1") == legal  # fmt: skip
-    staff = query(src, "SELECT staff_id FROM staff WHERE department_id = $1 ORDER BY 1", [department_id])
-    assert query(wh, "SELECT staff_id FROM dim_staff WHERE department_name = 'Renamed' ORDER BY 1") == staff
+    staff = query(
+        src, "SELECT staff_id FROM staff WHERE department_id = $1 ORDER BY 1", [department_id]
+    )
+    assert (
+        query(wh, "SELECT staff_id FROM dim_staff WHERE department_name = 'Renamed' ORDER BY 1")
+        == staff
+    )
     assert count(wh, "dim_date") > dates_before  # today's date arrived with the new versions
     assert query(wh, "SELECT count(*) FROM dim_date WHERE date_id = current_date") == [(1,)]
 
@@ -92,7 +112,11 @@ def test_rows_at_or_just_before_the_watermark_are_not_lost(cli, etl_env):
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
     [first] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
-    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{first}/*_manifest.json")).read_text())
+    manifest = json.loads(
+        next(
+            Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{first}/*_manifest.json")
+        ).read_text()
+    )
     upper = manifest["tables"]["sales_order"]["upper"]
 
     # One row stamped exactly at the previous upper bound, one stamped just before it that
@@ -102,7 +126,9 @@ def test_rows_at_or_just_before_the_watermark_are_not_lost(cli, etl_env):
     query(src, "UPDATE sales_order SET units_sold = 8, last_updated = $1::timestamp - interval '5 seconds' "
                "WHERE sales_order_id = (SELECT max(sales_order_id) FROM sales_order)", [upper])  # fmt: skip
     cli("run-all")
-    assert query(wh, "SELECT units_sold FROM fact_sales_order WHERE units_sold IN (7, 8) ORDER BY 1") == [(7,), (8,)]
+    assert query(
+        wh, "SELECT units_sold FROM fact_sales_order WHERE units_sold IN (7, 8) ORDER BY 1"
+    ) == [(7,), (8,)]
     cli("run-all")  # the overlap window sees both again, and must not extract them twice
     assert len(batch_ids(etl_env["AINSDALE_INGEST_URI"])) == 2
     assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE units_sold IN (7, 8)") == [(2,)]
@@ -114,7 +140,11 @@ def test_dry_run_and_table_limits(cli, etl_env):
     assert '"currency": 3' in result.output
     cli("extract", "--tables", "currency")
     [only] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
-    manifest = json.loads(next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{only}/*_manifest.json")).read_text())
+    manifest = json.loads(
+        next(
+            Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{only}/*_manifest.json")
+        ).read_text()
+    )
     assert list(manifest["tables"]) == ["currency"]
     result = cli("extract", "--tables", "nope", expect=2)
     assert "unknown table(s) nope" in result.output

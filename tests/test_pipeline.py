@@ -7,9 +7,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from conftest import query
-
 from ainsdale_etl.schema import FACTS, STAR_TABLES
+from conftest import query
 
 
 def manifests(bucket: Path) -> list[Path]:
@@ -55,7 +54,9 @@ def test_dimensions_join_as_the_source_does(cli, etl_env):
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
     staff = "SELECT s.staff_id, s.first_name, d.department_name, d.location FROM staff s JOIN department d USING (department_id) ORDER BY 1"
-    assert query(wh, "SELECT staff_id, first_name, department_name, location FROM dim_staff ORDER BY 1") == query(src, staff)
+    assert query(
+        wh, "SELECT staff_id, first_name, department_name, location FROM dim_staff ORDER BY 1"
+    ) == query(src, staff)
     legal = ("SELECT c.counterparty_id, c.counterparty_legal_name, a.address_line_1, a.address_line_2, a.city, a.phone "
              "FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id ORDER BY 1")  # fmt: skip
     assert query(wh, "SELECT counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, "
@@ -64,11 +65,14 @@ def test_dimensions_join_as_the_source_does(cli, etl_env):
     assert query(wh, "SELECT currency_code, currency_name FROM dim_currency ORDER BY 1") == [
         ("EUR", "Euro"), ("GBP", "Pound Sterling"), ("USD", "US Dollar")]  # fmt: skip
     # A fact resolves through every dimension it references.
-    dangling = query(wh, """SELECT count(*) FROM fact_sales_order f
+    dangling = query(
+        wh,
+        """SELECT count(*) FROM fact_sales_order f
         LEFT JOIN dim_staff s ON s.staff_id = f.sales_staff_id
         LEFT JOIN dim_design d USING (design_id)
         LEFT JOIN dim_location l ON l.location_id = f.agreed_delivery_location_id
-        WHERE s.staff_id IS NULL OR d.design_id IS NULL OR l.location_id IS NULL""")
+        WHERE s.staff_id IS NULL OR d.design_id IS NULL OR l.location_id IS NULL""",
+    )
     assert dangling == [(0,)]
 
 
@@ -86,7 +90,10 @@ def test_money_and_milliseconds_survive_exactly(cli, etl_env):
 
 def test_extract_writes_the_documented_layout(cli, etl_env):
     cli("run-all")
-    ingest, processed = Path(etl_env["AINSDALE_INGEST_URI"]), Path(etl_env["AINSDALE_PROCESSED_URI"])
+    ingest, processed = (
+        Path(etl_env["AINSDALE_INGEST_URI"]),
+        Path(etl_env["AINSDALE_PROCESSED_URI"]),
+    )
     [manifest] = manifests(ingest)
     batch_id = manifest.name.removesuffix("_manifest.json")
     day = f"{batch_id[:4]}/{batch_id[4:6]}/{batch_id[6:8]}"

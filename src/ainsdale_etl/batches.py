@@ -116,10 +116,18 @@ def committed_batches(storage: Storage) -> list[str]:
 
 
 def select_batches(
-    ids: list[str], *, batch_id: str | None = None, since: str | None = None, until: str | None = None
+    ids: list[str],
+    *,
+    batch_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> list[str]:
     """``ids`` narrowed to one batch, or to those in [since, until] (ids or dates, inclusive)."""
     if batch_id is not None:
         parse_batch_id(batch_id)
         return [b for b in ids if b == batch_id]
-    return [b for b in ids if (since is None or b >= since) and (until is None or b[: len(until)] <= until)]
+    return [
+        b
+        for b in ids
+        if (since is None or b >= since) and (until is None or b[: len(until)] <= until)
+    ]

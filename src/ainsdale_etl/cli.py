@@ -16,7 +16,7 @@ from ainsdale_etl.errors import EtlError, ExitCode
 
 app = typer.Typer(
     name="ainsdale-etl",
-    help="Move totesys into a star-schema warehouse: extract → transform → load, in versioned batches.",
+    help="Move totesys into a star-schema warehouse: extract, transform, load.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,10 +41,15 @@ state = _State()
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for failures.", envvar="AINSDALE_DEBUG")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for failures.", envvar="AINSDALE_DEBUG")
+    ] = False,
     log_format: Annotated[
         LogFormat | None,
-        typer.Option(help="Log lines as json (default off a terminal) or console.", envvar="AINSDALE_LOG_FORMAT"),
+        typer.Option(
+            help="Log lines as json (default off a terminal) or console.",
+            envvar="AINSDALE_LOG_FORMAT",
+        ),
     ] = None,
 ) -> None:
     """ainsdale-etl: incremental, versioned ETL from totesys into a PostgreSQL star schema."""
@@ -89,8 +94,12 @@ def handle_errors(func: F) -> F:
                 raise
             from ainsdale_etl.database import scrub
 
-            _fail(f"unexpected {type(exc).__name__}: {scrub(str(exc)).splitlines()[0] if str(exc) else ''} "
-                  "(rerun with --debug for the traceback)", int(ExitCode.FAILED))  # fmt: skip
+            first_line = scrub(str(exc)).splitlines()[0] if str(exc) else ""
+            _fail(
+                f"unexpected {type(exc).__name__}: {first_line} "
+                "(rerun with --debug for the traceback)",
+                int(ExitCode.FAILED),
+            )
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -112,7 +121,9 @@ def _tables(value: str | None) -> list[str] | None:
     names = [t.strip() for t in value.split(",") if t.strip()]
     unknown = [t for t in names if t not in SOURCE_TABLES]
     if unknown:
-        raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_TABLES)}")
+        raise ConfigError(
+            f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_TABLES)}"
+        )
     return names
 
 
@@ -134,25 +145,42 @@ def _batch_bound(value: str | None) -> str | None:
     return value
 
 
-def _chosen(all_ids: list[str], batch_id: str | None, since: str | None, until: str | None) -> list[str] | None:
+def _chosen(
+    all_ids: list[str], batch_id: str | None, since: str | None, until: str | None
+) -> list[str] | None:
     from ainsdale_etl.batches import select_batches
     from ainsdale_etl.errors import ConfigError
 
     if batch_id is None and since is None and until is None:
         return None
-    chosen = select_batches(all_ids, batch_id=batch_id, since=_batch_bound(since), until=_batch_bound(until))
+    chosen = select_batches(
+        all_ids, batch_id=batch_id, since=_batch_bound(since), until=_batch_bound(until)
+    )
     if batch_id is not None and not chosen:
         raise ConfigError(f"no committed batch {batch_id}; 'ainsdale-etl batches' lists them")
     return chosen
 
 
-BatchId = Annotated[str | None, typer.Option("--batch-id", help="Process this batch again (backfill / repair).")]
-Since = Annotated[str | None, typer.Option(help="Only batches from this batch id or YYYY-MM-DD on.")]
+BatchId = Annotated[
+    str | None, typer.Option("--batch-id", help="Process this batch again (backfill / repair).")
+]
+Since = Annotated[
+    str | None, typer.Option(help="Only batches from this batch id or YYYY-MM-DD on.")
+]
 Until = Annotated[str | None, typer.Option(help="Only batches up to this batch id or YYYY-MM-DD.")]
-Tables = Annotated[str | None, typer.Option(help="Comma-separated source tables to extract (default: all).")]
+Tables = Annotated[
+    str | None, typer.Option(help="Comma-separated source tables to extract (default: all).")
+]
 Full = Annotated[bool, typer.Option("--full", help="Extract every row, ignoring previous batches.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")]
-Force = Annotated[bool, typer.Option("--force", help="Proceed even if the database holds data this tool did not create.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Proceed even if the database holds data this tool did not create."
+    ),
+]
 
 
 @app.command()
@@ -171,7 +199,9 @@ def extract(tables: Tables = None, full: Full = False, dry_run: DryRun = False) 
         dry_run=dry_run,
         reporter=ctx.reporter,
     )
-    _print_counts("would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()})
+    _print_counts(
+        "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
+    )
     if result.batch_id and not dry_run:
         typer.echo(f"batch {result.batch_id} committed to {ctx.ingest.uri}")
 
@@ -191,7 +221,9 @@ def transform(batch_id: BatchId = None, since: Since = None, until: Until = None
 
 @app.command()
 @handle_errors
-def load(batch_id: BatchId = None, since: Since = None, until: Until = None, force: Force = False) -> None:
+def load(
+    batch_id: BatchId = None, since: Since = None, until: Until = None, force: Force = False
+) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
     from ainsdale_etl.batches import committed_batches
     from ainsdale_etl.pipeline import load_pending
@@ -211,14 +243,22 @@ def run_all(
     _run_all(_context(), tables=_tables(tables), full=full, batch_id=batch_id, force=force)
 
 
-def _run_all(ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool) -> dict[str, int]:
+def _run_all(
+    ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
+) -> dict[str, int]:
     from ainsdale_etl.batches import committed_batches
     from ainsdale_etl.pipeline import load_pending, transform_pending
     from ainsdale_etl.source import extract as run_extract
 
     if batch_id is None:
-        result = run_extract(ctx.source, ctx.ingest, tables=tables, full=full,
-                             lookback_seconds=ctx.settings.extract_lookback_seconds, reporter=ctx.reporter)  # fmt: skip
+        result = run_extract(
+            ctx.source,
+            ctx.ingest,
+            tables=tables,
+            full=full,
+            lookback_seconds=ctx.settings.extract_lookback_seconds,
+            reporter=ctx.reporter,
+        )
         extracted = {t: e.rows for t, e in result.tables.items()}
         transform_pending(ctx)
         loaded = load_pending(ctx, force=force)
@@ -239,7 +279,9 @@ def _run_all(ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | 
 
 @app.command()
 @handle_errors
-def batches(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def batches(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """List batches, newest last, with their status (extracted / transformed / loaded)."""
     from ainsdale_etl.status import batch_statuses
 
@@ -251,7 +293,9 @@ def batches(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("batch id", "status", "rows", "window upper", title=f"batches in {ctx.ingest.uri}")
+    table = Table(
+        "batch id", "status", "rows", "window upper", title=f"batches in {ctx.ingest.uri}"
+    )
     for r in rows:
         table.add_row(r.batch_id, r.status, f"{r.rows:,}", r.upper or "")
     Console().print(table)
@@ -260,9 +304,21 @@ def batches(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
 @app.command()
 @handle_errors
 def seed(
-    url: Annotated[str | None, typer.Option(help="PostgreSQL URI to seed (default: the source of the settings).", envvar="AINSDALE_SEED_URL", show_envvar=False)] = None,
-    scale: Annotated[float, typer.Option(min=0.0001, help="1 ≈ the production database (~11k sales orders).")] = 1.0,
-    random_seed: Annotated[float, typer.Option(min=0.0, max=1.0, help="Seed of the generator, 0..1: same seed, same data.")] = 0.42,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL URI to seed (default: the source of the settings).",
+            envvar="AINSDALE_SEED_URL",
+            show_envvar=False,
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(min=0.0001, help="1 ≈ the production database (~11k sales orders).")
+    ] = 1.0,
+    random_seed: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Seed of the generator, 0..1: same seed, same data."),
+    ] = 0.42,
     force: Force = False,
 ) -> None:
     """Create the totesys schema and fill it with realistic synthetic data."""
@@ -279,7 +335,11 @@ def seed(
 
 @app.command()
 @handle_errors
-def demo(scale: Annotated[float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")] = 1.0) -> None:
+def demo(
+    scale: Annotated[
+        float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")
+    ] = 1.0,
+) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
     from ainsdale_etl.seed import seed as run_seed
     from ainsdale_etl.seed import source_is_empty
@@ -294,7 +354,9 @@ def demo(scale: Annotated[float, typer.Option(min=0.0001, help="Size of the demo
     typer.echo(f"ingest bucket:    {ctx.ingest.uri}")
     typer.echo(f"processed bucket: {ctx.processed.uri}")
     if ctx.settings.warehouse_url is None:
-        typer.echo(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
+        typer.echo(
+            f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}"
+        )
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

@@ -33,7 +33,9 @@ def _converter(kind: Kind) -> Callable[[pl.Expr], pl.Expr]:
         return lambda e: e.str.strptime(pl.Datetime("ms"), TIMESTAMP_FORMAT, strict=False)
     if kind is Kind.BOOL:
         return lambda e: e.str.to_lowercase().replace_strict(
-            {"true": True, "false": False, "t": True, "f": False}, default=None, return_dtype=pl.Boolean
+            {"true": True, "false": False, "t": True, "f": False},
+            default=None,
+            return_dtype=pl.Boolean,
         )
     dtype = _DTYPES[kind]
     return lambda e: e.cast(dtype, strict=False)

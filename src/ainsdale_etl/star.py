@@ -9,7 +9,9 @@ whose legal address it is; a changed department rebuilds every staff row in it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from functools import lru_cache
+from typing import cast
 
 import polars as pl
 
@@ -71,7 +73,9 @@ def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.
 
 
 def build_fact_sales_order(sales_order: pl.DataFrame) -> pl.DataFrame:
-    dated = parse_text_dates(sales_order, "sales_order", ["agreed_payment_date", "agreed_delivery_date"])
+    dated = parse_text_dates(
+        sales_order, "sales_order", ["agreed_payment_date", "agreed_delivery_date"]
+    )
     return conform(
         dated.with_columns(*_version_columns(), pl.col("staff_id").alias("sales_staff_id")),
         "fact_sales_order",
@@ -112,7 +116,9 @@ def iso_4217_names() -> pl.DataFrame:
     import pycountry
 
     codes = [(c.alpha_3, c.name) for c in pycountry.currencies]
-    return pl.DataFrame(codes, schema={"currency_code": pl.String, "currency_name": pl.String}, orient="row")
+    return pl.DataFrame(
+        codes, schema={"currency_code": pl.String, "currency_name": pl.String}, orient="row"
+    )
 
 
 def build_dim_currency(currency: pl.DataFrame) -> pl.DataFrame:
@@ -136,7 +142,14 @@ def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) ->
         pl.col("address_id").alias("legal_address_id"),
         *(
             pl.col(c).alias(f"counterparty_legal_{c}")
-            for c in ("address_line_1", "address_line_2", "district", "city", "postal_code", "country")
+            for c in (
+                "address_line_1",
+                "address_line_2",
+                "district",
+                "city",
+                "postal_code",
+                "country",
+            )
         ),
         pl.col("phone").alias("counterparty_legal_phone_number"),
     )
@@ -148,7 +161,8 @@ def build_dim_date(dates: pl.Series) -> pl.DataFrame:
     dates = dates.drop_nulls()
     if dates.is_empty():
         return pl.DataFrame(schema=star_schema(STAR_TABLES["dim_date"]))
-    calendar = pl.DataFrame({"date_id": pl.date_range(dates.min(), dates.max(), "1d", eager=True)})
+    first, last = cast(date, dates.min()), cast(date, dates.max())
+    calendar = pl.DataFrame({"date_id": pl.date_range(first, last, "1d", eager=True)})
     d = pl.col("date_id").dt
     return conform(
         calendar.with_columns(
@@ -220,7 +234,9 @@ def build_star(
         "dim_design": build_dim_design(_latest(changed("design"), "design")),
         "dim_currency": build_dim_currency(_latest(changed("currency"), "currency")),
         "dim_counterparty": build_dim_counterparty(all_counterparties, current["address"]),
-        "dim_payment_type": build_dim_payment_type(_latest(changed("payment_type"), "payment_type")),
+        "dim_payment_type": build_dim_payment_type(
+            _latest(changed("payment_type"), "payment_type")
+        ),
         "dim_transaction": build_dim_transaction(_latest(changed("transaction"), "transaction")),
         "fact_sales_order": build_fact_sales_order(changed("sales_order")),
         "fact_purchase_order": build_fact_purchase_order(changed("purchase_order")),

@@ -35,7 +35,13 @@ def batch_statuses(ctx: Context) -> list[BatchStatus]:
     for batch_id in committed_batches(ctx.ingest):
         manifest = read_manifest(ctx.ingest, batch_id)
         windows = [t for t in manifest.tables.values() if t.upper]
-        status = "loaded" if batch_id in loaded else "transformed" if batch_id in transformed else "extracted"
+        status = (
+            "loaded"
+            if batch_id in loaded
+            else "transformed"
+            if batch_id in transformed
+            else "extracted"
+        )
         result.append(
             BatchStatus(
                 batch_id=batch_id,

@@ -56,11 +56,10 @@ class LocalStorage:
             tmp.write_bytes(data)
 
     def put_file(self, key: str, path: Path) -> None:
-        with self._atomic_target(key) as tmp:
-            # A copy, not a move: the caller owns its temporary file.
-            with path.open("rb") as src, tmp.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+        # A copy, not a move: the caller owns its temporary file.
+        with self._atomic_target(key) as tmp, path.open("rb") as src, tmp.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
 
     class _AtomicTarget:
         def __init__(self, target: Path) -> None:
@@ -75,7 +74,7 @@ class LocalStorage:
 
         def __exit__(self, exc_type: object, *_: object) -> None:
             if exc_type is None:
-                os.replace(self.tmp, self.target)
+                self.tmp.replace(self.target)
             else:
                 self.tmp.unlink(missing_ok=True)
 

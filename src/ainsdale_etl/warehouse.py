@@ -36,11 +36,18 @@ def table_ddl(table: StarTable) -> str:
     keys = ", ".join(quote_ident(k) for k in table.key)
     parts = _column_ddl(table)
     if table.surrogate_key:
-        surrogate = f"{quote_ident(table.surrogate_key)} integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-        parts = [surrogate, *parts, f"CONSTRAINT {quote_ident_suffix(table.name, 'natural_key')} UNIQUE ({keys})"]
+        surrogate = (
+            f"{quote_ident(table.surrogate_key)} integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+        )
+        parts = [
+            surrogate,
+            *parts,
+            f"CONSTRAINT {quote_ident_suffix(table.name, 'natural_key')} UNIQUE ({keys})",
+        ]
         parts += [
-            f"CONSTRAINT {quote_ident_suffix(table.name, c.name + '_fkey')} FOREIGN KEY ({quote_ident(c.name)}) "
-            f"REFERENCES {quote_ident(c.references)} ({quote_ident(STAR_TABLES[c.references].key[0])})"
+            f"CONSTRAINT {quote_ident_suffix(table.name, c.name + '_fkey')} "
+            f"FOREIGN KEY ({quote_ident(c.name)}) REFERENCES {quote_ident(c.references)} "
+            f"({quote_ident(STAR_TABLES[c.references].key[0])})"
             for c in table.foreign_keys
             if c.references
         ]
@@ -74,7 +81,8 @@ def _user_tables(cur: Cursor) -> list[str]:
         """SELECT n.nspname || '.' || c.relname FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind IN ('r', 'p', 'v', 'm')
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'""",
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+             AND n.nspname NOT LIKE 'pg_toast%'""",
     )
     return [r[0] for r in rows]
 
@@ -104,7 +112,9 @@ def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
     with db.connect() as conn, conn.cursor() as cur:
         if not fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [LEDGER])[0][0]:
             return {}
-        rows = fetch_all(cur, f"SELECT batch_id, loaded_at, rows::text FROM {LEDGER} ORDER BY batch_id")
+        rows = fetch_all(
+            cur, f"SELECT batch_id, loaded_at, rows::text FROM {LEDGER} ORDER BY batch_id"
+        )
     return {b: {"loaded_at": at, "rows": json.loads(r)} for b, at, r in rows}
 
 
@@ -143,7 +153,11 @@ def load_tables(
             staging = quote_ident_suffix(name, "stage")
             cur.adbc_ingest(f"{name}_stage", data, mode="create", temporary=True)
             sql = _merge_sql(table, staging, overwrite=overwrite_dimensions)
-            merged[name] = int(fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0])
+            merged[name] = int(
+                fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[
+                    0
+                ][0]
+            )
             cur.execute(f"DROP TABLE {staging}")
         cur.execute(
             f"""INSERT INTO {LEDGER} (batch_id, rows) VALUES ($1, $2::jsonb)
