@@ -16,7 +16,7 @@ VENV ?= .venv
 PY ?= $(VENV)/bin/python
 BIN ?= $(VENV)/bin
 
-TOOLS_PYTHON ?= python3
+TOOLS_PYTHON ?= $(or $(PYTHON),python3)
 TOOLS_VENV := .venv-tools
 TOOLS := $(TOOLS_VENV)/bin
 TOOLS_STAMP := $(TOOLS_VENV)/.installed

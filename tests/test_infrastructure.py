@@ -476,7 +476,7 @@ def test_pass_role_only_for_the_two_task_roles() -> None:
     for statement in passes:
         resources = statement["resources"]
         if isinstance(resources, str):  # a local list of the task roles
-            resources = root().locals[LOCAL.search(resources).group(1)]
+            resources = local_value(resources)
         assert {reference(r) for r in resources} == {
             ("aws_iam_role", "task"),
             ("aws_iam_role", "task_execution"),
