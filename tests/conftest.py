@@ -4,6 +4,8 @@ embedded one from pip), seeded totesys sources, and an environment pointing the 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,15 +28,20 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     url = os.environ.get("AINSDALE_TEST_DATABASE_URL")
     if url:
         yield url
         return
     from ainsdale_etl.embedded import embedded_server
 
-    server = embedded_server(tmp_path_factory.mktemp("embedded"))
+    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, and would
+    # delete a running server's data directory.
+    home = Path(tempfile.mkdtemp(prefix="ainsdale-test-pg-"))
+    server = embedded_server(home)
     yield str(server.get_uri("postgres"))
+    server.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
