@@ -4,7 +4,9 @@ the charts and HTML page end to end, and a real browser rendering the page."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -19,7 +21,7 @@ from pydantic import SecretStr
 
 from ainsdale_etl.database import Database
 from ainsdale_etl.errors import ConfigError
-from ainsdale_etl.report import CurrencyHeadline, write_report
+from ainsdale_etl.report import CurrencyHeadline, ReportResult, write_report
 from ainsdale_etl.report_charts import money_scale, ranked_bars
 from ainsdale_etl.report_queries import Period, latest_batch, run_query
 from ainsdale_etl.warehouse import ensure_warehouse
@@ -95,21 +97,28 @@ _ROWS = [
 LATEST_BATCH = "20240302T090000Z"
 
 
-def _admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+@pytest.fixture(scope="module")
+def report_admin_url() -> Iterator[str]:
+    """The server in AINSDALE_TEST_DATABASE_URL, else an embedded one started for this module."""
     url = os.environ.get("AINSDALE_TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
     from ainsdale_etl.embedded import embedded_server
 
-    return str(embedded_server(tmp_path_factory.mktemp("report_pg")).get_uri("postgres"))
+    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, and would
+    # delete the running server's data directory.
+    home = Path(tempfile.mkdtemp(prefix="ainsdale-report-pg-"))
+    server = embedded_server(home)
+    yield str(server.get_uri("postgres"))
+    server.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def report_database(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[], Database]]:
+def report_database(report_admin_url: str) -> Iterator[Callable[[], Database]]:
     """A factory of throwaway databases, all dropped when the module's tests are done."""
-    admin = Database("admin", SecretStr(_admin_url(tmp_path_factory)))
+    admin = Database("admin", SecretStr(report_admin_url))
     created: list[str] = []
 
     def create() -> Database:
@@ -117,7 +126,7 @@ def report_database(
         with admin.connect(autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{name}"')
         created.append(name)
-        parts = urlsplit(admin.url.get_secret_value())
+        parts = urlsplit(report_admin_url)
         return Database("warehouse", SecretStr(urlunsplit(parts._replace(path=f"/{name}"))))
 
     yield create
@@ -145,10 +154,15 @@ def report_empty_warehouse(report_database: Callable[[], Database]) -> Database:
 
 
 @pytest.fixture(scope="module")
-def report_out(report_warehouse: Database, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report")
-    write_report(report_warehouse, out)
-    return out
+def report_result(
+    report_warehouse: Database, tmp_path_factory: pytest.TempPathFactory
+) -> ReportResult:
+    return write_report(report_warehouse, tmp_path_factory.mktemp("report") / "new" / "dir")
+
+
+@pytest.fixture
+def report_out(report_result: ReportResult) -> Path:
+    return report_result.index.parent
 
 
 def _query(db: Database, name: str, period: Period | None = None) -> list[dict[str, object]]:
@@ -377,18 +391,16 @@ def test_page_is_self_contained_and_accessible(report_out: Path) -> None:
     assert "<b>" not in html
 
 
-def test_write_report_returns_the_headline_and_files(
-    report_warehouse: Database, tmp_path: Path
-) -> None:
-    result = write_report(report_warehouse, tmp_path / "new" / "dir")
-    assert result.index == tmp_path / "new" / "dir" / "index.html"
-    assert result.index.exists() and len(result.charts) == 7
-    assert all(p.exists() for p in result.charts)
-    assert result.headline == [
+def test_write_report_returns_the_headline_and_files(report_result: ReportResult) -> None:
+    assert report_result.index.name == "index.html"
+    assert report_result.index.parent.name == "dir"  # created with its parents
+    assert len(report_result.charts) == 7
+    assert all(p.exists() and p.parent == report_result.index.parent for p in report_result.charts)
+    assert report_result.headline == [
         CurrencyHeadline("GBP", 3, 16, D("330.01"), D("110.00")),
         CurrencyHeadline("USD", 2, 6, D("4938.44"), D("2469.22")),
     ]
-    assert result.as_of is not None and result.as_of[0] == LATEST_BATCH
+    assert report_result.as_of is not None and report_result.as_of[0] == LATEST_BATCH
 
 
 def test_report_for_a_period(report_warehouse: Database, tmp_path: Path) -> None:

@@ -131,8 +131,8 @@ def _best_month(currency: str, rows: pl.DataFrame) -> str:
 
 def _totals(currency: str, rows: pl.DataFrame) -> str:
     return (
-        f"sales {money(rows['sales'].sum(), currency)}, "
-        f"purchases {money(rows['purchases'].sum(), currency)}"
+        f"sales {money(Decimal(rows['sales'].sum()), currency)}, "
+        f"purchases {money(Decimal(rows['purchases'].sum()), currency)}"
     )
 
 

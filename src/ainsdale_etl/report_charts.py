@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 SALES_COLOUR = "#0072B2"  # Okabe-Ito blue: readable for colour-blind readers, prints well
 PURCHASES_COLOUR = "#D55E00"  # Okabe-Ito vermilion
@@ -24,7 +25,7 @@ OUTSTANDING_COLOUR = "#E69F00"
 PANEL_WIDTH = 4.6  # inches per currency panel
 DPI = 110
 
-_STYLE: dict[str, Any] = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 10,
     "axes.titlesize": 11,
