@@ -17,6 +17,13 @@ from ainsdale_etl.schema import FACTS, SOURCE_TABLES, STAR_TABLES
 CREATED = datetime(2024, 3, 4, 10, 11, 12, 345000)
 UPDATED = datetime(2024, 3, 6, 23, 59, 59, 999000)
 LATER = datetime(2024, 4, 1, 8, 0, 0, 1000)
+# CREATED and UPDATED as every fact holds them.
+SPLIT_STAMPS = {
+    "created_date": date(2024, 3, 4),
+    "created_time": time(10, 11, 12, 345000),
+    "last_updated_date": date(2024, 3, 6),
+    "last_updated_time": time(23, 59, 59, 999000),
+}
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "address": {"address_id": 1, "address_line_1": "6826 Herzog Via", "address_line_2": None,
@@ -112,10 +119,7 @@ def test_fact_purchase_order():
     assert fact.columns == columns_of("fact_purchase_order")
     assert fact.row(0, named=True) == {
         "purchase_order_id": 8,
-        "created_date": date(2024, 3, 4),
-        "created_time": time(10, 11, 12, 345000),
-        "last_updated_date": date(2024, 3, 6),
-        "last_updated_time": time(23, 59, 59, 999000),
+        **SPLIT_STAMPS,
         "staff_id": 100,
         "counterparty_id": 10,
         "item_code": "ZDOI5EA",
@@ -133,10 +137,7 @@ def test_fact_payment():
     assert fact.columns == columns_of("fact_payment")
     assert fact.row(0, named=True) == {
         "payment_id": 21,
-        "created_date": date(2024, 3, 4),
-        "created_time": time(10, 11, 12, 345000),
-        "last_updated_date": date(2024, 3, 6),
-        "last_updated_time": time(23, 59, 59, 999000),
+        **SPLIT_STAMPS,
         "transaction_id": 20,
         "counterparty_id": 10,
         "payment_amount": Decimal("146.58"),
