@@ -303,6 +303,32 @@ def batches(
 
 @app.command()
 @handle_errors
+def verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
+    from ainsdale_etl.verify import verify as run_verify
+
+    ctx = _context()
+    result = run_verify(ctx.source, ctx.warehouse)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("table", "check", "source", "warehouse", "", title="verify")
+        for c in result.checks:
+            mark = "[green]ok[/green]" if c.ok else "[red]DIFFERS[/red]"
+            table.add_row(c.mart, c.name, c.source, c.warehouse, mark)
+        Console(width=160).print(table)
+    if not result.ok:
+        failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
+        _fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
+
+
+@app.command()
+@handle_errors
 def seed(
     url: Annotated[
         str | None,
