@@ -80,6 +80,14 @@ class Chart:
     findings: str  # what it shows, in numbers
 
     @property
+    def size(self) -> tuple[int, int]:
+        """Width and height, in CSS pixels, that the page shows the chart at."""
+        from ainsdale_etl.report_charts import DPI
+
+        width, height = self.figure.get_size_inches()
+        return round(width * DPI), round(height * DPI)
+
+    @property
     def alt(self) -> str:
         """The chart in words, for readers who cannot see it."""
         return f"{self.description} {self.findings}"
@@ -287,9 +295,11 @@ def _cards(headline: list[CurrencyHeadline]) -> str:
 
 
 def _figure(chart: Chart) -> str:
+    width, height = chart.size
     return (
         f'<figure><img src="{escape(chart.name)}.png" alt="{escape(chart.alt)}" '
-        f'width="1000"><figcaption>{escape(chart.findings)}</figcaption></figure>'
+        f'width="{width}" height="{height}">'
+        f"<figcaption>{escape(chart.findings)}</figcaption></figure>"
     )
 
 
@@ -405,6 +415,8 @@ def write_report(
     date_to: date | None = None,
 ) -> ReportResult:
     """Write ``out/index.html`` and one PNG per chart, from the warehouse's latest data."""
+    from ainsdale_etl.report_charts import SAVE_DPI
+
     if date_from and date_to and date_from > date_to:
         raise ConfigError(f"the report period is empty: --from {date_from} is after --to {date_to}")
     try:
@@ -417,7 +429,7 @@ def write_report(
     pngs = []
     for chart in charts:
         path = out / f"{chart.name}.png"
-        chart.figure.savefig(path)
+        chart.figure.savefig(path, dpi=SAVE_DPI)
         pngs.append(path)
     index = out / INDEX
     index.write_text(render_html(data, charts), encoding="utf-8")

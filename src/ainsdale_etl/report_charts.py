@@ -7,7 +7,6 @@ here, for drawing only; the figures printed in the report stay exact Decimals.
 
 from __future__ import annotations
 
-import math
 import textwrap
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -22,8 +21,9 @@ SALES_COLOUR = "#0072B2"  # Okabe-Ito blue: readable for colour-blind readers, p
 PURCHASES_COLOUR = "#D55E00"  # Okabe-Ito vermilion
 PAID_COLOUR = "#009E73"
 OUTSTANDING_COLOUR = "#E69F00"
-PANEL_WIDTH = 4.6  # inches per currency panel
-DPI = 110
+PANEL_WIDTH = 3.6  # inches per currency panel: three fit the page at about their natural size
+DPI = 100  # layout pixels per inch: the size the page shows a chart at
+SAVE_DPI = 200  # pixels per inch in the PNG: sharp on high-density screens and in print
 
 _STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
@@ -81,6 +81,14 @@ def _money_axis(axis: Any, currency: str, largest: float, what: str) -> float:
     return divisor
 
 
+def _wrap(label: str, width: int = 22) -> str:
+    """A long name on at most two lines, keeping its end (which often tells names apart)."""
+    lines = textwrap.wrap(label, width)
+    if len(lines) <= 2:
+        return "\n".join(lines)
+    return f"{lines[0]}\n…{label[-(width - 1) :].lstrip()}"
+
+
 def _short_money(value: float, divisor: float) -> str:
     """A bar's value on the axis's scale: whole units unless that would round it to nothing."""
     if divisor > 1:
@@ -99,8 +107,8 @@ def _currencies(frame: pl.DataFrame) -> list[str]:
 
 
 def _month_axis(ax: Axes, months: list[date]) -> None:
-    """Label the months of a bar chart, thinning the labels so at most ~8 show."""
-    step = max(1, math.ceil(len(months) / 8))
+    """Label the months of a bar chart: every 1, 2, 3, 6 or 12 months, at most 5 labels."""
+    step = next((n for n in (1, 2, 3, 6) if len(months) <= 5 * n), 12)
     ticks = range(0, len(months), step)
     ax.set_xticks(list(ticks), [f"{months[i]:%b}\n{months[i]:%Y}" for i in ticks])
     ax.set_xlabel("Month the order was created")
@@ -147,7 +155,7 @@ def ranked_bars(
         fig, axes = _panels(title, len(currencies), 1.4 + 0.42 * tallest)
         for ax, currency in zip(axes, currencies, strict=True):
             rows = frame.filter(pl.col("currency_code") == currency)
-            labels = [textwrap.shorten(str(s), 30, placeholder="…") for s in rows["label"]]
+            labels = [_wrap(str(s)) for s in rows["label"]]
             values = _floats(rows, "value")
             bars = ax.barh(range(len(values)), values, color=colours, height=0.65)
             ax.set_yticks(range(len(values)), labels)
