@@ -30,13 +30,23 @@ def new_batch_id(now: datetime | None = None) -> str:
 
 def parse_batch_id(batch_id: str) -> datetime:
     """The UTC time a batch id stands for; a malformed id is a usage error."""
-    match = _BATCH_ID.match(batch_id)
-    if not match:
+    try:
+        if not _BATCH_ID.match(batch_id):
+            raise ValueError(batch_id)
+        return datetime.strptime(batch_id, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    except ValueError:
         raise ConfigError(
             f"{batch_id!r} is not a batch id; batch ids look like 20261125T174812123456Z "
             "(see 'ainsdale-etl batches')"
-        )
-    return datetime.strptime(batch_id, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        ) from None
+
+
+def _is_batch_id(text: str) -> bool:
+    try:
+        parse_batch_id(text)
+    except ConfigError:
+        return False
+    return True
 
 
 def batch_prefix(batch_id: str) -> str:
@@ -110,7 +120,7 @@ def committed_batches(storage: Storage) -> list[str]:
         name = key.rsplit("/", 1)[-1]
         if name.endswith(MANIFEST_SUFFIX):
             batch_id = name.removesuffix(MANIFEST_SUFFIX)
-            if _BATCH_ID.match(batch_id) and key == manifest_key(batch_id):
+            if _is_batch_id(batch_id) and key == manifest_key(batch_id):
                 ids.append(batch_id)
     return sorted(ids)
 

@@ -16,6 +16,7 @@ from ainsdale_etl.errors import BadInputError
 from ainsdale_etl.schema import Kind, SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
+_MONEY = r"^-?\d{1,8}(\.\d{1,2})?$"
 
 _DTYPES: dict[Kind, pl.DataType] = {
     Kind.INT: pl.Int32(),
@@ -37,6 +38,11 @@ def _converter(kind: Kind) -> Callable[[pl.Expr], pl.Expr]:
             default=None,
             return_dtype=pl.Boolean,
         )
+    if kind is Kind.MONEY:
+        # numeric(10,2) exactly: a cast alone would truncate '12.345' or accept '1e3'.
+        return lambda e: pl.when(e.str.contains(_MONEY)).then(
+            e.cast(pl.Decimal(10, 2), strict=False)
+        )
     dtype = _DTYPES[kind]
     return lambda e: e.cast(dtype, strict=False)
 
@@ -51,7 +57,7 @@ def parse_source_csv(
     """The rows of one extracted CSV object, typed as the source declares them."""
     try:
         raw = pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInputError(f"{where}: not a readable CSV file ({first})") from None
     missing = [c for c in table.column_names if c not in raw.columns]

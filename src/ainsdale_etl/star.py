@@ -59,7 +59,10 @@ def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.
     """Text 'YYYY-MM-DD' columns as dates; anything else is an error naming the row."""
     id_column = SOURCE_TABLES[table].id_column
     parsed = frame.with_columns(
-        pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias(c) for c in columns
+        pl.when(pl.col(c).str.contains(r"^\d{4}-\d{2}-\d{2}$"))
+        .then(pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        .alias(c)
+        for c in columns
     )
     for c in columns:
         bad = parsed[c].is_null() & frame[c].is_not_null()
