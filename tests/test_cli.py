@@ -15,7 +15,17 @@ from moto import mock_aws
 from conftest import query
 from test_pipeline import count
 
-COMMANDS = ["extract", "transform", "load", "run-all", "batches", "seed", "demo"]
+COMMANDS = [
+    "extract",
+    "transform",
+    "load",
+    "run-all",
+    "batches",
+    "seed",
+    "demo",
+    "verify",
+    "report",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -102,8 +112,22 @@ def test_demo_runs_on_the_embedded_default_through_the_real_entry_point(tmp_path
     assert result.returncode == 0, result.stderr
     assert "fact_sales_order" in result.stdout and "110" in result.stdout
     assert (tmp_path / "home" / "ingest" / "data").is_dir()
+    assert (tmp_path / "home" / "report" / "index.html").is_file()
+    assert "report:" in result.stdout
     # A second demo finds the source seeded and nothing changed: it still succeeds.
     again = subprocess.run([str(exe), "demo"], env=env, cwd=tmp_path, capture_output=True,
                            text=True, timeout=300, check=False)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "no rows changed" in again.stderr
+
+
+def test_report_command_writes_the_page_for_a_loaded_warehouse(cli, etl_env, tmp_path):
+    cli("run-all")
+    out = tmp_path / "r"
+    result = cli("report", "--out", str(out), "--from", "2023-01-01", "--to", "2023-12-31")
+    assert str((out / "index.html").resolve()) in result.output
+    [(batch_id,)] = query(
+        etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
+    )
+    assert batch_id in (out / "index.html").read_text()
+    cli("report", "--from", "2024-02-30", expect=2)

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -329,6 +330,32 @@ def verify(
 
 @app.command()
 @handle_errors
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for index.html and the charts.")] = Path(
+        "report"
+    ),
+    date_from: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First order date.")
+    ] = None,
+    date_to: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last order date.")
+    ] = None,
+) -> None:
+    """Write the warehouse's story as charts and a static HTML page."""
+    from ainsdale_etl.report import write_report
+
+    ctx = _context()
+    result = write_report(
+        ctx.warehouse,
+        out,
+        date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None,
+    )
+    typer.echo(f"report written to {result.index.resolve()}")
+
+
+@app.command()
+@handle_errors
 def seed(
     url: Annotated[
         str | None,
@@ -383,6 +410,10 @@ def demo(
         typer.echo(
             f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}"
         )
+    from ainsdale_etl.report import write_report
+
+    result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
+    typer.echo(f"report:           {result.index.resolve()}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
