@@ -120,10 +120,12 @@ def verify(source: Database, warehouse: Database) -> Verification:
                     f"WHERE d.{quote_ident(dim.key[0])} = f.{quote_ident(column.name)})",
                 )["n"][0]
                 result.checks.append(Check(fact.name, f"orphan {column.name}", "0", f"{orphans:,}"))
-        for dim, table in DIMENSION_SOURCES.items():
+        for dim_name, table in DIMENSION_SOURCES.items():
             src_rows = _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
-            dim_rows = _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim)}")["n"][0]
-            result.checks.append(Check(dim, f"rows vs {table}", f"{src_rows:,}", f"{dim_rows:,}"))
+            dim_rows = _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
+            result.checks.append(
+                Check(dim_name, f"rows vs {table}", f"{src_rows:,}", f"{dim_rows:,}")
+            )
         wh.close()
         src_conn.rollback()
     return result
