@@ -3,17 +3,12 @@ the charts and HTML page end to end, and a real browser rendering the page."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 import pytest
@@ -98,41 +93,9 @@ LATEST_BATCH = "20240302T090000Z"
 
 
 @pytest.fixture(scope="module")
-def report_admin_url() -> Iterator[str]:
-    """The server in AINSDALE_TEST_DATABASE_URL, else an embedded one started for this module."""
-    url = os.environ.get("AINSDALE_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from ainsdale_etl.embedded import embedded_server
-
-    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, and would
-    # delete the running server's data directory.
-    home = Path(tempfile.mkdtemp(prefix="ainsdale-report-pg-"))
-    server = embedded_server(home)
-    yield str(server.get_uri("postgres"))
-    server.cleanup()
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def report_database(report_admin_url: str) -> Iterator[Callable[[], Database]]:
-    """A factory of throwaway databases, all dropped when the module's tests are done."""
-    admin = Database("admin", SecretStr(report_admin_url))
-    created: list[str] = []
-
-    def create() -> Database:
-        name = f"report_test_{uuid.uuid4().hex[:12]}"
-        with admin.connect(autocommit=True) as conn, conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        parts = urlsplit(report_admin_url)
-        return Database("warehouse", SecretStr(urlunsplit(parts._replace(path=f"/{name}"))))
-
-    yield create
-    with admin.connect(autocommit=True) as conn, conn.cursor() as cur:
-        for name in created:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def report_database(new_database_url: Callable[[str], str]) -> Callable[[], Database]:
+    """A factory of throwaway databases (the shared ones of conftest, dropped at session end)."""
+    return lambda: Database("warehouse", SecretStr(new_database_url("report_test")))
 
 
 @pytest.fixture(scope="module")
