@@ -159,3 +159,14 @@ def test_batches_lists_status_newest_last(cli, etl_env):
     assert [b["status"] for b in listing] == ["loaded", "extracted"]
     assert listing[1]["tables"] == {"currency": 1}
     assert listing[0]["batch_id"] < listing[1]["batch_id"]
+
+
+def test_load_dry_run_shows_pending_batches_and_writes_nothing(cli, etl_env):
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    cli("transform")
+    result = cli("load", "--dry-run")
+    assert "would load 1 batch(es)" in result.output and '"fact_sales_order": 220' in result.output
+    assert query(wh, "SELECT to_regclass('fact_sales_order') IS NULL") == [(True,)]
+    cli("load")
+    assert "would load 0 batch(es)" in cli("load", "--dry-run").output

@@ -223,14 +223,34 @@ def transform(batch_id: BatchId = None, since: Since = None, until: Until = None
 @app.command()
 @handle_errors
 def load(
-    batch_id: BatchId = None, since: Since = None, until: Until = None, force: Force = False
+    batch_id: BatchId = None,
+    since: Since = None,
+    until: Until = None,
+    force: Force = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show which batches would be loaded; write nothing.")
+    ] = False,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
-    from ainsdale_etl.batches import committed_batches
-    from ainsdale_etl.pipeline import load_pending
+    from ainsdale_etl.batches import committed_batches, read_manifest
+    from ainsdale_etl.pipeline import load_pending, pending_loads
+    from ainsdale_etl.warehouse import loaded_batches
 
     ctx = _context()
     chosen = _chosen(committed_batches(ctx.processed), batch_id, since, until)
+    if dry_run:
+        ids = (
+            chosen
+            if chosen is not None
+            else pending_loads(ctx.processed, set(loaded_batches(ctx.warehouse)))
+        )
+        for b in ids:
+            _print_counts(
+                f"would load {b}",
+                {t: e.rows for t, e in read_manifest(ctx.processed, b).tables.items()},
+            )
+        typer.echo(f"would load {len(ids)} batch(es)")
+        return
     results = load_pending(ctx, chosen, force=force)
     typer.echo(f"loaded {len(results)} batch(es) into the warehouse")
 
