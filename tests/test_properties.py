@@ -12,11 +12,10 @@ from pydantic import SecretStr
 
 from ainsdale_etl.context import Context
 from ainsdale_etl.database import Database
-from ainsdale_etl.pipeline import load_pending, transform_pending
+from ainsdale_etl.pipeline import run_all
 from ainsdale_etl.schema import FACTS
 from ainsdale_etl.seed import seed
 from ainsdale_etl.settings import Settings
-from ainsdale_etl.source import extract
 from conftest import SMALL_SCALE, query
 from test_incremental import warehouse_state
 
@@ -48,9 +47,7 @@ def run_pipeline(source: str, warehouse: str, buckets: Path) -> None:
             home=buckets / "home",
         )
     )
-    extract(ctx.source, ctx.ingest, lookback_seconds=60)
-    transform_pending(ctx)
-    load_pending(ctx)
+    run_all(ctx)
 
 
 def latest_versions(url: str) -> dict[str, list[tuple[object, ...]]]:

@@ -266,36 +266,17 @@ def run_all(
 
 def _run_all(
     ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
-) -> dict[str, int]:
+) -> None:
     from ainsdale_etl.batches import committed_batches
-    from ainsdale_etl.pipeline import load_pending, transform_pending
-    from ainsdale_etl.source import extract as run_extract
+    from ainsdale_etl.pipeline import run_all as run_pipeline
 
-    if batch_id is None:
-        result = run_extract(
-            ctx.source,
-            ctx.ingest,
-            tables=tables,
-            full=full,
-            lookback_seconds=ctx.settings.extract_lookback_seconds,
-            reporter=ctx.reporter,
-        )
-        extracted = {t: e.rows for t, e in result.tables.items()}
-        transform_pending(ctx)
-        loaded = load_pending(ctx, force=force)
-    else:
+    chosen = None
+    if batch_id is not None:
         chosen = _chosen(committed_batches(ctx.ingest), batch_id, None, None)
-        extracted = {}
-        transform_pending(ctx, chosen)
-        loaded = load_pending(ctx, chosen, force=force)
-    merged: dict[str, int] = {}
-    for tables_loaded in loaded.values():
-        for name, rows in tables_loaded.items():
-            merged[name] = merged.get(name, 0) + rows
-    if extracted:
-        _print_counts("extracted", extracted)
-    _print_counts(f"loaded ({len(loaded)} batch(es))", merged)
-    return merged
+    summary = run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
+    if summary.extracted is not None:
+        _print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
+    _print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
 
 
 @app.command()

@@ -191,13 +191,6 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     return merged
 
 
-@dataclass
-class RunSummary:
-    extracted: ExtractResult | None = None
-    transformed: list[str] = field(default_factory=list)
-    loaded: dict[str, dict[str, int]] = field(default_factory=dict)
-
-
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
     for batch_id in ids:
@@ -218,3 +211,48 @@ def load_pending(
         results[batch_id] = load_batch(ctx, batch_id, loaded)
         loaded.add(batch_id)
     return results
+
+
+@dataclass
+class RunSummary:
+    """What one run-all did: the extract (None for a backfill) and the rows each batch merged."""
+
+    extracted: ExtractResult | None = None
+    transformed: list[str] = field(default_factory=list)
+    loaded: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def loaded_rows(self) -> dict[str, int]:
+        """Rows merged per star table, over every batch loaded."""
+        totals: dict[str, int] = {}
+        for tables in self.loaded.values():
+            for name, rows in tables.items():
+                totals[name] = totals.get(name, 0) + rows
+        return totals
+
+
+def run_all(
+    ctx: Context,
+    *,
+    tables: list[str] | None = None,
+    full: bool = False,
+    batch_ids: list[str] | None = None,
+    force: bool = False,
+) -> RunSummary:
+    """Extract, then transform and load every pending batch; with ``batch_ids``, redo those
+    batches instead (backfill / repair) and extract nothing."""
+    from ainsdale_etl.source import extract
+
+    summary = RunSummary()
+    if batch_ids is None:
+        summary.extracted = extract(
+            ctx.source,
+            ctx.ingest,
+            tables=tables,
+            full=full,
+            lookback_seconds=ctx.settings.extract_lookback_seconds,
+            reporter=ctx.reporter,
+        )
+    summary.transformed = transform_pending(ctx, batch_ids)
+    summary.loaded = load_pending(ctx, batch_ids, force=force)
+    return summary
