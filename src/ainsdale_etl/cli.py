@@ -68,9 +68,11 @@ def _reporter() -> Any:
 
 
 def _fail(message: str, code: int) -> None:
+    from ainsdale_etl.console import JsonReporter
+
     reporter = _reporter()
-    if hasattr(reporter, "error") and reporter.__class__.__name__ == "JsonReporter":
-        reporter.error(message)
+    if isinstance(reporter, JsonReporter):
+        reporter.error(message)  # the failure as a log event too, for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 

@@ -56,9 +56,6 @@ class ConsoleReporter:
     def warning(self, message: str, **fields: Any) -> None:
         self.console.print(f"[yellow]warning:[/yellow] {message}")
 
-    def error(self, message: str, **fields: Any) -> None:
-        self.console.print(f"[red]error:[/red] {message}")
-
 
 def make_reporter(log_format: str | None) -> JsonReporter | ConsoleReporter:
     fmt = log_format or ("console" if sys.stdout.isatty() else "json")

@@ -87,11 +87,6 @@ def execute_script(cursor: Cursor, script: str) -> None:
         cursor.execute(statement)
 
 
-def execute(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> None:
-    """Run one statement with bound parameters ($1, $2, ...)."""
-    cursor.execute(sql, params)
-
-
 def fetch_arrow(cursor: Cursor, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
     cursor.execute(sql, params)
     return cursor.fetch_arrow_table()

@@ -13,7 +13,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the run failed: bad input, a database error, a failed check
     USAGE = 2  # bad configuration or usage: fix the settings or the command line
-    TRY_LATER = 75  # EX_TEMPFAIL: another run holds the lock; retry later
+    # 75 (EX_TEMPFAIL, "another run holds the lock; retry later") is reserved for the run lock;
+    # the Step Functions retry policy already treats it as retryable.
 
 
 class EtlError(Exception):
@@ -38,7 +39,3 @@ class BadInputError(EtlError):
 
 class DatabaseError(EtlError):
     """A database could not be reached or refused a statement (message scrubbed of secrets)."""
-
-
-class LockedError(EtlError):
-    exit_code = ExitCode.TRY_LATER

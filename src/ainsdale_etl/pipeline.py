@@ -6,6 +6,7 @@ to the pure functions of :mod:`ainsdale_etl.star`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 import time
@@ -47,15 +48,13 @@ def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
     return [b for b in committed_batches(ingest) if b not in done]
 
 
-def _checked_object(storage: Storage, manifest: Manifest, table: str, entry: TableEntry) -> bytes:
+def _checked_object(storage: Storage, manifest: Manifest, entry: TableEntry) -> bytes:
     key = entry.key or ""
     if not storage.exists(key):
         raise BadInputError(
             f"batch {manifest.batch_id}: object {key} named by its manifest is missing"
         )
     data = storage.get_bytes(key)
-    import hashlib
-
     if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
         raise BadInputError(
             f"batch {manifest.batch_id}: object {key} does not match its manifest checksum "
@@ -97,7 +96,7 @@ def transform_batch(
             continue
         if entry.rows == 0:
             continue
-        data = _checked_object(ingest, source_manifest, name, entry)
+        data = _checked_object(ingest, source_manifest, entry)
         frame = parse_source_csv(
             data,
             SOURCE_TABLES[name],
@@ -174,7 +173,7 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
             f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
         )
     tables = {
-        name: pq.read_table(io.BytesIO(_checked_object(ctx.processed, manifest, name, entry)))
+        name: pq.read_table(io.BytesIO(_checked_object(ctx.processed, manifest, entry)))
         for name, entry in manifest.tables.items()
         if entry.rows
     }

@@ -8,6 +8,7 @@ SQL (``generate_series`` + a seeded ``random()``), so scale 100 takes seconds, n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING
@@ -219,8 +220,6 @@ def seed(
 
 def _bind(statement: str, params: tuple[float | int, ...]) -> tuple[str, list[float | int] | None]:
     """Renumber the $n a statement uses to $1..$k (PostgreSQL wants no gaps) with their values."""
-    import re
-
     used = sorted({int(n) for n in re.findall(r"\$(\d+)", statement)})
     if not used:
         return statement, None

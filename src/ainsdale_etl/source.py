@@ -46,6 +46,7 @@ from ainsdale_etl.storage import Storage
 
 if TYPE_CHECKING:
     import polars as pl
+    from adbc_driver_postgresql.dbapi import Cursor
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"  # totesys keeps milliseconds; so do we
 _PY_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
@@ -153,7 +154,7 @@ def extract(
 
 
 def _extract_table(
-    cur: object,
+    cur: Cursor,
     table: SourceTable,
     prev: TableEntry | None,
     upper: datetime,
@@ -167,8 +168,8 @@ def _extract_table(
     if prev is not None and prev.upper is not None:
         lower = datetime.strptime(prev.upper, _PY_TIMESTAMP) - lookback
     params = [_format_ts(lower), _format_ts(upper)] if lower else [_format_ts(upper)]
-    cur.execute(select_sql(table, bounded_below=lower is not None), params)  # type: ignore[attr-defined]
-    reader = cur.fetch_record_batch()  # type: ignore[attr-defined]
+    cur.execute(select_sql(table, bounded_below=lower is not None), params)
+    reader = cur.fetch_record_batch()
 
     seen = _tail_frame(table, prev.tail if prev else [])
     tail_from = upper - lookback

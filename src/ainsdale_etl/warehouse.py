@@ -150,15 +150,15 @@ def load_tables(
             data = tables.get(name)
             if data is None or data.num_rows == 0:
                 continue
-            staging = quote_ident_suffix(name, "stage")
-            cur.adbc_ingest(f"{name}_stage", data, mode="create", temporary=True)
-            sql = _merge_sql(table, staging, overwrite=overwrite_dimensions)
+            staging = f"{name}_stage"  # a registry table name plus a fixed suffix
+            cur.adbc_ingest(staging, data, mode="create", temporary=True)
+            sql = _merge_sql(table, f'"{staging}"', overwrite=overwrite_dimensions)
             merged[name] = int(
                 fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[
                     0
                 ][0]
             )
-            cur.execute(f"DROP TABLE {staging}")
+            cur.execute(f'DROP TABLE "{staging}"')
         cur.execute(
             f"""INSERT INTO {LEDGER} (batch_id, rows) VALUES ($1, $2::jsonb)
                 ON CONFLICT (batch_id) DO UPDATE SET loaded_at = now()""",
