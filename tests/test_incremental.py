@@ -170,3 +170,23 @@ def test_load_dry_run_shows_pending_batches_and_writes_nothing(cli, etl_env):
     assert query(wh, "SELECT to_regclass('fact_sales_order') IS NULL") == [(True,)]
     cli("load")
     assert "would load 0 batch(es)" in cli("load", "--dry-run").output
+
+
+def test_full_extract_and_batch_ranges(cli, etl_env):
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("extract")
+    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 2")
+    cli("extract")
+    cli("extract", "--full")  # everything again, whatever the previous windows
+    first, second, third = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+    statuses = {b["batch_id"]: b for b in json.loads(cli("batches", "--json").output)}
+    assert statuses[second]["tables"] == {"currency": 1}
+    assert statuses[third]["rows"] == statuses[first]["rows"] > 1000
+
+    cli("transform", "--since", second, "--until", second)
+    statuses = {b["batch_id"]: b["status"] for b in json.loads(cli("batches", "--json").output)}
+    assert statuses == {first: "extracted", second: "transformed", third: "extracted"}
+    cli("transform", "--until", first[:4] + "-" + first[4:6] + "-" + first[6:8])
+    statuses = {b["batch_id"]: b["status"] for b in json.loads(cli("batches", "--json").output)}
+    assert statuses[first] == "transformed"
+    cli("transform", "--since", "not-a-date", expect=2)
