@@ -91,7 +91,7 @@ def handle_errors(func: F) -> F:
                 raise
             _fail(str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted", int(ExitCode.INTERRUPTED))
         except Exception as exc:
             if state.debug:
                 raise

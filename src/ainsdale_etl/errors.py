@@ -13,8 +13,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the run failed: bad input, a database error, a failed check
     USAGE = 2  # bad configuration or usage: fix the settings or the command line
-    # 75 (EX_TEMPFAIL, "another run holds the lock; retry later") is reserved for the run lock;
-    # the Step Functions retry policy already treats it as retryable.
+    TRY_LATER = 75  # EX_TEMPFAIL: another run holds the lock; the schedule's retry will do
+    INTERRUPTED = 130  # stopped by SIGINT/SIGTERM at a safe point; rerun to carry on
 
 
 class EtlError(Exception):
@@ -35,6 +35,12 @@ class RefusedError(EtlError):
 
 class BadInputError(EtlError):
     """A batch or object that cannot be processed as it is."""
+
+
+class LockedError(EtlError):
+    """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
+
+    exit_code = ExitCode.TRY_LATER
 
 
 class DatabaseError(EtlError):
