@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -82,8 +83,11 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ainsdale_etl.shutdown import stop_on_sigterm
+
         try:
-            return func(*args, **kwargs)
+            with stop_on_sigterm():
+                return func(*args, **kwargs)
         except typer.Exit:
             raise
         except EtlError as exc:
@@ -113,6 +117,16 @@ def _context() -> Any:
     from ainsdale_etl.settings import load_settings
 
     return Context(load_settings(), _reporter())
+
+
+@contextmanager
+def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
+    """Hold the pipeline lock (see locking.py) for a command that writes."""
+    from ainsdale_etl.locking import pipeline_lock
+
+    seconds = ctx.settings.lock_wait_seconds if wait is None else wait
+    with pipeline_lock(ctx.warehouse, wait_seconds=seconds):
+        yield
 
 
 def _tables(value: str | None) -> list[str] | None:
@@ -178,6 +192,16 @@ Full = Annotated[bool, typer.Option("--full", help="Extract every row, ignoring 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")
 ]
+Wait = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds to wait for another run to finish before exiting 75 "
+        "(default: AINSDALE_LOCK_WAIT_SECONDS, 0).",
+        show_default=False,
+    ),
+]
 Force = Annotated[
     bool,
     typer.Option(
@@ -188,20 +212,17 @@ Force = Annotated[
 
 @app.command()
 @handle_errors
-def extract(tables: Tables = None, full: Full = False, dry_run: DryRun = False) -> None:
+def extract(
+    tables: Tables = None, full: Full = False, dry_run: DryRun = False, wait: Wait = None
+) -> None:
     """Extract rows changed since the last batch into a new CSV batch in the ingest bucket."""
-    from ainsdale_etl.source import extract as run_extract
+    from contextlib import nullcontext
+
+    from ainsdale_etl.pipeline import extract_batch
 
     ctx = _context()
-    result = run_extract(
-        ctx.source,
-        ctx.ingest,
-        tables=_tables(tables),
-        full=full,
-        lookback_seconds=ctx.settings.extract_lookback_seconds,
-        dry_run=dry_run,
-        reporter=ctx.reporter,
-    )
+    with nullcontext() if dry_run else _exclusive(ctx, wait):
+        result = extract_batch(ctx, tables=_tables(tables), full=full, dry_run=dry_run)
     _print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
@@ -211,14 +232,17 @@ def extract(tables: Tables = None, full: Full = False, dry_run: DryRun = False) 
 
 @app.command()
 @handle_errors
-def transform(batch_id: BatchId = None, since: Since = None, until: Until = None) -> None:
+def transform(
+    batch_id: BatchId = None, since: Since = None, until: Until = None, wait: Wait = None
+) -> None:
     """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
     from ainsdale_etl.batches import committed_batches
     from ainsdale_etl.pipeline import transform_pending
 
     ctx = _context()
     chosen = _chosen(committed_batches(ctx.ingest), batch_id, since, until)
-    done = transform_pending(ctx, chosen)
+    with _exclusive(ctx, wait):
+        done = transform_pending(ctx, chosen)
     typer.echo(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
 
@@ -232,6 +256,7 @@ def load(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show which batches would be loaded; write nothing.")
     ] = False,
+    wait: Wait = None,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
     from ainsdale_etl.batches import committed_batches, read_manifest
@@ -253,17 +278,24 @@ def load(
             )
         typer.echo(f"would load {len(ids)} batch(es)")
         return
-    results = load_pending(ctx, chosen, force=force)
+    with _exclusive(ctx, wait):
+        results = load_pending(ctx, chosen, force=force)
     typer.echo(f"loaded {len(results)} batch(es) into the warehouse")
 
 
 @app.command("run-all")
 @handle_errors
 def run_all(
-    tables: Tables = None, full: Full = False, batch_id: BatchId = None, force: Force = False
+    tables: Tables = None,
+    full: Full = False,
+    batch_id: BatchId = None,
+    force: Force = False,
+    wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    _run_all(_context(), tables=_tables(tables), full=full, batch_id=batch_id, force=force)
+    ctx = _context()
+    with _exclusive(ctx, wait):
+        _run_all(ctx, tables=_tables(tables), full=full, batch_id=batch_id, force=force)
 
 
 def _run_all(
@@ -301,8 +333,15 @@ def batches(
         "batch id", "status", "rows", "window upper", title=f"batches in {ctx.ingest.uri}"
     )
     for r in rows:
-        table.add_row(r.batch_id, r.status, f"{r.rows:,}", r.upper or "")
+        status = f"[red]{r.status}[/red]" if r.problem else r.status
+        table.add_row(r.batch_id, status, f"{r.rows:,}", r.upper or "")
     Console().print(table)
+    for r in rows:
+        if r.problem:
+            typer.echo(
+                f"batch {r.batch_id} is quarantined ({r.problem}); fix its input, then run "
+                f"'ainsdale-etl run-all --batch-id {r.batch_id}'"
+            )
 
 
 @app.command()
@@ -395,6 +434,7 @@ def demo(
     scale: Annotated[
         float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")
     ] = 1.0,
+    wait: Wait = None,
 ) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
     from ainsdale_etl.seed import seed as run_seed
@@ -403,7 +443,8 @@ def demo(
     ctx = _context()
     if source_is_empty(ctx.source):
         _print_counts("seeded", run_seed(ctx.source, scale=scale))
-    _run_all(ctx, tables=None, full=False, batch_id=None, force=False)
+    with _exclusive(ctx, wait):
+        _run_all(ctx, tables=None, full=False, batch_id=None, force=False)
     from ainsdale_etl.warehouse import table_counts
 
     _print_counts("warehouse now holds", table_counts(ctx.warehouse))

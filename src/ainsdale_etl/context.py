@@ -9,6 +9,8 @@ from pydantic import SecretStr
 
 from ainsdale_etl.database import Database
 from ainsdale_etl.events import NullReporter, Reporter
+from ainsdale_etl.faults import FaultyStorage, faults_armed
+from ainsdale_etl.retry import RetryPolicy
 from ainsdale_etl.settings import Settings
 from ainsdale_etl.storage import Storage, open_storage
 
@@ -23,7 +25,16 @@ class Context:
             from ainsdale_etl.embedded import embedded_url
 
             url = SecretStr(embedded_url(self.settings.home, embedded_name))
-        return Database(label, url)
+        return Database(
+            label,
+            url,
+            retry_policy=self.retry_policy,
+            on_retry=lambda message: self.reporter.warning(message),
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.settings.db_attempts)
 
     @cached_property
     def source(self) -> Database:
@@ -39,8 +50,13 @@ class Context:
 
     @cached_property
     def ingest(self) -> Storage:
-        return open_storage(self.settings.ingest_uri or str(self.settings.home / "ingest"))
+        return _bucket(self.settings.ingest_uri or str(self.settings.home / "ingest"))
 
     @cached_property
     def processed(self) -> Storage:
-        return open_storage(self.settings.processed_uri or str(self.settings.home / "processed"))
+        return _bucket(self.settings.processed_uri or str(self.settings.home / "processed"))
+
+
+def _bucket(uri: str) -> Storage:
+    storage = open_storage(uri)
+    return FaultyStorage(storage) if faults_armed() else storage

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from ainsdale_etl.errors import DatabaseError
+from ainsdale_etl.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,29 +49,54 @@ def describe_error(exc: BaseException, url: SecretStr | None = None) -> str:
 
 
 class Database:
-    """A PostgreSQL database named by a URI kept secret."""
+    """A PostgreSQL database named by a URI kept secret.
 
-    def __init__(self, label: str, url: SecretStr) -> None:
+    Connecting retries transient failures (``retry_policy``, each retry reported through
+    ``on_retry``); errors raised while connected say whether they are transient, so a caller
+    can repeat a whole step (see retry.py).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        url: SecretStr,
+        *,
+        retry_policy: RetryPolicy = NO_RETRY,
+        on_retry: Callable[[str], None] = lambda _message: None,
+    ) -> None:
         self.label = label
         self.url = url
+        self.retry_policy = retry_policy
+        self.on_retry = on_retry
 
-    @contextmanager
-    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+    def _error(self, prefix: str, exc: Exception) -> DatabaseError:
+        message = describe_error(exc, self.url)
+        transient = is_transient(message, getattr(exc, "sqlstate", None))
+        return DatabaseError(f"{prefix}: {message}", transient=transient)
+
+    def _open(self, autocommit: bool) -> Connection:
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc
 
         try:
-            conn = adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
+            return adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
         except adbc_driver_manager.Error as exc:
-            raise DatabaseError(
-                f"cannot connect to the {self.label} database: {describe_error(exc, self.url)}"
-            ) from None
+            raise self._error(f"cannot connect to the {self.label} database", exc) from None
+
+    @contextmanager
+    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        import adbc_driver_manager
+
+        conn = retrying(
+            lambda: self._open(autocommit),
+            what=f"connecting to the {self.label} database",
+            policy=self.retry_policy,
+            on_retry=self.on_retry,
+        )
         try:
             yield conn
         except adbc_driver_manager.Error as exc:
-            raise DatabaseError(
-                f"{self.label} database error: {describe_error(exc, self.url)}"
-            ) from None
+            raise self._error(f"{self.label} database error", exc) from None
         finally:
             conn.close()
 

@@ -44,4 +44,13 @@ class LockedError(EtlError):
 
 
 class DatabaseError(EtlError):
-    """A database could not be reached or refused a statement (message scrubbed of secrets)."""
+    """A database could not be reached or refused a statement (message scrubbed of secrets).
+
+    ``transient`` says whether trying again may succeed (a dropped connection, a restart),
+    as opposed to a refusal that will not change (a bad password, a missing table).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retries_exhausted = False

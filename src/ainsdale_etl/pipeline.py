@@ -12,8 +12,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ainsdale_etl.batches import (
     Manifest,
@@ -26,15 +27,21 @@ from ainsdale_etl.batches import (
 )
 from ainsdale_etl.errors import BadInputError
 from ainsdale_etl.events import Reporter
+from ainsdale_etl.quarantine import QuarantineMark, blocked_error, quarantine, quarantined, release
+from ainsdale_etl.retry import retrying
 from ainsdale_etl.schema import SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.shutdown import checkpoint
 from ainsdale_etl.storage import Storage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import polars as pl
 
     from ainsdale_etl.context import Context
     from ainsdale_etl.source import ExtractResult
 
+T = TypeVar("T")
 CURRENT_PREFIX = "state/current/"
 
 
@@ -115,7 +122,10 @@ def transform_batch(
         )
         for name in JOINED_SOURCES
     }
-    star = build_star(changes, current)
+    try:
+        star = build_star(changes, current)
+    except BadInputError as exc:
+        raise BadInputError(f"batch {batch_id}: {exc}") from None
     entries: dict[str, TableEntry] = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -190,10 +200,55 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     return merged
 
 
+def _guarded(
+    ctx: Context,
+    step: str,
+    batch_id: str,
+    explicit: bool,
+    marks: dict[str, QuarantineMark],
+    action: Callable[[], T],
+) -> T:
+    """Run one batch's step under the quarantine rules, retrying transient database faults.
+
+    A pending batch at or after a quarantined one is not touched (nothing passes it silently);
+    a batch named explicitly is tried again. Bad input quarantines the batch; success lifts it.
+    """
+    earliest = min(marks, default=None)
+    if not explicit and earliest is not None and batch_id >= earliest:
+        raise blocked_error(marks[earliest])
+    checkpoint(f"before the {step} of batch {batch_id}")
+    try:
+        result = retrying(
+            action,
+            what=f"{step} of batch {batch_id}",
+            policy=ctx.retry_policy,
+            on_retry=lambda message: ctx.reporter.warning(message, batch_id=batch_id, step=step),
+        )
+    except BadInputError as exc:
+        quarantine(ctx.processed, batch_id, step, str(exc))
+        ctx.reporter.event(
+            "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
+        )
+        raise
+    mark = marks.pop(batch_id, None)
+    if mark is not None and (mark.step == step or step == "load"):
+        release(ctx.processed, batch_id)
+        ctx.reporter.event("quarantine_lifted", step=step, batch_id=batch_id)
+    return result
+
+
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
+    marks = quarantined(ctx.processed)
     for batch_id in ids:
-        transform_batch(ctx.ingest, ctx.processed, batch_id, ctx.reporter)
+        _guarded(
+            ctx,
+            "transform",
+            batch_id,
+            batch_ids is not None,
+            marks,
+            partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
+        )
     return ids
 
 
@@ -205,11 +260,49 @@ def load_pending(
     ensure_warehouse(ctx.warehouse, force=force)
     loaded = set(loaded_batches(ctx.warehouse))
     ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
+    marks = quarantined(ctx.processed)
     results = {}
     for batch_id in ids:
-        results[batch_id] = load_batch(ctx, batch_id, loaded)
+        results[batch_id] = _guarded(
+            ctx,
+            "load",
+            batch_id,
+            batch_ids is not None,
+            marks,
+            partial(load_batch, ctx, batch_id, loaded),
+        )
         loaded.add(batch_id)
     return results
+
+
+def extract_batch(
+    ctx: Context,
+    *,
+    tables: list[str] | None = None,
+    full: bool = False,
+    dry_run: bool = False,
+) -> ExtractResult:
+    """Extract a new batch, repeating the whole extract after a transient database fault
+    (nothing is committed before its manifest, so a repeat is safe)."""
+    from ainsdale_etl.batches import new_batch_id
+    from ainsdale_etl.source import extract
+
+    batch_id = new_batch_id()
+    return retrying(
+        lambda: extract(
+            ctx.source,
+            ctx.ingest,
+            tables=tables,
+            full=full,
+            lookback_seconds=ctx.settings.extract_lookback_seconds,
+            dry_run=dry_run,
+            reporter=ctx.reporter,
+            batch_id=batch_id,
+        ),
+        what="extract",
+        policy=ctx.retry_policy,
+        on_retry=lambda message: ctx.reporter.warning(message, step="extract"),
+    )
 
 
 @dataclass
@@ -240,18 +333,9 @@ def run_all(
 ) -> RunSummary:
     """Extract, then transform and load every pending batch; with ``batch_ids``, redo those
     batches instead (backfill / repair) and extract nothing."""
-    from ainsdale_etl.source import extract
-
     summary = RunSummary()
     if batch_ids is None:
-        summary.extracted = extract(
-            ctx.source,
-            ctx.ingest,
-            tables=tables,
-            full=full,
-            lookback_seconds=ctx.settings.extract_lookback_seconds,
-            reporter=ctx.reporter,
-        )
+        summary.extracted = extract_batch(ctx, tables=tables, full=full)
     summary.transformed = transform_pending(ctx, batch_ids)
     summary.loaded = load_pending(ctx, batch_ids, force=force)
     return summary

@@ -33,6 +33,20 @@ class Settings(BaseSettings):
         "committed late (see README: change capture).",
     )
 
+    lock_wait_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="How long a run waits for another run to release the pipeline lock before "
+        "exiting 75 (try later).",
+    )
+    db_attempts: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="Tries in all for a database step that fails transiently (dropped "
+        "connection, restart, no free slots), with exponential backoff and jitter.",
+    )
+
     @property
     def uses_embedded_database(self) -> bool:
         return self.source_url is None or self.warehouse_url is None

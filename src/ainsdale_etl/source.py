@@ -42,6 +42,7 @@ from ainsdale_etl.batches import (
 from ainsdale_etl.database import Database, fetch_all
 from ainsdale_etl.events import NullReporter, Reporter
 from ainsdale_etl.schema import SOURCE_TABLES, Kind, SourceTable, quote_ident
+from ainsdale_etl.shutdown import checkpoint
 from ainsdale_etl.storage import Storage
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def extract(
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         upper: datetime = fetch_all(cur, "SELECT localtimestamp(3)")[0][0]
         for name in names:
+            checkpoint(f"during the extract of batch {batch_id} (no batch was committed)")
             started = time.perf_counter()
             prev = previous.get(name)
             entry, csv_path = _extract_table(

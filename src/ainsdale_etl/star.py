@@ -131,7 +131,23 @@ def build_dim_currency(currency: pl.DataFrame) -> pl.DataFrame:
     return conform(named, "dim_currency")
 
 
+def require_known(
+    rows: pl.DataFrame, column: str, known: pl.DataFrame, key: str, what: str
+) -> None:
+    """Refuse rows whose ``column`` names no ``key`` in ``known``: joining them would drop them
+    silently, so a record pointing at one totesys never delivered is bad input, named."""
+    orphans = rows.join(known, left_on=column, right_on=key, how="anti")
+    if orphans.height:
+        first = orphans.row(0, named=True)
+        id_column = rows.columns[0]
+        raise BadInputError(
+            f"{what} {id_column}={first[id_column]} references {column}={first[column]}, "
+            f"which no batch has delivered ({orphans.height} such row(s))"
+        )
+
+
 def build_dim_staff(staff: pl.DataFrame, department: pl.DataFrame) -> pl.DataFrame:
+    require_known(staff, "department_id", department, "department_id", "staff")
     joined = staff.join(
         department.select("department_id", "department_name", "location"),
         on="department_id",
@@ -156,6 +172,7 @@ def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) ->
         ),
         pl.col("phone").alias("counterparty_legal_phone_number"),
     )
+    require_known(counterparty, "legal_address_id", address, "address_id", "counterparty")
     return conform(counterparty.join(legal, on="legal_address_id", how="inner"), "dim_counterparty")
 
 

@@ -15,28 +15,34 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class BatchStatus:
     batch_id: str
-    status: str  # extracted | transformed | loaded
+    status: str  # extracted | transformed | loaded | quarantined
     rows: int  # source rows extracted
     tables: dict[str, int]
     lower: str | None
     upper: str | None
     loaded_at: str | None
+    problem: str | None = None  # why a quarantined batch was stopped
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def batch_statuses(ctx: Context) -> list[BatchStatus]:
+    from ainsdale_etl.quarantine import quarantined
     from ainsdale_etl.warehouse import loaded_batches
 
+    marks = quarantined(ctx.processed)
     transformed = set(committed_batches(ctx.processed))
     loaded = loaded_batches(ctx.warehouse)
     result = []
     for batch_id in committed_batches(ctx.ingest):
         manifest = read_manifest(ctx.ingest, batch_id)
         windows = [t for t in manifest.tables.values() if t.upper]
+        mark = marks.get(batch_id)
         status = (
-            "loaded"
+            "quarantined"
+            if mark
+            else "loaded"
             if batch_id in loaded
             else "transformed"
             if batch_id in transformed
@@ -51,6 +57,7 @@ def batch_statuses(ctx: Context) -> list[BatchStatus]:
                 lower=min((t.lower for t in windows if t.lower), default=None),
                 upper=max((t.upper for t in windows if t.upper), default=None),
                 loaded_at=str(loaded[batch_id]["loaded_at"]) if batch_id in loaded else None,
+                problem=f"{mark.step}: {mark.error}" if mark else None,
             )
         )
     return result

@@ -29,6 +29,9 @@ class Storage(Protocol):
 
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None:
+        """Remove an object; removing one that is not there is not an error."""
+
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix``, sorted."""
 
@@ -90,6 +93,9 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def list(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
             return []
@@ -148,6 +154,9 @@ class S3Storage:
                 return False
             raise
         return True
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")

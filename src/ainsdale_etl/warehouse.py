@@ -12,8 +12,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.database import Database, fetch_all
-from ainsdale_etl.errors import RefusedError
+from ainsdale_etl.errors import BadInputError, RefusedError
+from ainsdale_etl.faults import fault_point
 from ainsdale_etl.schema import STAR_TABLES, StarTable, quote_ident
+from ainsdale_etl.shutdown import checkpoint
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -135,6 +137,33 @@ def _merge_sql(table: StarTable, staging: str, *, overwrite: bool) -> str:
     )
 
 
+def _check_references(cur: Cursor, batch_id: str, table: StarTable, staging: str) -> None:
+    """Refuse a batch whose rows point at dimension rows that do not exist, naming the first.
+
+    One anti-join per foreign key over the staged rows: the database would refuse them too,
+    but only with a constraint name; this says which row and which id, as a bad input.
+    """
+    row_id = quote_ident(table.key[0])
+    for column in table.foreign_keys:
+        dim = STAR_TABLES[column.references or ""]
+        col, dim_key = quote_ident(column.name), quote_ident(dim.key[0])
+        missing = fetch_all(
+            cur,
+            f"""SELECT s.{row_id}::text, s.{col}::text, count(*) OVER ()
+                FROM {staging} s
+                WHERE s.{col} IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM {quote_ident(dim.name)} d WHERE d.{dim_key} = s.{col})
+                ORDER BY s.{row_id} LIMIT 1""",
+        )
+        if missing:
+            row, value, count = missing[0]
+            raise BadInputError(
+                f"batch {batch_id}: {table.name} row {table.key[0]}={row} references "
+                f"{column.name}={value}, which is in no loaded {dim.name} ({count} such row(s)); "
+                "the batch's source rows point at a record totesys never delivered"
+            )
+
+
 def load_tables(
     db: Database, batch_id: str, tables: dict[str, pa.Table], *, overwrite_dimensions: bool = True
 ) -> dict[str, int]:
@@ -150,8 +179,10 @@ def load_tables(
             data = tables.get(name)
             if data is None or data.num_rows == 0:
                 continue
+            checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
             staging = f"{name}_stage"  # a registry table name plus a fixed suffix
             cur.adbc_ingest(staging, data, mode="create", temporary=True)
+            _check_references(cur, batch_id, table, f'"{staging}"')
             sql = _merge_sql(table, f'"{staging}"', overwrite=overwrite_dimensions)
             merged[name] = int(
                 fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[
@@ -159,12 +190,14 @@ def load_tables(
                 ][0]
             )
             cur.execute(f'DROP TABLE "{staging}"')
+            fault_point("table_merged")
         cur.execute(
             f"""INSERT INTO {LEDGER} (batch_id, rows) VALUES ($1, $2::jsonb)
                 ON CONFLICT (batch_id) DO UPDATE SET loaded_at = now()""",
             [batch_id, json.dumps(merged)],
         )
         conn.commit()
+    fault_point("batch_loaded")
     return merged
 
 
