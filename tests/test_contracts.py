@@ -154,15 +154,17 @@ def test_a_valid_file_warns_about_nothing():
 @pytest.mark.parametrize(
     ("column", "value", "kind"),
     [
-        ("currency_id", "1.5", "int"),
-        ("currency_id", "one", "int"),
-        ("company_ac_number", "2147483648", "int"),  # beyond integer
+        ("currency_id", "1.5", "integer"),
+        ("currency_id", "one", "integer"),
+        ("company_ac_number", "2147483648", "integer"),  # beyond integer
         ("created_at", "2024-13-01 00:00:00.000", "timestamp"),
         ("created_at", "2024-03-04T10:11:12.345", "timestamp"),
         ("last_updated", "2024-03-04", "timestamp"),
-        ("payment_amount", "12.5O", "money"),
-        ("payment_amount", "123456789.00", "money"),  # beyond numeric(10,2)
-        ("paid", "yes", "bool"),
+        ("payment_amount", "12.5O", "amount with at most 2 decimals"),
+        ("payment_amount", "123456789.00", "amount with at most 2 decimals"),
+        ("paid", "yes", "boolean"),
+        ("payment_date", "2024-02-30", "YYYY-MM-DD date"),
+        ("payment_date", "4 March", "YYYY-MM-DD date"),
     ],
 )
 def test_a_value_of_the_wrong_type_names_column_row_and_value(column, value, kind):

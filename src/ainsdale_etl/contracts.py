@@ -22,10 +22,19 @@ _DTYPES: dict[Kind, pl.DataType] = {
     Kind.INT: pl.Int32(),
     Kind.TEXT: pl.String(),
     Kind.ENUM: pl.String(),
-    Kind.DATE_TEXT: pl.String(),  # parsed strictly by the star builders, which know the row
+    Kind.DATE_TEXT: pl.String(),  # checked here, turned into dates by the star builders
     Kind.MONEY: pl.Decimal(10, 2),
     Kind.BOOL: pl.Boolean(),
     Kind.TIMESTAMP: pl.Datetime("ms"),
+}
+
+
+_DESCRIPTIONS: dict[Kind, str] = {
+    Kind.INT: "integer",
+    Kind.MONEY: "amount with at most 2 decimals",
+    Kind.TIMESTAMP: "timestamp",
+    Kind.DATE_TEXT: "YYYY-MM-DD date",
+    Kind.BOOL: "boolean",
 }
 
 
@@ -38,6 +47,13 @@ def _converter(kind: Kind) -> Callable[[pl.Expr], pl.Expr]:
             default=None,
             return_dtype=pl.Boolean,
         )
+    if kind is Kind.DATE_TEXT:
+        # Kept as text (the star builders split it), but only a real YYYY-MM-DD passes here,
+        # where the object is known and can be named.
+        return lambda e: pl.when(
+            e.str.contains(r"^\d{4}-\d{2}-\d{2}$")
+            & e.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_not_null()
+        ).then(e)
     if kind is Kind.MONEY:
         # numeric(10,2) exactly: a cast alone would truncate '12.345' or accept '1e3'.
         return lambda e: pl.when(e.str.contains(_MONEY)).then(
@@ -77,7 +93,8 @@ def parse_source_csv(
             row = raw.filter(bad).row(0, named=True)
             raise BadInputError(
                 f"{where}: column {column.name} of row {table.id_column}={row[table.id_column]} "
-                f"holds {row[column.name]!r}, which is not a valid {column.kind.value}"
+                f"holds {row[column.name]!r}, which is not a valid "
+                f"{_DESCRIPTIONS.get(column.kind, column.kind.value)}"
             )
         if not column.nullable and typed[column.name].null_count():
             row = raw.filter(typed[column.name].is_null()).row(0, named=True)

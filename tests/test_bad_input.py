@@ -1,0 +1,180 @@
+"""Bad input is refused with one line naming the batch, object and row; the warehouse is left
+untouched; the batch is quarantined so nothing passes it; fixing it and rerunning that batch
+resumes the pipeline. One test per kind of bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import query
+from processes import ledger, warehouse_contents
+
+Edit = Callable[[Path], None]
+
+
+def _batch_dir(ingest: Path) -> Path:
+    [manifest] = ingest.glob("data/*/*/*/*/*_manifest.json")
+    return manifest.parent
+
+
+def _manifest_path(batch: Path) -> Path:
+    return batch / f"{batch.name}_manifest.json"
+
+
+def _object(batch: Path, table: str) -> Path:
+    return batch / f"{batch.name}_{table}.csv"
+
+
+def _reseal(batch: Path, table: str, *, rows: int | None = None) -> None:
+    """Make the manifest agree with an edited object, as a careless hand-fix would."""
+    path = _manifest_path(batch)
+    manifest = json.loads(path.read_text())
+    entry = manifest["tables"][table]
+    entry["sha256"] = hashlib.sha256(_object(batch, table).read_bytes()).hexdigest()
+    if rows is not None:
+        entry["rows"] = rows
+    path.write_text(json.dumps(manifest))
+
+
+def _edit_rows(table: str, change: Callable[[pl.DataFrame], pl.DataFrame]) -> Edit:
+    def edit(batch: Path) -> None:
+        path = _object(batch, table)
+        frame = pl.read_csv(path, infer_schema=False)
+        change(frame).write_csv(path)
+        _reseal(batch, table)
+
+    return edit
+
+
+def _truncate(batch: Path) -> None:
+    path = _object(batch, "sales_order")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _garble(batch: Path) -> None:
+    _object(batch, "design").write_bytes(b'\x00\x9f\x92\x96 not,a\ncsv\x00"file')
+    _reseal(batch, "design")
+
+
+def _delete(batch: Path) -> None:
+    _object(batch, "currency").unlink()
+
+
+def _miscount(batch: Path) -> None:
+    manifest = json.loads(_manifest_path(batch).read_text())
+    _reseal(batch, "payment", rows=manifest["tables"]["payment"]["rows"] + 1)
+
+
+def _second_row(column: str, value: str | None) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    def change(frame: pl.DataFrame) -> pl.DataFrame:
+        index = pl.int_range(pl.len()) == 1
+        return frame.with_columns(
+            pl.when(index).then(pl.lit(value, pl.String)).otherwise(pl.col(column)).alias(column)
+        )
+
+    return change
+
+
+# kind -> (edit, the step that refuses it, words the one error line must hold)
+BAD_INPUTS: dict[str, tuple[Edit, str, list[str]]] = {
+    "truncated CSV": (_truncate, "transform", ["sales_order.csv", "checksum"]),
+    "garbled CSV": (_garble, "transform", ["design.csv", "missing from the header"]),
+    "missing table file": (_delete, "transform", ["currency.csv", "missing"]),
+    "manifest row count off": (_miscount, "transform", ["payment.csv", "its manifest says"]),
+    "column missing": (
+        _edit_rows("sales_order", lambda f: f.drop("units_sold")),
+        "transform",
+        ["sales_order.csv", "units_sold missing"],
+    ),
+    "non-date in a date column": (
+        _edit_rows("sales_order", _second_row("agreed_delivery_date", "next tuesday")),
+        "transform",
+        ["sales_order.csv", "agreed_delivery_date", "sales_order_id=", "'next tuesday'"],
+    ),
+    "NULL in a NOT NULL column": (
+        _edit_rows("sales_order", _second_row("units_sold", None)),
+        "transform",
+        ["sales_order.csv", "units_sold is NULL", "sales_order_id="],
+    ),
+    "staff in a department never delivered": (
+        _edit_rows("staff", _second_row("department_id", "9999")),
+        "transform",
+        ["staff staff_id=", "department_id=9999", "no batch has delivered"],
+    ),
+    "fact pointing at a dimension row never delivered": (
+        _edit_rows("sales_order", _second_row("design_id", "99999")),
+        "load",
+        ["fact_sales_order row sales_order_id=", "design_id=99999", "dim_design"],
+    ),
+}
+
+
+def _errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def _statuses(cli) -> dict[str, dict]:
+    return {b["batch_id"]: b for b in json.loads(cli("batches", "--json").output)}
+
+
+@pytest.mark.parametrize("kind", BAD_INPUTS)
+def test_bad_input_is_refused_quarantined_and_resumed_once_fixed(kind, cli, etl_env):
+    edit, step, words = BAD_INPUTS[kind]
+    ingest, wh = Path(etl_env["AINSDALE_INGEST_URI"]), etl_env["AINSDALE_WAREHOUSE_URL"]
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("extract")
+    batch = _batch_dir(ingest)
+    good = batch.with_name("good-copy")
+    shutil.copytree(batch, good)
+    edit(batch)
+
+    failed = cli("run-all", expect=1)
+    [line] = _errors(failed.output)
+    assert batch.name in line and all(w in line for w in words), line
+    assert "Traceback" not in failed.output
+    # The warehouse is untouched: nothing of the batch, no ledger entry.
+    assert ledger(wh) == []
+    assert all(rows == [] for rows in warehouse_contents(wh).values())
+    status = _statuses(cli)[batch.name]
+    assert status["status"] == "quarantined" and status["problem"].startswith(step)
+
+    # A later batch is extracted but waits behind the quarantined one.
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+               "last_updated = localtimestamp(3) WHERE sales_order_id = 1")  # fmt: skip
+    blocked = cli("run-all", expect=1)
+    [line] = _errors(blocked.output)
+    assert f"batch {batch.name} is quarantined" in line and "--batch-id" in line
+    assert ledger(wh) == []
+    later = [b for b in _statuses(cli) if b != batch.name]
+    assert len(later) == 1
+
+    # Fix the input, rerun that batch: the quarantine lifts and the pipeline carries on.
+    shutil.rmtree(batch)
+    good.rename(batch)
+    cli("run-all", "--batch-id", batch.name)
+    assert _statuses(cli)[batch.name]["status"] == "loaded"
+    cli("run-all")
+    assert ledger(wh) == sorted([batch.name, *later])
+    assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE sales_order_id = 1") == [(2,)]
+    assert {s["status"] for s in _statuses(cli).values()} == {"loaded"}
+
+
+def test_a_transient_failure_does_not_quarantine(cli, etl_env, monkeypatch):
+    cli("extract")
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", "postgresql://etl@127.0.0.1:1/warehouse")
+    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "2")
+    failed = cli("run-all", expect=1)
+    [line] = _errors(failed.output)
+    assert "cannot connect to the warehouse database" in line
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", etl_env["AINSDALE_WAREHOUSE_URL"])
+    assert {s["status"] for s in _statuses(cli).values()} == {"extracted"}
+    cli("run-all")
+    assert len(ledger(etl_env["AINSDALE_WAREHOUSE_URL"])) == 1

@@ -1,0 +1,158 @@
+"""Crash safety and mutual exclusion, on the real CLI as a subprocess: a run killed at any point
+leaves nothing half-visible, the next run completes, and the warehouse ends exactly as an
+uninterrupted run leaves it; two runs at once never interleave."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from ainsdale_etl.context import Context
+from ainsdale_etl.pipeline import run_all
+from ainsdale_etl.settings import Settings
+from conftest import query
+from processes import cli_env, error_lines, ledger, run, start, warehouse_contents
+
+
+@pytest.fixture(scope="session")
+def reference_warehouse(shared_source_url, new_database_url, tmp_path_factory) -> dict:
+    """What an uninterrupted run-all over the shared source puts in a warehouse."""
+    url = new_database_url("reference")
+    buckets = tmp_path_factory.mktemp("reference")
+    settings = Settings(
+        source_url=SecretStr(shared_source_url),
+        warehouse_url=SecretStr(url),
+        ingest_uri=str(buckets / "ingest"),
+        processed_uri=str(buckets / "processed"),
+        home=buckets / "home",
+    )
+    run_all(Context(settings))
+    contents = warehouse_contents(url)
+    assert contents["fact_sales_order"], "the reference run loaded nothing"
+    return contents
+
+
+@pytest.fixture
+def crash_env(shared_source_url, new_database_url, tmp_path) -> dict[str, str]:
+    return cli_env({
+        "AINSDALE_SOURCE_URL": shared_source_url,
+        "AINSDALE_WAREHOUSE_URL": new_database_url("crash"),
+        "AINSDALE_INGEST_URI": str(tmp_path / "ingest"),
+        "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
+        "AINSDALE_HOME": str(tmp_path / "home"),
+        "AINSDALE_LOG_FORMAT": "json",
+    })  # fmt: skip
+
+
+def manifests(bucket: Path) -> list[Path]:
+    return sorted(bucket.glob("data/*/*/*/*/*_manifest.json"))
+
+
+# Where a run dies. A batch here writes 12 ingest objects (11 CSVs, then the manifest that
+# commits it) and 16 processed ones (11 Parquet, 4 state snapshots, then the manifest).
+CRASH_POINTS = {
+    "first CSV written": "object_written:kill:1",
+    "mid extract": "object_written:kill:6",
+    "extract committed, nothing transformed": "object_written:kill:12",
+    "mid transform": "object_written:kill:20",
+    "transform's state written, no manifest": "object_written:kill:27",
+    "inside the load transaction": "table_merged:kill:4",
+    "after the load committed": "batch_loaded:kill:1",
+}
+
+
+@pytest.mark.parametrize("fault", CRASH_POINTS.values(), ids=CRASH_POINTS.keys())
+def test_a_run_killed_anywhere_is_completed_by_the_next(
+    fault, crash_env, reference_warehouse, tmp_path
+):
+    killed = run(["run-all"], crash_env | {"AINSDALE_FAULTS": fault}, tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    # Nothing half-visible: either the batch is in the ledger with all its rows, or the
+    # warehouse holds none of it.
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    after_crash = warehouse_contents(warehouse)
+    if ledger(warehouse):
+        assert after_crash == reference_warehouse
+    else:
+        assert all(rows == [] for rows in after_crash.values())
+
+    again = run(["run-all"], crash_env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert warehouse_contents(warehouse) == reference_warehouse
+    assert len(manifests(tmp_path / "ingest")) == 1  # the killed extract committed at most one
+    # And a run after that finds nothing more to do.
+    assert run(["run-all"], crash_env, tmp_path).returncode == 0
+    assert warehouse_contents(warehouse) == reference_warehouse
+
+
+@pytest.mark.parametrize(
+    ("fault", "where"),
+    [("object_written:term:3", "during the extract"), ("table_merged:term:2", "while loading")],
+)
+def test_sigterm_stops_at_a_safe_point_with_exit_130(
+    fault, where, crash_env, reference_warehouse, tmp_path
+):
+    stopped = run(["run-all"], crash_env | {"AINSDALE_FAULTS": fault}, tmp_path)
+    assert stopped.returncode == 130, stopped.stderr
+    [line] = error_lines(stopped.stderr)
+    assert "stopped by SIGTERM" in line and where in line and "rerun" in line
+    assert "Traceback" not in stopped.stderr
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    assert ledger(warehouse) == []
+    assert all(rows == [] for rows in warehouse_contents(warehouse).values())
+
+    again = run(["run-all"], crash_env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert warehouse_contents(warehouse) == reference_warehouse
+
+
+def _wait_for_lock_holder(warehouse: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = query(
+            warehouse,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        if held[0][0]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the first run never took the lock")
+
+
+def test_a_second_run_exits_75_while_the_first_holds_the_lock(
+    crash_env, reference_warehouse, tmp_path
+):
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    first = start(["run-all"], crash_env | {"AINSDALE_FAULTS": "lock_acquired:sleep=6"}, tmp_path)
+    try:
+        _wait_for_lock_holder(warehouse)
+        for command in (["run-all"], ["load"], ["extract"], ["transform"]):
+            second = run(command, crash_env, tmp_path)
+            assert second.returncode == 75, second.stderr
+            [line] = error_lines(second.stderr)
+            assert "holds the pipeline lock" in line and "--wait" in line
+        # Read-only commands are not blocked by a run in progress.
+        assert run(["batches", "--json"], crash_env, tmp_path).returncode == 0
+        # A run that may wait queues behind the first, then finds nothing left to do.
+        queued = run(["run-all", "--wait", "60"], crash_env, tmp_path)
+        assert queued.returncode == 0, queued.stderr
+    finally:
+        first.wait(timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert warehouse_contents(warehouse) == reference_warehouse
+    assert len(manifests(tmp_path / "ingest")) == 1
+
+
+def test_two_runs_started_together_load_everything_once(crash_env, reference_warehouse, tmp_path):
+    runs = [start(["run-all", "--wait", "120"], crash_env, tmp_path) for _ in range(2)]
+    for process in runs:
+        process.wait(timeout=180)
+        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    assert warehouse_contents(crash_env["AINSDALE_WAREHOUSE_URL"]) == reference_warehouse
+    assert len(manifests(tmp_path / "ingest")) == 1  # the second found no changes
