@@ -178,3 +178,17 @@ def test_a_transient_failure_does_not_quarantine(cli, etl_env, monkeypatch):
     assert {s["status"] for s in _statuses(cli).values()} == {"extracted"}
     cli("run-all")
     assert len(ledger(etl_env["AINSDALE_WAREHOUSE_URL"])) == 1
+
+
+def test_a_dangling_reference_is_named_on_the_bulk_load_path_too(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    _edit_rows("sales_order", _second_row("staff_id", "77777"))(
+        _batch_dir(Path(etl_env["AINSDALE_INGEST_URI"]))
+    )
+    [line] = _errors(cli("run-all", expect=1).output)
+    assert "fact_sales_order row sales_order_id=" in line and "staff_id=77777" in line
+    assert ledger(wh) == []
+    validated = query(wh, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")
+    assert validated == [(24,)]

@@ -86,6 +86,22 @@ def test_put_file_round_trips(storage, tmp_path):
     assert source.exists()  # the caller's file is copied, not moved
 
 
+def test_get_file_downloads_an_object(storage, tmp_path):
+    storage.put_bytes("data/x.parquet", b"PAR1" * 500)
+    target = tmp_path / "download.parquet"
+    storage.get_file("data/x.parquet", target)
+    assert target.read_bytes() == b"PAR1" * 500
+    with pytest.raises(ObjectNotFoundError, match=r"data/none\.parquet"):
+        storage.get_file("data/none.parquet", tmp_path / "none")
+
+
+def test_delete_removes_an_object_and_tolerates_a_missing_one(storage):
+    storage.put_bytes("state/quarantine/a.json", b"{}")
+    storage.delete("state/quarantine/a.json")
+    assert not storage.exists("state/quarantine/a.json")
+    storage.delete("state/quarantine/a.json")
+
+
 def test_exists(storage):
     storage.put_bytes("data/2024/a.csv", b"x")
     assert storage.exists("data/2024/a.csv")

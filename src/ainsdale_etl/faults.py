@@ -113,6 +113,9 @@ class FaultyStorage:
     def get_bytes(self, key: str) -> bytes:
         return self.inner.get_bytes(key)
 
+    def get_file(self, key: str, path: Path) -> None:
+        self.inner.get_file(key, path)
+
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
 

@@ -31,7 +31,7 @@ from ainsdale_etl.quarantine import QuarantineMark, blocked_error, quarantine, q
 from ainsdale_etl.retry import retrying
 from ainsdale_etl.schema import SOURCE_TABLES, STAR_TABLES
 from ainsdale_etl.shutdown import checkpoint
-from ainsdale_etl.storage import Storage
+from ainsdale_etl.storage import ObjectNotFoundError, Storage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ainsdale_etl.source import ExtractResult
 
 T = TypeVar("T")
+PARQUET_READ_ROWS = 65_536  # rows per record batch streamed from Parquet into the warehouse
 CURRENT_PREFIX = "state/current/"
 
 
@@ -68,6 +69,24 @@ def _checked_object(storage: Storage, manifest: Manifest, entry: TableEntry) -> 
             "(changed or truncated after extract); re-extract or restore it"
         )
     return data
+
+
+def _checked_file(storage: Storage, manifest: Manifest, entry: TableEntry, tmp: Path) -> Path:
+    """A batch's object downloaded to ``tmp`` and checked against its manifest."""
+    key = entry.key or ""
+    path = tmp / key.rsplit("/", 1)[-1]
+    try:
+        storage.get_file(key, path)
+    except ObjectNotFoundError:
+        raise BadInputError(
+            f"batch {manifest.batch_id}: object {key} named by its manifest is missing"
+        ) from None
+    if entry.sha256 and sha256_file(path) != entry.sha256:
+        raise BadInputError(
+            f"batch {manifest.batch_id}: object {key} does not match its manifest checksum "
+            "(changed or truncated after it was written); re-run the step that wrote it"
+        )
+    return path
 
 
 def _read_current(processed: Storage, table: str) -> pl.DataFrame:
@@ -171,9 +190,10 @@ def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
 
 def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     """Load one transformed batch into the warehouse (one transaction, ledger included)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ainsdale_etl.warehouse import load_tables
+    from ainsdale_etl.warehouse import TableData, load_tables
 
     started = time.perf_counter()
     manifest = read_manifest(ctx.processed, batch_id)
@@ -182,19 +202,33 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
         raise BadInputError(
             f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
         )
-    tables = {
-        name: pq.read_table(io.BytesIO(_checked_object(ctx.processed, manifest, entry)))
-        for name, entry in manifest.tables.items()
-        if entry.rows
-    }
-    newer_loaded = any(b > batch_id for b in loaded)
-    merged = load_tables(ctx.warehouse, batch_id, tables, overwrite_dimensions=not newer_loaded)
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = {}
+        for name, entry in manifest.tables.items():
+            if entry.rows:
+                path = _checked_file(ctx.processed, manifest, entry, Path(tmp))
+                parquet = pq.ParquetFile(path)
+                reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
+                tables[name] = TableData(
+                    parquet.metadata.num_rows,
+                    pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader),
+                )
+        newer_loaded = any(b > batch_id for b in loaded)
+        merged = load_tables(
+            ctx.warehouse,
+            batch_id,
+            tables,
+            overwrite_dimensions=not newer_loaded,
+            bulk_min_rows=ctx.settings.bulk_load_min_rows,
+            reporter=ctx.reporter,
+        )
+    seconds = time.perf_counter() - started
     ctx.reporter.event(
         "batch_loaded",
         step="load",
         batch_id=batch_id,
         rows=sum(merged.values()),
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(seconds, 3),
         tables=merged,
     )
     return merged

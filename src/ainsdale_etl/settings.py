@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         "connection, restart, no free slots), with exponential backoff and jitter.",
     )
 
+    bulk_load_min_rows: int = Field(
+        10_000,
+        ge=1,
+        description="A fact batch this big, and at least as big as its table, is loaded with "
+        "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
+    )
+
     @property
     def uses_embedded_database(self) -> bool:
         return self.source_url is None or self.warehouse_url is None

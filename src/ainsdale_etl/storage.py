@@ -7,6 +7,7 @@ none of it (local writes go to a temporary name and are renamed; an S3 PUT is at
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ class Storage(Protocol):
         """Upload a local file (streamed, so large objects never sit in memory whole)."""
 
     def get_bytes(self, key: str) -> bytes: ...
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object to a local file (streamed: large objects never sit in memory)."""
+
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None:
         """Remove an object; removing one that is not there is not an error."""
@@ -90,6 +94,12 @@ class LocalStorage:
         except FileNotFoundError:
             raise ObjectNotFoundError(self.uri, key) from None
 
+    def get_file(self, key: str, path: Path) -> None:
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(self.uri, key) from None
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -143,6 +153,17 @@ class S3Storage:
         except self.client.exceptions.NoSuchKey:
             raise ObjectNotFoundError(self.uri, key) from None
         return response["Body"].read()
+
+    def get_file(self, key: str, path: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        # download_file fetches large objects in parallel ranged GETs, straight to disk.
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(path))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise ObjectNotFoundError(self.uri, key) from None
+            raise
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
