@@ -17,7 +17,7 @@ from ainsdale_etl.schema import FACTS
 from ainsdale_etl.seed import seed
 from ainsdale_etl.settings import Settings
 from conftest import SMALL_SCALE, query
-from test_incremental import warehouse_state
+from processes import warehouse_contents
 
 NOW = "localtimestamp(3)"
 CHANGES = {
@@ -89,7 +89,7 @@ def test_incremental_equals_rebuild(new_database_url, runs):
         rebuild = new_database_url("prop_full")
         run_pipeline(source, rebuild, Path(tmp) / "full")
 
-    inc, full = warehouse_state(incremental), warehouse_state(rebuild)
+    inc, full = warehouse_contents(incremental), warehouse_contents(rebuild)
     for name in inc:
         if not name.startswith("fact_"):
             assert inc[name] == full[name], name
