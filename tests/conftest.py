@@ -128,3 +128,34 @@ def query(url: str, sql: str, params: list[object] | None = None) -> list[tuple[
         rows = cur.fetchall() if cur.description else []
         conn.commit()
     return rows
+
+
+def rds_secret(url: str, password: str) -> dict[str, object]:
+    """The RDS-format secret of a test database ``url``, carrying ``password`` (the test
+    servers trust local connections, so any password is accepted)."""
+    from urllib.parse import parse_qs
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    return {
+        "engine": "postgres",
+        "host": parts.hostname or query["host"][0],  # a unix-socket dir for the embedded server
+        "port": parts.port or int(query.get("port", ["5432"])[0]),
+        "username": parts.username or "postgres",
+        "password": password,
+        "dbname": parts.path.lstrip("/"),
+    }
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto for every AWS service, with fake credentials and a default region."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield

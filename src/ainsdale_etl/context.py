@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from ainsdale_etl.database import Database
 from ainsdale_etl.events import NullReporter, Reporter
 from ainsdale_etl.settings import Settings
-from ainsdale_etl.storage import Storage, open_storage
+from ainsdale_etl.storage import Storage, encryption_args, open_storage
 
 
 @dataclass
@@ -18,29 +18,46 @@ class Context:
     settings: Settings
     reporter: Reporter = field(default_factory=NullReporter)
 
-    def _database(self, label: str, url: SecretStr | None, embedded_name: str) -> Database:
-        if url is None:
-            from ainsdale_etl.embedded import embedded_url
+    def _database(
+        self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
+    ) -> Database:
+        """A URL if set, else the secret it names, else the embedded default."""
+        if url is not None:
+            return Database(label, url)
+        if secret_id is not None:
+            from ainsdale_etl.credentials import database_url_from_secret
 
-            url = SecretStr(embedded_url(self.settings.home, embedded_name))
-        return Database(label, url)
+            sslmode = self.settings.database_sslmode
+            url = database_url_from_secret(secret_id, sslmode=sslmode)
+            return Database(label, url, origin=f"secret {secret_id}")
+        from ainsdale_etl.embedded import embedded_url
+
+        return Database(label, SecretStr(embedded_url(self.settings.home, embedded_name)))
 
     @cached_property
     def source(self) -> Database:
         from ainsdale_etl.embedded import SOURCE_DATABASE
 
-        return self._database("source", self.settings.source_url, SOURCE_DATABASE)
+        s = self.settings
+        return self._database("source", s.source_url, s.source_secret_id, SOURCE_DATABASE)
 
     @cached_property
     def warehouse(self) -> Database:
         from ainsdale_etl.embedded import WAREHOUSE_DATABASE
 
-        return self._database("warehouse", self.settings.warehouse_url, WAREHOUSE_DATABASE)
+        s = self.settings
+        return self._database(
+            "warehouse", s.warehouse_url, s.warehouse_secret_id, WAREHOUSE_DATABASE
+        )
+
+    def _storage(self, uri: str | None, default: str) -> Storage:
+        encryption = encryption_args(self.settings.s3_sse, self.settings.s3_kms_key_id)
+        return open_storage(uri or str(self.settings.home / default), encryption=encryption)
 
     @cached_property
     def ingest(self) -> Storage:
-        return open_storage(self.settings.ingest_uri or str(self.settings.home / "ingest"))
+        return self._storage(self.settings.ingest_uri, "ingest")
 
     @cached_property
     def processed(self) -> Storage:
-        return open_storage(self.settings.processed_uri or str(self.settings.home / "processed"))
+        return self._storage(self.settings.processed_uri, "processed")

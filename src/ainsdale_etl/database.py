@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 _URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+# Every database URI and password this process holds, so that any message, whichever library
+# composed it, can be scrubbed of them before it is printed, logged or sent in an alert.
+_KNOWN_SECRETS: set[str] = set()
 
 
 def scrub(text: str, *secrets: str) -> str:
     """``text`` with every credential it may echo (URIs, ``password=``, known secrets) masked."""
-    for secret in secrets:
+    # Longest first: a URI is masked whole before the password inside it.
+    for secret in sorted({*secrets, *_KNOWN_SECRETS}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
     text = _URI_CREDENTIALS.sub(r"\1***@", text)
@@ -38,21 +42,53 @@ def _password_of(url: str) -> str:
     return unquote(password) if password else ""
 
 
+def _secrets_of(url: SecretStr) -> set[str]:
+    """The forms in which a URI's credentials can appear: the URI, its password, as written
+    (percent-quoted) and as meant."""
+    from urllib.parse import urlsplit
+
+    raw = url.get_secret_value()
+    try:
+        quoted = urlsplit(raw).password or ""
+    except ValueError:
+        quoted = ""
+    return {s for s in (raw, quoted, _password_of(raw)) if s}
+
+
 def describe_error(exc: BaseException, url: SecretStr | None = None) -> str:
     """One scrubbed line describing a driver error."""
-    raw = url.get_secret_value() if url else ""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     message = " ".join(lines[:2]) if lines else type(exc).__name__
     message = message.removeprefix("IO: ").removeprefix("[libpq] ")
-    return scrub(message, raw, _password_of(raw))
+    return scrub(message, *(_secrets_of(url) if url else ()))
+
+
+def describe_url(url: SecretStr) -> str:
+    """Where a URI points, safe to print: ``user@host:port/dbname``, no password."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.get_secret_value())
+        query = parse_qs(parts.query)
+        host = parts.hostname or query.get("host", [""])[0] or "localhost"
+        port = parts.port or query.get("port", [""])[0]
+    except ValueError:
+        return "an unparseable URI"
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    return f"{user}{host}{f':{port}' if port else ''}{unquote(parts.path) or '/'}"
 
 
 class Database:
-    """A PostgreSQL database named by a URI kept secret."""
+    """A PostgreSQL database named by a URI kept secret.
 
-    def __init__(self, label: str, url: SecretStr) -> None:
+    ``origin`` says where the URI came from (e.g. the secret id), for error messages.
+    """
+
+    def __init__(self, label: str, url: SecretStr, origin: str = "") -> None:
         self.label = label
         self.url = url
+        self.origin = origin
+        _KNOWN_SECRETS.update(_secrets_of(url))
 
     @contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
@@ -63,7 +99,8 @@ class Database:
             conn = adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
         except adbc_driver_manager.Error as exc:
             raise DatabaseError(
-                f"cannot connect to the {self.label} database: {describe_error(exc, self.url)}"
+                f"cannot connect to the {self.label} database{self._from}: "
+                f"{describe_error(exc, self.url)}"
             ) from None
         try:
             yield conn
@@ -73,6 +110,10 @@ class Database:
             ) from None
         finally:
             conn.close()
+
+    @property
+    def _from(self) -> str:
+        return f" ({self.origin})" if self.origin else ""
 
 
 def split_script(script: str) -> list[str]:
