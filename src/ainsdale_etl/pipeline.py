@@ -192,8 +192,11 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
 
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
-    for batch_id in ids:
-        transform_batch(ctx.ingest, ctx.processed, batch_id, ctx.reporter)
+    with ctx.reporter.progress("transform", total=len(ids)) as bar:
+        for batch_id in ids:
+            ctx.reporter.event("batch_started", step="transform", batch_id=batch_id)
+            transform_batch(ctx.ingest, ctx.processed, batch_id, ctx.reporter)
+            bar.advance()
     return ids
 
 
@@ -206,9 +209,12 @@ def load_pending(
     loaded = set(loaded_batches(ctx.warehouse))
     ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
     results = {}
-    for batch_id in ids:
-        results[batch_id] = load_batch(ctx, batch_id, loaded)
-        loaded.add(batch_id)
+    with ctx.reporter.progress("load", total=len(ids)) as bar:
+        for batch_id in ids:
+            ctx.reporter.event("batch_started", step="load", batch_id=batch_id)
+            results[batch_id] = load_batch(ctx, batch_id, loaded)
+            loaded.add(batch_id)
+            bar.advance()
     return results
 
 

@@ -112,7 +112,12 @@ def extract(
     previous = {} if full else previous_windows(ingest, names)
     lookback = timedelta(seconds=lookback_seconds)
     entries: dict[str, TableEntry] = {}
-    with source.connect() as conn, conn.cursor() as cur, tempfile.TemporaryDirectory() as tmp:
+    with (
+        source.connect() as conn,
+        conn.cursor() as cur,
+        tempfile.TemporaryDirectory() as tmp,
+        reporter.progress("extract", total=len(names)) as bar,
+    ):
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         upper: datetime = fetch_all(cur, "SELECT localtimestamp(3)")[0][0]
         for name in names:
@@ -132,6 +137,7 @@ def extract(
                 rows=entry.rows,
                 seconds=round(time.perf_counter() - started, 3),
             )
+            bar.advance()
         conn.rollback()  # read-only: nothing to commit in the source
     if sum(e.rows for e in entries.values()) == 0:
         reporter.event(
