@@ -35,6 +35,7 @@ class _State:
     debug = False
     log_format: LogFormat | None = None
     reporter: Any = None
+    command: str | None = None  # the command running, for the failure alert
 
 
 state = _State()
@@ -67,14 +68,65 @@ def _reporter() -> Any:
     return state.reporter
 
 
-def _fail(message: str, code: int) -> None:
-    from ainsdale_etl.console import JsonReporter
+def _json_logs() -> bool:
+    return state.log_format == LogFormat.json or (
+        state.log_format is None and not sys.stdout.isatty()
+    )
 
+
+def _say(message: str, **fields: Any) -> None:
+    """A result line: plain on a terminal, a JSON log event in a container."""
+    if _json_logs():
+        _reporter().event("result", message, **fields)
+    else:
+        typer.echo(message)
+
+
+def _fail(message: str, code: int, *, alert: bool = True) -> None:
+    """End the command with one line on stderr, the failure in the logs and, unless the
+    scheduler will simply retry (exit 75), an alert."""
+    from ainsdale_etl.console import JsonReporter
+    from ainsdale_etl.database import scrub
+
+    message = scrub(message)  # last line of defence: no credential leaves the process
     reporter = _reporter()
     if isinstance(reporter, JsonReporter):
-        reporter.error(message)  # the failure as a log event too, for CloudWatch queries
+        reporter.error(message, exit_code=code)  # for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
+    if alert and code not in (ExitCode.OK, ExitCode.TRY_LATER):
+        _alert(message, code)
     raise typer.Exit(code)
+
+
+def _alert(message: str, code: int) -> None:
+    """Page through SNS if a topic is set; a failure to page is logged, never raised, so the
+    original failure and its exit code stand."""
+    from ainsdale_etl.settings import alert_topic_arn
+
+    topic = alert_topic_arn()
+    if not topic:
+        return
+    from ainsdale_etl.alerts import Failure, publish_alert
+    from ainsdale_etl.database import scrub
+
+    reporter = _reporter()
+    failure = Failure(
+        command=state.command or "ainsdale-etl",
+        exit_code=code,
+        error=message,
+        step=reporter.step,
+        batch_id=reporter.batch_id,
+    )
+    try:
+        message_id = publish_alert(topic, failure)
+    except Exception as exc:
+        from ainsdale_etl.aws import describe_aws_error
+
+        reporter.warning(
+            scrub(f"could not publish the failure alert to {topic}: {describe_aws_error(exc)}")
+        )
+        return
+    reporter.event("alert_published", topic=topic, message_id=message_id)
 
 
 def handle_errors(func: F) -> F:
@@ -82,6 +134,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state.command = func.__name__.replace("_", "-")  # as Typer names the command
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -95,9 +148,12 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if state.debug:
                 raise
-            from ainsdale_etl.database import scrub
+            from ainsdale_etl.aws import aws_failure, is_aws_error
 
-            first_line = scrub(str(exc)).splitlines()[0] if str(exc) else ""
+            if is_aws_error(exc):
+                failure = aws_failure(exc, "AWS request failed")
+                _fail(str(failure), int(failure.exit_code))
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
             _fail(
                 f"unexpected {type(exc).__name__}: {first_line} "
                 "(rerun with --debug for the traceback)",
@@ -206,7 +262,7 @@ def extract(tables: Tables = None, full: Full = False, dry_run: DryRun = False) 
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
     if result.batch_id and not dry_run:
-        typer.echo(f"batch {result.batch_id} committed to {ctx.ingest.uri}")
+        _say(f"batch {result.batch_id} committed to {ctx.ingest.uri}", batch_id=result.batch_id)
 
 
 @app.command()
@@ -219,7 +275,7 @@ def transform(batch_id: BatchId = None, since: Since = None, until: Until = None
     ctx = _context()
     chosen = _chosen(committed_batches(ctx.ingest), batch_id, since, until)
     done = transform_pending(ctx, chosen)
-    typer.echo(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+    _say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
 
 @app.command()
@@ -251,10 +307,10 @@ def load(
                 f"would load {b}",
                 {t: e.rows for t, e in read_manifest(ctx.processed, b).tables.items()},
             )
-        typer.echo(f"would load {len(ids)} batch(es)")
+        _say(f"would load {len(ids)} batch(es)")
         return
     results = load_pending(ctx, chosen, force=force)
-    typer.echo(f"loaded {len(results)} batch(es) into the warehouse")
+    _say(f"loaded {len(results)} batch(es) into the warehouse")
 
 
 @app.command("run-all")
@@ -354,7 +410,7 @@ def report(
         date_from=date_from.date() if date_from else None,
         date_to=date_to.date() if date_to else None,
     )
-    typer.echo(f"report written to {result.index.resolve()}")
+    _say(f"report written to {result.index.resolve()}")
 
 
 @app.command()
@@ -407,24 +463,22 @@ def demo(
     from ainsdale_etl.warehouse import table_counts
 
     _print_counts("warehouse now holds", table_counts(ctx.warehouse))
-    typer.echo(f"ingest bucket:    {ctx.ingest.uri}")
-    typer.echo(f"processed bucket: {ctx.processed.uri}")
-    if ctx.settings.warehouse_url is None:
-        typer.echo(
-            f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}"
-        )
+    _say(f"ingest bucket:    {ctx.ingest.uri}")
+    _say(f"processed bucket: {ctx.processed.uri}")
+    if ctx.settings.warehouse_is_embedded:
+        _say(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
     from ainsdale_etl.report import write_report
 
     result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    typer.echo(f"report:           {result.index.resolve()}")
+    _say(f"report:           {result.index.resolve()}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    if state.log_format == LogFormat.json or (state.log_format is None and not sys.stdout.isatty()):
-        typer.echo(json.dumps({"event": "summary", "title": title, "rows": counts}))
+    if _json_logs():
+        _reporter().event("summary", title=title, rows=sum(counts.values()), tables=counts)
         return
     table = Table("table", "rows", title=title)
     for name, rows in counts.items():
