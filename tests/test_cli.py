@@ -25,6 +25,7 @@ COMMANDS = [
     "demo",
     "verify",
     "report",
+    "check",
 ]
 
 
@@ -32,6 +33,22 @@ COMMANDS = [
 def test_every_command_has_help(cli, command):
     result = cli(command, "--help")
     assert "Usage:" in result.output and command in result.output
+
+
+def test_help_never_shows_a_secret_from_the_environment(cli, monkeypatch):
+    leaky = "postgresql://etl:LeakyPa55word@db.example.com/totesys"
+    for name in ("AINSDALE_SOURCE_URL", "AINSDALE_WAREHOUSE_URL", "AINSDALE_SEED_URL"):
+        monkeypatch.setenv(name, leaky)
+    for command in ([], *([c] for c in COMMANDS)):
+        result = cli(*command, "--help")
+        assert "LeakyPa55word" not in result.output, command
+
+
+def test_a_kms_key_with_aes256_is_a_usage_error_naming_the_variable(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_S3_SSE", "AES256")
+    monkeypatch.setenv("AINSDALE_S3_KMS_KEY_ID", "alias/etl")
+    result = cli("extract", expect=2)
+    assert "error: AINSDALE_S3_KMS_KEY_ID:" in result.output
 
 
 def test_a_malformed_batch_id_is_a_usage_error(cli, etl_env):

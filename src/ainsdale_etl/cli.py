@@ -389,6 +389,40 @@ def verify(
 
 @app.command()
 @handle_errors
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check the configuration can run: source, warehouse, both buckets, alerts. Writes nothing."""
+    from ainsdale_etl.check import run_checks
+
+    ctx = _context()
+    checks = run_checks(ctx)
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
+    elif _json_logs():
+        for c in checks:
+            ctx.reporter.event("check", c.detail, name=c.name, ok=c.ok)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("check", "", "detail", title="check", show_lines=False)
+        for c in checks:
+            mark = "[green]ok[/green]" if c.ok else "[red]FAILED[/red]"
+            table.add_row(c.name, mark, c.detail)
+        Console(width=160).print(table)
+    if failed:
+        # A person reads the table; paging the team about a diagnostic would be noise.
+        _fail(
+            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
+            int(ExitCode.FAILED),
+            alert=False,
+        )
+
+
+@app.command()
+@handle_errors
 def report(
     out: Annotated[Path, typer.Option(help="Folder for index.html and the charts.")] = Path(
         "report"
