@@ -95,8 +95,9 @@ def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkey
     assert body["error"].startswith("cannot connect to the source database")
     assert body["retry"].startswith("rerun `ainsdale-etl run-all`")
     assert "hunter2secret" not in envelope["Message"] + result.output
+    assert body["step"] == "extract" and body["batch_id"] is None
     events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
-    assert events == ["failed", "alert_published"]
+    assert events == ["step_started", "failed", "alert_published"]
 
 
 def test_broken_settings_page_too(cli, etl_env, topic, monkeypatch):

@@ -51,6 +51,8 @@ def test_reporters_remember_the_latest_step_and_batch():
     reporter.event("batch_started", step="transform", batch_id="B1")
     reporter.event("table_transformed", step="transform", table="dim_date")
     assert (reporter.step, reporter.batch_id) == ("transform", "B1")
+    reporter.event("step_started", step="load")
+    assert (reporter.step, reporter.batch_id) == ("load", None)
     reporter.event("batch_started", step="load", batch_id="B2")
     assert (reporter.step, reporter.batch_id) == ("load", "B2")
 

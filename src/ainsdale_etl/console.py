@@ -27,7 +27,9 @@ class _Whereabouts:
     batch_id: str | None = None
 
     def _note(self, fields: dict[str, Any]) -> None:
-        self.step = fields.get("step") or self.step
+        step = fields.get("step") or self.step
+        if step != self.step:
+            self.step, self.batch_id = step, None  # a new step has not reached a batch yet
         self.batch_id = fields.get("batch_id") or self.batch_id
 
 

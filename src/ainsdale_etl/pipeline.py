@@ -191,6 +191,7 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
 
 
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
+    ctx.reporter.event("step_started", step="transform")
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
@@ -205,6 +206,7 @@ def load_pending(
 ) -> dict[str, dict[str, int]]:
     from ainsdale_etl.warehouse import ensure_warehouse, loaded_batches
 
+    ctx.reporter.event("step_started", step="load")
     ensure_warehouse(ctx.warehouse, force=force)
     loaded = set(loaded_batches(ctx.warehouse))
     ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids

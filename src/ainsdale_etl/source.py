@@ -107,6 +107,7 @@ def extract(
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch."""
     reporter = reporter or NullReporter()
+    reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
     batch_id = batch_id or new_batch_id()
     previous = {} if full else previous_windows(ingest, names)
