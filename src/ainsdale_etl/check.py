@@ -98,7 +98,7 @@ def warehouse_detail(db: Database) -> str:
             f"{_where(db)}: no star schema yet, and no CREATE privilege on the database and "
             "schema public to make it; grant them, or create it as the owner with `load`"
         )
-    return f"{_where(db)}: empty; the first load creates the star schema"
+    return f"{_where(db)}: no star schema yet; the first load creates it"
 
 
 def bucket_detail(storage: Storage) -> str:
