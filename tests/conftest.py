@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -147,15 +148,24 @@ def rds_secret(url: str, password: str) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """In-process moto for every AWS service, with fake credentials and a default region."""
+@contextmanager
+def mocked_aws(region: str = "eu-west-2") -> Iterator[None]:
+    """In-process moto for every AWS service, with fake credentials and a default region, and
+    nothing of the developer's own AWS setup (profile, endpoint) in the way."""
     from moto import mock_aws
 
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", region)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+                     "AWS_REGION"):  # fmt: skip
+            env.delenv(name, raising=False)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture
+def fake_aws() -> Iterator[None]:
+    with mocked_aws():
         yield

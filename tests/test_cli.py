@@ -10,7 +10,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from conftest import query
 from test_pipeline import count
@@ -89,20 +88,15 @@ def test_seed_refuses_a_seeded_database_without_force(cli, etl_env):
 
 
 @pytest.fixture
-def s3_env(etl_env, monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3")
-        for bucket in ("ingest-bucket", "processed-bucket"):
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-            )
-        monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
-        monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
-        yield s3
+def s3_env(etl_env, fake_aws, monkeypatch):
+    s3 = boto3.client("s3")
+    for bucket in ("ingest-bucket", "processed-bucket"):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
 
 
 def test_run_all_on_s3_buckets(cli, etl_env, s3_env):

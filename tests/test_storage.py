@@ -17,6 +17,7 @@ from ainsdale_etl.storage import (
     encryption_args,
     open_storage,
 )
+from conftest import mocked_aws
 
 BUCKET = "ainsdale-ingest"
 
@@ -25,16 +26,9 @@ BUCKET = "ainsdale-ingest"
 def moto_s3() -> Iterator[object]:
     """An in-process moto S3 for the module (starting one per test costs a third of a second)."""
     import boto3
-    from moto import mock_aws
 
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            env.delenv(name, raising=False)
-        with mock_aws():
-            yield boto3.client("s3")
+    with mocked_aws("us-east-1"):
+        yield boto3.client("s3")
 
 
 @pytest.fixture

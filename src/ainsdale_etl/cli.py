@@ -234,6 +234,7 @@ Full = Annotated[bool, typer.Option("--full", help="Extract every row, ignoring 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Force = Annotated[
     bool,
     typer.Option(
@@ -339,9 +340,7 @@ def _run_all(
 
 @app.command()
 @handle_errors
-def batches(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def batches(as_json: AsJson = False) -> None:
     """List batches, newest last, with their status (extracted / transformed / loaded)."""
     from ainsdale_etl.status import batch_statuses
 
@@ -363,9 +362,7 @@ def batches(
 
 @app.command()
 @handle_errors
-def verify(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def verify(as_json: AsJson = False) -> None:
     """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
     from ainsdale_etl.verify import verify as run_verify
 
@@ -389,9 +386,7 @@ def verify(
 
 @app.command()
 @handle_errors
-def check(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def check(as_json: AsJson = False) -> None:
     """Check the configuration can run: source, warehouse, both buckets, alerts. Writes nothing."""
     from ainsdale_etl.check import run_checks
 
