@@ -160,3 +160,16 @@ def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch):
     assert envelope["Subject"] == "ainsdale-etl crash failed (exit 1)"
     assert "unexpected RuntimeError" in envelope["Message"]
     assert "hunter2secret" not in envelope["Message"] + crashed.output
+
+
+def test_debugging_shows_the_traceback_and_still_pages(etl_env, topic, monkeypatch):
+    from ainsdale_etl.cli import app
+    from ainsdale_etl.errors import DatabaseError
+
+    arn, received = topic
+    monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    result = CliRunner().invoke(app, ["--debug", "extract"])
+    assert isinstance(result.exception, DatabaseError)  # raised, for the traceback
+    [envelope] = received()
+    assert "cannot connect to the source database" in envelope["Message"]

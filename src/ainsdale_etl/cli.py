@@ -83,8 +83,7 @@ def _say(message: str, **fields: Any) -> None:
 
 
 def _fail(message: str, code: int, *, alert: bool = True) -> None:
-    """End the command with one line on stderr, the failure in the logs and, unless the
-    scheduler will simply retry (exit 75), an alert."""
+    """End the command with one line on stderr, the failure in the logs, and an alert."""
     from ainsdale_etl.console import JsonReporter
     from ainsdale_etl.database import scrub
 
@@ -93,18 +92,18 @@ def _fail(message: str, code: int, *, alert: bool = True) -> None:
     if isinstance(reporter, JsonReporter):
         reporter.error(message, exit_code=code)  # for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
-    if alert and code not in (ExitCode.OK, ExitCode.TRY_LATER):
+    if alert:
         _alert(message, code)
     raise typer.Exit(code)
 
 
 def _alert(message: str, code: int) -> None:
-    """Page through SNS if a topic is set; a failure to page is logged, never raised, so the
-    original failure and its exit code stand."""
+    """Page through SNS if a topic is set, unless the scheduler will simply retry (exit 75).
+    A failure to page is logged, never raised, so the original failure and its code stand."""
     from ainsdale_etl.settings import alert_topic_arn
 
     topic = alert_topic_arn()
-    if not topic:
+    if not topic or code in (ExitCode.OK, ExitCode.TRY_LATER):
         return
     from ainsdale_etl.alerts import Failure, publish_alert
     from ainsdale_etl.database import scrub
@@ -113,7 +112,7 @@ def _alert(message: str, code: int) -> None:
     failure = Failure(
         command=state.command or "ainsdale-etl",
         exit_code=code,
-        error=message,
+        error=scrub(message),
         step=reporter.step,
         batch_id=reporter.batch_id,
     )
@@ -129,6 +128,22 @@ def _alert(message: str, code: int) -> None:
     reporter.event("alert_published", topic=topic, message_id=message_id)
 
 
+def _failure_of(exc: Exception) -> tuple[str, int]:
+    """The one line and the exit code that report ``exc``."""
+    if isinstance(exc, EtlError):
+        return str(exc), int(exc.exit_code)
+    from ainsdale_etl.aws import aws_failure, is_aws_error
+
+    if is_aws_error(exc):
+        failure = aws_failure(exc, "AWS request failed")
+        return str(failure), int(failure.exit_code)
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"unexpected {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)",
+        int(ExitCode.FAILED),
+    )
+
+
 def handle_errors(func: F) -> F:
     """Map every expected failure to one line and its exit code (tracebacks only with --debug)."""
 
@@ -139,26 +154,14 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except EtlError as exc:
-            if state.debug:
-                raise
-            _fail(str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
             _fail("interrupted", int(ExitCode.INTERRUPTED))
         except Exception as exc:
+            message, code = _failure_of(exc)
             if state.debug:
+                _alert(message, code)  # debugging a task must not silence its pages
                 raise
-            from ainsdale_etl.aws import aws_failure, is_aws_error
-
-            if is_aws_error(exc):
-                failure = aws_failure(exc, "AWS request failed")
-                _fail(str(failure), int(failure.exit_code))
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
-            _fail(
-                f"unexpected {type(exc).__name__}: {first_line} "
-                "(rerun with --debug for the traceback)",
-                int(ExitCode.FAILED),
-            )
+            _fail(message, code)
         return None
 
     return wrapper  # type: ignore[return-value]
