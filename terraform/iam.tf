@@ -85,9 +85,10 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
+  # GetEncryptionConfiguration only lets `ainsdale-etl check` report the default encryption.
   statement {
     sid       = "ListOwnBuckets"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    actions   = ["s3:GetBucketLocation", "s3:GetEncryptionConfiguration", "s3:ListBucket"]
     resources = local.data_bucket_arns
   }
 

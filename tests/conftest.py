@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,3 +129,43 @@ def query(url: str, sql: str, params: list[object] | None = None) -> list[tuple[
         rows = cur.fetchall() if cur.description else []
         conn.commit()
     return rows
+
+
+def rds_secret(url: str, password: str) -> dict[str, object]:
+    """The RDS-format secret of a test database ``url``, carrying ``password`` (the test
+    servers trust local connections, so any password is accepted)."""
+    from urllib.parse import parse_qs
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    return {
+        "engine": "postgres",
+        "host": parts.hostname or query["host"][0],  # a unix-socket dir for the embedded server
+        "port": parts.port or int(query.get("port", ["5432"])[0]),
+        "username": parts.username or "postgres",
+        "password": password,
+        "dbname": parts.path.lstrip("/"),
+    }
+
+
+@contextmanager
+def mocked_aws(region: str = "eu-west-2") -> Iterator[None]:
+    """In-process moto for every AWS service, with fake credentials and a default region, and
+    nothing of the developer's own AWS setup (profile, endpoint) in the way."""
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", region)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+                     "AWS_REGION"):  # fmt: skip
+            env.delenv(name, raising=False)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture
+def fake_aws() -> Iterator[None]:
+    with mocked_aws():
+        yield

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from conftest import query
 from test_pipeline import count
@@ -25,6 +24,7 @@ COMMANDS = [
     "demo",
     "verify",
     "report",
+    "check",
 ]
 
 
@@ -32,6 +32,22 @@ COMMANDS = [
 def test_every_command_has_help(cli, command):
     result = cli(command, "--help")
     assert "Usage:" in result.output and command in result.output
+
+
+def test_help_never_shows_a_secret_from_the_environment(cli, monkeypatch):
+    leaky = "postgresql://etl:LeakyPa55word@db.example.com/totesys"
+    for name in ("AINSDALE_SOURCE_URL", "AINSDALE_WAREHOUSE_URL", "AINSDALE_SEED_URL"):
+        monkeypatch.setenv(name, leaky)
+    for command in ([], *([c] for c in COMMANDS)):
+        result = cli(*command, "--help")
+        assert "LeakyPa55word" not in result.output, command
+
+
+def test_a_kms_key_with_aes256_is_a_usage_error_naming_the_variable(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_S3_SSE", "AES256")
+    monkeypatch.setenv("AINSDALE_S3_KMS_KEY_ID", "alias/etl")
+    result = cli("extract", expect=2)
+    assert "error: AINSDALE_S3_KMS_KEY_ID:" in result.output
 
 
 def test_a_malformed_batch_id_is_a_usage_error(cli, etl_env):
@@ -72,20 +88,15 @@ def test_seed_refuses_a_seeded_database_without_force(cli, etl_env):
 
 
 @pytest.fixture
-def s3_env(etl_env, monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3")
-        for bucket in ("ingest-bucket", "processed-bucket"):
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-            )
-        monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
-        monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
-        yield s3
+def s3_env(etl_env, fake_aws, monkeypatch):
+    s3 = boto3.client("s3")
+    for bucket in ("ingest-bucket", "processed-bucket"):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
 
 
 def test_run_all_on_s3_buckets(cli, etl_env, s3_env):

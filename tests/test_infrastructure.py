@@ -242,6 +242,19 @@ def test_database_credentials_come_from_secrets_manager_readable_by_the_task_onl
         assert not any(action.startswith("secretsmanager:") for action in statement["actions"])
 
 
+def test_the_app_may_publish_to_the_alert_topic_it_is_told_about() -> None:
+    for container in containers():
+        environment = container_environment(container)
+        assert environment.get("AINSDALE_LOG_FORMAT") == "json"  # CloudWatch Logs Insights
+        topic = reference(environment["AINSDALE_ALERT_TOPIC_ARN"])
+        publishable = [
+            resources_named(statement["resources"])
+            for statement in role_policy_statements("task")
+            if "sns:Publish" in statement["actions"]
+        ]
+        assert publishable and topic in set().union(*publishable)
+
+
 def test_secrets_hold_no_values_in_terraform() -> None:
     assert root().of_type("aws_secretsmanager_secret")
     assert not root().of_type("aws_secretsmanager_secret_version")

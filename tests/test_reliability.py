@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from ainsdale_etl.context import Context
 from ainsdale_etl.database import Database, fetch_all
 from ainsdale_etl.errors import ConfigError, DatabaseError, ExitCode, LockedError
+from ainsdale_etl.events import NullReporter
 from ainsdale_etl.faults import parse_faults
 from ainsdale_etl.locking import pipeline_lock
 from ainsdale_etl.pipeline import load_pending, transform_pending
@@ -178,12 +179,10 @@ def test_connecting_retries_while_the_server_hangs_up(pg_admin_url):
         proxy.close()
 
 
-class Recorder:
+class Recorder(NullReporter):
     def __init__(self) -> None:
+        super().__init__()
         self.warnings: list[str] = []
-
-    def event(self, event: str, message: str = "", **fields: object) -> None:
-        pass
 
     def warning(self, message: str, **fields: object) -> None:
         self.warnings.append(message)

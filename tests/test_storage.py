@@ -14,8 +14,10 @@ from ainsdale_etl.storage import (
     ObjectNotFoundError,
     S3Storage,
     Storage,
+    encryption_args,
     open_storage,
 )
+from conftest import mocked_aws
 
 BUCKET = "ainsdale-ingest"
 
@@ -24,16 +26,9 @@ BUCKET = "ainsdale-ingest"
 def moto_s3() -> Iterator[object]:
     """An in-process moto S3 for the module (starting one per test costs a third of a second)."""
     import boto3
-    from moto import mock_aws
 
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            env.delenv(name, raising=False)
-        with mock_aws():
-            yield boto3.client("s3")
+    with mocked_aws("us-east-1"):
+        yield boto3.client("s3")
 
 
 @pytest.fixture
@@ -232,6 +227,35 @@ def test_s3_put_file_of_a_large_file_goes_multipart(s3, tmp_path):
     etag = s3.head_object(Bucket=BUCKET, Key="some/prefix/data/big.bin")["ETag"]
     assert "-" in etag  # a multipart upload's ETag ends in -<parts>
     assert storage.get_bytes("data/big.bin") == source.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("sse", "kms_key_id", "expected"),
+    [("AES256", None, "AES256"), ("aws:kms", None, "aws:kms"), (None, "alias/etl", "aws:kms")],
+)
+def test_s3_writes_ask_for_the_chosen_encryption(s3, tmp_path, sse, kms_key_id, expected):
+    storage = open_storage(f"s3://{BUCKET}", encryption=encryption_args(sse, kms_key_id))
+    source = tmp_path / "part.csv"
+    source.write_bytes(b"id\n1\n")
+    storage.put_bytes("small.json", b"{}")
+    storage.put_file("data/part.csv", source)
+    for key in ("small.json", "data/part.csv"):
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        assert head["ServerSideEncryption"] == expected
+        if kms_key_id:
+            assert head["SSEKMSKeyId"].endswith(kms_key_id)
+
+
+def test_s3_writes_take_the_bucket_default_unless_told(s3):
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    storage = open_storage(f"s3://{BUCKET}", encryption=encryption_args(None, None))
+    storage.put_bytes("a", b"x")
+    assert s3.head_object(Bucket=BUCKET, Key="a")["ServerSideEncryption"] == "aws:kms"
 
 
 def test_s3_a_missing_bucket_is_an_error_not_an_empty_answer(s3):

@@ -36,6 +36,7 @@ class _State:
     debug = False
     log_format: LogFormat | None = None
     reporter: Any = None
+    command: str | None = None  # the command running, for the failure alert
 
 
 state = _State()
@@ -68,14 +69,80 @@ def _reporter() -> Any:
     return state.reporter
 
 
-def _fail(message: str, code: int) -> None:
-    from ainsdale_etl.console import JsonReporter
+def _json_logs() -> bool:
+    return state.log_format == LogFormat.json or (
+        state.log_format is None and not sys.stdout.isatty()
+    )
 
+
+def _say(message: str, **fields: Any) -> None:
+    """A result line: plain on a terminal, a JSON log event in a container."""
+    if _json_logs():
+        _reporter().event("result", message, **fields)
+    else:
+        typer.echo(message)
+
+
+def _fail(message: str, code: int, *, alert: bool = True) -> None:
+    """End the command with one line on stderr, the failure in the logs, and an alert."""
+    from ainsdale_etl.console import JsonReporter
+    from ainsdale_etl.database import scrub
+
+    message = scrub(message)  # last line of defence: no credential leaves the process
     reporter = _reporter()
     if isinstance(reporter, JsonReporter):
-        reporter.error(message)  # the failure as a log event too, for CloudWatch queries
+        reporter.error(message, exit_code=code)  # for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
+    if alert:
+        _alert(message, code)
     raise typer.Exit(code)
+
+
+def _alert(message: str, code: int) -> None:
+    """Page through SNS if a topic is set, unless the scheduler will simply retry (exit 75).
+    A failure to page is logged, never raised, so the original failure and its code stand."""
+    from ainsdale_etl.settings import alert_topic_arn
+
+    topic = alert_topic_arn()
+    if not topic or code in (ExitCode.OK, ExitCode.TRY_LATER):
+        return
+    from ainsdale_etl.alerts import Failure, publish_alert
+    from ainsdale_etl.database import scrub
+
+    reporter = _reporter()
+    failure = Failure(
+        command=state.command or "ainsdale-etl",
+        exit_code=code,
+        error=scrub(message),
+        step=reporter.step,
+        batch_id=reporter.batch_id,
+    )
+    try:
+        message_id = publish_alert(topic, failure)
+    except Exception as exc:
+        from ainsdale_etl.aws import describe_aws_error
+
+        reporter.warning(
+            scrub(f"could not publish the failure alert to {topic}: {describe_aws_error(exc)}")
+        )
+        return
+    reporter.event("alert_published", topic=topic, message_id=message_id)
+
+
+def _failure_of(exc: Exception) -> tuple[str, int]:
+    """The one line and the exit code that report ``exc``."""
+    if isinstance(exc, EtlError):
+        return str(exc), int(exc.exit_code)
+    from ainsdale_etl.aws import aws_failure, is_aws_error
+
+    if is_aws_error(exc):
+        failure = aws_failure(exc, "AWS request failed")
+        return str(failure), int(failure.exit_code)
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"unexpected {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)",
+        int(ExitCode.FAILED),
+    )
 
 
 def handle_errors(func: F) -> F:
@@ -85,28 +152,20 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ainsdale_etl.shutdown import stop_on_sigterm
 
+        state.command = func.__name__.replace("_", "-")  # as Typer names the command
         try:
             with stop_on_sigterm():
                 return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except EtlError as exc:
-            if state.debug:
-                raise
-            _fail(str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
             _fail("interrupted", int(ExitCode.INTERRUPTED))
         except Exception as exc:
+            message, code = _failure_of(exc)
             if state.debug:
+                _alert(message, code)  # debugging a task must not silence its pages
                 raise
-            from ainsdale_etl.database import scrub
-
-            first_line = scrub(str(exc)).splitlines()[0] if str(exc) else ""
-            _fail(
-                f"unexpected {type(exc).__name__}: {first_line} "
-                "(rerun with --debug for the traceback)",
-                int(ExitCode.FAILED),
-            )
+            _fail(message, code)
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -125,6 +184,7 @@ def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
     from ainsdale_etl.locking import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
+    ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
     with pipeline_lock(ctx.warehouse, wait_seconds=seconds):
         yield
 
@@ -202,6 +262,7 @@ Wait = Annotated[
         show_default=False,
     ),
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Force = Annotated[
     bool,
     typer.Option(
@@ -227,7 +288,7 @@ def extract(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
     if result.batch_id and not dry_run:
-        typer.echo(f"batch {result.batch_id} committed to {ctx.ingest.uri}")
+        _say(f"batch {result.batch_id} committed to {ctx.ingest.uri}", batch_id=result.batch_id)
 
 
 @app.command()
@@ -243,7 +304,7 @@ def transform(
     chosen = _chosen(committed_batches(ctx.ingest), batch_id, since, until)
     with _exclusive(ctx, wait):
         done = transform_pending(ctx, chosen)
-    typer.echo(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+    _say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
 
 @app.command()
@@ -276,11 +337,11 @@ def load(
                 f"would load {b}",
                 {t: e.rows for t, e in read_manifest(ctx.processed, b).tables.items()},
             )
-        typer.echo(f"would load {len(ids)} batch(es)")
+        _say(f"would load {len(ids)} batch(es)")
         return
     with _exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force)
-    typer.echo(f"loaded {len(results)} batch(es) into the warehouse")
+    _say(f"loaded {len(results)} batch(es) into the warehouse")
 
 
 @app.command("run-all")
@@ -315,9 +376,7 @@ def _run_all(
 
 @app.command()
 @handle_errors
-def batches(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def batches(as_json: AsJson = False) -> None:
     """List batches, newest last, with their status (extracted / transformed / loaded)."""
     from ainsdale_etl.status import batch_statuses
 
@@ -346,9 +405,7 @@ def batches(
 
 @app.command()
 @handle_errors
-def verify(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
+def verify(as_json: AsJson = False) -> None:
     """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
     from ainsdale_etl.verify import verify as run_verify
 
@@ -368,6 +425,38 @@ def verify(
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
         _fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
+
+
+@app.command()
+@handle_errors
+def check(as_json: AsJson = False) -> None:
+    """Check the configuration can run: source, warehouse, both buckets, alerts. Writes nothing."""
+    from ainsdale_etl.check import run_checks
+
+    ctx = _context()
+    checks = run_checks(ctx)
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
+    elif _json_logs():
+        for c in checks:
+            ctx.reporter.event("check", c.detail, name=c.name, ok=c.ok)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("check", "", "detail", title="check", show_lines=False)
+        for c in checks:
+            mark = "[green]ok[/green]" if c.ok else "[red]FAILED[/red]"
+            table.add_row(c.name, mark, c.detail)
+        Console(width=160).print(table)
+    if failed:
+        # A person reads the table; paging the team about a diagnostic would be noise.
+        _fail(
+            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
+            int(ExitCode.FAILED),
+            alert=False,
+        )
 
 
 @app.command()
@@ -393,7 +482,7 @@ def report(
         date_from=date_from.date() if date_from else None,
         date_to=date_to.date() if date_to else None,
     )
-    typer.echo(f"report written to {result.index.resolve()}")
+    _say(f"report written to {result.index.resolve()}")
 
 
 @app.command()
@@ -448,24 +537,22 @@ def demo(
     from ainsdale_etl.warehouse import table_counts
 
     _print_counts("warehouse now holds", table_counts(ctx.warehouse))
-    typer.echo(f"ingest bucket:    {ctx.ingest.uri}")
-    typer.echo(f"processed bucket: {ctx.processed.uri}")
-    if ctx.settings.warehouse_url is None:
-        typer.echo(
-            f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}"
-        )
+    _say(f"ingest bucket:    {ctx.ingest.uri}")
+    _say(f"processed bucket: {ctx.processed.uri}")
+    if ctx.settings.warehouse_is_embedded:
+        _say(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
     from ainsdale_etl.report import write_report
 
     result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    typer.echo(f"report:           {result.index.resolve()}")
+    _say(f"report:           {result.index.resolve()}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    if state.log_format == LogFormat.json or (state.log_format is None and not sys.stdout.isatty()):
-        typer.echo(json.dumps({"event": "summary", "title": title, "rows": counts}))
+    if _json_logs():
+        _reporter().event("summary", title=title, rows=sum(counts.values()), tables=counts)
         return
     table = Table("table", "rows", title=title)
     for name, rows in counts.items():

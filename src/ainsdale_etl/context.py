@@ -12,7 +12,7 @@ from ainsdale_etl.events import NullReporter, Reporter
 from ainsdale_etl.faults import FaultyStorage, faults_armed
 from ainsdale_etl.retry import RetryPolicy
 from ainsdale_etl.settings import Settings
-from ainsdale_etl.storage import Storage, open_storage
+from ainsdale_etl.storage import Storage, encryption_args, open_storage
 
 
 @dataclass
@@ -20,14 +20,25 @@ class Context:
     settings: Settings
     reporter: Reporter = field(default_factory=NullReporter)
 
-    def _database(self, label: str, url: SecretStr | None, embedded_name: str) -> Database:
-        if url is None:
+    def _database(
+        self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
+    ) -> Database:
+        """A URL if set, else the secret it names, else the embedded default."""
+        origin = ""
+        if url is None and secret_id is not None:
+            from ainsdale_etl.credentials import database_url_from_secret
+
+            sslmode = self.settings.database_sslmode
+            url = database_url_from_secret(secret_id, sslmode=sslmode)
+            origin = f"secret {secret_id}"
+        elif url is None:
             from ainsdale_etl.embedded import embedded_url
 
             url = SecretStr(embedded_url(self.settings.home, embedded_name))
         return Database(
             label,
             url,
+            origin=origin,
             retry_policy=self.retry_policy,
             on_retry=lambda message: self.reporter.warning(message),
         )
@@ -40,23 +51,27 @@ class Context:
     def source(self) -> Database:
         from ainsdale_etl.embedded import SOURCE_DATABASE
 
-        return self._database("source", self.settings.source_url, SOURCE_DATABASE)
+        s = self.settings
+        return self._database("source", s.source_url, s.source_secret_id, SOURCE_DATABASE)
 
     @cached_property
     def warehouse(self) -> Database:
         from ainsdale_etl.embedded import WAREHOUSE_DATABASE
 
-        return self._database("warehouse", self.settings.warehouse_url, WAREHOUSE_DATABASE)
+        s = self.settings
+        return self._database(
+            "warehouse", s.warehouse_url, s.warehouse_secret_id, WAREHOUSE_DATABASE
+        )
+
+    def _storage(self, uri: str | None, default: str) -> Storage:
+        encryption = encryption_args(self.settings.s3_sse, self.settings.s3_kms_key_id)
+        storage = open_storage(uri or str(self.settings.home / default), encryption=encryption)
+        return FaultyStorage(storage) if faults_armed() else storage
 
     @cached_property
     def ingest(self) -> Storage:
-        return _bucket(self.settings.ingest_uri or str(self.settings.home / "ingest"))
+        return self._storage(self.settings.ingest_uri, "ingest")
 
     @cached_property
     def processed(self) -> Storage:
-        return _bucket(self.settings.processed_uri or str(self.settings.home / "processed"))
-
-
-def _bucket(uri: str) -> Storage:
-    storage = open_storage(uri)
-    return FaultyStorage(storage) if faults_armed() else storage
+        return self._storage(self.settings.processed_uri, "processed")

@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 _URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+# Every database URI and password this process holds, so that any message, whichever library
+# composed it, can be scrubbed of them before it is printed, logged or sent in an alert.
+_KNOWN_SECRETS: set[str] = set()
 
 
 def scrub(text: str, *secrets: str) -> str:
     """``text`` with every credential it may echo (URIs, ``password=``, known secrets) masked."""
-    for secret in secrets:
+    # Longest first: a URI is masked whole before the password inside it.
+    for secret in sorted({*secrets, *_KNOWN_SECRETS}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
     text = _URI_CREDENTIALS.sub(r"\1***@", text)
@@ -39,18 +43,46 @@ def _password_of(url: str) -> str:
     return unquote(password) if password else ""
 
 
+def _secrets_of(url: SecretStr) -> set[str]:
+    """The forms in which a URI's credentials can appear: the URI, its password, as written
+    (percent-quoted) and as meant."""
+    from urllib.parse import urlsplit
+
+    raw = url.get_secret_value()
+    try:
+        quoted = urlsplit(raw).password or ""
+    except ValueError:
+        quoted = ""
+    return {s for s in (raw, quoted, _password_of(raw)) if s}
+
+
 def describe_error(exc: BaseException, url: SecretStr | None = None) -> str:
     """One scrubbed line describing a driver error."""
-    raw = url.get_secret_value() if url else ""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     message = " ".join(lines[:2]) if lines else type(exc).__name__
     message = message.removeprefix("IO: ").removeprefix("[libpq] ")
-    return scrub(message, raw, _password_of(raw))
+    return scrub(message, *(_secrets_of(url) if url else ()))
+
+
+def describe_url(url: SecretStr) -> str:
+    """Where a URI points, safe to print: ``user@host:port/dbname``, no password."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.get_secret_value())
+        query = parse_qs(parts.query)
+        host = parts.hostname or query.get("host", [""])[0] or "localhost"
+        port = parts.port or query.get("port", [""])[0]
+    except ValueError:
+        return "an unparseable URI"
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    return f"{user}{host}{f':{port}' if port else ''}{unquote(parts.path) or '/'}"
 
 
 class Database:
     """A PostgreSQL database named by a URI kept secret.
 
+    ``origin`` says where the URI came from (e.g. the secret id), for error messages.
     Connecting retries transient failures (``retry_policy``, each retry reported through
     ``on_retry``); errors raised while connected say whether they are transient, so a caller
     can repeat a whole step (see retry.py).
@@ -60,14 +92,17 @@ class Database:
         self,
         label: str,
         url: SecretStr,
+        origin: str = "",
         *,
         retry_policy: RetryPolicy = NO_RETRY,
         on_retry: Callable[[str], None] = lambda _message: None,
     ) -> None:
         self.label = label
         self.url = url
+        self.origin = origin
         self.retry_policy = retry_policy
         self.on_retry = on_retry
+        _KNOWN_SECRETS.update(_secrets_of(url))
 
     def _error(self, prefix: str, exc: Exception) -> DatabaseError:
         message = describe_error(exc, self.url)
@@ -81,7 +116,9 @@ class Database:
         try:
             return adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
         except adbc_driver_manager.Error as exc:
-            raise self._error(f"cannot connect to the {self.label} database", exc) from None
+            raise self._error(
+                f"cannot connect to the {self.label} database{self._from}", exc
+            ) from None
 
     @contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
@@ -99,6 +136,10 @@ class Database:
             raise self._error(f"{self.label} database error", exc) from None
         finally:
             conn.close()
+
+    @property
+    def _from(self) -> str:
+        return f" ({self.origin})" if self.origin else ""
 
 
 def split_script(script: str) -> list[str]:

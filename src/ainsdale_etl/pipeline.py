@@ -272,17 +272,21 @@ def _guarded(
 
 
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
+    ctx.reporter.event("step_started", step="transform")
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
     marks = quarantined(ctx.processed)
-    for batch_id in ids:
-        _guarded(
-            ctx,
-            "transform",
-            batch_id,
-            batch_ids is not None,
-            marks,
-            partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
-        )
+    with ctx.reporter.progress("transform", total=len(ids)) as bar:
+        for batch_id in ids:
+            ctx.reporter.event("batch_started", step="transform", batch_id=batch_id)
+            _guarded(
+                ctx,
+                "transform",
+                batch_id,
+                batch_ids is not None,
+                marks,
+                partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
+            )
+            bar.advance()
     return ids
 
 
@@ -291,21 +295,25 @@ def load_pending(
 ) -> dict[str, dict[str, int]]:
     from ainsdale_etl.warehouse import ensure_warehouse, loaded_batches
 
+    ctx.reporter.event("step_started", step="load")
     ensure_warehouse(ctx.warehouse, force=force)
     loaded = set(loaded_batches(ctx.warehouse))
     ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
     marks = quarantined(ctx.processed)
     results = {}
-    for batch_id in ids:
-        results[batch_id] = _guarded(
-            ctx,
-            "load",
-            batch_id,
-            batch_ids is not None,
-            marks,
-            partial(load_batch, ctx, batch_id, loaded),
-        )
-        loaded.add(batch_id)
+    with ctx.reporter.progress("load", total=len(ids)) as bar:
+        for batch_id in ids:
+            ctx.reporter.event("batch_started", step="load", batch_id=batch_id)
+            results[batch_id] = _guarded(
+                ctx,
+                "load",
+                batch_id,
+                batch_ids is not None,
+                marks,
+                partial(load_batch, ctx, batch_id, loaded),
+            )
+            loaded.add(batch_id)
+            bar.advance()
     return results
 
 

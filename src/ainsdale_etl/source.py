@@ -108,12 +108,18 @@ def extract(
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch."""
     reporter = reporter or NullReporter()
+    reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
     batch_id = batch_id or new_batch_id()
     previous = {} if full else previous_windows(ingest, names)
     lookback = timedelta(seconds=lookback_seconds)
     entries: dict[str, TableEntry] = {}
-    with source.connect() as conn, conn.cursor() as cur, tempfile.TemporaryDirectory() as tmp:
+    with (
+        source.connect() as conn,
+        conn.cursor() as cur,
+        tempfile.TemporaryDirectory() as tmp,
+        reporter.progress("extract", total=len(names)) as bar,
+    ):
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         upper: datetime = fetch_all(cur, "SELECT localtimestamp(3)")[0][0]
         for name in names:
@@ -134,6 +140,7 @@ def extract(
                 rows=entry.rows,
                 seconds=round(time.perf_counter() - started, 3),
             )
+            bar.advance()
         conn.rollback()  # read-only: nothing to commit in the source
     if sum(e.rows for e in entries.values()) == 0:
         reporter.event(

@@ -120,32 +120,44 @@ class LocalStorage:
 class S3Storage:
     """An S3 bucket (or any S3-compatible endpoint named by ``AWS_ENDPOINT_URL``)."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: S3Client | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: S3Client | None = None,
+        encryption: dict[str, str] | None = None,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._client = client
+        # Empty: every object takes the bucket's default encryption.
+        self.encryption = encryption or {}
 
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            from ainsdale_etl.aws import aws_client
 
-            # Adaptive retries back off on throttling (503 SlowDown) as well as 5xx errors.
-            config = Config(retries={"mode": "adaptive", "max_attempts": 8})
-            self._client = boto3.client("s3", config=config)
+            self._client = aws_client("s3")
         return self._client
 
     def _key(self, key: str) -> str:
         return self.prefix + key
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            **self.encryption,  # type: ignore[arg-type]
+        )
 
     def put_file(self, key: str, path: Path) -> None:
         # upload_file switches to a multipart upload for large files and streams from disk.
-        self.client.upload_file(str(path), self.bucket, self._key(key))
+        self.client.upload_file(
+            str(path), self.bucket, self._key(key), ExtraArgs=self.encryption or None
+        )
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -189,13 +201,26 @@ class S3Storage:
         return sorted(self._iter_keys(prefix))
 
 
-def open_storage(uri: str) -> Storage:
-    """The bucket named by ``uri``: ``s3://bucket[/prefix]``, ``file://path`` or a folder path."""
+def encryption_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
+    """The server-side encryption every S3 write asks for; none means the bucket's default.
+
+    A KMS key id alone implies ``aws:kms``.
+    """
+    if kms_key_id:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+    return {"ServerSideEncryption": sse} if sse else {}
+
+
+def open_storage(uri: str, *, encryption: dict[str, str] | None = None) -> Storage:
+    """The bucket named by ``uri``: ``s3://bucket[/prefix]``, ``file://path`` or a folder path.
+
+    ``encryption`` (see :func:`encryption_args`) applies to S3 writes only.
+    """
     if uri.startswith("s3://"):
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         if not bucket:
             raise ConfigError(f"{uri!r} names no bucket; use s3://bucket[/prefix]")
-        return S3Storage(bucket, prefix)
+        return S3Storage(bucket, prefix, encryption=encryption)
     if "://" in uri and not uri.startswith("file://"):
         raise ConfigError(f"{uri!r} is neither s3://bucket[/prefix] nor a local folder")
     return LocalStorage(Path(uri.removeprefix("file://")).expanduser())

@@ -1,0 +1,147 @@
+"""`ainsdale-etl check`: what a person runs first against a stack. It passes on a good one, names
+what to fix on a broken one, and writes nothing either way."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import query, with_database
+
+
+def checks(output: str) -> dict[str, dict[str, object]]:
+    [line] = [ln for ln in output.splitlines() if ln.startswith('{"ok"')]
+    return {c["name"]: c for c in json.loads(line)["checks"]}
+
+
+def test_a_good_local_stack_passes_and_nothing_is_written(cli, etl_env):
+    found = checks(cli("check", "--json").output)
+    assert all(c["ok"] for c in found.values()), found
+    assert "11 tables readable" in found["source"]["detail"]
+    assert found["warehouse"]["detail"].endswith("no star schema yet; the first load creates it")
+    assert found["ingest bucket"]["detail"].endswith("will be created")
+    assert "not set" in found["alerts"]["detail"]
+    assert not Path(etl_env["AINSDALE_INGEST_URI"]).exists()
+    assert query(etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT to_regclass('fact_payment')") == [
+        (None,)
+    ]
+
+
+def test_a_loaded_warehouse_is_checked_for_write_privileges(cli, etl_env):
+    cli("run-all")
+    found = checks(cli("check", "--json").output)
+    assert found["warehouse"]["detail"].endswith("star schema present and writable")
+    assert found["ingest bucket"]["detail"].endswith("writable folder")
+
+
+def test_json_logs_get_one_event_per_check(cli, etl_env):
+    lines = [json.loads(ln) for ln in cli("check").output.splitlines()]
+    assert [ln["name"] for ln in lines] == [
+        "source",
+        "ingest bucket",
+        "processed bucket",
+        "warehouse",
+        "alerts",
+    ]
+    assert all(ln["event"] == "check" and ln["ok"] for ln in lines)
+
+
+def test_a_broken_stack_fails_naming_each_fault(cli, etl_env, monkeypatch, new_database_url):
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", new_database_url("empty"))
+    monkeypatch.setenv(
+        "AINSDALE_WAREHOUSE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/warehouse"
+    )
+    result = cli("check", "--json", expect=1)
+    found = checks(result.output)
+    assert not found["source"]["ok"] and "no table address, " in found["source"]["detail"]
+    assert not found["warehouse"]["ok"]
+    assert "cannot connect to the warehouse database" in found["warehouse"]["detail"]
+    assert found["ingest bucket"]["ok"] and found["processed bucket"]["ok"]
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: 2 check(s) failed: source, warehouse"]
+    assert "hunter2secret" not in result.output
+
+
+@pytest.fixture
+def unprivileged_role(pg_admin_url):
+    """A login role granted nothing: it can connect, see the catalog, and read nothing."""
+    name = f"nobody_{uuid.uuid4().hex[:8]}"
+    query(pg_admin_url, f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    query(pg_admin_url, f'DROP ROLE "{name}"')
+
+
+def as_role(url: str, role: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return with_database(urlunsplit(parts._replace(netloc=f"{role}@{netloc}")), parts.path[1:])
+
+
+def test_missing_privileges_are_named(cli, etl_env, monkeypatch, unprivileged_role):
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", as_role(etl_env["AINSDALE_SOURCE_URL"], unprivileged_role)
+    )
+    monkeypatch.setenv(
+        "AINSDALE_WAREHOUSE_URL", as_role(etl_env["AINSDALE_WAREHOUSE_URL"], unprivileged_role)
+    )
+    found = checks(cli("check", "--json", expect=1).output)
+    assert "no SELECT privilege on address, " in found["source"]["detail"]
+    assert found["source"]["detail"].startswith(f"{unprivileged_role}@")
+    assert "no CREATE privilege" in found["warehouse"]["detail"]
+
+
+@pytest.fixture
+def s3_buckets(etl_env, fake_aws, monkeypatch):
+    s3 = boto3.client("s3")
+    location = {"LocationConstraint": "eu-west-2"}
+    for bucket in ("ingest-bucket", "processed-bucket"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
+    s3.put_bucket_encryption(
+        Bucket="ingest-bucket",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
+
+
+def test_s3_buckets_are_reached_listed_and_their_encryption_reported(cli, s3_buckets):
+    found = checks(cli("check", "--json").output)
+    assert found["ingest bucket"]["detail"] == (
+        "s3://ingest-bucket/totesys: reachable and listable; "
+        "default encryption aws:kms; writes take the bucket default"
+    )
+    assert found["processed bucket"]["ok"]
+    assert "Contents" not in s3_buckets.list_objects_v2(Bucket="ingest-bucket")
+
+
+def test_a_missing_bucket_and_a_missing_topic_fail(cli, s3_buckets, monkeypatch):
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://no-such-bucket")
+    monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-2:123456789012:missing")
+    result = cli("check", "--json", expect=1)
+    found = checks(result.output)
+    assert found["processed bucket"]["detail"] == (
+        "s3://no-such-bucket: no such bucket; check the URI and region"
+    )
+    assert found["alerts"]["detail"].endswith("no such topic")
+    # check is a diagnostic a person reads: it pages no one.
+    assert "alert_published" not in result.output
+
+
+def test_an_existing_topic_passes(cli, s3_buckets, monkeypatch):
+    arn = boto3.client("sns").create_topic(Name="etl-alerts")["TopicArn"]
+    monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    assert checks(cli("check", "--json").output)["alerts"]["detail"] == f"{arn}: topic exists"
+
+
+def test_on_a_terminal_check_prints_a_table(cli, etl_env):
+    output = cli("--log-format", "console", "check").output
+    assert "processed bucket" in output and "FAILED" not in output
