@@ -78,3 +78,35 @@ def publish_alert(topic_arn: str, failure: Failure, now: datetime | None = None)
         Message=json.dumps(body, indent=2),
     )
     return str(response["MessageId"])
+
+
+def page(reporter: Any, command: str, message: str, code: int) -> None:
+    """Page through SNS if a topic is set, unless the scheduler will simply retry (exit 75).
+
+    ``reporter`` knows the step and batch the run was in. A failure to page is logged, never
+    raised, so the original failure and its exit code stand.
+    """
+    from ainsdale_etl.database import scrub
+    from ainsdale_etl.errors import ExitCode
+    from ainsdale_etl.settings import alert_topic_arn
+
+    topic = alert_topic_arn()
+    if not topic or code in (ExitCode.OK, ExitCode.TRY_LATER):
+        return
+    failure = Failure(
+        command=command,
+        exit_code=code,
+        error=scrub(message),
+        step=reporter.step,
+        batch_id=reporter.batch_id,
+    )
+    try:
+        message_id = publish_alert(topic, failure)
+    except Exception as exc:
+        from ainsdale_etl.aws import describe_aws_error
+
+        reporter.warning(
+            scrub(f"could not publish the failure alert to {topic}: {describe_aws_error(exc)}")
+        )
+        return
+    reporter.event("alert_published", topic=topic, message_id=message_id)

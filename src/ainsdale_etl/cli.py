@@ -14,7 +14,21 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ainsdale_etl.errors import EtlError, ExitCode
+from ainsdale_etl.alerts import page
+from ainsdale_etl.cli_options import (
+    AsJson,
+    BatchId,
+    DryRun,
+    Force,
+    Full,
+    Since,
+    Tables,
+    Until,
+    Wait,
+    chosen_batches,
+    parse_tables,
+)
+from ainsdale_etl.errors import ExitCode, describe_failure
 
 app = typer.Typer(
     name="ainsdale-etl",
@@ -94,55 +108,8 @@ def _fail(message: str, code: int, *, alert: bool = True) -> None:
         reporter.error(message, exit_code=code)  # for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
     if alert:
-        _alert(message, code)
+        page(_reporter(), state.command or "ainsdale-etl", message, code)
     raise typer.Exit(code)
-
-
-def _alert(message: str, code: int) -> None:
-    """Page through SNS if a topic is set, unless the scheduler will simply retry (exit 75).
-    A failure to page is logged, never raised, so the original failure and its code stand."""
-    from ainsdale_etl.settings import alert_topic_arn
-
-    topic = alert_topic_arn()
-    if not topic or code in (ExitCode.OK, ExitCode.TRY_LATER):
-        return
-    from ainsdale_etl.alerts import Failure, publish_alert
-    from ainsdale_etl.database import scrub
-
-    reporter = _reporter()
-    failure = Failure(
-        command=state.command or "ainsdale-etl",
-        exit_code=code,
-        error=scrub(message),
-        step=reporter.step,
-        batch_id=reporter.batch_id,
-    )
-    try:
-        message_id = publish_alert(topic, failure)
-    except Exception as exc:
-        from ainsdale_etl.aws import describe_aws_error
-
-        reporter.warning(
-            scrub(f"could not publish the failure alert to {topic}: {describe_aws_error(exc)}")
-        )
-        return
-    reporter.event("alert_published", topic=topic, message_id=message_id)
-
-
-def _failure_of(exc: Exception) -> tuple[str, int]:
-    """The one line and the exit code that report ``exc``."""
-    if isinstance(exc, EtlError):
-        return str(exc), int(exc.exit_code)
-    from ainsdale_etl.aws import aws_failure, is_aws_error
-
-    if is_aws_error(exc):
-        failure = aws_failure(exc, "AWS request failed")
-        return str(failure), int(failure.exit_code)
-    first_line = str(exc).splitlines()[0] if str(exc) else ""
-    return (
-        f"unexpected {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)",
-        int(ExitCode.FAILED),
-    )
 
 
 def handle_errors(func: F) -> F:
@@ -161,9 +128,11 @@ def handle_errors(func: F) -> F:
         except KeyboardInterrupt:
             _fail("interrupted", int(ExitCode.INTERRUPTED))
         except Exception as exc:
-            message, code = _failure_of(exc)
+            message, code = describe_failure(exc)
             if state.debug:
-                _alert(message, code)  # debugging a task must not silence its pages
+                page(
+                    _reporter(), state.command or "ainsdale-etl", message, code
+                )  # debugging a task must not silence its pages
                 raise
             _fail(message, code)
         return None
@@ -189,88 +158,6 @@ def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
         yield
 
 
-def _tables(value: str | None) -> list[str] | None:
-    if not value:
-        return None
-    from ainsdale_etl.errors import ConfigError
-    from ainsdale_etl.schema import SOURCE_TABLES
-
-    names = [t.strip() for t in value.split(",") if t.strip()]
-    unknown = [t for t in names if t not in SOURCE_TABLES]
-    if unknown:
-        raise ConfigError(
-            f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_TABLES)}"
-        )
-    return names
-
-
-def _batch_bound(value: str | None) -> str | None:
-    """A --since/--until value (a batch id or a YYYY-MM-DD date) as a batch id prefix."""
-    if value is None:
-        return None
-    import re
-
-    from ainsdale_etl.batches import parse_batch_id
-    from ainsdale_etl.errors import ConfigError
-
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return value.replace("-", "")
-    try:
-        parse_batch_id(value)
-    except ConfigError:
-        raise ConfigError(f"{value!r} is neither a batch id nor a YYYY-MM-DD date") from None
-    return value
-
-
-def _chosen(
-    all_ids: list[str], batch_id: str | None, since: str | None, until: str | None
-) -> list[str] | None:
-    from ainsdale_etl.batches import select_batches
-    from ainsdale_etl.errors import ConfigError
-
-    if batch_id is None and since is None and until is None:
-        return None
-    chosen = select_batches(
-        all_ids, batch_id=batch_id, since=_batch_bound(since), until=_batch_bound(until)
-    )
-    if batch_id is not None and not chosen:
-        raise ConfigError(f"no committed batch {batch_id}; 'ainsdale-etl batches' lists them")
-    return chosen
-
-
-BatchId = Annotated[
-    str | None, typer.Option("--batch-id", help="Process this batch again (backfill / repair).")
-]
-Since = Annotated[
-    str | None, typer.Option(help="Only batches from this batch id or YYYY-MM-DD on.")
-]
-Until = Annotated[str | None, typer.Option(help="Only batches up to this batch id or YYYY-MM-DD.")]
-Tables = Annotated[
-    str | None, typer.Option(help="Comma-separated source tables to extract (default: all).")
-]
-Full = Annotated[bool, typer.Option("--full", help="Extract every row, ignoring previous batches.")]
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", help="Show what would be extracted; write nothing.")
-]
-Wait = Annotated[
-    float | None,
-    typer.Option(
-        "--wait",
-        min=0,
-        help="Seconds to wait for another run to finish before exiting 75 "
-        "(default: AINSDALE_LOCK_WAIT_SECONDS, 0).",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-Force = Annotated[
-    bool,
-    typer.Option(
-        "--force", help="Proceed even if the database holds data this tool did not create."
-    ),
-]
-
-
 @app.command()
 @handle_errors
 def extract(
@@ -283,7 +170,7 @@ def extract(
 
     ctx = _context()
     with nullcontext() if dry_run else _exclusive(ctx, wait):
-        result = extract_batch(ctx, tables=_tables(tables), full=full, dry_run=dry_run)
+        result = extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
     _print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
@@ -301,7 +188,7 @@ def transform(
     from ainsdale_etl.pipeline import transform_pending
 
     ctx = _context()
-    chosen = _chosen(committed_batches(ctx.ingest), batch_id, since, until)
+    chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
     with _exclusive(ctx, wait):
         done = transform_pending(ctx, chosen)
     _say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
@@ -325,7 +212,7 @@ def load(
     from ainsdale_etl.warehouse import loaded_batches
 
     ctx = _context()
-    chosen = _chosen(committed_batches(ctx.processed), batch_id, since, until)
+    chosen = chosen_batches(committed_batches(ctx.processed), batch_id, since, until)
     if dry_run:
         ids = (
             chosen
@@ -356,7 +243,7 @@ def run_all(
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
     ctx = _context()
     with _exclusive(ctx, wait):
-        _run_all(ctx, tables=_tables(tables), full=full, batch_id=batch_id, force=force)
+        _run_all(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force)
 
 
 def _run_all(
@@ -367,7 +254,7 @@ def _run_all(
 
     chosen = None
     if batch_id is not None:
-        chosen = _chosen(committed_batches(ctx.ingest), batch_id, None, None)
+        chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, None, None)
     summary = run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
     if summary.extracted is not None:
         _print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
