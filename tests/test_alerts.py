@@ -164,14 +164,30 @@ def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch):
     assert "hunter2secret" not in envelope["Message"] + crashed.output
 
 
-def test_debugging_shows_the_traceback_and_still_pages(etl_env, topic, monkeypatch):
+def test_debugging_shows_the_traceback_and_keeps_the_exit_code_and_the_page(
+    etl_env, topic, monkeypatch
+):
     from ainsdale_etl.cli import app
-    from ainsdale_etl.errors import DatabaseError
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
     monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
     result = CliRunner().invoke(app, ["--debug", "extract"])
-    assert isinstance(result.exception, DatabaseError)  # raised, for the traceback
+    assert result.exit_code == 1  # what the scheduler sees does not change under --debug
+    assert "Traceback" in result.stderr and "DatabaseError" in result.stderr
+    assert "hunter2secret" not in result.output
     [envelope] = received()
     assert "cannot connect to the source database" in envelope["Message"]
+    # A usage error keeps its code 2 under --debug too.
+    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "0")
+    assert CliRunner().invoke(app, ["--debug", "extract"]).exit_code == 2
+
+
+def test_check_never_pages_even_when_its_settings_are_bad(cli, etl_env, topic, monkeypatch):
+    arn, received = topic
+    monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "zero")
+    result = cli("check", expect=2)
+    assert "AINSDALE_DB_ATTEMPTS" in result.stderr
+    assert received() == []

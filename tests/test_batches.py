@@ -57,6 +57,14 @@ def test_new_batch_id_defaults_to_now():
     assert before <= parse_batch_id(batch_id) <= datetime.now(UTC)
 
 
+def test_a_new_batch_id_sorts_after_the_last_committed_one_even_if_the_clock_is_behind():
+    later = new_batch_id(WHEN + timedelta(hours=1))
+    assert new_batch_id(WHEN, after=later) == new_batch_id(
+        WHEN + timedelta(hours=1, microseconds=1)
+    )
+    assert new_batch_id(WHEN, after=new_batch_id(WHEN - timedelta(days=1))) == BATCH
+
+
 def test_batch_ids_sort_as_their_times_do():
     times = [WHEN + timedelta(microseconds=1), WHEN + timedelta(days=40), WHEN,
              WHEN - timedelta(hours=11), WHEN + timedelta(seconds=0.5)]  # fmt: skip

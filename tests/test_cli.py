@@ -69,6 +69,13 @@ def test_an_unreachable_database_fails_in_one_line_without_its_password(cli, etl
     assert "hunter2secret" not in result.output
 
 
+def test_a_keyword_connection_string_is_refused_without_echoing_it(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", "host=db user=etl password=hunter2 dbname=wh")
+    result = cli("check", expect=2)
+    assert "AINSDALE_WAREHOUSE_URL" in result.stderr and "postgresql://" in result.stderr
+    assert "hunter2" not in result.output
+
+
 def test_load_refuses_a_warehouse_holding_foreign_tables(cli, etl_env):
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     query(wh, "CREATE TABLE customer_notes (id int)")

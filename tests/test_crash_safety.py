@@ -4,14 +4,17 @@ uninterrupted run leaves it; two runs at once never interleave."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as adbc
 import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.context import Context
+from ainsdale_etl.locking import PIPELINE_LOCK_KEY
 from ainsdale_etl.pipeline import run_all
 from ainsdale_etl.settings import Settings
 from conftest import query
@@ -111,49 +114,40 @@ def test_sigterm_stops_at_a_safe_point_with_exit_130(
     assert warehouse_contents(warehouse) == reference_warehouse
 
 
-def _wait_for_lock_holder(warehouse: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        held = query(
-            warehouse,
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        if held[0][0]:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the first run never took the lock")
-
-
-def test_a_second_run_exits_75_while_the_first_holds_the_lock(
+def test_a_second_run_exits_75_while_another_holds_the_lock(
     crash_env, reference_warehouse, tmp_path
 ):
     warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
-    first = start(["run-all"], crash_env | {"AINSDALE_FAULTS": "lock_acquired:sleep=6"}, tmp_path)
+    # The test holds the lock itself, as a running pipeline would, for as long as it needs.
+    holder = adbc.connect(warehouse, autocommit=True)
     try:
-        _wait_for_lock_holder(warehouse)
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock($1)", [PIPELINE_LOCK_KEY])
+            cur.fetchall()
         for command in (["run-all"], ["load"], ["extract"], ["transform"]):
             second = run(command, crash_env, tmp_path)
             assert second.returncode == 75, second.stderr
             [line] = error_lines(second.stderr)
             assert "holds the pipeline lock" in line and "--wait" in line
+        assert ledger(warehouse) == [] and manifests(tmp_path / "ingest") == []
         # Read-only commands are not blocked by a run in progress.
         assert run(["batches", "--json"], crash_env, tmp_path).returncode == 0
-        # A run that may wait queues behind the first, then finds nothing left to do.
-        queued = run(["run-all", "--wait", "60"], crash_env, tmp_path)
-        assert queued.returncode == 0, queued.stderr
+        # A run that may wait queues behind the holder and runs once it lets go.
+        queued = start(["run-all", "--wait", "120"], crash_env, tmp_path)
+        time.sleep(1)
+        assert queued.poll() is None, "the queued run did not wait for the lock"
     finally:
-        first.wait(timeout=120)
-    assert first.returncode == 0, first.stderr
+        holder.close()
+    _, stderr = queued.communicate(timeout=180)
+    assert queued.returncode == 0, stderr
     assert warehouse_contents(warehouse) == reference_warehouse
-    assert len(manifests(tmp_path / "ingest")) == 1
 
 
 def test_two_runs_started_together_load_everything_once(crash_env, reference_warehouse, tmp_path):
     runs = [start(["run-all", "--wait", "120"], crash_env, tmp_path) for _ in range(2)]
     for process in runs:
-        process.wait(timeout=180)
-        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+        _, stderr = process.communicate(timeout=180)
+        assert process.returncode == 0, stderr
     assert warehouse_contents(crash_env["AINSDALE_WAREHOUSE_URL"]) == reference_warehouse
     assert len(manifests(tmp_path / "ingest")) == 1  # the second found no changes
 
@@ -168,9 +162,9 @@ def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
 ):
     bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
     warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
-    # Killed inside the bulk load of the first fact table: its dropped keys come back with the
-    # rollback, since PostgreSQL's DDL is transactional.
-    killed = run(["run-all"], bulk | {"AINSDALE_FAULTS": "table_merged:kill:9"}, tmp_path)
+    # Killed while the first fact table's keys are dropped: they come back with the rollback,
+    # since PostgreSQL's DDL is transactional.
+    killed = run(["run-all"], bulk | {"AINSDALE_FAULTS": "foreign_keys_dropped:kill:1"}, tmp_path)
     assert killed.returncode == -signal.SIGKILL
     keys = foreign_keys(warehouse)
     assert len(keys) == 24 and all(valid for _, valid in keys)
@@ -178,6 +172,14 @@ def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
 
     done = run(["run-all"], bulk, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert '"table": "fact_sales_order"' in done.stdout
+    paths = {
+        event["table"]: event["path"]
+        for event in map(json.loads, done.stdout.splitlines())
+        if event["event"] == "table_loaded"
+    }
+    assert {paths[f] for f in ("fact_sales_order", "fact_purchase_order", "fact_payment")} == {
+        "bulk"
+    }
+    assert paths["dim_staff"] == "merge"
     assert warehouse_contents(warehouse) == reference_warehouse
     assert foreign_keys(warehouse) == keys

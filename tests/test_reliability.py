@@ -99,6 +99,12 @@ FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
         ("FATAL:  sorry, too many clients already", "53300", True),
         ("could not serialize access due to concurrent update", "40001", True),
         ("Temporary failure in name resolution", None, True),
+        ("SSL SYSCALL error: EOF detected", None, True),
+        ("SSL connection has been closed unexpectedly", None, True),
+        ("FATAL:  the database system is not yet accepting connections", None, True),
+        ("canceling statement due to lock timeout", "55P03", True),
+        # A SQLSTATE decides alone, whatever the message quotes.
+        ("duplicate key: Key (name)=(connection refused) already exists", "23505", False),
         ('FATAL:  password authentication failed for user "etl"', None, False),
         ('FATAL:  database "nope" does not exist', None, False),
         ('relation "sales_order" does not exist', "42P01", False),
@@ -235,7 +241,7 @@ def test_the_lock_admits_one_run_and_names_the_holder(warehouse_url):
 
     holder = threading.Thread(target=hold_briefly)
     holder.start()
-    held.wait(10)
+    assert held.wait(10), "the holder never got the lock"
     started = time.monotonic()
     with pipeline_lock(db, wait_seconds=30):
         assert time.monotonic() - started < 10

@@ -42,7 +42,8 @@ _CONFIGURATION_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "NoReg
 
 def is_aws_error(exc: BaseException) -> bool:
     """True for botocore's errors (without importing botocore for the check)."""
-    return type(exc).__module__.startswith("botocore.")
+    # boto3's S3 transfer wraps botocore errors in its own (S3UploadFailedError).
+    return type(exc).__module__.startswith(("botocore.", "boto3."))
 
 
 def error_code(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -22,9 +22,16 @@ _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
 MANIFEST_SUFFIX = "_manifest.json"
 
 
-def new_batch_id(now: datetime | None = None) -> str:
-    """The batch id of a run starting at ``now`` (UTC): sortable, and safe in an object key."""
+def new_batch_id(now: datetime | None = None, *, after: str | None = None) -> str:
+    """The batch id of a run starting at ``now`` (UTC): sortable, and safe in an object key.
+
+    Batches are processed in id order, so a new id must sort after the last committed one
+    (``after``) even if this host's clock runs behind the one that wrote it: it is then the
+    next microsecond instead.
+    """
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    if after is not None:
+        now = max(now, parse_batch_id(after) + timedelta(microseconds=1))
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 

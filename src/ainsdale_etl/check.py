@@ -180,10 +180,12 @@ def topic_detail(topic_arn: str) -> str:
 
 
 def _attempt(name: str, detail: Callable[[], str]) -> Check:
+    from ainsdale_etl.database import scrub
+
     try:
-        return Check(name, True, detail())
+        return Check(name, True, scrub(detail()))
     except EtlError as exc:
-        return Check(name, False, str(exc))
+        return Check(name, False, scrub(str(exc)))
 
 
 def run_checks(ctx: Context) -> list[Check]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -97,6 +98,10 @@ def _say(message: str, **fields: Any) -> None:
         typer.echo(message)
 
 
+# A command read by a person at a terminal: its failures are shown, not paged.
+NEVER_PAGES = {"check"}
+
+
 def _fail(message: str, code: int, *, alert: bool = True) -> None:
     """End the command with one line on stderr, the failure in the logs, and an alert."""
     from ainsdale_etl.console import JsonReporter
@@ -107,7 +112,7 @@ def _fail(message: str, code: int, *, alert: bool = True) -> None:
     if isinstance(reporter, JsonReporter):
         reporter.error(message, exit_code=code)  # for CloudWatch queries
     typer.echo(f"error: {message}", err=True)
-    if alert:
+    if alert and state.command not in NEVER_PAGES:
         page(_reporter(), state.command or "ainsdale-etl", message, code)
     raise typer.Exit(code)
 
@@ -130,10 +135,9 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             message, code = describe_failure(exc)
             if state.debug:
-                page(
-                    _reporter(), state.command or "ainsdale-etl", message, code
-                )  # debugging a task must not silence its pages
-                raise
+                # The traceback, then the same line, exit code and page as without --debug:
+                # debugging a scheduled task must not change what its scheduler sees.
+                traceback.print_exc()
             _fail(message, code)
         return None
 
@@ -154,7 +158,8 @@ def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
     ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
-    with pipeline_lock(ctx.warehouse, wait_seconds=seconds):
+    with pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock:
+        ctx.lock_check = lock.verify
         yield
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,6 +20,8 @@ from ainsdale_etl.storage import Storage, encryption_args, open_storage
 class Context:
     settings: Settings
     reporter: Reporter = field(default_factory=NullReporter)
+    # Raises if the run lock was lost; set by whoever takes the lock (see locking.py).
+    lock_check: Callable[[], None] = lambda: None
 
     def _database(
         self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str

@@ -23,11 +23,16 @@ _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 _KNOWN_SECRETS: set[str] = set()
 
 
+MIN_SCRUBBED_LENGTH = 4
+
+
 def scrub(text: str, *secrets: str) -> str:
     """``text`` with every credential it may echo (URIs, ``password=``, known secrets) masked."""
     # Longest first: a URI is masked whole before the password inside it.
     for secret in sorted({*secrets, *_KNOWN_SECRETS}, key=len, reverse=True):
-        if secret:
+        # A password shorter than this would mask ordinary words and digits ("etl" in
+        # "ainsdale-etl"); URIs and password= forms are still masked by the patterns below.
+        if len(secret) >= MIN_SCRUBBED_LENGTH:
             text = text.replace(secret, "***")
     text = _URI_CREDENTIALS.sub(r"\1***@", text)
     return _KEYWORD_PASSWORD.sub(r"\1***", text)

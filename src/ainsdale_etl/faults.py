@@ -34,6 +34,7 @@ POINTS = frozenset(
     {
         "object_written",  # an object was written to a bucket (CSV, Parquet, state, manifest)
         "table_merged",  # a table was merged inside a batch's load transaction
+        "foreign_keys_dropped",  # a bulk load dropped a fact table's keys (in its transaction)
         "batch_loaded",  # a batch's load transaction committed
         "lock_acquired",  # the run lock was taken
     }

@@ -12,11 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ainsdale_etl.database import Database, fetch_all
 from ainsdale_etl.errors import LockedError
 from ainsdale_etl.faults import fault_point
 from ainsdale_etl.shutdown import checkpoint
+
+if TYPE_CHECKING:
+    from adbc_driver_postgresql.dbapi import Cursor
 
 # A fixed key for "the ainsdale-etl pipeline" (below 2**31 so pg_locks shows it as objid).
 PIPELINE_LOCK_KEY = 0x61696E73  # "ains"
@@ -42,8 +46,31 @@ def _holder(db: Database) -> str:
     return f"another run (backend pid {pid}, from {client}, since {since})"
 
 
+class HeldLock:
+    """The lock while it is held; :meth:`verify` before anything commits.
+
+    The lock lives as long as its connection. If that connection drops (a failover, a network
+    cut, an idle-session timeout), the lock is gone and another run may start: the run must
+    then stop before committing anything more.
+    """
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    def verify(self) -> None:
+        import adbc_driver_manager
+
+        try:
+            fetch_all(self._cursor, "SELECT 1")
+        except adbc_driver_manager.Error:
+            raise LockedError(
+                "lost the pipeline lock (its connection to the warehouse dropped), so another "
+                "run may have started; stopped before committing anything more: rerun"
+            ) from None
+
+
 @contextmanager
-def pipeline_lock(db: Database, *, wait_seconds: float) -> Iterator[None]:
+def pipeline_lock(db: Database, *, wait_seconds: float) -> Iterator[HeldLock]:
     """Hold the pipeline lock, waiting up to ``wait_seconds`` for it; else :class:`LockedError`."""
     deadline = time.monotonic() + wait_seconds
     with db.connect(autocommit=True) as conn, conn.cursor() as cur:
@@ -57,5 +84,5 @@ def pipeline_lock(db: Database, *, wait_seconds: float) -> Iterator[None]:
             checkpoint("while waiting for the pipeline lock")
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         fault_point("lock_acquired")
-        yield
+        yield HeldLock(cur)
         # Closing the connection releases the lock, on success and failure alike.

@@ -221,6 +221,7 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
             overwrite_dimensions=not newer_loaded,
             bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
+            before_commit=ctx.lock_check,
         )
     seconds = time.perf_counter() - started
     ctx.reporter.event(
@@ -234,23 +235,45 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     return merged
 
 
+def _active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
+    """The quarantine marks that still hold. A mark on a batch the ledger already has (left by
+    a crash between the load's commit and the mark's release) is lifted."""
+    marks = quarantined(ctx.processed)
+    for batch_id in [b for b in marks if b in loaded]:
+        release(ctx.processed, batch_id)
+        del marks[batch_id]
+    return marks
+
+
+def _stop_if_blocked(
+    ctx: Context, batch_id: str, explicit: bool, marks: dict[str, QuarantineMark]
+) -> None:
+    """A pending batch at or after a quarantined one is not touched: nothing passes a
+    quarantined batch silently. A batch named explicitly (--batch-id) may be tried."""
+    earliest = min(marks, default=None)
+    if explicit or earliest is None or batch_id < earliest:
+        return
+    mark = marks[earliest]
+    # Logged with the quarantined batch's id, so the alert names that batch, not this one.
+    ctx.reporter.event("batch_blocked", step=mark.step, batch_id=mark.batch_id)
+    raise blocked_error(mark)
+
+
 def _guarded(
     ctx: Context,
     step: str,
     batch_id: str,
-    explicit: bool,
+    *,
     marks: dict[str, QuarantineMark],
+    already_loaded: bool,
     action: Callable[[], T],
 ) -> T:
-    """Run one batch's step under the quarantine rules, retrying transient database faults.
-
-    A pending batch at or after a quarantined one is not touched (nothing passes it silently);
-    a batch named explicitly is tried again. Bad input quarantines the batch; success lifts it.
-    """
-    earliest = min(marks, default=None)
-    if not explicit and earliest is not None and batch_id >= earliest:
-        raise blocked_error(marks[earliest])
+    """Run one batch's step, retrying transient database faults, under the quarantine rules:
+    bad input quarantines the batch (unless it is a rerun of a batch already loaded, whose
+    failure must not hold up the batches after it); success lifts its mark."""
     checkpoint(f"before the {step} of batch {batch_id}")
+    ctx.lock_check()
+    ctx.reporter.event("batch_started", step=step, batch_id=batch_id)
     try:
         result = retrying(
             action,
@@ -259,12 +282,14 @@ def _guarded(
             on_retry=lambda message: ctx.reporter.warning(message, batch_id=batch_id, step=step),
         )
     except BadInputError as exc:
-        quarantine(ctx.processed, batch_id, step, str(exc))
-        ctx.reporter.event(
-            "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
-        )
+        if not already_loaded:
+            quarantine(ctx.processed, batch_id, step, str(exc))
+            ctx.reporter.event(
+                "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
+            )
         raise
     mark = marks.pop(batch_id, None)
+    # A transform that now succeeds lifts a transform mark; a load mark waits for the load.
     if mark is not None and (mark.step == step or step == "load"):
         release(ctx.processed, batch_id)
         ctx.reporter.event("quarantine_lifted", step=step, batch_id=batch_id)
@@ -272,19 +297,22 @@ def _guarded(
 
 
 def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
+    from ainsdale_etl.warehouse import loaded_batches
+
     ctx.reporter.event("step_started", step="transform")
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
-    marks = quarantined(ctx.processed)
+    loaded = set(loaded_batches(ctx.warehouse))
+    marks = _active_marks(ctx, loaded)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
-            ctx.reporter.event("batch_started", step="transform", batch_id=batch_id)
+            _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
             _guarded(
                 ctx,
                 "transform",
                 batch_id,
-                batch_ids is not None,
-                marks,
-                partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
+                marks=marks,
+                already_loaded=batch_id in loaded,
+                action=partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
             )
             bar.advance()
     return ids
@@ -299,18 +327,18 @@ def load_pending(
     ensure_warehouse(ctx.warehouse, force=force)
     loaded = set(loaded_batches(ctx.warehouse))
     ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
-    marks = quarantined(ctx.processed)
+    marks = _active_marks(ctx, loaded)
     results = {}
     with ctx.reporter.progress("load", total=len(ids)) as bar:
         for batch_id in ids:
-            ctx.reporter.event("batch_started", step="load", batch_id=batch_id)
+            _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
             results[batch_id] = _guarded(
                 ctx,
                 "load",
                 batch_id,
-                batch_ids is not None,
-                marks,
-                partial(load_batch, ctx, batch_id, loaded),
+                marks=marks,
+                already_loaded=batch_id in loaded,
+                action=partial(load_batch, ctx, batch_id, loaded),
             )
             loaded.add(batch_id)
             bar.advance()
@@ -329,7 +357,8 @@ def extract_batch(
     from ainsdale_etl.batches import new_batch_id
     from ainsdale_etl.source import extract
 
-    batch_id = new_batch_id()
+    committed = committed_batches(ctx.ingest)
+    batch_id = new_batch_id(after=committed[-1] if committed else None)
     return retrying(
         lambda: extract(
             ctx.source,
@@ -378,6 +407,13 @@ def run_all(
     summary = RunSummary()
     if batch_ids is None:
         summary.extracted = extract_batch(ctx, tables=tables, full=full)
-    summary.transformed = transform_pending(ctx, batch_ids)
+    try:
+        summary.transformed = transform_pending(ctx, batch_ids)
+    except BadInputError:
+        if batch_ids is None:
+            # The batches before the one that stopped the transform are ready: load them
+            # (only later batches wait behind a quarantined one), then report the stop.
+            summary.loaded = load_pending(ctx, None, force=force)
+        raise
     summary.loaded = load_pending(ctx, batch_ids, force=force)
     return summary

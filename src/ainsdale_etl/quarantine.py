@@ -56,5 +56,6 @@ def blocked_error(mark: QuarantineMark) -> BadInputError:
     return BadInputError(
         f"batch {mark.batch_id} is quarantined since {mark.at[:19]} ({mark.step}: {mark.error}); "
         f"later batches wait behind it. Fix its input, then run "
-        f"'ainsdale-etl run-all --batch-id {mark.batch_id}'"
+        f"'ainsdale-etl run-all --batch-id {mark.batch_id}' (if the fix is a record added to "
+        "totesys, first extract it and run that batch the same way: see README, Failure modes)"
     )

@@ -21,13 +21,16 @@ from ainsdale_etl.errors import DatabaseError
 T = TypeVar("T")
 
 # SQLSTATE classes and codes that say "try again": connection exceptions, serialization
-# failures and deadlocks, too many connections, the server shutting down or starting up.
-_TRANSIENT_SQLSTATE = re.compile(r"^(08...|40001|40P01|53300|57P0[1-3])$")
+# failures and deadlocks, too many connections, a lock not granted in time (55P03), the
+# server shutting down or starting up.
+_TRANSIENT_SQLSTATE = re.compile(r"^(08...|40001|40P01|53300|55P03|57P0[1-3])$")
 # Connection failures carry no SQLSTATE; libpq's wording tells a network or restart problem
 # from a refusal (bad password, unknown role or database), which must fail fast.
 _TRANSIENT_MESSAGE = re.compile(
     r"connection refused|timeout expired|timed out|server closed the connection"
-    r"|terminating connection|the database system is (starting up|shutting down|in recovery)"
+    r"|terminating connection"
+    r"|the database system is (starting up|shutting down|in recovery|not (yet )?accepting)"
+    r"|SSL SYSCALL error|SSL connection has been closed|SSL error: unexpected eof"
     r"|too many connections|remaining connection slots|connection reset|could not receive data"
     r"|could not send data|no connection to the server|temporary failure in name resolution",
     re.IGNORECASE,
@@ -35,8 +38,9 @@ _TRANSIENT_MESSAGE = re.compile(
 
 
 def is_transient(message: str, sqlstate: str | None = None) -> bool:
-    if sqlstate and _TRANSIENT_SQLSTATE.match(sqlstate):
-        return True
+    if sqlstate:
+        # A SQLSTATE decides on its own: the message may quote data that merely looks alike.
+        return bool(_TRANSIENT_SQLSTATE.match(sqlstate))
     return bool(_TRANSIENT_MESSAGE.search(message))
 
 

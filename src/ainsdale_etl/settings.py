@@ -89,6 +89,17 @@ class Settings(AlertSettings):
             raise ValueError("a KMS key needs AINSDALE_S3_SSE=aws:kms (or unset), not AES256")
         return value
 
+    @field_validator("source_url", "warehouse_url")
+    @classmethod
+    def _a_postgres_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        # Only the URI form: its credentials can be told apart and masked in every message
+        # (a keyword string "host=… password=…" could be echoed whole).
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql://user:password@host:port/dbname URI")
+        return value
+
     @property
     def source_is_embedded(self) -> bool:
         return self.source_url is None and self.source_secret_id is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +50,7 @@ def table_ddl(table: StarTable) -> str:
             *parts,
             f"CONSTRAINT {quote_ident_suffix(table.name, 'natural_key')} UNIQUE ({keys})",
         ]
-        parts += [
-            f"CONSTRAINT {quote_ident_suffix(table.name, c.name + '_fkey')} "
-            f"FOREIGN KEY ({quote_ident(c.name)}) REFERENCES {quote_ident(c.references)} "
-            f"({quote_ident(STAR_TABLES[c.references].key[0])})"
-            for c in table.foreign_keys
-            if c.references
-        ]
+        parts += [f"CONSTRAINT {n} {d}" for n, d in _foreign_key_constraints(table)]
     else:
         parts.append(f"PRIMARY KEY ({keys})")
     body = ",\n    ".join(parts)
@@ -180,41 +175,33 @@ class TableData:
         return cls(table.num_rows, table.to_reader())
 
 
-# A fact batch at least ``bulk_min_rows`` big, and at least as big as the table it goes into,
-# is loaded in bulk: foreign keys dropped, rows in, keys re-added (validated in one set-based
-# pass each). PostgreSQL checks a foreign key with a trigger per inserted row, which made an
-# initial load ten times slower than the insert itself; re-validating a table costs about what
-# the batch costs, hence "at least as big as the table".
+# An initial load of a fact table (empty, and at least ``bulk_min_rows`` coming) runs with its
+# foreign keys dropped, and re-adds them after the insert, which validates each in one
+# set-based pass. PostgreSQL checks a foreign key with a trigger per inserted row, which made
+# an initial load ten times slower than the insert itself. Only an empty table qualifies:
+# dropping a foreign key locks the fact *and* its dimension against readers until commit, and
+# re-validating a big table would cost more than a small batch's triggers.
 BULK_MIN_ROWS = 10_000
-
-
-def _estimated_rows(cur: Cursor, table: StarTable) -> int:
-    """The planner's row estimate (no scan); -1 before the first ANALYZE reads as 0."""
-    estimate = fetch_all(
-        cur, "SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", [table.name]
-    )[0][0]
-    return max(int(estimate), 0)
+BULK_LOCK_TIMEOUT = "30s"  # waiting longer on a reader's lock: fail, and let the retry come
 
 
 def _is_empty(cur: Cursor, table: StarTable) -> bool:
     return not fetch_all(cur, f"SELECT EXISTS (SELECT 1 FROM {quote_ident(table.name)})")[0][0]
 
 
-def _foreign_key_ddl(table: StarTable) -> list[tuple[str, str]]:
-    """(drop, add) statements for each foreign key of a fact table, as table_ddl declares them."""
-    statements = []
+def _foreign_key_constraints(table: StarTable) -> list[tuple[str, str]]:
+    """(name, definition) of each foreign key of ``table``, as its DDL declares them."""
+    constraints = []
     for column in table.foreign_keys:
         dim = STAR_TABLES[column.references or ""]
-        name = quote_ident_suffix(table.name, column.name + "_fkey")
-        statements.append(
+        constraints.append(
             (
-                f"ALTER TABLE {quote_ident(table.name)} DROP CONSTRAINT {name}",
-                f"ALTER TABLE {quote_ident(table.name)} ADD CONSTRAINT {name} FOREIGN KEY "
-                f"({quote_ident(column.name)}) REFERENCES {quote_ident(dim.name)} "
+                quote_ident_suffix(table.name, column.name + "_fkey"),
+                f"FOREIGN KEY ({quote_ident(column.name)}) REFERENCES {quote_ident(dim.name)} "
                 f"({quote_ident(dim.key[0])})",
             )
         )
-    return statements
+    return constraints
 
 
 def _merge_table(
@@ -225,33 +212,31 @@ def _merge_table(
     *,
     overwrite: bool,
     bulk_min_rows: int,
-) -> int:
-    """Bulk-copy one table's rows in and merge them; returns the rows gained or changed."""
-    bulk = table.is_fact and data.rows >= max(bulk_min_rows, _estimated_rows(cur, table))
-    foreign_keys = _foreign_key_ddl(table) if bulk else []
-    for drop, _ in foreign_keys:
-        cur.execute(drop)
-    if bulk and _is_empty(cur, table):
-        # Straight into the empty fact table: the batch's versions are distinct by
-        # construction, and the natural key's unique index still guards it.
-        merged = int(cur.adbc_ingest(table.name, data.reader, mode="append"))
-        _check_references(cur, batch_id, table, quote_ident(table.name))
-    else:
-        staging = f'"{table.name}_stage"'  # a registry table name plus a fixed suffix
-        cur.adbc_ingest(f"{table.name}_stage", data.reader, mode="create", temporary=True)
-        _check_references(cur, batch_id, table, staging)
-        sql = _merge_sql(table, staging, overwrite=overwrite)
-        merged = int(
-            fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0]
-        )
-        cur.execute(f"DROP TABLE {staging}")
-    for _, add in foreign_keys:
-        cur.execute(add)  # validates every row in one set-based pass
+) -> tuple[int, str]:
+    """Bulk-copy one table's rows into staging and merge them; returns the rows gained or
+    changed, and the path taken ("bulk" or "merge")."""
+    bulk = table.is_fact and data.rows >= bulk_min_rows and _is_empty(cur, table)
+    name = quote_ident(table.name)
+    foreign_keys = _foreign_key_constraints(table) if bulk else []
     if bulk:
-        # Fresh statistics: the next (small) batch must see the table's real size, or it
-        # would take the bulk path and re-validate the whole table again.
-        cur.execute(f"ANALYZE {quote_ident(table.name)}")
-    return merged
+        cur.execute(f"SET LOCAL lock_timeout = '{BULK_LOCK_TIMEOUT}'")
+    for constraint, _ in foreign_keys:
+        cur.execute(f"ALTER TABLE {name} DROP CONSTRAINT {constraint}")
+    if foreign_keys:
+        fault_point("foreign_keys_dropped")
+    staging = f'"{table.name}_stage"'  # a registry table name plus a fixed suffix
+    cur.adbc_ingest(f"{table.name}_stage", data.reader, mode="create", temporary=True)
+    _check_references(cur, batch_id, table, staging)
+    sql = _merge_sql(table, staging, overwrite=overwrite)
+    merged = int(
+        fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0]
+    )
+    cur.execute(f"DROP TABLE {staging}")
+    for constraint, definition in foreign_keys:
+        cur.execute(f"ALTER TABLE {name} ADD CONSTRAINT {constraint} {definition}")
+    if bulk:
+        cur.execute(f"ANALYZE {name}")  # the planner's first view of the loaded table
+    return merged, "bulk" if bulk else "merge"
 
 
 def load_tables(
@@ -262,6 +247,7 @@ def load_tables(
     overwrite_dimensions: bool = True,
     bulk_min_rows: int = BULK_MIN_ROWS,
     reporter: Reporter | None = None,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """Load one batch's star tables and record it in the ledger, in one transaction.
 
@@ -278,7 +264,7 @@ def load_tables(
                 continue
             checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
             started = time.perf_counter()
-            merged[name] = _merge_table(
+            merged[name], path = _merge_table(
                 cur,
                 batch_id,
                 table,
@@ -294,6 +280,7 @@ def load_tables(
                 table=name,
                 rows=data.rows,
                 merged=merged[name],
+                path=path,
                 seconds=round(seconds, 3),
                 rows_per_s=round(data.rows / seconds) if seconds else None,
             )
@@ -303,6 +290,7 @@ def load_tables(
                 ON CONFLICT (batch_id) DO UPDATE SET loaded_at = now()""",
             [batch_id, json.dumps(merged)],
         )
+        before_commit()  # e.g. confirm the run still holds its lock
         conn.commit()
     fault_point("batch_loaded")
     return merged
