@@ -271,7 +271,31 @@ def test_a_dangling_reference_is_named_on_the_bulk_load_path_too(cli, etl_env, m
         _batch_dir(Path(etl_env["AINSDALE_INGEST_URI"]))
     )
     [line] = _errors(cli("run-all", expect=1).output)
-    assert "fact_sales_order row sales_order_id=" in line and "staff_id=77777" in line
+    assert "fact_sales_order has a row with sales_staff_id=77777" in line and "dim_staff" in line
     assert ledger(wh) == []
     validated = query(wh, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")
     assert validated == [(24,)]
+
+
+@pytest.mark.parametrize("bulk", ["1", "1000000"], ids=["bulk path", "merge path"])
+def test_a_version_repeated_in_a_batch_is_refused_on_either_load_path(
+    bulk, cli, etl_env, monkeypatch
+):
+    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", bulk)
+    cli("extract")
+    cli("transform")
+    [parquet] = Path(etl_env["AINSDALE_PROCESSED_URI"]).glob("data/*/*/*/*/*_fact_payment.parquet")
+    frame = pl.read_parquet(parquet)
+    pl.concat([frame, frame.head(1)]).write_parquet(parquet)
+    manifest_path = next(parquet.parent.glob("*_manifest.json"))
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["tables"]["fact_payment"]
+    entry["sha256"], entry["rows"] = (
+        hashlib.sha256(parquet.read_bytes()).hexdigest(),
+        frame.height + 1,
+    )
+    manifest_path.write_text(json.dumps(manifest))
+
+    [line] = _errors(cli("load", expect=1).output)
+    assert "fact_payment holds the same payment_id" in line and parquet.parent.name in line
+    assert ledger(etl_env["AINSDALE_WAREHOUSE_URL"]) == []

@@ -177,9 +177,6 @@ def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
         for event in map(json.loads, done.stdout.splitlines())
         if event["event"] == "table_loaded"
     }
-    assert {paths[f] for f in ("fact_sales_order", "fact_purchase_order", "fact_payment")} == {
-        "bulk"
-    }
-    assert paths["dim_staff"] == "merge"
+    assert set(paths.values()) == {"bulk"} and len(paths) == 11  # every table starts empty
     assert warehouse_contents(warehouse) == reference_warehouse
     assert foreign_keys(warehouse) == keys
