@@ -13,6 +13,7 @@ from ainsdale_etl.errors import DatabaseError
 from ainsdale_etl.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
 if TYPE_CHECKING:
+    import psycopg
     import pyarrow as pa
     from adbc_driver_postgresql.dbapi import Connection, Cursor
 
@@ -127,6 +128,7 @@ class Database:
 
     @contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """An ADBC connection: Arrow in and out, bulk ingest by COPY."""
         import adbc_driver_manager
 
         conn = retrying(
@@ -145,6 +147,34 @@ class Database:
     @property
     def _from(self) -> str:
         return f" ({self.origin})" if self.origin else ""
+
+    def _open_copy(self) -> psycopg.Connection:
+        import psycopg
+
+        try:
+            return psycopg.connect(self.url.get_secret_value())
+        except psycopg.Error as exc:
+            raise self._error(
+                f"cannot connect to the {self.label} database{self._from}", exc
+            ) from None
+
+    @contextmanager
+    def copy_connect(self) -> Iterator[psycopg.Connection]:
+        """A psycopg connection, for ``COPY ... TO STDOUT`` (which ADBC does not offer)."""
+        import psycopg
+
+        conn = retrying(
+            self._open_copy,
+            what=f"connecting to the {self.label} database",
+            policy=self.retry_policy,
+            on_retry=self.on_retry,
+        )
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            raise self._error(f"{self.label} database error", exc) from None
+        finally:
+            conn.close()
 
 
 def split_script(script: str) -> list[str]:
