@@ -82,6 +82,16 @@ def test_timestamps_without_a_fraction_are_whole_seconds():
     assert frame["created_at"].to_list() == [datetime(2024, 3, 4, 10, 11, 12)]
 
 
+def test_timestamps_as_postgres_prints_them_keep_their_milliseconds():
+    # COPY drops trailing zeros of the fraction: .3 is 300 ms, .32 is 320 ms.
+    frame = parse_payment(payment_csv({"created_at": "2024-03-04 10:11:12.3"},
+                                      {"created_at": "2024-03-04 10:11:12.32"}))  # fmt: skip
+    assert frame["created_at"].to_list() == [
+        datetime(2024, 3, 4, 10, 11, 12, 300000),
+        datetime(2024, 3, 4, 10, 11, 12, 320000),
+    ]
+
+
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("false", False), ("t", True),
                                              ("f", False), ("TRUE", True)])  # fmt: skip
 def test_booleans_in_the_spellings_postgres_and_polars_write(text, value):
@@ -160,6 +170,7 @@ def test_a_valid_file_warns_about_nothing():
         ("created_at", "2024-13-01 00:00:00.000", "timestamp"),
         ("created_at", "2024-03-04T10:11:12.345", "timestamp"),
         ("last_updated", "2024-03-04", "timestamp"),
+        ("last_updated", "2024-03-04 10:11:12.3456", "timestamp"),  # finer than timestamp(3)
         ("payment_amount", "12.5O", "amount with at most 2 decimals"),
         ("payment_amount", "123456789.00", "amount with at most 2 decimals"),
         ("paid", "yes", "boolean"),

@@ -17,6 +17,8 @@ from ainsdale_etl.schema import Kind, SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 _MONEY = r"^-?\d{1,8}(\.\d{1,2})?$"
+# timestamp(3) as PostgreSQL prints it: trailing zeros of the milliseconds dropped, or no fraction.
+_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,3})?$"
 
 _DTYPES: dict[Kind, pl.DataType] = {
     Kind.INT: pl.Int32(),
@@ -38,9 +40,28 @@ _DESCRIPTIONS: dict[Kind, str] = {
 }
 
 
+def parse_timestamps(text: pl.Series) -> pl.Series:
+    """'YYYY-MM-DD HH:MM:SS[.fff]' as millisecond datetimes; any other value becomes null.
+
+    Arrow's ISO 8601 cast is about 2.5x faster than polars' strptime, but it accepts shapes
+    we must not (a bare date, a 'T') and fails whole on one bad value: so the values are first
+    held to the one shape, and a column the cast refuses is parsed value by value instead.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    shaped = pl.select(pl.when(text.str.contains(_TIMESTAMP)).then(text)).to_series()
+    try:
+        parsed = pl.from_arrow(pc.cast(shaped.to_arrow(), pa.timestamp("ms")))
+    except pa.ArrowInvalid:  # e.g. month 13: find the value below, row by row
+        return shaped.str.strptime(pl.Datetime("ms"), TIMESTAMP_FORMAT, strict=False)
+    assert isinstance(parsed, pl.Series)
+    return parsed.alias(text.name)
+
+
 def _converter(kind: Kind) -> Callable[[pl.Expr], pl.Expr]:
     if kind is Kind.TIMESTAMP:
-        return lambda e: e.str.strptime(pl.Datetime("ms"), TIMESTAMP_FORMAT, strict=False)
+        return lambda e: e.map_batches(parse_timestamps, return_dtype=pl.Datetime("ms"))
     if kind is Kind.BOOL:
         return lambda e: e.str.to_lowercase().replace_strict(
             {"true": True, "false": False, "t": True, "f": False},
@@ -88,16 +109,18 @@ def parse_source_csv(
     raw = raw.select(table.column_names)
     typed = raw.select(_converter(c.kind)(pl.col(c.name)).alias(c.name) for c in table.columns)
     for column in table.columns:
-        bad = typed[column.name].is_null() & raw[column.name].is_not_null()
-        if bad.any():
-            row = raw.filter(bad).row(0, named=True)
+        parsed, text = typed[column.name], raw[column.name]
+        # Only a value that fails to convert turns a non-null into a null, so equal null counts
+        # (kept by Arrow, free to read) prove a column clean without scanning it.
+        if parsed.null_count() != text.null_count():
+            row = raw.filter(parsed.is_null() & text.is_not_null()).row(0, named=True)
             raise BadInputError(
                 f"{where}: column {column.name} of row {table.id_column}={row[table.id_column]} "
                 f"holds {row[column.name]!r}, which is not a valid "
                 f"{_DESCRIPTIONS.get(column.kind, column.kind.value)}"
             )
-        if not column.nullable and typed[column.name].null_count():
-            row = raw.filter(typed[column.name].is_null()).row(0, named=True)
+        if not column.nullable and parsed.null_count():
+            row = raw.filter(parsed.is_null()).row(0, named=True)
             raise BadInputError(
                 f"{where}: column {column.name} is NULL in row "
                 f"{table.id_column}={row[table.id_column]}, but the source declares it NOT NULL"

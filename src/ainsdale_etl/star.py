@@ -60,18 +60,18 @@ def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.
     id_column = SOURCE_TABLES[table].id_column
     parsed = frame.with_columns(
         pl.when(pl.col(c).str.contains(r"^\d{4}-\d{2}-\d{2}$"))
-        .then(pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        .then(pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False, cache=False))
         .alias(c)
         for c in columns
     )
     for c in columns:
-        bad = parsed[c].is_null() & frame[c].is_not_null()
-        if bad.any():
-            row = frame.filter(bad).row(0, named=True)
-            raise BadInputError(
-                f"{table}: column {c} of row {id_column}={row[id_column]} holds {row[c]!r}, "
-                "which is not a YYYY-MM-DD date"
-            )
+        if parsed[c].null_count() == frame[c].null_count():  # nothing failed to parse
+            continue
+        row = frame.filter(parsed[c].is_null() & frame[c].is_not_null()).row(0, named=True)
+        raise BadInputError(
+            f"{table}: column {c} of row {id_column}={row[id_column]} holds {row[c]!r}, "
+            "which is not a YYYY-MM-DD date"
+        )
     return parsed
 
 
