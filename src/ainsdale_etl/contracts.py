@@ -8,7 +8,10 @@ unexpected extra column is reported and ignored.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -92,21 +95,77 @@ def parse_source_csv(
     data: bytes, table: SourceTable, *, where: str, warn: Callable[[str], None] = lambda _: None
 ) -> pl.DataFrame:
     """The rows of one extracted CSV object, typed as the source declares them."""
+    return pl.concat(read_source_csv(data, table, where=where, warn=warn))
+
+
+@contextmanager
+def _readable(where: str) -> Iterator[None]:
     try:
-        raw = pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+        yield
+    except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInputError(f"{where}: not a readable CSV file ({first})") from None
-    missing = [c for c in table.column_names if c not in raw.columns]
-    if missing:
-        raise BadInputError(
-            f"{where}: column(s) {', '.join(missing)} missing from the header; "
-            f"expected {', '.join(table.column_names)}"
-        )
-    extra = [c for c in raw.columns if c not in table.column_names]
-    if extra:
-        warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
-    raw = raw.select(table.column_names)
+
+
+def record_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """``stream`` in pieces of about ``block_bytes`` that each end at the end of a CSV record.
+
+    A newline ends a record unless it lies inside a quoted field, which is exactly when an odd
+    number of quote characters precede it (an escaped quote is two). The first piece is at
+    least the header line; the last is whatever remains.
+    """
+    carry, quotes_before = b"", 0
+    while block := stream.read(block_bytes):
+        data = carry + block
+        cut = data.rfind(b"\n")
+        while cut >= 0 and (quotes_before + data.count(b'"', 0, cut)) % 2:
+            cut = data.rfind(b"\n", 0, cut)
+        if cut < 0:
+            carry = data
+            continue
+        quotes_before += data.count(b'"', 0, cut + 1)
+        carry = data[cut + 1 :]
+        yield data[: cut + 1]
+    if carry:
+        yield carry
+
+
+def read_source_csv(
+    source: Path | bytes,
+    table: SourceTable,
+    *,
+    where: str,
+    warn: Callable[[str], None] = lambda _: None,
+    block_bytes: int = 1 << 62,
+) -> Iterator[pl.DataFrame]:
+    """The rows of one extracted CSV object (a file, or its bytes), typed as the source declares
+    them, a block of about ``block_bytes`` at a time: a large object is never in memory whole.
+    The first frame always comes, empty for a header-only object."""
+    with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+        blocks = record_blocks(stream, block_bytes)
+        with _readable(where):
+            raw = pl.read_csv(next(blocks, b""), infer_schema=False)
+        header = raw.columns
+        missing = [c for c in table.column_names if c not in header]
+        if missing:
+            raise BadInputError(
+                f"{where}: column(s) {', '.join(missing)} missing from the header; "
+                f"expected {', '.join(table.column_names)}"
+            )
+        extra = [c for c in header if c not in table.column_names]
+        if extra:
+            warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
+        while True:
+            yield typed_source_frame(raw.select(table.column_names), table, where=where)
+            block = next(blocks, None)
+            if block is None:
+                return
+            with _readable(where):
+                raw = pl.read_csv(block, has_header=False, new_columns=header, infer_schema=False)
+
+
+def typed_source_frame(raw: pl.DataFrame, table: SourceTable, *, where: str) -> pl.DataFrame:
+    """``raw`` (the text of ``table``'s columns) converted to their types, every value checked."""
     typed = raw.select(_converter(c.kind)(pl.col(c.name)).alias(c.name) for c in table.columns)
     for column in table.columns:
         parsed, text = typed[column.name], raw[column.name]
