@@ -1,15 +1,17 @@
 """The physical limit: PostgreSQL's own COPY of the 11 source tables out to CSV and back in.
 
-``python -m bench.copy_limit SOURCE_URL SCRATCH_URL FOLDER`` copies each totesys table
+``python -m bench.copy_limit FOLDER`` copies each totesys table of ``BENCH_SOURCE_URL``
 ``TO STDOUT (FORMAT csv)`` into a file, then ``COPY FROM`` those files into constraint-free
-copies of the tables (same columns and types, no keys, no indexes, no foreign keys) in a
-scratch database. No transformation, no validation, no merge: nothing a real pipeline could
-skip is left to skip. Prints one JSON object with the seconds and rows of each half.
+copies of the tables (same columns and types, no keys, no indexes, no foreign keys) in the
+scratch database ``BENCH_SCRATCH_URL``. No transformation, no validation, no merge: nothing a
+real pipeline could skip is left to skip. Prints one JSON object with the seconds and rows of
+each half.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -130,4 +132,4 @@ def main(source_url: str, scratch_url: str, folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(os.environ["BENCH_SOURCE_URL"], os.environ["BENCH_SCRATCH_URL"], sys.argv[1])

@@ -6,13 +6,14 @@ tables built with pandas merges and per-value conversions, ``to_parquet``; and
 same DDL as ours (keys, foreign keys and all), dimensions first. This is honest, typical code,
 not a straw man: no row-by-row Python loops, each step is the library call a tutorial shows.
 
-``python -m bench.naive extract SOURCE_URL FOLDER`` / ``transform FOLDER`` /
-``load WAREHOUSE_URL FOLDER`` each print one JSON object with the rows they moved.
+``python -m bench.naive extract|transform|load FOLDER`` each print one JSON object with the rows
+they moved; the databases are ``BENCH_SOURCE_URL`` and ``BENCH_WAREHOUSE_URL``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -137,17 +138,17 @@ def load(warehouse_url: str, folder: Path) -> int:
     return rows
 
 
-def main(step: str, *args: str) -> None:
+def main(step: str, folder: str) -> None:
     if step == "extract":
-        rows = extract(args[0], Path(args[1]))
+        rows = extract(os.environ["BENCH_SOURCE_URL"], Path(folder))
     elif step == "transform":
-        rows = transform(Path(args[0]))
+        rows = transform(Path(folder))
     elif step == "load":
-        rows = load(args[0], Path(args[1]))
+        rows = load(os.environ["BENCH_WAREHOUSE_URL"], Path(folder))
     else:
         raise SystemExit(f"unknown step {step!r}: extract, transform or load")
     print(json.dumps({"step": step, "rows": rows}))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(*sys.argv[1:3])

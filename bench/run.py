@@ -95,12 +95,15 @@ class Bench:
         rows: Callable[[str], int],
         env: dict[str, str] | None = None,
         detail: Callable[[str], dict[str, Any]] | None = None,
+        urls: dict[str, str] | None = None,
     ) -> Measurement:
+        """Run one stage and keep its measurement under ``key``. The bench's own modules get
+        their database URIs (``urls``) in the environment, never on a command line."""
         print(f"  {name} ...", end="", flush=True, file=sys.stderr)
         with self.log.open("a") as log:
             log.write(f"\n### {name}: {' '.join(command)}\n")
         if env is None:  # the bench's own modules, run from the scratch folder
-            env = os.environ | {"PYTHONPATH": str(ROOT)}
+            env = os.environ | {"PYTHONPATH": str(ROOT)} | (urls or {})
         seconds, peak, cpu, out = run_stage(name, command, env=env, cwd=self.work, log=self.log)
         result = Measurement(
             name, round(seconds, 3), rows(out), peak, detail(out) if detail else {}, round(cpu, 2)
@@ -242,7 +245,7 @@ def run(scale: float, admin_url: str, *, naive: bool = True, keep: bool = False)
         b.measure(
             "seed",
             "seed the source (setup, not a target)",
-            [cli(), "seed", "--url", source, "--scale", f"{scale:g}"],
+            [cli(), "seed", "--scale", f"{scale:g}"],  # seeds AINSDALE_SOURCE_URL
             _summary_rows("seeded"),
             env=b.cli_env(source, source, b.work / "unused"),
         )
@@ -270,9 +273,10 @@ def measure_copy_limit(b: Bench, source: str) -> None:
     copy = b.measure(
         "copy_process",
         "COPY limit (process)",
-        python_command("bench.copy_limit", source, b.database("copy"), str(b.work / "copy")),
+        python_command("bench.copy_limit", str(b.work / "copy")),
         _json_field("rows"),
         detail=lambda out: json_lines(out)[-1],
+        urls={"BENCH_SOURCE_URL": source, "BENCH_SCRATCH_URL": b.database("copy")},
     )
     out_s, in_s = copy.detail["copy_out_seconds"], copy.detail["copy_in_seconds"]
     b.results["copy_out"] = Measurement("COPY out to CSV", out_s, copy.rows, copy.peak_rss_bytes)
@@ -325,17 +329,14 @@ def measure_incremental(b: Bench, source: str, full: dict[str, str]) -> None:
 
 
 def measure_naive(b: Bench, source: str) -> None:
-    folder = str(b.work / "naive")
-    for step, args in (
-        ("extract", [source, folder]),
-        ("transform", [folder]),
-        ("load", [b.database("naive"), folder]),
-    ):
+    urls = {"BENCH_SOURCE_URL": source, "BENCH_WAREHOUSE_URL": b.database("naive")}
+    for step in ("extract", "transform", "load"):
         b.measure(
             f"naive_{step}",
             f"naive: {step}",
-            python_command("bench.naive", step, *args),
+            python_command("bench.naive", step, str(b.work / "naive")),
             _json_field("rows"),
+            urls=urls,
         )
     parts = [b.results[f"naive_{s}"] for s in ("extract", "transform", "load")]
     b.results["naive_total"] = Measurement(
