@@ -156,7 +156,8 @@ def _summary_rows(title: str) -> Callable[[str], int]:
     def rows(out: str) -> int:
         for e in json_lines(out):
             if e.get("event") == "summary" and e.get("title") == title:
-                return sum(int(v) for v in e["rows"].values())
+                rows = e["rows"]  # a total (with "tables" beside it), or rows per table
+                return sum(int(v) for v in rows.values()) if isinstance(rows, dict) else int(rows)
         return 0
 
     return rows
