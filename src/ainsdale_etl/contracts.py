@@ -108,26 +108,32 @@ def _readable(where: str) -> Iterator[None]:
 
 
 def record_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
-    """``stream`` in pieces of about ``block_bytes`` that each end at the end of a CSV record.
+    """``stream`` (seekable) in pieces of about ``block_bytes`` that each end at the end of a
+    CSV record.
 
     A newline ends a record unless it lies inside a quoted field, which is exactly when an odd
-    number of quote characters precede it (an escaped quote is two). The first piece is at
-    least the header line; the last is whatever remains.
+    number of quote characters precede it (an escaped quote is two). After each piece the stream
+    is moved back to the start of the next record, so nothing is copied twice. A record longer
+    than a block makes that block grow. The first piece is at least the header line.
     """
-    carry, quotes_before = b"", 0
-    while block := stream.read(block_bytes):
-        data = carry + block
-        cut = data.rfind(b"\n")
-        while cut >= 0 and (quotes_before + data.count(b'"', 0, cut)) % 2:
-            cut = data.rfind(b"\n", 0, cut)
+    odd_quotes = False  # before the stream's position
+    size = block_bytes
+    while block := stream.read(size):
+        if len(block) < size:  # the rest of the stream
+            yield block
+            return
+        cut = block.rfind(b"\n")
+        quoted = b'"' in block
+        while quoted and cut >= 0 and (odd_quotes + block.count(b'"', 0, cut)) % 2:
+            cut = block.rfind(b"\n", 0, cut)
+        stream.seek(cut + 1 - len(block), io.SEEK_CUR)
         if cut < 0:
-            carry = data
+            size *= 2
             continue
-        quotes_before += data.count(b'"', 0, cut + 1)
-        carry = data[cut + 1 :]
-        yield data[: cut + 1]
-    if carry:
-        yield carry
+        if quoted:
+            odd_quotes = bool((odd_quotes + block.count(b'"', 0, cut + 1)) % 2)
+        size = block_bytes
+        yield block[: cut + 1]
 
 
 def read_source_csv(
