@@ -46,7 +46,7 @@ _DESCRIPTIONS: dict[Kind, str] = {
 def parse_timestamps(text: pl.Series) -> pl.Series:
     """'YYYY-MM-DD HH:MM:SS[.fff]' as millisecond datetimes; any other value becomes null.
 
-    Arrow's ISO 8601 cast is about 2.5x faster than polars' strptime, but it accepts shapes
+    Arrow's ISO 8601 cast is 2-2.5x faster than polars' strptime, but it accepts shapes
     we must not (a bare date, a 'T') and fails whole on one bad value: so the values are first
     held to the one shape, and a column the cast refuses is parsed value by value instead.
     """
