@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 SCALE ?= 1
 
 .PHONY: help install demo test coverage lint format typecheck bench clean
@@ -22,6 +23,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) ## Benchmark against PostgreSQL COPY and a naive pandas pipeline (SCALE=1; see README)
+	$(PY) -m bench.run --scale $(SCALE)
+
 demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 	$(BIN)/ainsdale-etl --log-format console demo
 
@@ -32,16 +40,16 @@ coverage: install ## Tests with a coverage report and floor
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=80
 
 lint: install ## ruff (format check + lint) and mypy
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 typecheck: install
 	$(BIN)/mypy
 
 format: install ## Format and autofix
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 clean: ## Remove the venv, caches and the embedded default's state
 	rm -rf $(VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ainsdale_etl.contracts import parse_source_csv
+from ainsdale_etl.contracts import parse_source_csv, read_source_csv, record_blocks
 from ainsdale_etl.errors import BadInputError
 from ainsdale_etl.schema import SOURCE_TABLES
 
@@ -80,6 +83,16 @@ def test_a_valid_csv_is_typed_as_the_source_declares():
 def test_timestamps_without_a_fraction_are_whole_seconds():
     frame = parse_payment(payment_csv({"created_at": "2024-03-04 10:11:12"}))
     assert frame["created_at"].to_list() == [datetime(2024, 3, 4, 10, 11, 12)]
+
+
+def test_timestamps_as_postgres_prints_them_keep_their_milliseconds():
+    # COPY drops trailing zeros of the fraction: .3 is 300 ms, .32 is 320 ms.
+    frame = parse_payment(payment_csv({"created_at": "2024-03-04 10:11:12.3"},
+                                      {"created_at": "2024-03-04 10:11:12.32"}))  # fmt: skip
+    assert frame["created_at"].to_list() == [
+        datetime(2024, 3, 4, 10, 11, 12, 300000),
+        datetime(2024, 3, 4, 10, 11, 12, 320000),
+    ]
 
 
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("false", False), ("t", True),
@@ -160,6 +173,7 @@ def test_a_valid_file_warns_about_nothing():
         ("created_at", "2024-13-01 00:00:00.000", "timestamp"),
         ("created_at", "2024-03-04T10:11:12.345", "timestamp"),
         ("last_updated", "2024-03-04", "timestamp"),
+        ("last_updated", "2024-03-04 10:11:12.3456", "timestamp"),  # finer than timestamp(3)
         ("payment_amount", "12.5O", "amount with at most 2 decimals"),
         ("payment_amount", "123456789.00", "amount with at most 2 decimals"),
         ("paid", "yes", "boolean"),
@@ -218,3 +232,56 @@ def test_an_unreadable_file_is_bad_input(data):
 def test_garbled_bytes_that_look_compressed_are_bad_input():
     with pytest.raises(BadInputError, match="not a readable CSV"):
         parse_payment(b"\x1f\x8b\x08\x00" + bytes(range(256)))
+
+
+# --- large objects, read a block at a time --------------------------------------------------
+
+TRICKY = b'address_id,address_line_1\n1,"12 ""The"" Road\nFlat 2"\n2,plain\n3,"a,b"\n'
+
+
+@pytest.mark.parametrize("size", range(1, len(TRICKY) + 1))
+def test_blocks_end_between_records_never_inside_a_quoted_newline(size):
+    blocks = list(record_blocks(io.BytesIO(TRICKY), size))
+    assert b"".join(blocks) == TRICKY
+    for block in blocks:
+        assert block.endswith(b"\n") and block.count(b'"') % 2 == 0
+
+
+def address_csv(lines: list[str | None]) -> bytes:
+    frame = pl.DataFrame(
+        {c: [GOOD_ADDRESS[c]] * len(lines) for c in ADDRESS.column_names}
+    ).with_columns(
+        pl.Series("address_id", [str(i) for i in range(len(lines))]),
+        pl.Series("address_line_2", lines, dtype=pl.String),
+    )
+    return frame.write_csv().encode()
+
+
+GOOD_ADDRESS = {
+    "address_id": "1", "address_line_1": "6826 Herzog Via", "address_line_2": "", "district": "",
+    "city": "Leeds", "postal_code": "28441", "country": "UK", "phone": "1803 637401",
+    "created_at": "2024-03-04 10:11:12.345", "last_updated": "2024-03-04 10:11:12.345",
+}  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.one_of(st.none(), st.text(alphabet='ab,"\n ', max_size=12)), max_size=30),
+    block=st.integers(min_value=1, max_value=400),
+)
+def test_reading_in_blocks_gives_exactly_the_rows_of_reading_whole(tmp_path_factory, lines, block):
+    data = address_csv(lines)
+    path = tmp_path_factory.mktemp("csv") / "address.csv"
+    path.write_bytes(data)
+    chunks = list(read_source_csv(path, ADDRESS, where="address.csv", block_bytes=block))
+    whole = parse_source_csv(data, ADDRESS, where="address.csv")
+    assert pl.concat(chunks).equals(whole)
+    assert whole["address_line_2"].to_list() == lines
+
+
+def test_a_bad_value_in_a_later_block_is_named_with_its_row(tmp_path):
+    rows = [{"payment_id": str(i)} for i in range(50)] + [{"payment_id": "99", "paid": "maybe"}]
+    path = tmp_path / "payment.csv"
+    path.write_bytes(payment_csv(*rows))
+    with pytest.raises(BadInputError, match="column paid of row payment_id=99 holds 'maybe'"):
+        list(read_source_csv(path, PAYMENT, where=WHERE, block_bytes=256))

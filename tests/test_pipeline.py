@@ -103,3 +103,53 @@ def test_extract_writes_the_documented_layout(cli, etl_env):
     assert len(csvs) == 11 and f"{batch_id}__prisma_migrations.csv" not in csvs
     parquet = {p.name for p in (processed / "data" / day / batch_id).glob("*.parquet")}
     assert parquet == {f"{batch_id}_{t}.parquet" for t in STAR_TABLES}
+
+
+def star_frames(processed: Path) -> dict[str, object]:
+    """Every star table of the one transformed batch in ``processed``, sorted by its key."""
+    import polars as pl
+
+    return {
+        name: pl.read_parquet(path).sort(list(STAR_TABLES[name].key))
+        for name in STAR_TABLES
+        for path in processed.glob(f"data/*/*/*/*/*_{name}.parquet")
+    }
+
+
+def test_a_batch_streamed_in_small_chunks_builds_the_same_star(cli, etl_env, monkeypatch, tmp_path):
+    cli("extract")
+    cli("transform")
+    whole = star_frames(Path(etl_env["AINSDALE_PROCESSED_URI"]))
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", str(tmp_path / "chunked"))
+    monkeypatch.setattr("ainsdale_etl.pipeline.CHUNK_BYTES", 2048)  # ~20 chunks per big table
+    cli("transform")
+    chunked = star_frames(tmp_path / "chunked")
+    assert chunked.keys() == whole.keys() and len(whole) == len(STAR_TABLES)
+    for name, frame in whole.items():
+        assert chunked[name].equals(frame), name
+
+
+def test_a_transaction_in_two_chunks_keeps_its_latest_version(cli, etl_env, monkeypatch):
+    import hashlib
+
+    import polars as pl
+
+    cli("extract")
+    ingest = Path(etl_env["AINSDALE_INGEST_URI"])
+    manifest_path = manifests(ingest)[0]
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["tables"]["transaction"]
+    csv = ingest / entry["key"]
+    first = csv.read_bytes().splitlines()[1].decode().split(",")
+    newer = [first[0], "SALE", "424242", "", first[4], "2099-01-01 00:00:00"]
+    csv.write_bytes(csv.read_bytes() + (",".join(newer) + "\n").encode())  # far from the first
+    entry["rows"] += 1
+    entry["sha256"] = hashlib.sha256(csv.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setattr("ainsdale_etl.pipeline.CHUNK_BYTES", 1024)
+    cli("transform")
+    dim = star_frames(Path(etl_env["AINSDALE_PROCESSED_URI"]))["dim_transaction"]
+    assert isinstance(dim, pl.DataFrame)
+    assert dim.height == entry["rows"] - 1
+    row = dim.filter(pl.col("transaction_id") == int(first[0])).row(0, named=True)
+    assert (row["transaction_type"], row["sales_order_id"]) == ("SALE", 424242)

@@ -8,7 +8,10 @@ unexpected extra column is reported and ignored.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -17,6 +20,8 @@ from ainsdale_etl.schema import Kind, SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 _MONEY = r"^-?\d{1,8}(\.\d{1,2})?$"
+# timestamp(3) as PostgreSQL prints it: trailing zeros of the milliseconds dropped, or no fraction.
+_TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,3})?$"
 
 _DTYPES: dict[Kind, pl.DataType] = {
     Kind.INT: pl.Int32(),
@@ -38,9 +43,28 @@ _DESCRIPTIONS: dict[Kind, str] = {
 }
 
 
+def parse_timestamps(text: pl.Series) -> pl.Series:
+    """'YYYY-MM-DD HH:MM:SS[.fff]' as millisecond datetimes; any other value becomes null.
+
+    Arrow's ISO 8601 cast is 2-2.5x faster than polars' strptime, but it accepts shapes
+    we must not (a bare date, a 'T') and fails whole on one bad value: so the values are first
+    held to the one shape, and a column the cast refuses is parsed value by value instead.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    shaped = pl.select(pl.when(text.str.contains(_TIMESTAMP)).then(text)).to_series()
+    try:
+        parsed = pl.from_arrow(pc.cast(shaped.to_arrow(), pa.timestamp("ms")))
+    except pa.ArrowInvalid:  # e.g. month 13: find the value below, row by row
+        return shaped.str.strptime(pl.Datetime("ms"), TIMESTAMP_FORMAT, strict=False)
+    assert isinstance(parsed, pl.Series)
+    return parsed.alias(text.name)
+
+
 def _converter(kind: Kind) -> Callable[[pl.Expr], pl.Expr]:
     if kind is Kind.TIMESTAMP:
-        return lambda e: e.str.strptime(pl.Datetime("ms"), TIMESTAMP_FORMAT, strict=False)
+        return lambda e: e.map_batches(parse_timestamps, return_dtype=pl.Datetime("ms"))
     if kind is Kind.BOOL:
         return lambda e: e.str.to_lowercase().replace_strict(
             {"true": True, "false": False, "t": True, "f": False},
@@ -71,33 +95,97 @@ def parse_source_csv(
     data: bytes, table: SourceTable, *, where: str, warn: Callable[[str], None] = lambda _: None
 ) -> pl.DataFrame:
     """The rows of one extracted CSV object, typed as the source declares them."""
+    return pl.concat(read_source_csv(data, table, where=where, warn=warn))
+
+
+@contextmanager
+def _readable(where: str) -> Iterator[None]:
     try:
-        raw = pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+        yield
+    except (pl.exceptions.PolarsError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInputError(f"{where}: not a readable CSV file ({first})") from None
-    missing = [c for c in table.column_names if c not in raw.columns]
-    if missing:
-        raise BadInputError(
-            f"{where}: column(s) {', '.join(missing)} missing from the header; "
-            f"expected {', '.join(table.column_names)}"
-        )
-    extra = [c for c in raw.columns if c not in table.column_names]
-    if extra:
-        warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
-    raw = raw.select(table.column_names)
+
+
+def record_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """``stream`` (seekable) in pieces of about ``block_bytes`` that each end at the end of a
+    CSV record.
+
+    A newline ends a record unless it lies inside a quoted field, which is exactly when an odd
+    number of quote characters precede it (an escaped quote is two). After each piece the stream
+    is moved back to the start of the next record, so nothing is copied twice. A record longer
+    than a block makes that block grow. The first piece is at least the header line.
+    """
+    odd_quotes = False  # before the stream's position
+    size = block_bytes
+    while block := stream.read(size):
+        if len(block) < size:  # the rest of the stream
+            yield block
+            return
+        cut = block.rfind(b"\n")
+        quoted = b'"' in block
+        while quoted and cut >= 0 and (odd_quotes + block.count(b'"', 0, cut)) % 2:
+            cut = block.rfind(b"\n", 0, cut)
+        stream.seek(cut + 1 - len(block), io.SEEK_CUR)
+        if cut < 0:
+            size *= 2
+            continue
+        if quoted:
+            odd_quotes = bool((odd_quotes + block.count(b'"', 0, cut + 1)) % 2)
+        size = block_bytes
+        yield block[: cut + 1]
+
+
+def read_source_csv(
+    source: Path | bytes,
+    table: SourceTable,
+    *,
+    where: str,
+    warn: Callable[[str], None] = lambda _: None,
+    block_bytes: int = 1 << 62,
+) -> Iterator[pl.DataFrame]:
+    """The rows of one extracted CSV object (a file, or its bytes), typed as the source declares
+    them, a block of about ``block_bytes`` at a time: a large object is never in memory whole.
+    The first frame always comes, empty for a header-only object."""
+    with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+        blocks = record_blocks(stream, block_bytes)
+        with _readable(where):
+            raw = pl.read_csv(next(blocks, b""), infer_schema=False)
+        header = raw.columns
+        missing = [c for c in table.column_names if c not in header]
+        if missing:
+            raise BadInputError(
+                f"{where}: column(s) {', '.join(missing)} missing from the header; "
+                f"expected {', '.join(table.column_names)}"
+            )
+        extra = [c for c in header if c not in table.column_names]
+        if extra:
+            warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
+        while True:
+            yield typed_source_frame(raw.select(table.column_names), table, where=where)
+            block = next(blocks, None)
+            if block is None:
+                return
+            with _readable(where):
+                raw = pl.read_csv(block, has_header=False, new_columns=header, infer_schema=False)
+
+
+def typed_source_frame(raw: pl.DataFrame, table: SourceTable, *, where: str) -> pl.DataFrame:
+    """``raw`` (the text of ``table``'s columns) converted to their types, every value checked."""
     typed = raw.select(_converter(c.kind)(pl.col(c.name)).alias(c.name) for c in table.columns)
     for column in table.columns:
-        bad = typed[column.name].is_null() & raw[column.name].is_not_null()
-        if bad.any():
-            row = raw.filter(bad).row(0, named=True)
+        parsed, text = typed[column.name], raw[column.name]
+        # Only a value that fails to convert turns a non-null into a null, so equal null counts
+        # (kept by Arrow, free to read) prove a column clean without scanning it.
+        if parsed.null_count() != text.null_count():
+            row = raw.filter(parsed.is_null() & text.is_not_null()).row(0, named=True)
             raise BadInputError(
                 f"{where}: column {column.name} of row {table.id_column}={row[table.id_column]} "
                 f"holds {row[column.name]!r}, which is not a valid "
                 f"{_DESCRIPTIONS.get(column.kind, column.kind.value)}"
             )
-        if not column.nullable and typed[column.name].null_count():
-            row = raw.filter(typed[column.name].is_null()).row(0, named=True)
+        if not column.nullable and parsed.null_count():
+            row = raw.filter(parsed.is_null()).row(0, named=True)
             raise BadInputError(
                 f"{where}: column {column.name} is NULL in row "
                 f"{table.id_column}={row[table.id_column]}, but the source declares it NOT NULL"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
@@ -13,9 +13,16 @@ from ainsdale_etl.errors import DatabaseError
 from ainsdale_etl.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
 if TYPE_CHECKING:
+    import psycopg
     import pyarrow as pa
     from adbc_driver_postgresql.dbapi import Connection, Cursor
 
+
+class _Connection(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Connection)  # a driver's connection
 _URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 # Every database URI and password this process holds, so that any message, whichever library
@@ -114,30 +121,30 @@ class Database:
         transient = is_transient(message, getattr(exc, "sqlstate", None))
         return DatabaseError(f"{prefix}: {message}", transient=transient)
 
-    def _open(self, autocommit: bool) -> Connection:
-        import adbc_driver_manager
-        import adbc_driver_postgresql.dbapi as adbc
-
-        try:
-            return adbc.connect(self.url.get_secret_value(), autocommit=autocommit)
-        except adbc_driver_manager.Error as exc:
-            raise self._error(
-                f"cannot connect to the {self.label} database{self._from}", exc
-            ) from None
-
     @contextmanager
-    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
-        import adbc_driver_manager
+    def _session(
+        self, open_connection: Callable[[str], C], driver_error: type[Exception]
+    ) -> Iterator[C]:
+        """A connection made by ``open_connection(uri)`` (transient failures retried), closed
+        after use; the driver's errors become one scrubbed :class:`DatabaseError`."""
+
+        def attempt() -> C:
+            try:
+                return open_connection(self.url.get_secret_value())
+            except driver_error as exc:
+                raise self._error(
+                    f"cannot connect to the {self.label} database{self._from}", exc
+                ) from None
 
         conn = retrying(
-            lambda: self._open(autocommit),
+            attempt,
             what=f"connecting to the {self.label} database",
             policy=self.retry_policy,
             on_retry=self.on_retry,
         )
         try:
             yield conn
-        except adbc_driver_manager.Error as exc:
+        except driver_error as exc:
             raise self._error(f"{self.label} database error", exc) from None
         finally:
             conn.close()
@@ -145,6 +152,29 @@ class Database:
     @property
     def _from(self) -> str:
         return f" ({self.origin})" if self.origin else ""
+
+    @contextmanager
+    def connect(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """An ADBC connection: Arrow in and out, bulk ingest by COPY."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        def open_connection(uri: str) -> Connection:
+            return adbc.connect(uri, autocommit=autocommit)
+
+        with self._session(open_connection, adbc_driver_manager.Error) as conn:
+            yield conn
+
+    @contextmanager
+    def copy_connect(self) -> Iterator[psycopg.Connection]:
+        """A psycopg connection, for ``COPY ... TO STDOUT`` (which ADBC does not offer)."""
+        import psycopg
+
+        def open_connection(uri: str) -> psycopg.Connection:
+            return psycopg.connect(uri)
+
+        with self._session(open_connection, psycopg.Error) as conn:
+            yield conn
 
 
 def split_script(script: str) -> list[str]:

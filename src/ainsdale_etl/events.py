@@ -41,3 +41,12 @@ class NullReporter:
 
     def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
         return nullcontext(_NoProgress())
+
+
+def rate(rows: int, seconds: float) -> dict[str, Any]:
+    """The fields of a timed event: ``rows``, ``seconds`` and ``rows_per_s``."""
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds) if seconds > 0 else 0,
+    }

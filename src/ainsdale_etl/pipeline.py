@@ -6,15 +6,15 @@ to the pure functions of :mod:`ainsdale_etl.star`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ainsdale_etl.batches import (
     Manifest,
@@ -26,7 +26,7 @@ from ainsdale_etl.batches import (
     write_manifest,
 )
 from ainsdale_etl.errors import BadInputError
-from ainsdale_etl.events import Reporter
+from ainsdale_etl.events import Reporter, rate
 from ainsdale_etl.quarantine import QuarantineMark, blocked_error, quarantine, quarantined, release
 from ainsdale_etl.retry import retrying
 from ainsdale_etl.schema import SOURCE_TABLES, STAR_TABLES
@@ -34,7 +34,7 @@ from ainsdale_etl.shutdown import checkpoint
 from ainsdale_etl.storage import ObjectNotFoundError, Storage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
     import polars as pl
 
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PARQUET_READ_ROWS = 65_536  # rows per record batch streamed from Parquet into the warehouse
 CURRENT_PREFIX = "state/current/"
+R = TypeVar("R")
+CHUNK_BYTES = 8 << 20  # CSV read, checked, built and written at a time by transform
+# zstd level 1: as small as the default level 3 on these tables, and twice as fast to write.
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 
 
 def current_key(table: str) -> str:
@@ -54,21 +58,6 @@ def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
     """Extracted batches not yet transformed, oldest first."""
     done = set(committed_batches(processed))
     return [b for b in committed_batches(ingest) if b not in done]
-
-
-def _checked_object(storage: Storage, manifest: Manifest, entry: TableEntry) -> bytes:
-    key = entry.key or ""
-    if not storage.exists(key):
-        raise BadInputError(
-            f"batch {manifest.batch_id}: object {key} named by its manifest is missing"
-        )
-    data = storage.get_bytes(key)
-    if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise BadInputError(
-            f"batch {manifest.batch_id}: object {key} does not match its manifest checksum "
-            "(changed or truncated after extract); re-extract or restore it"
-        )
-    return data
 
 
 def _checked_file(storage: Storage, manifest: Manifest, entry: TableEntry, tmp: Path) -> Path:
@@ -101,87 +90,212 @@ def _read_current(processed: Storage, table: str) -> pl.DataFrame:
 
 def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> TableEntry:
     path = tmp / key.replace("/", "_")
-    frame.write_parquet(path, compression="zstd", statistics=True)
+    frame.write_parquet(path, **PARQUET_OPTIONS)
     storage.put_file(key, path)
     return TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
 
 
-def transform_batch(
-    ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter
-) -> Manifest:
-    """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest."""
-    from ainsdale_etl.contracts import parse_source_csv
-    from ainsdale_etl.star import JOINED_SOURCES, build_star, empty_source, merge_current
+@dataclass
+class _Streamed:
+    """A star table built and written chunk by chunk: its entry, dates it references, time."""
 
-    started = time.perf_counter()
-    source_manifest = read_manifest(ingest, batch_id)
-    changes: dict[str, pl.DataFrame] = {}
-    for name, entry in source_manifest.tables.items():
-        if name not in SOURCE_TABLES:
-            reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
-            continue
-        if entry.rows == 0:
-            continue
-        data = _checked_object(ingest, source_manifest, entry)
-        frame = parse_source_csv(
-            data,
-            SOURCE_TABLES[name],
-            where=f"batch {batch_id}: {entry.key}",
-            warn=lambda msg: reporter.warning(msg, batch_id=batch_id, step="transform"),
-        )
-        if frame.height != entry.rows:
-            raise BadInputError(
-                f"batch {batch_id}: {entry.key} holds {frame.height} rows, "
-                f"its manifest says {entry.rows}"
-            )
-        changes[name] = frame
-    current = {
-        name: merge_current(
-            _read_current(processed, name), changes.get(name, empty_source(name)), name
-        )
-        for name in JOINED_SOURCES
-    }
+    entry: TableEntry
+    dates: list[date]
+    seconds: float
+
+
+def _in_batch(batch_id: str, build: Callable[..., R], *args: Any) -> R:
+    """``build(*args)``, with bad input named by its batch."""
     try:
-        star = build_star(changes, current)
+        return build(*args)
     except BadInputError as exc:
         raise BadInputError(f"batch {batch_id}: {exc}") from None
-    entries: dict[str, TableEntry] = {}
+
+
+def _map_concurrently(function: Callable[[T], R], items: list[T], workers: int) -> dict[T, R]:
+    """``function`` of each item, on up to ``workers`` threads (polars and pyarrow release the
+    GIL, so tables really are parsed and written in parallel)."""
+    if workers <= 1 or len(items) <= 1:
+        return {item: function(item) for item in items}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(items, pool.map(function, items), strict=True))
+
+
+def _source_chunks(
+    ingest: Storage, manifest: Manifest, name: str, tmp: Path, warn: Callable[[str], None]
+) -> Iterator[pl.DataFrame]:
+    """One table of an extracted batch, downloaded, checked and typed a chunk at a time."""
+    from ainsdale_etl.contracts import read_source_csv
+
+    entry = manifest.tables[name]
+    path = _checked_file(ingest, manifest, entry, tmp)
+    rows = 0
+    for chunk in read_source_csv(
+        path,
+        SOURCE_TABLES[name],
+        where=f"batch {manifest.batch_id}: {entry.key}",
+        warn=warn,
+        block_bytes=CHUNK_BYTES,
+    ):
+        rows += chunk.height
+        yield chunk
+    path.unlink()
+    if rows != entry.rows:
+        raise BadInputError(
+            f"batch {manifest.batch_id}: {entry.key} holds {rows} rows, its manifest says "
+            f"{entry.rows}"
+        )
+
+
+def _stream_star(
+    batch_id: str, source: str, chunks: Iterable[pl.DataFrame], out: Path
+) -> _Streamed | None:
+    """The row-wise star table of ``source`` built chunk by chunk into the Parquet file ``out``;
+    None if an id of a dimension came in two chunks (it must then be built from all rows)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from ainsdale_etl.star import ROW_WISE, referenced_dates
+
+    started = time.perf_counter()
+    name, build = ROW_WISE[source]
+    is_fact = STAR_TABLES[name].is_fact
+    dates: list[date] = []
+    ids: list[pl.Series] = []
+    rows, writer = 0, None
+    try:
+        for chunk in chunks:
+            built = _in_batch(batch_id, build, chunk)
+            if is_fact:
+                referenced = referenced_dates(built, name)
+                dates += [cast(date, d) for d in (referenced.min(), referenced.max()) if d]
+            else:
+                ids.append(built[STAR_TABLES[name].key[0]])
+            arrow = built.to_arrow()
+            if writer is None:
+                # No dictionaries: pyarrow's dictionary encoding doubled the write time here and
+                # grew the files (polars' own writer does not use them either).
+                writer = pq.ParquetWriter(
+                    out, arrow.schema, use_dictionary=False, **PARQUET_OPTIONS
+                )
+            writer.write_table(arrow)
+            rows += built.height
+    finally:
+        if writer is not None:
+            writer.close()
+    if len(ids) > 1 and pl.concat(ids).is_duplicated().any():
+        return None
+    return _Streamed(TableEntry(rows=rows), dates, time.perf_counter() - started)
+
+
+def transform_batch(
+    ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter, *, workers: int = 2
+) -> Manifest:
+    """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
+
+    The star tables built row by row (facts, dim_transaction) are streamed: their source is
+    read, checked, built and written ``CHUNK_BYTES`` of CSV at a time, so memory does not grow
+    with the batch. The other dimensions, from small tables they join, are built whole.
+    """
+    import polars as pl
+
+    from ainsdale_etl.star import (
+        JOINED_SOURCES,
+        ROW_WISE,
+        build_dim_date,
+        build_dimensions,
+        empty_source,
+        merge_current,
+    )
+
+    started = time.perf_counter()
+    manifest = read_manifest(ingest, batch_id)
+    names = []
+    for name, source_entry in manifest.tables.items():
+        if name not in SOURCE_TABLES:
+            reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
+        elif source_entry.rows:
+            names.append(name)
+    warnings: list[str] = []  # reported from this thread, not from the workers
+
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        for name, frame in star.items():
-            if frame.height:
-                entries[name] = _put_parquet(
-                    processed, object_key(batch_id, name, "parquet"), frame, tmp
-                )
+
+        def chunks(name: str) -> Iterator[pl.DataFrame]:
+            return _source_chunks(ingest, manifest, name, tmp, warnings.append)
+
+        def read(name: str) -> pl.DataFrame | _Streamed:
+            if name not in ROW_WISE:
+                return pl.concat(chunks(name))
+            out = tmp / f"{ROW_WISE[name][0]}.parquet"
+            streamed = _stream_star(batch_id, name, chunks(name), out)
+            if streamed is None:  # an id in two chunks: keep its latest version over all rows
+                streamed = _stream_star(batch_id, name, [pl.concat(chunks(name))], out)
+            assert streamed is not None
+            key = object_key(batch_id, ROW_WISE[name][0], "parquet")
+            processed.put_file(key, out)
+            streamed.entry = TableEntry(key=key, rows=streamed.entry.rows, sha256=sha256_file(out))
+            return streamed
+
+        try:
+            largest_first = sorted(names, key=lambda n: -manifest.tables[n].rows)
+            results = _map_concurrently(read, largest_first, workers)
+        finally:
+            for message in warnings:
+                reporter.warning(message, batch_id=batch_id, step="transform")
+        changes = {n: r for n, r in results.items() if isinstance(r, pl.DataFrame)}
+        streamed = {ROW_WISE[n][0]: r for n, r in results.items() if isinstance(r, _Streamed)}
+        current = {
+            name: merge_current(
+                _read_current(processed, name), changes.get(name, empty_source(name)), name
+            )
+            for name in JOINED_SOURCES
+        }
+        star = _in_batch(batch_id, build_dimensions, changes, current)
+        star["dim_date"] = build_dim_date(
+            pl.Series("date", [d for s in streamed.values() for d in s.dates], dtype=pl.Date)
+        )
+        seconds: dict[str, float] = {n: s.seconds for n, s in streamed.items()}
+
+        def put(name: str) -> TableEntry:
+            table_started = time.perf_counter()
+            entry = _put_parquet(processed, object_key(batch_id, name, "parquet"), star[name], tmp)
+            seconds[name] = time.perf_counter() - table_started
+            return entry
+
+        written = [n for n in sorted(star, key=lambda n: -star[n].height) if star[n].height]
+        entries = _map_concurrently(put, written, workers)
+        entries |= {n: s.entry for n, s in streamed.items() if s.entry.rows}
+        for name in STAR_TABLES:
+            if name in entries:
                 reporter.event(
                     "table_transformed",
                     step="transform",
                     batch_id=batch_id,
                     table=name,
-                    rows=frame.height,
+                    **rate(entries[name].rows, seconds[name]),
                 )
         # The current state is written before the manifest; merging is idempotent, so a crash
         # here followed by a rerun of this batch gives the same state.
         for name in JOINED_SOURCES:
             if name in changes:
                 _put_parquet(processed, current_key(name), current[name], tmp)
-    manifest = Manifest(
+    transformed = Manifest(
         batch_id=batch_id,
         stage="transform",
         created_at=datetime.now().astimezone().isoformat(),
-        full=source_manifest.full,
+        full=manifest.full,
         source_batch_id=batch_id,
-        tables=entries,
+        tables={name: entries[name] for name in STAR_TABLES if name in entries},
     )
-    write_manifest(processed, manifest)
+    write_manifest(processed, transformed)
     reporter.event(
         "batch_transformed",
         step="transform",
         batch_id=batch_id,
-        rows=manifest.total_rows,
-        seconds=round(time.perf_counter() - started, 3),
+        **rate(transformed.total_rows, time.perf_counter() - started),
     )
-    return manifest
+    return transformed
 
 
 def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
@@ -228,8 +342,7 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
         "batch_loaded",
         step="load",
         batch_id=batch_id,
-        rows=sum(merged.values()),
-        seconds=round(seconds, 3),
+        **rate(sum(merged.values()), seconds),
         tables=merged,
     )
     return merged
@@ -312,7 +425,14 @@ def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[
                 batch_id,
                 marks=marks,
                 already_loaded=batch_id in loaded,
-                action=partial(transform_batch, ctx.ingest, ctx.processed, batch_id, ctx.reporter),
+                action=partial(
+                    transform_batch,
+                    ctx.ingest,
+                    ctx.processed,
+                    batch_id,
+                    ctx.reporter,
+                    workers=ctx.settings.workers,
+                ),
             )
             bar.advance()
     return ids

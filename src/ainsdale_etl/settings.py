@@ -60,6 +60,13 @@ class Settings(AlertSettings):
         description="How far each extract looks back past the previous window for rows that "
         "committed late (see README: change capture).",
     )
+    workers: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Tables processed at once by extract (one source connection each) and "
+        "transform; about the number of cores the database and this process can share.",
+    )
 
     lock_wait_seconds: float = Field(
         0.0,

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.batches import (
@@ -39,18 +42,18 @@ from ainsdale_etl.batches import (
     sha256_file,
     write_manifest,
 )
-from ainsdale_etl.database import Database, fetch_all
-from ainsdale_etl.events import NullReporter, Reporter
-from ainsdale_etl.schema import SOURCE_TABLES, Kind, SourceTable, quote_ident
+from ainsdale_etl.database import Database
+from ainsdale_etl.events import NullReporter, Reporter, rate
+from ainsdale_etl.schema import SOURCE_TABLES, SourceTable
 from ainsdale_etl.shutdown import checkpoint
 from ainsdale_etl.storage import Storage
 
 if TYPE_CHECKING:
-    import polars as pl
-    from adbc_driver_postgresql.dbapi import Cursor
+    import psycopg
+    from psycopg import sql
 
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.3f"  # totesys keeps milliseconds; so do we
 _PY_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+_WRITE_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,67 @@ class ExtractResult:
         return sum(t.rows for t in self.tables.values())
 
 
-def select_sql(table: SourceTable, *, bounded_below: bool) -> str:
-    """The window query for ``table``; money and enums travel as exact text."""
-    columns = ", ".join(
-        f"{quote_ident(c.name)}::text AS {quote_ident(c.name)}"
-        if c.kind in (Kind.MONEY, Kind.ENUM)
-        else quote_ident(c.name)
-        for c in table.columns
+@dataclass(frozen=True)
+class Window:
+    """The rows of one table an extract reads: ``[lower, upper)`` less the keys already seen."""
+
+    lower: datetime | None
+    upper: datetime
+    seen: list[tuple[int, str]]
+
+    def where(self, table: SourceTable) -> sql.Composed:
+        """The WHERE clause selecting the window's rows of ``table``."""
+        from psycopg import sql
+
+        updated = sql.Identifier(table.name, "last_updated")
+        parts = [sql.SQL("{} < {}::timestamp").format(updated, sql.Literal(_format_ts(self.upper)))]
+        if self.lower is not None:
+            parts.insert(
+                0,
+                sql.SQL("{} >= {}::timestamp").format(updated, sql.Literal(_format_ts(self.lower))),
+            )
+        if self.seen:
+            parts.append(
+                sql.SQL(
+                    "NOT EXISTS (SELECT FROM unnest({}::int[], {}::timestamp[]) AS seen(id, ts) "
+                    "WHERE seen.id = {} AND seen.ts = {})"
+                ).format(
+                    sql.Literal([i for i, _ in self.seen]),
+                    sql.Literal([t for _, t in self.seen]),
+                    sql.Identifier(table.name, table.id_column),
+                    updated,
+                )
+            )
+        return sql.SQL(" AND ").join(parts)
+
+
+def copy_sql(table: SourceTable, window: Window) -> sql.Composed:
+    """``COPY (the window's rows) TO STDOUT`` as CSV with a header, columns in registry order.
+
+    The server formats the CSV: money and enums as their exact text, timestamps in ISO style
+    (trailing zeros of the milliseconds dropped, as PostgreSQL prints them), booleans t/f.
+    """
+    from psycopg import sql
+
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT csv, HEADER)").format(
+        columns, sql.Identifier(table.name), window.where(table)
     )
-    lower = '"last_updated" >= $1::timestamp AND ' if bounded_below else ""
-    upper = "$2::timestamp" if bounded_below else "$1::timestamp"
-    return f'SELECT {columns} FROM {quote_ident(table.name)} WHERE {lower}"last_updated" < {upper}'
+
+
+def tail_sql(table: SourceTable, window: Window, since: datetime) -> sql.Composed:
+    """The keys of the window's rows updated at or after ``since`` (seen ones included)."""
+    from psycopg import sql
+
+    whole = Window(window.lower, window.upper, [])
+    return sql.SQL("SELECT {}, {} FROM {} WHERE {} AND {} >= {}::timestamp").format(
+        sql.Identifier(table.id_column),
+        sql.Identifier("last_updated"),
+        sql.Identifier(table.name),
+        whole.where(table),
+        sql.Identifier(table.name, "last_updated"),
+        sql.Literal(_format_ts(since)),
+    )
 
 
 def previous_windows(ingest: Storage, tables: Iterable[str]) -> dict[str, TableEntry]:
@@ -95,6 +148,49 @@ def _format_ts(value: datetime) -> str:
     return value.strftime(_PY_TIMESTAMP)[:-3]
 
 
+@contextmanager
+def snapshot_connections(
+    source: Database, count: int
+) -> Iterator[tuple[datetime, list[psycopg.Connection]]]:
+    """``count`` connections that all read one REPEATABLE READ snapshot, and its clock.
+
+    The first connection exports its snapshot and the others adopt it (as pg_dump's parallel
+    workers do), so tables read on different connections are consistent with each other and
+    with the window's upper bound. Nothing is written: every transaction is read-only.
+    """
+    from psycopg import IsolationLevel, sql
+
+    with ExitStack() as stack:
+        connections = []
+        for _ in range(max(1, count)):
+            conn = stack.enter_context(source.copy_connect())
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            connections.append(conn)
+        first = connections[0]
+        first.execute("SET DateStyle = 'ISO, YMD'")
+        row = first.execute("SELECT localtimestamp(3), pg_export_snapshot()").fetchone()
+        assert row is not None
+        upper, snapshot = row
+        for conn in connections[1:]:
+            conn.execute("SET DateStyle = 'ISO, YMD'")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        yield upper, connections
+        for conn in connections:
+            conn.rollback()
+
+
+def _largest_first(conn: psycopg.Connection, names: list[str]) -> list[str]:
+    """``names`` by the size of their tables on disk, largest first, so workers finish together."""
+    rows = conn.execute(
+        "SELECT relname, pg_relation_size(oid) FROM pg_class "
+        "WHERE relname = ANY(%s) AND relnamespace = 'public'::regnamespace",
+        [names],
+    ).fetchall()
+    size: dict[str, int] = dict(rows)
+    return sorted(names, key=lambda n: -size.get(n, 0))
+
+
 def extract(
     source: Database,
     ingest: Storage,
@@ -105,44 +201,60 @@ def extract(
     dry_run: bool = False,
     reporter: Reporter | None = None,
     batch_id: str | None = None,
+    workers: int = 2,
 ) -> ExtractResult:
-    """Extract changed rows of ``tables`` (default: all) into a new committed batch."""
+    """Extract changed rows of ``tables`` (default: all) into a new committed batch.
+
+    Up to ``workers`` tables are copied at once, each on its own connection to the source.
+    """
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
     batch_id = batch_id or new_batch_id()
     previous = {} if full else previous_windows(ingest, names)
     lookback = timedelta(seconds=lookback_seconds)
+    started = time.perf_counter()
     entries: dict[str, TableEntry] = {}
     with (
-        source.connect() as conn,
-        conn.cursor() as cur,
         tempfile.TemporaryDirectory() as tmp,
+        snapshot_connections(source, min(workers, len(names))) as (upper, connections),
         reporter.progress("extract", total=len(names)) as bar,
     ):
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        upper: datetime = fetch_all(cur, "SELECT localtimestamp(3)")[0][0]
-        for name in names:
+        idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
+        for conn in connections:
+            idle.put(conn)
+
+        def one(name: str) -> tuple[TableEntry, float]:
             checkpoint(f"during the extract of batch {batch_id} (no batch was committed)")
-            started = time.perf_counter()
-            prev = previous.get(name)
-            entry, csv_path = _extract_table(
-                cur, SOURCE_TABLES[name], prev, upper, lookback, Path(tmp), batch_id
-            )
-            entries[name] = entry
+            table_started = time.perf_counter()
+            conn = idle.get()
+            try:
+                entry, csv_path = _extract_table(
+                    conn, SOURCE_TABLES[name], previous.get(name), upper, lookback, Path(tmp),
+                    batch_id,
+                )  # fmt: skip
+            finally:
+                idle.put(conn)
             if csv_path is not None and not dry_run:
                 ingest.put_file(entry.key or "", csv_path)
-            reporter.event(
-                "table_extracted",
-                step="extract",
-                batch_id=batch_id,
-                table=name,
-                rows=entry.rows,
-                seconds=round(time.perf_counter() - started, 3),
-            )
-            bar.advance()
-        conn.rollback()  # read-only: nothing to commit in the source
-    if sum(e.rows for e in entries.values()) == 0:
+                csv_path.unlink()
+            return entry, time.perf_counter() - table_started
+
+        with ThreadPoolExecutor(max_workers=len(connections)) as pool:
+            futures = {n: pool.submit(one, n) for n in _largest_first(connections[0], names)}
+            for name in names:
+                entry, seconds = futures[name].result()
+                entries[name] = entry
+                reporter.event(
+                    "table_extracted",
+                    step="extract",
+                    batch_id=batch_id,
+                    table=name,
+                    **rate(entry.rows, seconds),
+                )
+                bar.advance()
+    rows = sum(e.rows for e in entries.values())
+    if rows == 0:
         reporter.event(
             "no_changes", "no rows changed since the last batch; nothing committed", step="extract"
         )
@@ -157,13 +269,16 @@ def extract(
         )
         write_manifest(ingest, manifest)
         reporter.event(
-            "batch_committed", step="extract", batch_id=batch_id, rows=manifest.total_rows
+            "batch_committed",
+            step="extract",
+            batch_id=batch_id,
+            **rate(rows, time.perf_counter() - started),
         )
     return ExtractResult(batch_id, entries, dry_run)
 
 
 def _extract_table(
-    cur: Cursor,
+    conn: psycopg.Connection,
     table: SourceTable,
     prev: TableEntry | None,
     upper: datetime,
@@ -171,39 +286,24 @@ def _extract_table(
     tmp: Path,
     batch_id: str,
 ) -> tuple[TableEntry, Path | None]:
-    import polars as pl
-
     lower: datetime | None = None
     if prev is not None and prev.upper is not None:
         lower = datetime.strptime(prev.upper, _PY_TIMESTAMP) - lookback
-    params = [_format_ts(lower), _format_ts(upper)] if lower else [_format_ts(upper)]
-    cur.execute(select_sql(table, bounded_below=lower is not None), params)
-    reader = cur.fetch_record_batch()
-
-    seen = _tail_frame(table, prev.tail if prev else [])
-    tail_from = upper - lookback
+    window = Window(lower, upper, list(prev.tail) if prev else [])
     path = tmp / f"{table.name}.csv"
-    rows = 0
-    tail: list[pl.DataFrame] = []
-    with path.open("wb") as out:
-        for record_batch in reader:
-            frame = pl.from_arrow(record_batch)
-            assert isinstance(frame, pl.DataFrame)
-            tail.append(
-                frame.filter(pl.col("last_updated") >= tail_from).select(
-                    table.id_column, "last_updated"
-                )
-            )
-            if seen.height:
-                frame = frame.join(seen, on=[table.id_column, "last_updated"], how="anti")
-            if frame.height:
-                frame.write_csv(out, include_header=rows == 0, datetime_format=TIMESTAMP_FORMAT)
-                rows += frame.height
-    tail_keys = pl.concat(tail) if tail else seen.clear()
+    with conn.cursor() as cur:
+        with (
+            path.open("wb", buffering=_WRITE_BUFFER) as out,
+            cur.copy(copy_sql(table, window)) as copy,
+        ):
+            for chunk in copy:
+                out.write(chunk)
+        rows = cur.rowcount  # from the server's "COPY n"
+    tail = conn.execute(tail_sql(table, window, upper - lookback)).fetchall()
     entry = TableEntry(
         lower=_format_ts(lower) if lower else None,
         upper=_format_ts(upper),
-        tail=[(int(i), _format_ts(t)) for i, t in tail_keys.iter_rows()],
+        tail=[(int(i), _format_ts(t)) for i, t in tail],
         rows=rows,
     )
     if rows == 0:
@@ -211,15 +311,3 @@ def _extract_table(
     entry.key = object_key(batch_id, table.name, "csv")
     entry.sha256 = sha256_file(path)
     return entry, path
-
-
-def _tail_frame(table: SourceTable, tail: list[tuple[int, str]]) -> pl.DataFrame:
-    import polars as pl
-
-    return pl.DataFrame(
-        {
-            table.id_column: [i for i, _ in tail],
-            "last_updated": [datetime.strptime(t, _PY_TIMESTAMP) for _, t in tail],
-        },
-        schema={table.id_column: pl.Int32, "last_updated": pl.Datetime("us")},
-    )

@@ -8,7 +8,7 @@ whose legal address it is; a changed department rebuilds every staff row in it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import lru_cache
 from typing import cast
@@ -60,18 +60,18 @@ def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.
     id_column = SOURCE_TABLES[table].id_column
     parsed = frame.with_columns(
         pl.when(pl.col(c).str.contains(r"^\d{4}-\d{2}-\d{2}$"))
-        .then(pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        .then(pl.col(c).str.strptime(pl.Date, "%Y-%m-%d", strict=False, cache=False))
         .alias(c)
         for c in columns
     )
     for c in columns:
-        bad = parsed[c].is_null() & frame[c].is_not_null()
-        if bad.any():
-            row = frame.filter(bad).row(0, named=True)
-            raise BadInputError(
-                f"{table}: column {c} of row {id_column}={row[id_column]} holds {row[c]!r}, "
-                "which is not a YYYY-MM-DD date"
-            )
+        if parsed[c].null_count() == frame[c].null_count():  # nothing failed to parse
+            continue
+        row = frame.filter(parsed[c].is_null() & frame[c].is_not_null()).row(0, named=True)
+        raise BadInputError(
+            f"{table}: column {c} of row {id_column}={row[id_column]} holds {row[c]!r}, "
+            "which is not a YYYY-MM-DD date"
+        )
     return parsed
 
 
@@ -226,10 +226,33 @@ def _latest(changes: pl.DataFrame, table: str) -> pl.DataFrame:
     return merge_current(changes.clear(), changes, table)
 
 
-def build_star(
+def build_dim_transaction_latest(transaction: pl.DataFrame) -> pl.DataFrame:
+    """dim_transaction from a batch's transaction rows: the latest version of each id."""
+    return build_dim_transaction(_latest(transaction, "transaction"))
+
+
+# Star tables built row by row from one source table, so transform can build them a chunk of
+# the source at a time. (dim_transaction keeps each id's latest version: chunk by chunk that
+# holds only while no id is in two chunks, which transform checks.)
+ROW_WISE: dict[str, tuple[str, Callable[[pl.DataFrame], pl.DataFrame]]] = {
+    "sales_order": ("fact_sales_order", build_fact_sales_order),
+    "purchase_order": ("fact_purchase_order", build_fact_purchase_order),
+    "payment": ("fact_payment", build_fact_payment),
+    "transaction": ("dim_transaction", build_dim_transaction_latest),
+}
+
+
+def referenced_dates(fact: pl.DataFrame, table: str) -> pl.Series:
+    """Every date the rows of fact ``table`` point at in dim_date (with repeats)."""
+    columns = [c.name for c in STAR_TABLES[table].columns if c.references == "dim_date"]
+    return pl.concat([fact[c] for c in columns]).alias("date")
+
+
+def build_dimensions(
     changes: Mapping[str, pl.DataFrame], current: Mapping[str, pl.DataFrame]
 ) -> dict[str, pl.DataFrame]:
-    """Every star table a batch affects.
+    """Every dimension a batch affects but those in :data:`ROW_WISE` and the calendar (which
+    follows the facts' dates).
 
     ``changes`` holds the batch's rows per source table (absent: no rows); ``current`` holds the
     current state (after this batch) of each table in :data:`JOINED_SOURCES`.
@@ -248,7 +271,7 @@ def build_star(
         pl.col("counterparty_id").is_in(_ids(counterparty, "counterparty_id").implode())
         | pl.col("legal_address_id").is_in(_ids(address, "address_id").implode())
     )
-    star = {
+    return {
         "dim_staff": build_dim_staff(all_staff, current["department"]),
         "dim_location": build_dim_location(_latest(address, "address")),
         "dim_design": build_dim_design(_latest(changed("design"), "design")),
@@ -257,16 +280,17 @@ def build_star(
         "dim_payment_type": build_dim_payment_type(
             _latest(changed("payment_type"), "payment_type")
         ),
-        "dim_transaction": build_dim_transaction(_latest(changed("transaction"), "transaction")),
-        "fact_sales_order": build_fact_sales_order(changed("sales_order")),
-        "fact_purchase_order": build_fact_purchase_order(changed("purchase_order")),
-        "fact_payment": build_fact_payment(changed("payment")),
     }
-    referenced = [
-        star[fact.name].select(pl.col(c.name).alias("date"))
-        for fact in FACTS
-        for c in fact.columns
-        if c.references == "dim_date"
-    ]
-    star["dim_date"] = build_dim_date(pl.concat(referenced)["date"])
+
+
+def build_star(
+    changes: Mapping[str, pl.DataFrame], current: Mapping[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
+    """Every star table a batch affects (see :func:`build_dimensions` for the arguments)."""
+    star = build_dimensions(changes, current)
+    for source, (name, build) in ROW_WISE.items():
+        star[name] = build(changes[source] if source in changes else empty_source(source))
+    star["dim_date"] = build_dim_date(
+        pl.concat([referenced_dates(star[f.name], f.name) for f in FACTS])
+    )
     return {name: star[name] for name in STAR_TABLES}
