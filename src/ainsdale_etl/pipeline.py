@@ -189,7 +189,13 @@ def _stream_star(
 
 
 def transform_batch(
-    ingest: Storage, processed: Storage, batch_id: str, reporter: Reporter, *, workers: int = 2
+    ingest: Storage,
+    processed: Storage,
+    batch_id: str,
+    reporter: Reporter,
+    *,
+    workers: int = 2,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
 
@@ -288,6 +294,7 @@ def transform_batch(
         source_batch_id=batch_id,
         tables={name: entries[name] for name in STAR_TABLES if name in entries},
     )
+    before_commit()  # e.g. confirm the run still holds its lock
     write_manifest(processed, transformed)
     reporter.event(
         "batch_transformed",
@@ -432,6 +439,7 @@ def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[
                     batch_id,
                     ctx.reporter,
                     workers=ctx.settings.workers,
+                    before_commit=ctx.lock_check,
                 ),
             )
             bar.advance()
@@ -489,6 +497,8 @@ def extract_batch(
             dry_run=dry_run,
             reporter=ctx.reporter,
             batch_id=batch_id,
+            workers=ctx.settings.workers,
+            before_commit=ctx.lock_check,
         ),
         what="extract",
         policy=ctx.retry_policy,

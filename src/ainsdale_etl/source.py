@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -202,6 +202,7 @@ def extract(
     reporter: Reporter | None = None,
     batch_id: str | None = None,
     workers: int = 2,
+    before_commit: Callable[[], None] = lambda: None,
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch.
 
@@ -267,6 +268,7 @@ def extract(
             full=full or not previous,
             tables=entries,
         )
+        before_commit()  # e.g. confirm the run still holds its lock
         write_manifest(ingest, manifest)
         reporter.event(
             "batch_committed",
