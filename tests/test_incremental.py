@@ -180,3 +180,35 @@ def test_full_extract_and_batch_ranges(cli, etl_env):
     statuses = {b["batch_id"]: b["status"] for b in json.loads(cli("batches", "--json").output)}
     assert statuses[first] == "transformed"
     cli("transform", "--since", "not-a-date", expect=2)
+
+
+def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_triggers(
+    cli, etl_env, monkeypatch, pg_admin_url
+):
+    """Skipping the per-row triggers needs superuser; an ordinary owner gets the same result."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    from pydantic import SecretStr
+
+    from ainsdale_etl.database import Database
+    from ainsdale_etl.warehouse import may_skip_triggers
+    from test_check import as_role
+
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    role, database = f"owner_{uuid.uuid4().hex[:8]}", urlsplit(wh).path[1:]
+    query(pg_admin_url, f'CREATE ROLE "{role}" LOGIN')
+    query(pg_admin_url, f'ALTER DATABASE "{database}" OWNER TO "{role}"')
+    try:
+        monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", as_role(wh, role))
+        with Database("warehouse", SecretStr(as_role(wh, role))).connect() as conn:
+            assert not may_skip_triggers(conn.cursor())
+        cli("run-all")
+        query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+                   "last_updated = localtimestamp(3) WHERE sales_order_id <= 5")  # fmt: skip
+        cli("run-all")
+        assert count(wh, "fact_sales_order") == count(src, "sales_order") + 5
+    finally:
+        query(wh, f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+        query(pg_admin_url, f'ALTER DATABASE "{database}" OWNER TO CURRENT_USER')
+        query(pg_admin_url, f'DROP ROLE "{role}"')

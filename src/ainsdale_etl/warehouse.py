@@ -274,11 +274,37 @@ def _bulk_load(cur: Cursor, batch_id: str, table: StarTable, data: TableData) ->
     return rows
 
 
+def may_skip_triggers(cur: Cursor) -> bool:
+    """Whether this role may set session_replication_role (a superuser, or rds_superuser on
+    RDS), which is what skipping foreign-key triggers takes."""
+    return bool(
+        fetch_all(
+            cur,
+            """SELECT rolsuper OR EXISTS (
+                   SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_superuser'
+                     AND pg_has_role(current_user, r.oid, 'member'))
+               FROM pg_roles WHERE rolname = current_user""",
+        )[0][0]
+    )
+
+
 def _merge(
-    cur: Cursor, batch_id: str, table: StarTable, data: TableData, *, overwrite: bool
+    cur: Cursor,
+    batch_id: str,
+    table: StarTable,
+    data: TableData,
+    *,
+    overwrite: bool,
+    skip_triggers: bool,
 ) -> int:
     """Copy a batch into staging and merge it with one statement; returns the rows gained or
-    changed."""
+    changed.
+
+    The staged rows' references are checked set-based first (_check_references), in this
+    transaction, under the pipeline lock. PostgreSQL would check each again with a trigger per
+    row -- most of an incremental load's time (0.37 s of 0.41 s for 11k sales orders into a
+    1.1M-row fact table) -- so where the role may, the insert runs with those triggers off.
+    """
     staging = f'"{table.name}_stage"'  # a registry table name plus a fixed suffix
     cur.adbc_ingest(f"{table.name}_stage", data.reader, mode="create", temporary=True)
     keys = ", ".join(quote_ident(k) for k in table.key)
@@ -286,9 +312,14 @@ def _merge(
         raise _repeated_key_error(batch_id, table)
     _check_references(cur, batch_id, table, staging)
     sql = _merge_sql(table, staging, overwrite=overwrite)
+    skip = skip_triggers and bool(table.foreign_keys)
+    if skip:
+        cur.execute("SET LOCAL session_replication_role = replica")
     merged = int(
         fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0]
     )
+    if skip:
+        cur.execute("SET LOCAL session_replication_role = origin")
     cur.execute(f"DROP TABLE {staging}")
     return merged
 
@@ -312,6 +343,7 @@ def load_tables(
     reporter = reporter or NullReporter()
     merged: dict[str, int] = {}
     with db.connect() as conn, conn.cursor() as cur:
+        skip_triggers = may_skip_triggers(cur)
         for name, table in STAR_TABLES.items():
             data = tables.get(name)
             if data is None or data.rows == 0:
@@ -322,7 +354,14 @@ def load_tables(
                 path, merged[name] = "bulk", _bulk_load(cur, batch_id, table, data)
             else:
                 path = "merge"
-                merged[name] = _merge(cur, batch_id, table, data, overwrite=overwrite_dimensions)
+                merged[name] = _merge(
+                    cur,
+                    batch_id,
+                    table,
+                    data,
+                    overwrite=overwrite_dimensions,
+                    skip_triggers=skip_triggers,
+                )
             seconds = time.perf_counter() - started
             reporter.event(
                 "table_loaded",
