@@ -99,6 +99,7 @@ class Bench:
     ) -> Measurement:
         """Run one stage and keep its measurement under ``key``. The bench's own modules get
         their database URIs (``urls``) in the environment, never on a command line."""
+        self.settle()
         print(f"  {name} ...", end="", flush=True, file=sys.stderr)
         with self.log.open("a") as log:
             log.write(f"\n### {name}: {' '.join(command)}\n")
@@ -114,6 +115,23 @@ class Bench:
             file=sys.stderr,
         )
         return result
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until no autovacuum worker runs on the server, so a stage is not timed while
+        PostgreSQL cleans up after the previous one (after a load of millions of rows it
+        vacuums and analyzes them on the same 2 cores; in production that happens between
+        scheduled runs, not during the next one)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                busy = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                ).fetchone()
+                if not busy or not busy[0]:
+                    return
+                time.sleep(0.5)
 
     def cli_env(self, source: str, warehouse: str, buckets: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AINSDALE_")}
