@@ -44,10 +44,6 @@ def stop_on_sigterm() -> Iterator[None]:
         _stop.clear()
 
 
-def stop_requested() -> bool:
-    return _stop.is_set()
-
-
 def checkpoint(where: str) -> None:
     """Stop here if a stop was requested; ``where`` says what is left undone, for the message."""
     if _stop.is_set():

@@ -171,10 +171,6 @@ class TableData:
     rows: int
     reader: pa.RecordBatchReader
 
-    @classmethod
-    def of(cls, table: pa.Table) -> TableData:
-        return cls(table.num_rows, table.to_reader())
-
 
 # An initial load (an empty table, at least ``bulk_min_rows`` coming) is copied straight into
 # the table, with a fact table's keys and indexes dropped first and rebuilt after: an index
