@@ -212,3 +212,17 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
         query(wh, f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
         query(pg_admin_url, f'ALTER DATABASE "{database}" OWNER TO CURRENT_USER')
         query(pg_admin_url, f'DROP ROLE "{role}"')
+
+
+def test_a_new_batch_sorts_after_the_last_even_when_this_clock_is_behind(cli, etl_env):
+    from ainsdale_etl.batches import Manifest, committed_batches, write_manifest
+    from ainsdale_etl.storage import LocalStorage
+
+    ingest = LocalStorage(Path(etl_env["AINSDALE_INGEST_URI"]))
+    # A batch written by a host whose clock ran ahead: it claims the year 2099.
+    ahead = "20990101T000000000000Z"
+    write_manifest(ingest, Manifest(batch_id=ahead, stage="extract", created_at="x", tables={}))
+    cli("extract")
+    assert committed_batches(ingest)[0] == ahead
+    [_, new] = committed_batches(ingest)
+    assert new == "20990101T000000000001Z"

@@ -42,12 +42,12 @@ if TYPE_CHECKING:
     from ainsdale_etl.source import ExtractResult
 
 T = TypeVar("T")
-PARQUET_READ_ROWS = 65_536  # rows per record batch streamed from Parquet into the warehouse
-CURRENT_PREFIX = "state/current/"
 R = TypeVar("R")
+CURRENT_PREFIX = "state/current/"
 CHUNK_BYTES = 8 << 20  # CSV read, checked, built and written at a time by transform
 # zstd level 1: as small as the default level 3 on these tables, and twice as fast to write.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+PARQUET_READ_ROWS = 65_536  # rows per record batch streamed from Parquet into the warehouse
 
 
 def current_key(table: str) -> str:
@@ -482,11 +482,8 @@ def extract_batch(
 ) -> ExtractResult:
     """Extract a new batch, repeating the whole extract after a transient database fault
     (nothing is committed before its manifest, so a repeat is safe)."""
-    from ainsdale_etl.batches import new_batch_id
     from ainsdale_etl.source import extract
 
-    committed = committed_batches(ctx.ingest)
-    batch_id = new_batch_id(after=committed[-1] if committed else None)
     return retrying(
         lambda: extract(
             ctx.source,
@@ -496,7 +493,6 @@ def extract_batch(
             lookback_seconds=ctx.settings.extract_lookback_seconds,
             dry_run=dry_run,
             reporter=ctx.reporter,
-            batch_id=batch_id,
             workers=ctx.settings.workers,
             before_commit=ctx.lock_check,
         ),

@@ -130,11 +130,14 @@ def tail_sql(table: SourceTable, window: Window, since: datetime) -> sql.Compose
     )
 
 
-def previous_windows(ingest: Storage, tables: Iterable[str]) -> dict[str, TableEntry]:
-    """The last committed window of each table (tables never extracted are absent)."""
+def previous_windows(
+    ingest: Storage, tables: Iterable[str], committed: list[str] | None = None
+) -> dict[str, TableEntry]:
+    """The last committed window of each table (tables never extracted are absent);
+    ``committed`` is the bucket's committed batch ids, if the caller has listed them already."""
     wanted = set(tables)
     found: dict[str, TableEntry] = {}
-    for batch_id in reversed(committed_batches(ingest)):
+    for batch_id in reversed(committed if committed is not None else committed_batches(ingest)):
         if not wanted - found.keys():
             break
         manifest = read_manifest(ingest, batch_id)
@@ -211,8 +214,11 @@ def extract(
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
-    batch_id = batch_id or new_batch_id()
-    previous = {} if full else previous_windows(ingest, names)
+    committed = committed_batches(ingest)
+    # Batches are processed in id order: a new id sorts after the last committed one even if
+    # this host's clock is behind the one that wrote it.
+    batch_id = batch_id or new_batch_id(after=committed[-1] if committed else None)
+    previous = {} if full else previous_windows(ingest, names, committed)
     lookback = timedelta(seconds=lookback_seconds)
     started = time.perf_counter()
     entries: dict[str, TableEntry] = {}
