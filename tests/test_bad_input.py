@@ -9,6 +9,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import polars as pl
 import pytest
@@ -177,12 +178,12 @@ def test_a_transient_failure_inside_the_load_does_not_quarantine(
     cli("transform")
     proxy = FlakyProxy(pg_admin_url, cut_after=12_000)  # only the load's COPY sends this much
     try:
-        monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", proxy.url(wh.rsplit("/", 1)[1]))
+        monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", proxy.url(urlsplit(wh).path[1:]))
         monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
         failed = cli("run-all", expect=1)
     finally:
         proxy.close()
-    assert proxy.cut == 1
+    assert proxy.cut == 1, failed.output
     [line] = _errors(failed.output)
     assert "warehouse database error" in line
     monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", wh)
