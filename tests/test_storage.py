@@ -296,3 +296,24 @@ def test_open_storage_rejects_other_schemes(uri):
 def test_open_storage_rejects_an_s3_uri_without_a_bucket():
     with pytest.raises(ConfigError, match="names no bucket"):
         open_storage("s3:///prefix")
+
+
+def test_a_local_put_file_survives_its_source_being_deleted(tmp_path):
+    bucket = LocalStorage(tmp_path / "bucket")
+    source = tmp_path / "out.csv"
+    source.write_bytes(b"a,b\n1,2\n")
+    bucket.put_file("data/x.csv", source)
+    source.unlink()  # what every caller does next
+    assert bucket.get_bytes("data/x.csv") == b"a,b\n1,2\n"
+
+
+def test_a_local_get_file_is_a_snapshot_a_later_put_does_not_change(tmp_path):
+    bucket = LocalStorage(tmp_path / "bucket")
+    bucket.put_bytes("k", b"version 1")
+    copy = tmp_path / "downloaded"
+    bucket.get_file("k", copy)
+    bucket.put_bytes("k", b"version 2")
+    assert copy.read_bytes() == b"version 1"
+    assert bucket.get_bytes("k") == b"version 2"
+    bucket.get_file("k", copy)  # an existing target is replaced
+    assert copy.read_bytes() == b"version 2"

@@ -26,7 +26,9 @@ class Storage(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_file(self, key: str, path: Path) -> None:
-        """Upload a local file (streamed, so large objects never sit in memory whole)."""
+        """Upload a local file (streamed, so large objects never sit in memory whole). The
+        caller may delete ``path`` afterwards but must not write to it (a local bucket may
+        hold it as a hard link)."""
 
     def get_bytes(self, key: str) -> bytes: ...
     def get_file(self, key: str, path: Path) -> None:
@@ -43,6 +45,18 @@ class Storage(Protocol):
 class ObjectNotFoundError(EtlError):
     def __init__(self, uri: str, key: str) -> None:
         super().__init__(f"object {key} not found in {uri}")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a hard link to ``source``, or a copy where a link cannot be made (another
+    file system, or one without links); an existing ``target`` is replaced."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 class LocalStorage:
@@ -63,10 +77,11 @@ class LocalStorage:
             tmp.write_bytes(data)
 
     def put_file(self, key: str, path: Path) -> None:
-        # A copy, not a move: the caller owns its temporary file.
-        with self._atomic_target(key) as tmp, path.open("rb") as src, tmp.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+        # A hard link where both folders are on one file system, else a copy: no bytes need
+        # copying (at scale 100, copies were a fifth of the transform's CPU), and the caller
+        # only ever deletes its file afterwards, never writes to it.
+        with self._atomic_target(key) as tmp:
+            _link_or_copy(path, tmp)
 
     class _AtomicTarget:
         def __init__(self, target: Path) -> None:
@@ -95,8 +110,10 @@ class LocalStorage:
             raise ObjectNotFoundError(self.uri, key) from None
 
     def get_file(self, key: str, path: Path) -> None:
+        # Objects are never written in place (a new version is renamed over the old one), so
+        # a hard link is a stable snapshot of the object, made without copying it.
         try:
-            shutil.copyfile(self._path(key), path)
+            _link_or_copy(self._path(key), path)
         except FileNotFoundError:
             raise ObjectNotFoundError(self.uri, key) from None
 
