@@ -93,6 +93,44 @@ def test_a_run_killed_anywhere_is_completed_by_the_next(
     assert warehouse_contents(warehouse) == reference_warehouse
 
 
+def test_run_all_loads_a_new_batch_while_its_transform_writes_it(
+    crash_env, reference_warehouse, tmp_path
+):
+    """The load takes each table as the transform writes it, and commits only after the
+    transform's manifest: killed in between, nothing of the batch is visible."""
+    bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}  # every table loads on arrival
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    # Objects 1-12 are the extract's; 13-27 the transform's tables and state; 28 its manifest.
+    held = "object_written:sleep=3:27,object_written:kill:28"
+    killed = run(["run-all"], bulk | {"AINSDALE_FAULTS": held}, tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    events = [json.loads(line) for line in killed.stdout.splitlines()]
+    loaded_early = {e["table"] for e in events if e["event"] == "table_loaded"}
+    assert {"fact_sales_order", "fact_payment", "dim_transaction"} <= loaded_early
+    assert not any(e["event"] == "batch_transformed" for e in events)
+    assert ledger(warehouse) == []
+    assert all(rows == [] for rows in warehouse_contents(warehouse).values())
+
+    again = run(["run-all"], bulk, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert warehouse_contents(warehouse) == reference_warehouse
+    keys = foreign_keys(warehouse)
+    assert len(keys) == 24 and all(valid for _, valid in keys)
+
+
+def test_a_fresh_run_all_overlaps_its_transform_and_load(crash_env, reference_warehouse, tmp_path):
+    bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
+    done = run(["run-all"], bulk | {"AINSDALE_FAULTS": "object_written:sleep=2:27"}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    events = [(e["event"], e.get("table")) for e in map(json.loads, done.stdout.splitlines())]
+    transformed = events.index(("batch_transformed", None))
+    assert ("table_loaded", "fact_payment") in events[:transformed]
+    assert [e for e in events if e[0] == "batch_loaded"] == [("batch_loaded", None)]
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    assert warehouse_contents(warehouse) == reference_warehouse
+    assert len(ledger(warehouse)) == 1
+
+
 @pytest.mark.parametrize(
     ("fault", "where"),
     [("object_written:term:3", "during the extract"), ("table_merged:term:2", "while loading")],
@@ -162,9 +200,12 @@ def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
 ):
     bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
     warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
-    # Killed while the first fact table's keys are dropped: they come back with the rollback,
-    # since PostgreSQL's DDL is transactional.
-    killed = run(["run-all"], bulk | {"AINSDALE_FAULTS": "foreign_keys_dropped:kill:1"}, tmp_path)
+    for step in ("extract", "transform"):
+        assert run([step], bulk, tmp_path).returncode == 0
+    # Killed while the foreign keys that point at the first dimension are dropped (loaded on
+    # its own, the load takes dimensions first): they come back with the rollback, since
+    # PostgreSQL's DDL is transactional.
+    killed = run(["load"], bulk | {"AINSDALE_FAULTS": "foreign_keys_dropped:kill:1"}, tmp_path)
     assert killed.returncode == -signal.SIGKILL
     keys = foreign_keys(warehouse)
     assert len(keys) == 24 and all(valid for _, valid in keys)

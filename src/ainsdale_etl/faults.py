@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ POINTS = frozenset(
     {
         "object_written",  # an object was written to a bucket (CSV, Parquet, state, manifest)
         "table_merged",  # a table was merged inside a batch's load transaction
-        "foreign_keys_dropped",  # a bulk load dropped a fact table's keys (in its transaction)
+        "foreign_keys_dropped",  # a bulk load dropped foreign keys (in its transaction)
         "batch_loaded",  # a batch's load transaction committed
         "lock_acquired",  # the run lock was taken
     }
@@ -79,6 +80,7 @@ def _armed() -> tuple[Fault, ...]:
 
 
 _passed: Counter[str] = Counter()
+_counting = threading.Lock()  # objects are written from several threads at once
 
 
 def fault_point(point: str) -> None:
@@ -86,9 +88,11 @@ def fault_point(point: str) -> None:
     faults = _armed()
     if not faults:
         return
-    _passed[point] += 1
+    with _counting:
+        _passed[point] += 1
+        passing = _passed[point]
     for fault in faults:
-        if fault.point == point and fault.nth == _passed[point]:
+        if fault.point == point and fault.nth == passing:
             fault.fire()
 
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from ainsdale_etl.context import Context
     from ainsdale_etl.source import ExtractResult
+    from ainsdale_etl.warehouse import TableData
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,22 +61,36 @@ def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
     return [b for b in committed_batches(ingest) if b not in done]
 
 
-def _checked_file(storage: Storage, manifest: Manifest, entry: TableEntry, tmp: Path) -> Path:
-    """A batch's object downloaded to ``tmp`` and checked against its manifest."""
+def _checked_file(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:
+    """A batch's object downloaded to ``tmp`` and checked against its manifest entry."""
     key = entry.key or ""
     path = tmp / key.rsplit("/", 1)[-1]
     try:
         storage.get_file(key, path)
     except ObjectNotFoundError:
         raise BadInputError(
-            f"batch {manifest.batch_id}: object {key} named by its manifest is missing"
+            f"batch {batch_id}: object {key} named by its manifest is missing"
         ) from None
     if entry.sha256 and sha256_file(path) != entry.sha256:
         raise BadInputError(
-            f"batch {manifest.batch_id}: object {key} does not match its manifest checksum "
+            f"batch {batch_id}: object {key} does not match its manifest checksum "
             "(changed or truncated after it was written); re-run the step that wrote it"
         )
     return path
+
+
+def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> TableData:
+    """A star table's Parquet object, downloaded, checked, and opened as a stream of batches."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ainsdale_etl.warehouse import TableData
+
+    parquet = pq.ParquetFile(_checked_file(processed, batch_id, entry, tmp))
+    reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
+    return TableData(
+        parquet.metadata.num_rows, pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader)
+    )
 
 
 def _read_current(processed: Storage, table: str) -> pl.DataFrame:
@@ -91,8 +106,10 @@ def _read_current(processed: Storage, table: str) -> pl.DataFrame:
 def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> TableEntry:
     path = tmp / key.replace("/", "_")
     frame.write_parquet(path, **PARQUET_OPTIONS)
+    entry = TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
     storage.put_file(key, path)
-    return TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
+    path.unlink()  # never written again: a local bucket may hold it as a hard link
+    return entry
 
 
 @dataclass
@@ -128,7 +145,7 @@ def _source_chunks(
     from ainsdale_etl.contracts import read_source_csv
 
     entry = manifest.tables[name]
-    path = _checked_file(ingest, manifest, entry, tmp)
+    path = _checked_file(ingest, manifest.batch_id, entry, tmp)
     rows = 0
     for chunk in read_source_csv(
         path,
@@ -196,8 +213,12 @@ def transform_batch(
     *,
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
+    on_written: Callable[[str, TableEntry], None] = lambda name, entry: None,
 ) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
+
+    ``on_written(table, entry)`` is called (from a worker thread) as each star table's object is
+    written, before the manifest commits them all.
 
     The star tables built row by row (facts, dim_transaction) are streamed: their source is
     read, checked, built and written ``CHUNK_BYTES`` of CSV at a time, so memory does not grow
@@ -239,13 +260,17 @@ def transform_batch(
                 streamed = _stream_star(batch_id, name, [pl.concat(chunks(name))], out)
             assert streamed is not None
             key = object_key(batch_id, ROW_WISE[name][0], "parquet")
-            processed.put_file(key, out)
             streamed.entry = TableEntry(key=key, rows=streamed.entry.rows, sha256=sha256_file(out))
+            processed.put_file(key, out)
+            out.unlink()  # never written again: a local bucket may hold it as a hard link
+            if streamed.entry.rows:
+                on_written(ROW_WISE[name][0], streamed.entry)
             return streamed
 
         try:
-            largest_first = sorted(names, key=lambda n: -manifest.tables[n].rows)
-            results = _map_concurrently(read, largest_first, workers)
+            # Smallest first: the load running alongside (run-all) gets its first table sooner.
+            smallest_first = sorted(names, key=lambda n: manifest.tables[n].rows)
+            results = _map_concurrently(read, smallest_first, workers)
         finally:
             for message in warnings:
                 reporter.warning(message, batch_id=batch_id, step="transform")
@@ -267,6 +292,7 @@ def transform_batch(
             table_started = time.perf_counter()
             entry = _put_parquet(processed, object_key(batch_id, name, "parquet"), star[name], tmp)
             seconds[name] = time.perf_counter() - table_started
+            on_written(name, entry)
             return entry
 
         written = [n for n in sorted(star, key=lambda n: -star[n].height) if star[n].height]
@@ -311,10 +337,7 @@ def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
 
 def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
     """Load one transformed batch into the warehouse (one transaction, ledger included)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ainsdale_etl.warehouse import TableData, load_tables
+    from ainsdale_etl.warehouse import load_tables
 
     started = time.perf_counter()
     manifest = read_manifest(ctx.processed, batch_id)
@@ -324,35 +347,35 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
             f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
         )
     with tempfile.TemporaryDirectory() as tmp:
-        tables = {}
-        for name, entry in manifest.tables.items():
-            if entry.rows:
-                path = _checked_file(ctx.processed, manifest, entry, Path(tmp))
-                parquet = pq.ParquetFile(path)
-                reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
-                tables[name] = TableData(
-                    parquet.metadata.num_rows,
-                    pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader),
-                )
+        tables = {
+            name: open_star_table(ctx.processed, batch_id, entry, Path(tmp))
+            for name, entry in manifest.tables.items()
+            if entry.rows
+        }
         newer_loaded = any(b > batch_id for b in loaded)
         merged = load_tables(
             ctx.warehouse,
             batch_id,
-            tables,
+            tables.items(),
             overwrite_dimensions=not newer_loaded,
             bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
         )
-    seconds = time.perf_counter() - started
-    ctx.reporter.event(
+    report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
+    return merged
+
+
+def report_loaded(
+    reporter: Reporter, batch_id: str, merged: dict[str, int], seconds: float
+) -> None:
+    reporter.event(
         "batch_loaded",
         step="load",
         batch_id=batch_id,
         **rate(sum(merged.values()), seconds),
         tables=merged,
     )
-    return merged
 
 
 def _active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
@@ -416,7 +439,20 @@ def _guarded(
     return result
 
 
-def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[str]:
+def transform_pending(
+    ctx: Context,
+    batch_ids: list[str] | None = None,
+    *,
+    loads: dict[str, dict[str, int]] | None = None,
+    force: bool = False,
+) -> list[str]:
+    """Transform the pending batches (or ``batch_ids``), oldest first.
+
+    Given ``loads``, a new batch is also loaded while it is transformed (see
+    :mod:`ainsdale_etl.alongside`) when nothing stands in the way (no quarantine, no newer
+    batch loaded), and the rows each table merged are recorded there by batch id.
+    """
+    from ainsdale_etl.alongside import LoadAlongside
     from ainsdale_etl.warehouse import loaded_batches
 
     ctx.reporter.event("step_started", step="transform")
@@ -426,22 +462,37 @@ def transform_pending(ctx: Context, batch_ids: list[str] | None = None) -> list[
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
             _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
-            _guarded(
-                ctx,
-                "transform",
-                batch_id,
-                marks=marks,
-                already_loaded=batch_id in loaded,
-                action=partial(
-                    transform_batch,
-                    ctx.ingest,
-                    ctx.processed,
+            alongside = None
+            if loads is not None and not marks and all(b < batch_id for b in loaded):
+                alongside = LoadAlongside(ctx, batch_id, force=force)
+            try:
+                _guarded(
+                    ctx,
+                    "transform",
                     batch_id,
-                    ctx.reporter,
-                    workers=ctx.settings.workers,
-                    before_commit=ctx.lock_check,
-                ),
-            )
+                    marks=marks,
+                    already_loaded=batch_id in loaded,
+                    action=partial(
+                        transform_batch,
+                        ctx.ingest,
+                        ctx.processed,
+                        batch_id,
+                        ctx.reporter,
+                        workers=ctx.settings.workers,
+                        before_commit=ctx.lock_check,
+                        on_written=alongside.table_written if alongside else lambda n, e: None,
+                    ),
+                )
+            except BaseException:
+                if alongside is not None:
+                    alongside.abandon()
+                raise
+            if alongside is not None and loads is not None:
+                alongside.transform_committed()
+                merged = alongside.result()
+                if merged is not None:
+                    loads[batch_id] = merged
+                    loaded.add(batch_id)
             bar.advance()
     return ids
 
@@ -533,13 +584,15 @@ def run_all(
     summary = RunSummary()
     if batch_ids is None:
         summary.extracted = extract_batch(ctx, tables=tables, full=full)
+    # A new batch is loaded while it is transformed; a backfill goes step by step.
+    loads: dict[str, dict[str, int]] | None = {} if batch_ids is None else None
     try:
-        summary.transformed = transform_pending(ctx, batch_ids)
+        summary.transformed = transform_pending(ctx, batch_ids, loads=loads, force=force)
     except BadInputError:
         if batch_ids is None:
             # The batches before the one that stopped the transform are ready: load them
             # (only later batches wait behind a quarantined one), then report the stop.
             summary.loaded = load_pending(ctx, None, force=force)
         raise
-    summary.loaded = load_pending(ctx, batch_ids, force=force)
+    summary.loaded = (loads or {}) | load_pending(ctx, batch_ids, force=force)
     return summary

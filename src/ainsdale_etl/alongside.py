@@ -1,0 +1,118 @@
+"""run-all's load of a new batch while its transform is still writing it.
+
+Run one after the other, the warehouse idles while a batch is transformed, and the client's
+CPU idles while the warehouse copies. So run-all hands each star table to the load as soon as
+the transform has written its object: the load runs on a thread of its own, in its own
+transaction, bulk-copying tables as they arrive (see :func:`warehouse.load_tables`), and
+commits only after the transform has committed its manifest. At scale 100 this hid most of
+the transform behind the load.
+
+This is only ever a shortcut. If the transform fails, or the load does for any reason, the
+load's transaction is rolled back and the batch is loaded the ordinary way once the transform
+is done (:func:`pipeline.load_pending`), with its retries and quarantine rules; so a failure
+here is never reported twice, and never decides anything on its own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.errors import BadInputError, LockedError
+from ainsdale_etl.shutdown import StopRequestedError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ainsdale_etl.batches import TableEntry
+    from ainsdale_etl.context import Context
+    from ainsdale_etl.warehouse import TableData
+
+_DONE = "done"  # the transform committed: every table has arrived
+_ABANDON = "abandon"  # the transform failed or repeated itself: roll back
+
+
+class _Abandoned(Exception):
+    """The transform did not commit what this load was loading."""
+
+
+class LoadAlongside:
+    """Loads one batch in the background while its transform writes it.
+
+    Call :meth:`table_written` for each star table as its object is written, then
+    :meth:`transform_committed` and :meth:`result`; or :meth:`abandon` if the transform failed.
+    """
+
+    def __init__(self, ctx: Context, batch_id: str, *, force: bool = False) -> None:
+        self._ctx, self._batch_id, self._force = ctx, batch_id, force
+        self._arrivals: SimpleQueue[tuple[str, TableEntry] | str] = SimpleQueue()
+        self._seen: set[str] = set()
+        self._merged: dict[str, int] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"load {batch_id}", daemon=True)
+        self._thread.start()
+
+    def table_written(self, name: str, entry: TableEntry) -> None:
+        if name in self._seen:  # the transform is being retried: what it wrote before is moot
+            self._arrivals.put(_ABANDON)
+        self._seen.add(name)
+        self._arrivals.put((name, entry))
+
+    def transform_committed(self) -> None:
+        self._arrivals.put(_DONE)
+
+    def abandon(self) -> None:
+        self._arrivals.put(_ABANDON)
+        self._thread.join()
+
+    def result(self) -> dict[str, int] | None:
+        """The rows each table merged, once the load has committed; None if it did not (the
+        batch is then for the ordinary load). A stop or a lost lock is raised here."""
+        self._thread.join()
+        if isinstance(self._error, StopRequestedError | LockedError):
+            raise self._error
+        if self._error is not None and not isinstance(self._error, BadInputError | _Abandoned):
+            # Bad input will be reported by the ordinary load, which meets it again.
+            self._ctx.reporter.warning(
+                f"loading batch {self._batch_id} alongside its transform failed "
+                f"({type(self._error).__name__}); loading it after the transform instead",
+                batch_id=self._batch_id,
+                step="load",
+            )
+        return self._merged
+
+    def _tables(self, tmp: Path) -> Iterator[tuple[str, TableData]]:
+        from ainsdale_etl.pipeline import open_star_table
+
+        while (arrival := self._arrivals.get()) != _DONE:
+            if arrival == _ABANDON or isinstance(arrival, str):
+                raise _Abandoned
+            name, entry = arrival
+            yield name, open_star_table(self._ctx.processed, self._batch_id, entry, tmp)
+
+    def _run(self) -> None:
+        from ainsdale_etl.pipeline import report_loaded
+        from ainsdale_etl.warehouse import ensure_warehouse, load_tables
+
+        ctx = self._ctx
+        started = time.perf_counter()
+        try:
+            ensure_warehouse(ctx.warehouse, force=self._force)
+            ctx.reporter.event("batch_started", step="load", batch_id=self._batch_id)
+            with tempfile.TemporaryDirectory() as tmp:
+                merged = load_tables(
+                    ctx.warehouse,
+                    self._batch_id,
+                    self._tables(Path(tmp)),
+                    bulk_min_rows=ctx.settings.bulk_load_min_rows,
+                    reporter=ctx.reporter,
+                    before_commit=ctx.lock_check,
+                )
+            report_loaded(ctx.reporter, self._batch_id, merged, time.perf_counter() - started)
+            self._merged = merged
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self._error = exc
