@@ -18,7 +18,7 @@ from ainsdale_etl.database import Database, fetch_all
 from ainsdale_etl.errors import ConfigError, DatabaseError, ExitCode, LockedError
 from ainsdale_etl.events import NullReporter
 from ainsdale_etl.faults import parse_faults
-from ainsdale_etl.locking import pipeline_lock
+from ainsdale_etl.locking import PIPELINE_LOCK_KEY, pipeline_lock
 from ainsdale_etl.pipeline import load_pending, transform_pending
 from ainsdale_etl.retry import RetryPolicy, is_transient, retrying
 from ainsdale_etl.settings import Settings
@@ -246,6 +246,61 @@ def test_the_lock_admits_one_run_and_names_the_holder(warehouse_url):
     with pipeline_lock(db, wait_seconds=30):
         assert time.monotonic() - started < 10
     holder.join()
+
+
+def test_a_run_reuses_its_warehouse_connections_but_never_a_failed_one(warehouse_url):
+    db = Database("warehouse", SecretStr(warehouse_url))
+
+    def backend() -> int:
+        with db.connect() as conn, conn.cursor() as cur:
+            return int(fetch_all(cur, "SELECT pg_backend_pid()")[0][0])
+
+    assert backend() != backend()  # outside the block, each connect is new
+    with db.reusing_connections():
+        first = backend()
+        assert backend() == first
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE scratch (x int)")  # not committed
+        with db.connect() as conn, conn.cursor() as cur:
+            # Rolled back before it was handed on: the same session, none of the old work.
+            assert fetch_all(cur, "SELECT pg_backend_pid(), to_regclass('scratch')") == [
+                (first, None)
+            ]
+        with pytest.raises(DatabaseError), db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT * FROM no_such_table")
+        assert backend() != first  # the failed connection was closed, not kept
+    assert _backend_gone(warehouse_url, first)
+
+
+def _backend_gone(url: str, pid: int) -> bool:
+    """Whether the server process of a closed connection has exited (it takes a moment)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        for _ in range(50):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchall():
+                return True
+            time.sleep(0.1)
+    return False
+
+
+def test_a_lock_whose_connection_dropped_stops_the_run_before_it_commits(warehouse_url):
+    import psycopg
+
+    db = Database("warehouse", SecretStr(warehouse_url))
+    with pipeline_lock(db, wait_seconds=0) as lock, psycopg.connect(warehouse_url) as admin:
+        lock.verify()  # held: nothing to say
+        [(pid,)] = admin.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::bigint::oid",
+            [PIPELINE_LOCK_KEY],
+        ).fetchall()
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(LockedError, match="lost the pipeline lock") as err:
+            lock.verify()
+        assert err.value.exit_code == ExitCode.TRY_LATER
+    # And the lock is free for the next run.
+    with pipeline_lock(db, wait_seconds=0):
+        pass
 
 
 @pytest.mark.parametrize(

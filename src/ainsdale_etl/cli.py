@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -158,9 +160,26 @@ def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
     ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
-    with pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock:
+    with (
+        pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock,
+        ctx.warehouse.reusing_connections(),
+    ):
         ctx.lock_check = lock.verify
         yield
+
+
+def _warm_up() -> None:
+    """Import the columnar stack (ADBC, pyarrow, polars: about 0.4 s) on a background thread,
+    while run-all takes its lock and extracts, which need none of it (both use psycopg).
+    Only third-party packages that never import this one: no import lock can be taken in an
+    order the main thread could take in reverse."""
+
+    def load() -> None:
+        for name in ("adbc_driver_postgresql.dbapi", "polars", "pyarrow.parquet"):
+            with suppress(ImportError):
+                importlib.import_module(name)
+
+    threading.Thread(target=load, name="warm-up imports", daemon=True).start()
 
 
 @app.command()
@@ -246,6 +265,7 @@ def run_all(
     wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    _warm_up()
     ctx = _context()
     with _exclusive(ctx, wait):
         _run_all(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force)

@@ -9,37 +9,36 @@ connection and the lock with it, so a crash never leaves the pipeline locked.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.database import Database, fetch_all
+from ainsdale_etl.database import Database
 from ainsdale_etl.errors import LockedError
 from ainsdale_etl.faults import fault_point
 from ainsdale_etl.shutdown import checkpoint
 
 if TYPE_CHECKING:
-    from adbc_driver_postgresql.dbapi import Cursor
+    import psycopg
 
 # A fixed key for "the ainsdale-etl pipeline" (below 2**31 so pg_locks shows it as objid).
 PIPELINE_LOCK_KEY = 0x61696E73  # "ains"
 POLL_SECONDS = 0.5
 
 
-def _holder(db: Database) -> str:
+def _holder(conn: psycopg.Connection) -> str:
     """Who holds the lock, as far as pg_stat_activity tells (may be hidden without privileges)."""
-    with db.connect(autocommit=True) as conn, conn.cursor() as cur:
-        rows = fetch_all(
-            cur,
-            """SELECT a.pid, coalesce(host(a.client_addr), 'local socket'),
-                      to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')
-               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-               WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
-                 AND l.objid = $1::bigint::oid AND l.database = (
-                     SELECT oid FROM pg_database WHERE datname = current_database())""",
-            [PIPELINE_LOCK_KEY],
-        )
+    rows = conn.execute(
+        """SELECT a.pid, coalesce(host(a.client_addr), 'local socket'),
+                  to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
+             AND l.objid = %s::bigint::oid AND l.database = (
+                 SELECT oid FROM pg_database WHERE datname = current_database())""",
+        [PIPELINE_LOCK_KEY],
+    ).fetchall()
     if not rows:
         return "another run"
     pid, client, since = rows[0]
@@ -54,15 +53,17 @@ class HeldLock:
     then stop before committing anything more.
     """
 
-    def __init__(self, cursor: Cursor) -> None:
-        self._cursor = cursor
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._using = threading.Lock()  # checked from the load's thread too (alongside.py)
 
     def verify(self) -> None:
-        import adbc_driver_manager
+        import psycopg
 
         try:
-            fetch_all(self._cursor, "SELECT 1")
-        except adbc_driver_manager.Error:
+            with self._using:
+                self._conn.execute("SELECT 1")
+        except psycopg.Error:
             raise LockedError(
                 "lost the pipeline lock (its connection to the warehouse dropped), so another "
                 "run may have started; stopped before committing anything more: rerun"
@@ -73,16 +74,23 @@ class HeldLock:
 def pipeline_lock(db: Database, *, wait_seconds: float) -> Iterator[HeldLock]:
     """Hold the pipeline lock, waiting up to ``wait_seconds`` for it; else :class:`LockedError`."""
     deadline = time.monotonic() + wait_seconds
-    with db.connect(autocommit=True) as conn, conn.cursor() as cur:
-        while not fetch_all(cur, "SELECT pg_try_advisory_lock($1)", [PIPELINE_LOCK_KEY])[0][0]:
+    # A psycopg session, not ADBC: it connects in a few milliseconds and needs no pyarrow, so
+    # a run's extract (psycopg too) starts while ADBC is still being imported (see warm_up).
+    with db.psycopg_connect(autocommit=True) as conn:
+        try_lock = "SELECT pg_try_advisory_lock(%s)"
+        while not _first(conn.execute(try_lock, [PIPELINE_LOCK_KEY]).fetchone()):
             if time.monotonic() >= deadline:
                 waited = f" after waiting {wait_seconds:g} s" if wait_seconds else ""
                 raise LockedError(
-                    f"{_holder(db)} holds the pipeline lock on the warehouse{waited}; "
+                    f"{_holder(conn)} holds the pipeline lock on the warehouse{waited}; "
                     "nothing was done: retry later, or pass --wait SECONDS to queue behind it"
                 )
             checkpoint("while waiting for the pipeline lock")
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         fault_point("lock_acquired")
-        yield HeldLock(cur)
+        yield HeldLock(conn)
         # Closing the connection releases the lock, on success and failure alike.
+
+
+def _first(row: tuple[object, ...] | None) -> object:
+    return row[0] if row else None

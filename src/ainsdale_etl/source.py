@@ -120,7 +120,10 @@ def tail_sql(table: SourceTable, window: Window, since: datetime) -> sql.Compose
     from psycopg import sql
 
     whole = Window(window.lower, window.upper, [])
-    return sql.SQL("SELECT {}, {} FROM {} WHERE {} AND {} >= {}::timestamp").format(
+    return sql.SQL(
+        "SELECT {}, to_char({}, 'YYYY-MM-DD HH24:MI:SS.MS') "  # as _format_ts writes them
+        "FROM {} WHERE {} AND {} >= {}::timestamp"
+    ).format(
         sql.Identifier(table.id_column),
         sql.Identifier("last_updated"),
         sql.Identifier(table.name),
@@ -166,7 +169,7 @@ def snapshot_connections(
     with ExitStack() as stack:
         connections = []
         for _ in range(max(1, count)):
-            conn = stack.enter_context(source.copy_connect())
+            conn = stack.enter_context(source.psycopg_connect())
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             connections.append(conn)
@@ -337,11 +340,18 @@ def _extract_table(
     path = tmp / f"{table.name}.csv"
     with path.open("wb", buffering=_WRITE_BUFFER) as out:
         rows = copy_out(conn, copy_sql(table, window), out)
-    tail = conn.execute(tail_sql(table, window, upper - lookback)).fetchall()
+    since = upper - lookback
+    if rows:
+        tail = [(int(i), t) for i, t in conn.execute(tail_sql(table, window, since)).fetchall()]
+    else:
+        # Every row of the window was seen before, so the tail is among those: no second scan
+        # of the table (no index on last_updated) for each of the tables that did not change.
+        # A seen key whose row has gone since is harmless: it matches no row.
+        tail = [(i, t) for i, t in window.seen if t >= _format_ts(since)]
     entry = TableEntry(
         lower=_format_ts(lower) if lower else None,
         upper=_format_ts(upper),
-        tail=[(int(i), _format_ts(t)) for i, t in tail],
+        tail=tail,
         rows=rows,
     )
     if rows == 0:
