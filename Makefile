@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+NAIVE_VENV := .venv-naive
+NAIVE_STAMP := $(NAIVE_VENV)/.installed
 SCALE ?= 1
 
 .PHONY: help install demo test coverage lint format typecheck bench clean
@@ -27,8 +29,16 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Benchmark against PostgreSQL COPY and a naive pandas pipeline (SCALE=1; see README)
-	$(PY) -m bench.run --scale $(SCALE)
+# The naive baseline runs from a venv of its own, so its pandas is not installed next to ours.
+$(NAIVE_STAMP): bench/naive-requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; install it and rerun make" >&2; exit 2; }
+	$(PYTHON) -m venv $(NAIVE_VENV)
+	$(NAIVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NAIVE_VENV)/bin/python -m pip install --quiet -r bench/naive-requirements.txt
+	@touch $(NAIVE_STAMP)
+
+bench: $(BENCH_STAMP) $(NAIVE_STAMP) ## Benchmark against PostgreSQL COPY and a naive pandas pipeline (SCALE=1; see README)
+	$(PY) -m bench.run --scale $(SCALE) --naive-python $(NAIVE_VENV)/bin/python
 
 demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 	$(BIN)/ainsdale-etl --log-format console demo
@@ -52,6 +62,6 @@ format: install ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench
 
 clean: ## Remove the venv, caches and the embedded default's state
-	rm -rf $(VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) $(NAIVE_VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build
 
 -include make/deploy.mk
