@@ -100,7 +100,14 @@ def test_reprocessing_an_old_batch_changes_nothing(cli, etl_env):
     assert query(wh, "SELECT DISTINCT department_name FROM dim_staff") == [("Newer",)]
 
 
-def test_rows_at_or_just_before_the_watermark_are_not_lost(cli, etl_env):
+@pytest.mark.parametrize("tail_from_csv", [True, False], ids=["tail from CSV", "tail by query"])
+def test_rows_at_or_just_before_the_watermark_are_not_lost(
+    tail_from_csv, cli, etl_env, monkeypatch
+):
+    import ainsdale_etl.source
+
+    if not tail_from_csv:  # the path of windows with many changed rows
+        monkeypatch.setattr(ainsdale_etl.source, "TAIL_FROM_CSV_MAX_ROWS", -1)
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
     [first] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
@@ -121,9 +128,21 @@ def test_rows_at_or_just_before_the_watermark_are_not_lost(cli, etl_env):
     assert query(
         wh, "SELECT units_sold FROM fact_sales_order WHERE units_sold IN (7, 8) ORDER BY 1"
     ) == [(7,), (8,)]
+    manifests = sorted(Path(etl_env["AINSDALE_INGEST_URI"]).glob("data/*/*/*/*/*_manifest.json"))
+    second = json.loads(manifests[-1].read_text())
+    # Both rows are in the new window's tail, with the timestamps the server would print.
+    tail = {tuple(key) for key in second["tables"]["sales_order"]["tail"]}
+    assert {ts for _, ts in tail} >= {upper, _minus_seconds(upper, 5)}
     cli("run-all")  # the overlap window sees both again, and must not extract them twice
     assert len(batch_ids(etl_env["AINSDALE_INGEST_URI"])) == 2
     assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE units_sold IN (7, 8)") == [(2,)]
+
+
+def _minus_seconds(timestamp: str, seconds: int) -> str:
+    from datetime import datetime, timedelta
+
+    moved = datetime.fromisoformat(timestamp) - timedelta(seconds=seconds)
+    return moved.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def test_dry_run_and_table_limits(cli, etl_env):
