@@ -169,13 +169,13 @@ def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
 
 
 def _warm_up() -> None:
-    """Import the columnar stack (ADBC, pyarrow, polars: about 0.4 s) on a background thread,
-    while run-all takes its lock and extracts, which need none of it (both use psycopg).
+    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s) on a background thread
+    while run-all extracts, which needs only polars, and only at the end of a changed table.
     Only third-party packages that never import this one: no import lock can be taken in an
     order the main thread could take in reverse."""
 
     def load() -> None:
-        for name in ("adbc_driver_postgresql.dbapi", "polars", "pyarrow.parquet"):
+        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi"):
             with suppress(ImportError):
                 importlib.import_module(name)
 
@@ -265,9 +265,9 @@ def run_all(
     wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    _warm_up()
     ctx = _context()
     with _exclusive(ctx, wait):
+        _warm_up()
         _run_all(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force)
 
 

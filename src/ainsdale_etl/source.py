@@ -334,10 +334,10 @@ def _copied_since(path: Path, table: SourceTable, since: datetime) -> list[tuple
     ``since``, timestamps written as :func:`_format_ts` writes them."""
     import polars as pl
 
-    from ainsdale_etl.contracts import parse_timestamps
-
     keys = pl.read_csv(path, columns=[table.id_column, "last_updated"], infer_schema=False)
-    updated = parse_timestamps(keys["last_updated"])
+    # polars' own parser, not contracts.parse_timestamps: this runs in the extract, which
+    # should not wait for pyarrow to be imported; the server wrote these, so they are well-formed.
+    updated = keys["last_updated"].str.strptime(pl.Datetime("ms"), "%Y-%m-%d %H:%M:%S%.f")
     recent = keys.select(
         pl.col(table.id_column).cast(pl.Int64),
         updated.dt.strftime("%Y-%m-%d %H:%M:%S%.3f"),

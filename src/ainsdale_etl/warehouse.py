@@ -103,6 +103,9 @@ def ensure_warehouse(db: Database, *, force: bool = False) -> None:
                 f"(e.g. {tables[0]}); point AINSDALE_WAREHOUSE_URL at an empty database, "
                 "or rerun with --force to add the star schema beside them"
             )
+        wanted = {LEDGER, *(f"public.{name}" for name in STAR_TABLES)}
+        if wanted <= set(tables):
+            return  # every run checks; only the first creates (a dozen DDL round trips)
         for statement in warehouse_ddl():
             cur.execute(statement)
         conn.commit()
