@@ -258,6 +258,7 @@ def _any_missing(cur: Cursor, column: StarColumn, values: pa.Array) -> bool:
 # more than a small batch's upkeep.
 BULK_MIN_ROWS = 10_000
 BULK_LOCK_TIMEOUT = "30s"  # waiting longer on a reader's lock: fail, and let the retry come
+BULK_INDEX_MEMORY = "256MB"  # a rebuilt key sorts in memory (64MB spilled to disk at scale 100)
 _UNIQUE_VIOLATION, _FOREIGN_KEY_VIOLATION = "23505", "23503"
 
 
@@ -366,6 +367,7 @@ def _bulk_load(
         own_keys, referencing = [], []
     foreign_keys = [] if skip_triggers else _foreign_key_constraints(table)
     cur.execute(f"SET LOCAL lock_timeout = '{BULK_LOCK_TIMEOUT}'")
+    cur.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_MEMORY}'")
     for other, constraint, _ in referencing:
         cur.execute(f"ALTER TABLE {quote_ident(other)} DROP CONSTRAINT {constraint}")
     for constraint, _ in [*foreign_keys, *own_keys]:
