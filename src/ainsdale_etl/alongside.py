@@ -89,7 +89,7 @@ class LoadAlongside:
         from ainsdale_etl.pipeline import open_star_table
 
         while (arrival := self._arrivals.get()) != _DONE:
-            if arrival == _ABANDON or isinstance(arrival, str):
+            if isinstance(arrival, str):  # _ABANDON
                 raise _Abandoned
             name, entry = arrival
             yield name, open_star_table(self._ctx.processed, self._batch_id, entry, tmp)
