@@ -293,6 +293,11 @@ def test_a_transform_that_fails_after_its_facts_were_loaded_alongside_commits_no
     failed = cli("run-all", expect=1)
     [line] = _errors(failed.output)
     assert "department_id=9999" in line and batch.name in line
+    events = [json.loads(x) for x in failed.output.splitlines() if x.startswith("{")]
+    loaded = [e["table"] for e in events if e["event"] == "table_loaded"]
+    assert "fact_sales_order" in loaded  # it was loaded, alongside, before the failure
+    quarantined = next(e for e in events if e["event"] == "batch_quarantined")
+    assert quarantined["step"] == "transform"
     assert ledger(wh) == []
     assert all(rows == [] for rows in warehouse_contents(wh).values())
     validated = query(wh, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")

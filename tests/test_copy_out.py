@@ -22,6 +22,7 @@ ROWS = sql.SQL(
 
 def test_copy_out_writes_what_psycopg_copy_writes_and_counts_the_rows(pg_admin_url):
     with psycopg.connect(pg_admin_url) as conn:
+        conn.execute("SELECT 1")  # the extract's connections are inside a transaction
         statement = ROWS.format(sql.Literal(5000))
         out = io.BytesIO()
         assert copy_out(conn, statement, out) == 5000
@@ -33,6 +34,7 @@ def test_copy_out_writes_what_psycopg_copy_writes_and_counts_the_rows(pg_admin_u
         assert out.getvalue().splitlines()[1] == b'1,"x,""y""1",1.25,'
         # The connection is still usable, in the same transaction.
         assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
 
 
 def test_a_bad_query_raises_its_sqlstate_and_writes_nothing(pg_admin_url):

@@ -254,3 +254,45 @@ def test_a_new_batch_sorts_after_the_last_even_when_this_clock_is_behind(cli, et
     assert committed_batches(ingest)[0] == ahead
     [_, new] = committed_batches(ingest)
     assert new == "20990101T000000000001Z"
+
+
+def test_a_batch_waiting_to_be_loaded_is_loaded_before_a_new_one(cli, etl_env, monkeypatch):
+    """run-all loads a new batch alongside its transform only when no batch before it waits to
+    be loaded: batches reach the warehouse in order, so none passes a quarantined one."""
+    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")  # a new batch would load on arrival
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    cli("transform")  # transformed, not loaded: as a run stopped during its load leaves it
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+               "last_updated = localtimestamp(3) WHERE sales_order_id <= 3")  # fmt: skip
+    result = cli("run-all")
+    events = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    assert not any(e.get("alongside") for e in events)
+    first, second = batch_ids(etl_env["AINSDALE_INGEST_URI"])
+    in_load_order = query(wh, "SELECT batch_id FROM ainsdale_meta.loaded_batch ORDER BY loaded_at")
+    assert in_load_order == [(first,), (second,)]
+    assert count(wh, "fact_sales_order") == count(src, "sales_order") + 3
+
+
+def test_a_table_that_did_not_change_carries_its_tail_forward(cli, etl_env):
+    """Rows seen in the last lookback seconds stay in the tail of every next batch while they
+    are inside its window, even when their table copied nothing: else the next window, which
+    overlaps, would extract them again."""
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    query(src, "UPDATE staff SET last_updated = localtimestamp(3) WHERE staff_id = 1")
+    cli("run-all")
+    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 1")
+    cli("run-all")  # staff copies nothing now, but staff 1 is still in its window
+    first, second = _last_two_manifests(etl_env["AINSDALE_INGEST_URI"])
+    seen = [key for key in first["tables"]["staff"]["tail"] if key[0] == 1]
+    assert len(seen) == 1 and second["tables"]["staff"]["rows"] == 0
+    assert seen[0] in second["tables"]["staff"]["tail"]
+    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 2")
+    cli("run-all")
+    third = _last_two_manifests(etl_env["AINSDALE_INGEST_URI"])[1]
+    assert third["tables"]["staff"]["rows"] == 0  # staff 1 was not extracted a second time
+
+
+def _last_two_manifests(ingest: str) -> list[dict]:
+    paths = sorted(Path(ingest).glob("data/*/*/*/*/*_manifest.json"))
+    return [json.loads(path.read_text()) for path in paths[-2:]]

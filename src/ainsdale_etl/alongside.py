@@ -7,6 +7,10 @@ transaction, bulk-copying tables as they arrive (see :func:`warehouse.load_table
 commits only after the transform has committed its manifest. At scale 100 this hid most of
 the transform behind the load.
 
+While it waits for the next table, the load's transaction holds the locks its copies took
+(a bulk load drops keys: an exclusive lock on that table until commit), so readers of a table
+loaded early wait until the batch commits, as they would for any load of it.
+
 This is only ever a shortcut. If the transform fails, or the load does for any reason, the
 load's transaction is rolled back and the batch is loaded the ordinary way once the transform
 is done (:func:`pipeline.load_pending`), with its retries and quarantine rules; so a failure
@@ -20,16 +24,18 @@ import threading
 import time
 from pathlib import Path
 from queue import SimpleQueue
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from ainsdale_etl.errors import BadInputError, LockedError
+from ainsdale_etl.errors import BadInputError, LockedError, describe_failure
 from ainsdale_etl.shutdown import StopRequestedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextlib import AbstractContextManager
 
     from ainsdale_etl.batches import TableEntry
     from ainsdale_etl.context import Context
+    from ainsdale_etl.events import Progress, Reporter
     from ainsdale_etl.warehouse import TableData
 
 _DONE = "done"  # the transform committed: every table has arrived
@@ -38,6 +44,24 @@ _ABANDON = "abandon"  # the transform failed or repeated itself: roll back
 
 class _Abandoned(Exception):
     """The transform did not commit what this load was loading."""
+
+
+class _Marked:
+    """The run's reporter, with every event of this load marked ``alongside``: they are logged
+    as usual, but do not move where the run is said to be (the step and batch a failure alert
+    names), which is the transform's."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+
+    def event(self, event: str, message: str = "", **fields: Any) -> None:
+        self._inner.event(event, message, alongside=True, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._inner.warning(message, alongside=True, **fields)
+
+    def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
+        return self._inner.progress(description, total)
 
 
 class LoadAlongside:
@@ -51,6 +75,7 @@ class LoadAlongside:
         self._ctx, self._batch_id, self._force = ctx, batch_id, force
         self._arrivals: SimpleQueue[tuple[str, TableEntry] | str] = SimpleQueue()
         self._seen: set[str] = set()
+        self._loaded: dict[str, TableEntry] = {}
         self._merged: dict[str, int] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"load {batch_id}", daemon=True)
@@ -77,11 +102,13 @@ class LoadAlongside:
             raise self._error
         if self._error is not None and not isinstance(self._error, BadInputError | _Abandoned):
             # Bad input will be reported by the ordinary load, which meets it again.
+            message, _ = describe_failure(cast(Exception, self._error))
             self._ctx.reporter.warning(
-                f"loading batch {self._batch_id} alongside its transform failed "
-                f"({type(self._error).__name__}); loading it after the transform instead",
+                f"loading batch {self._batch_id} alongside its transform failed ({message}); "
+                "loading it after the transform instead",
                 batch_id=self._batch_id,
                 step="load",
+                alongside=True,
             )
         return self._merged
 
@@ -92,27 +119,42 @@ class LoadAlongside:
             if isinstance(arrival, str):  # _ABANDON
                 raise _Abandoned
             name, entry = arrival
+            self._loaded[name] = entry
             yield name, open_star_table(self._ctx.processed, self._batch_id, entry, tmp)
+
+    def _check_committed(self) -> None:
+        """Commit only what the transform committed: every table of its manifest, as written."""
+        from ainsdale_etl.batches import read_manifest
+
+        manifest = read_manifest(self._ctx.processed, self._batch_id)
+        committed = {n: (e.key, e.sha256) for n, e in manifest.tables.items() if e.rows}
+        if committed != {n: (e.key, e.sha256) for n, e in self._loaded.items()}:
+            raise _Abandoned
+
+    def _before_commit(self) -> None:
+        self._check_committed()
+        self._ctx.lock_check()
 
     def _run(self) -> None:
         from ainsdale_etl.pipeline import report_loaded
         from ainsdale_etl.warehouse import ensure_warehouse, load_tables
 
         ctx = self._ctx
+        reporter = _Marked(ctx.reporter)
         started = time.perf_counter()
         try:
             ensure_warehouse(ctx.warehouse, force=self._force)
-            ctx.reporter.event("batch_started", step="load", batch_id=self._batch_id)
+            reporter.event("batch_started", step="load", batch_id=self._batch_id)
             with tempfile.TemporaryDirectory() as tmp:
                 merged = load_tables(
                     ctx.warehouse,
                     self._batch_id,
                     self._tables(Path(tmp)),
                     bulk_min_rows=ctx.settings.bulk_load_min_rows,
-                    reporter=ctx.reporter,
-                    before_commit=ctx.lock_check,
+                    reporter=reporter,
+                    before_commit=self._before_commit,
                 )
-            report_loaded(ctx.reporter, self._batch_id, merged, time.perf_counter() - started)
+            report_loaded(reporter, self._batch_id, merged, time.perf_counter() - started)
             self._merged = merged
         except BaseException as exc:  # handed to the caller's thread by result()
             self._error = exc

@@ -176,7 +176,7 @@ def _warm_up() -> None:
 
     def load() -> None:
         for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi"):
-            with suppress(ImportError):
+            with suppress(Exception):  # the main thread imports it again, and says why
                 importlib.import_module(name)
 
     threading.Thread(target=load, name="warm-up imports", daemon=True).start()

@@ -27,6 +27,8 @@ class _Whereabouts:
     batch_id: str | None = None
 
     def _note(self, fields: dict[str, Any]) -> None:
+        if fields.get("alongside"):  # run-all's background load: the run is where it was
+            return
         step = fields.get("step") or self.step
         if step != self.step:
             self.step, self.batch_id = step, None  # a new step has not reached a batch yet

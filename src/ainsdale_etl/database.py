@@ -177,18 +177,32 @@ class Database:
         try:
             yield
         finally:
-            idle, self._idle = self._idle, None
+            with self._idle_lock:
+                idle, self._idle = self._idle or [], None
             for _, conn in idle:
                 with suppress(Exception):
                     conn.close()
 
     def _reuse(self, autocommit: bool) -> Connection | None:
-        with self._idle_lock:
-            idle = self._idle or []
-            for i, (mode, _) in enumerate(idle):
-                if mode == autocommit:
-                    return idle.pop(i)[1]
-        return None
+        """An idle connection in this mode that still answers, if there is one. It is asked
+        first: it may have sat idle through a long step, and a server's idle timeout may have
+        closed it meanwhile."""
+        import adbc_driver_manager
+
+        while True:
+            with self._idle_lock:
+                idle = self._idle or []
+                found = next((i for i, (mode, _) in enumerate(idle) if mode == autocommit), None)
+                if found is None:
+                    return None
+                conn = idle.pop(found)[1]
+            try:
+                with conn.cursor() as cur:
+                    fetch_all(cur, "SELECT 1")
+                return conn
+            except adbc_driver_manager.Error:
+                with suppress(Exception):
+                    conn.close()
 
     def _keep(self, autocommit: bool, conn: Connection) -> None:
         try:

@@ -459,11 +459,15 @@ def transform_pending(
     ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
     loaded = set(loaded_batches(ctx.warehouse))
     marks = _active_marks(ctx, loaded)
+    # Batches must reach the warehouse in order, and none may pass a quarantined one: a batch
+    # is loaded alongside only if no batch before it waits to be loaded, and only while every
+    # load alongside has succeeded.
+    in_order = loads is not None and not pending_loads(ctx.processed, loaded)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
             _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
             alongside = None
-            if loads is not None and not marks and all(b < batch_id for b in loaded):
+            if in_order and not marks and all(b < batch_id for b in loaded):
                 alongside = LoadAlongside(ctx, batch_id, force=force)
             try:
                 _guarded(
@@ -490,7 +494,9 @@ def transform_pending(
             if alongside is not None and loads is not None:
                 alongside.transform_committed()
                 merged = alongside.result()
-                if merged is not None:
+                if merged is None:
+                    in_order = False  # this batch waits for the ordinary load; so do the next
+                else:
                     loads[batch_id] = merged
                     loaded.add(batch_id)
             bar.advance()

@@ -21,16 +21,17 @@ Each table is read in a window ``[lower, upper)`` inside one REPEATABLE READ sna
 
 from __future__ import annotations
 
+import select
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from queue import SimpleQueue
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ainsdale_etl.batches import (
     Manifest,
@@ -257,6 +258,13 @@ def extract(
         with ThreadPoolExecutor(max_workers=len(connections)) as pool:
             order = _changed_and_largest_first(connections[0], names)
             futures = {n: pool.submit(one, n) for n in order}
+            # The first failure is the one to report: a copy that fails closes its connection,
+            # and the tables queued behind it on that connection then fail for that reason.
+            for done in as_completed(futures.values()):
+                if done.exception() is not None:
+                    for future in futures.values():
+                        future.cancel()
+                    raise cast(BaseException, done.exception())
             for name in names:
                 entry, seconds = futures[name].result()
                 entries[name] = entry
@@ -294,29 +302,45 @@ def extract(
 
 
 def copy_out(conn: psycopg.Connection, statement: sql.Composed, out: BinaryIO) -> int:
-    """Run ``COPY ... TO STDOUT`` on ``conn`` (in its open transaction), writing what the server
-    sends to ``out``; returns the rows copied.
+    """Run ``COPY ... TO STDOUT`` on ``conn`` (in the transaction it has open, if any: unlike
+    ``cursor.copy``, this does not begin one), writing
+    what the server sends to ``out``; returns the rows copied.
 
     The server sends one message per row. This reads them straight off libpq through psycopg's
-    low-level ``pq`` layer, which costs half the Python per row of psycopg's ``Copy`` iterator
-    and lets go of the GIL while it waits: two tables of 1.56M rows copied on two threads took
-    2.0 s through ``Copy`` and 1.2 s this way.
+    low-level ``pq`` layer, which costs half the Python per row of psycopg's ``Copy`` iterator:
+    two tables of 1.56M rows copied on two threads took 2.0 s through ``Copy`` and 1.2 s this
+    way. libpq is used in non-blocking mode, and the waits for the server are ``select`` calls,
+    which let go of the GIL: a scan that finds few rows must not stall the other threads (the
+    other copies, the imports of run-all, a SIGTERM handler).
     """
     from psycopg import errors, pq
 
     pgconn = conn.pgconn
+
+    def wait_for_server() -> None:
+        select.select([pgconn.socket], [], [])
+        pgconn.consume_input()
+
+    def next_result() -> pq.abc.PGresult | None:
+        while pgconn.is_busy():
+            wait_for_server()
+        return pgconn.get_result()
+
     try:
         pgconn.send_query(statement.as_bytes(conn))
-        result = pgconn.get_result()
+        result = next_result()
         if result is not None and result.status == pq.ExecStatus.COPY_OUT:
             read, write = pgconn.get_copy_data, out.write
             while True:
-                size, data = read(0)  # blocks; -1 once the copy is done
-                if size < 0:
+                size, data = read(1)  # 0: nothing yet; -1: the copy is done
+                if size > 0:
+                    write(data)
+                elif size == 0:
+                    wait_for_server()
+                else:
                     break
-                write(data)
-            result = pgconn.get_result()
-        while pgconn.get_result() is not None:  # the protocol's end of this query
+            result = next_result()
+        while next_result() is not None:  # the protocol's end of this query
             pass
     except BaseException:
         conn.close()  # mid-copy: the connection cannot be used for anything else
@@ -336,17 +360,22 @@ def copy_out(conn: psycopg.Connection, statement: sql.Composed, out: BinaryIO) -
 TAIL_FROM_CSV_MAX_ROWS = 50_000
 
 
-def _copied_since(path: Path, table: SourceTable, since: datetime) -> list[tuple[int, str]]:
+def _copied_since(path: Path, table: SourceTable, since: datetime) -> list[tuple[int, str]] | None:
     """The keys ``(id, last_updated)`` of the rows in the CSV at ``path`` updated at or after
-    ``since``, timestamps written as :func:`_format_ts` writes them."""
+    ``since``, timestamps written as :func:`_format_ts` writes them; None if the file cannot
+    be read that way (a field longer than the csv module takes): the caller asks the server."""
     import csv
 
-    with path.open(newline="", encoding="utf-8") as src:
+    # Only two columns are wanted; whatever the encoding of the others, they decode.
+    with path.open(newline="", encoding="utf-8", errors="replace") as src:
         rows = csv.reader(src)
         header = next(rows)
         at_id, at_updated = header.index(table.id_column), header.index("last_updated")
-        keyed = ((row[at_id], datetime.fromisoformat(row[at_updated])) for row in rows)
-        return [(int(i), _format_ts(updated)) for i, updated in keyed if updated >= since]
+        try:
+            keyed = [(row[at_id], datetime.fromisoformat(row[at_updated])) for row in rows]
+        except csv.Error:
+            return None
+    return [(int(i), _format_ts(updated)) for i, updated in keyed if updated >= since]
 
 
 def _extract_table(
@@ -366,14 +395,15 @@ def _extract_table(
     with path.open("wb", buffering=_WRITE_BUFFER) as out:
         rows = copy_out(conn, copy_sql(table, window), out)
     since = upper - lookback
-    if rows > TAIL_FROM_CSV_MAX_ROWS:
+    copied = _copied_since(path, table, since) if 0 < rows <= TAIL_FROM_CSV_MAX_ROWS else None
+    if rows and copied is None:
         tail = [(int(i), t) for i, t in conn.execute(tail_sql(table, window, since)).fetchall()]
     else:
         # The window's rows are those just copied plus those seen before, so the tail is among
         # them: no second scan of the table (there is no index on last_updated) to find it. A
         # seen key whose row has changed or gone since is harmless: it matches no row.
         seen = {(i, t) for i, t in window.seen if t >= _format_ts(since)}
-        tail = sorted(seen.union(_copied_since(path, table, since) if rows else ()))
+        tail = sorted(seen.union(copied or ()))
     entry = TableEntry(
         lower=_format_ts(lower) if lower else None,
         upper=_format_ts(upper),

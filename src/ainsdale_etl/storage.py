@@ -82,6 +82,7 @@ class LocalStorage:
         # only ever deletes its file afterwards, never writes to it.
         with self._atomic_target(key) as tmp:
             _link_or_copy(path, tmp)
+            tmp.chmod(0o600)  # as mkstemp made objects before: extracts hold personal data
 
     class _AtomicTarget:
         def __init__(self, target: Path) -> None:

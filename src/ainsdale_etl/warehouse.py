@@ -213,9 +213,12 @@ class _ReferenceCheck:
     def _watch(self, data: TableData) -> Iterator[pa.RecordBatch]:
         import pyarrow.compute as pc
 
+        gathered = dict.fromkeys(self._seen, 0)
         for batch in data.reader:
             for name, seen in self._seen.items():
-                seen.append(pc.unique(batch.column(name)))
+                if gathered[name] <= _DISTINCT_VALUES_LIMIT:  # beyond it, the table is scanned
+                    seen.append(pc.unique(batch.column(name)))
+                    gathered[name] += len(seen[-1])
             yield batch
 
     def verify(self, cur: Cursor, batch_id: str) -> None:
@@ -227,7 +230,7 @@ class _ReferenceCheck:
         for column in self.table.foreign_keys:
             chunks = pa.chunked_array(self._seen[column.name], type=self._types[column.name])
             values = pc.unique(chunks).drop_null()
-            if len(values) > _DISTINCT_VALUES_LIMIT or _any_missing(cur, column, values):
+            if len(chunks) > _DISTINCT_VALUES_LIMIT or _any_missing(cur, column, values):
                 # Names the row, or finds nothing amiss.
                 _check_references(cur, batch_id, self.table, relation, [column.name])
 
