@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib
 import json
 import sys
@@ -76,6 +78,11 @@ def main(
     state.debug = debug
     state.log_format = log_format
     state.reporter = None
+    # At exit, leave every object to the operating system instead of a last garbage
+    # collection over pyarrow's, polars' and ADBC's: 0.1 s of each run, a tenth of an
+    # incremental one. Everything that holds a resource (connections, files, temporary
+    # folders) is closed by its context manager before that; atexit handlers still run.
+    atexit.register(gc.freeze)
 
 
 def _reporter() -> Any:

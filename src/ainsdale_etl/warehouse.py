@@ -112,13 +112,17 @@ def ensure_warehouse(db: Database, *, force: bool = False) -> None:
 
 
 def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
-    """The ledger: batch id -> {loaded_at, rows} for every loaded batch."""
-    with db.connect() as conn, conn.cursor() as cur:
-        if not fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [LEDGER])[0][0]:
+    """The ledger: batch id -> {loaded_at, rows} for every loaded batch.
+
+    Read on a psycopg session: it takes a few milliseconds and no columnar stack, so run-all's
+    transform can begin while ADBC, which only the load needs, is still being imported."""
+    with db.psycopg_connect() as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [LEDGER]).fetchone()
+        if not exists or not exists[0]:
             return {}
-        rows = fetch_all(
-            cur, f"SELECT batch_id, loaded_at, rows::text FROM {LEDGER} ORDER BY batch_id"
-        )
+        rows = conn.execute(
+            f"SELECT batch_id, loaded_at, rows::text FROM {LEDGER} ORDER BY batch_id"
+        ).fetchall()
     return {b: {"loaded_at": at, "rows": json.loads(r)} for b, at, r in rows}
 
 
