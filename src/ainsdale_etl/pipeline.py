@@ -55,9 +55,12 @@ def current_key(table: str) -> str:
     return f"{CURRENT_PREFIX}{table}.parquet"
 
 
-def pending_transforms(ingest: Storage, processed: Storage) -> list[str]:
-    """Extracted batches not yet transformed, oldest first."""
-    done = set(committed_batches(processed))
+def pending_transforms(
+    ingest: Storage, processed: Storage, transformed: list[str] | None = None
+) -> list[str]:
+    """Extracted batches not yet transformed, oldest first; ``transformed`` is the processed
+    bucket's committed batches, if the caller has listed them already."""
+    done = set(committed_batches(processed) if transformed is None else transformed)
     return [b for b in committed_batches(ingest) if b not in done]
 
 
@@ -456,13 +459,16 @@ def transform_pending(
     from ainsdale_etl.warehouse import loaded_batches
 
     ctx.reporter.event("step_started", step="transform")
-    ids = pending_transforms(ctx.ingest, ctx.processed) if batch_ids is None else batch_ids
+    transformed = committed_batches(ctx.processed)  # listed once: O(objects) on S3
+    ids = batch_ids
+    if ids is None:
+        ids = pending_transforms(ctx.ingest, ctx.processed, transformed)
     loaded = set(loaded_batches(ctx.warehouse))
     marks = _active_marks(ctx, loaded)
     # Batches must reach the warehouse in order, and none may pass a quarantined one: a batch
     # is loaded alongside only if no batch before it waits to be loaded, and only while every
     # load alongside has succeeded.
-    in_order = loads is not None and not pending_loads(ctx.processed, loaded)
+    in_order = loads is not None and set(transformed) <= loaded
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
             _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
