@@ -305,6 +305,8 @@ def test_a_local_put_file_survives_its_source_being_deleted(tmp_path):
     bucket.put_file("data/x.csv", source)
     source.unlink()  # what every caller does next
     assert bucket.get_bytes("data/x.csv") == b"a,b\n1,2\n"
+    # Readable by its owner only, linked or copied: extracts hold personal data.
+    assert (tmp_path / "bucket" / "data" / "x.csv").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_local_get_file_is_a_snapshot_a_later_put_does_not_change(tmp_path):
