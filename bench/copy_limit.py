@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ainsdale_etl.schema import SOURCE_TABLES
+from ainsdale_etl.core.registry import SOURCE_TABLES
 
 _CHUNK = 1 << 20
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy
 
-from ainsdale_etl.schema import FACTS, SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES
 
 
 def _engine(url: str) -> sqlalchemy.Engine:
@@ -123,7 +123,7 @@ def transform(folder: Path) -> int:
 
 
 def load(warehouse_url: str, folder: Path) -> int:
-    from ainsdale_etl.warehouse import warehouse_ddl
+    from ainsdale_etl.load.ddl import warehouse_ddl
 
     engine = _engine(warehouse_url)
     with engine.begin() as conn:

@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from ainsdale_etl.database import Database
+from ainsdale_etl.adapters.postgres import Database
 
 SMALL_SCALE = 0.02  # ~220 sales orders: every code path, in well under a second
 
@@ -34,7 +34,7 @@ def pg_admin_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from ainsdale_etl.embedded import embedded_server
+    from ainsdale_etl.adapters.embedded import embedded_server
 
     # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, and would
     # delete a running server's data directory.
@@ -66,7 +66,7 @@ def new_database_url(pg_admin_url: str) -> Iterator[Callable[[str], str]]:
 @pytest.fixture
 def source_url(new_database_url: Callable[[str], str]) -> str:
     """A freshly seeded totesys for a test that changes it."""
-    from ainsdale_etl.seed import seed
+    from ainsdale_etl.ops.seed import seed
 
     url = new_database_url("totesys")
     seed(Database("source", SecretStr(url)), scale=SMALL_SCALE)
@@ -76,7 +76,7 @@ def source_url(new_database_url: Callable[[str], str]) -> str:
 @pytest.fixture(scope="session")
 def shared_source_url(new_database_url: Callable[[str], str]) -> str:
     """A seeded totesys that tests only read."""
-    from ainsdale_etl.seed import seed
+    from ainsdale_etl.ops.seed import seed
 
     url = new_database_url("totesys_ro")
     seed(Database("source", SecretStr(url)), scale=0.05)
@@ -110,7 +110,7 @@ def etl_env(
 @pytest.fixture
 def cli() -> Callable[..., object]:
     """Run the CLI in-process; fails the test on an unexpected exit code."""
-    from ainsdale_etl.cli import app
+    from ainsdale_etl.cli.app import app
 
     runner = CliRunner()
 

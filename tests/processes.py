@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ainsdale_etl.schema import STAR_TABLES
+from ainsdale_etl.core.registry import STAR_TABLES
 from conftest import query
 
 EXE = str(Path(sys.executable).with_name("ainsdale-etl"))

@@ -1,0 +1,1 @@
+"""The command line: a thin layer of commands (:mod:`.app`) over one context per run."""

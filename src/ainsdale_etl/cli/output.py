@@ -1,0 +1,120 @@
+"""The CLI's reporters: rich lines on a terminal, one JSON object per line in a container.
+
+Both remember the step and batch of the latest event, so that a failure alert can say where the
+run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ainsdale_etl.core.events import NullReporter, Progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+
+class _Whereabouts:
+    """The step and batch the run was last heard of in."""
+
+    step: str | None = None
+    batch_id: str | None = None
+
+    def _note(self, fields: dict[str, Any]) -> None:
+        if fields.get("alongside"):  # run-all's background load: the run is where it was
+            return
+        step = fields.get("step") or self.step
+        if step != self.step:
+            self.step, self.batch_id = step, None  # a new step has not reached a batch yet
+        self.batch_id = fields.get("batch_id") or self.batch_id
+
+
+class JsonReporter(_Whereabouts):
+    """One JSON object per event, for CloudWatch Logs Insights and other log pipelines."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
+        self._note(fields)
+        record = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": level,
+            "event": event,
+            **({"message": message} if message else {}),
+            **fields,
+        }
+        self.stream.write(json.dumps(record, default=str) + "\n")
+        self.stream.flush()
+
+    def event(self, event: str, message: str = "", **fields: Any) -> None:
+        self._emit("info", event, message, fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._emit("warning", "warning", message, fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._emit("error", "failed", message, fields)
+
+    def progress(self, description: str, total: int) -> AbstractContextManager[Progress]:
+        return NullReporter().progress(description, total)
+
+
+class _RichBar:
+    def __init__(self, bar: RichProgress, task: TaskID) -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.advance(self.task, steps)
+
+
+class ConsoleReporter(_Whereabouts):
+    """Short human lines on stderr (stdout is left for results)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+
+    def event(self, event: str, message: str = "", **fields: Any) -> None:
+        self._note(fields)
+        parts = [str(fields[k]) for k in ("step", "table") if k in fields]
+        if "rows" in fields:
+            parts.append(f"{fields['rows']:,} rows")
+        if "seconds" in fields:
+            parts.append(f"{fields['seconds']:.2f}s")
+        detail = " · ".join(parts)
+        text = message or event.replace("_", " ")
+        self.console.print(f"[dim]{detail:<40}[/dim] {text}" if detail else text)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._note(fields)
+        self.console.print(f"[yellow]warning:[/yellow] {message}")
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Progress]:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        # Transient, on the reporter's own console: event lines print above the bar, and the
+        # bar is gone when the step ends.
+        with RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as bar:
+            yield _RichBar(bar, bar.add_task(description, total=total))
+
+
+def make_reporter(log_format: str | None) -> JsonReporter | ConsoleReporter:
+    fmt = log_format or ("console" if sys.stdout.isatty() else "json")
+    return JsonReporter() if fmt == "json" else ConsoleReporter()

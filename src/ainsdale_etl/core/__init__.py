@@ -1,0 +1,3 @@
+"""What every stage shares and none owns: settings, the registry of tables, batches and their
+manifests, errors, events, retries.
+"""

@@ -1,0 +1,150 @@
+"""Batches: ids, object keys, and the manifests that commit them.
+
+A batch is a set of objects under ``data/YYYY/MM/DD/<batch_id>/`` plus a manifest written last.
+The manifest is the commit marker: objects without one are not a batch, whatever they hold.
+The same layout is used in the ingest bucket (CSV) and the processed bucket (Parquet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from ainsdale_etl.adapters.storage import Storage
+from ainsdale_etl.core.errors import BadInputError, ConfigError
+
+_BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
+MANIFEST_SUFFIX = "_manifest.json"
+
+
+def new_batch_id(now: datetime | None = None, *, after: str | None = None) -> str:
+    """The batch id of a run starting at ``now`` (UTC): sortable, and safe in an object key.
+
+    Batches are processed in id order, so a new id must sort after the last committed one
+    (``after``) even if this host's clock runs behind the one that wrote it: it is then the
+    next microsecond instead.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    if after is not None:
+        now = max(now, parse_batch_id(after) + timedelta(microseconds=1))
+    return now.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def parse_batch_id(batch_id: str) -> datetime:
+    """The UTC time a batch id stands for; a malformed id is a usage error."""
+    try:
+        if not _BATCH_ID.match(batch_id):
+            raise ValueError(batch_id)
+        return datetime.strptime(batch_id, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(
+            f"{batch_id!r} is not a batch id; batch ids look like 20261125T174812123456Z "
+            "(see 'ainsdale-etl batches')"
+        ) from None
+
+
+def _is_batch_id(text: str) -> bool:
+    try:
+        parse_batch_id(text)
+    except ConfigError:
+        return False
+    return True
+
+
+def batch_prefix(batch_id: str) -> str:
+    when = parse_batch_id(batch_id)
+    return f"data/{when:%Y/%m/%d}/{batch_id}/"
+
+
+def object_key(batch_id: str, table: str, extension: str) -> str:
+    return f"{batch_prefix(batch_id)}{batch_id}_{table}.{extension}"
+
+
+def manifest_key(batch_id: str) -> str:
+    return f"{batch_prefix(batch_id)}{batch_id}{MANIFEST_SUFFIX}"
+
+
+class TableEntry(BaseModel):
+    """One table of a batch: its object (none when no rows changed), row count and checksum."""
+
+    key: str | None = None
+    rows: int = 0
+    sha256: str | None = None
+    # Extract only: the change window [lower, upper) read for this table, and the keys
+    # (id, last_updated) of rows near its upper end, so the next window can overlap without
+    # re-extracting them (see source.py).
+    lower: str | None = None
+    upper: str | None = None
+    tail: list[tuple[int, str]] = []
+
+
+class Manifest(BaseModel):
+    batch_id: str
+    stage: Literal["extract", "transform"]
+    created_at: str
+    full: bool = False
+    source_batch_id: str | None = None  # transform: the ingest batch it was built from
+    tables: dict[str, TableEntry]
+
+    @property
+    def total_rows(self) -> int:
+        return sum(t.rows for t in self.tables.values())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(storage: Storage, manifest: Manifest) -> None:
+    """Commit a batch: call only after every object it names has been written."""
+    storage.put_bytes(manifest_key(manifest.batch_id), manifest.model_dump_json(indent=2).encode())
+
+
+def read_manifest(storage: Storage, batch_id: str) -> Manifest:
+    raw = storage.get_bytes(manifest_key(batch_id))
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BadInputError(
+            f"batch {batch_id}: manifest {manifest_key(batch_id)} in {storage.uri} is not valid: "
+            f"{exc.errors()[0]['msg']}"
+        ) from None
+
+
+def committed_batches(storage: Storage) -> list[str]:
+    """Ids of the batches whose manifest exists, oldest first."""
+    ids = []
+    for key in storage.list("data/"):
+        name = key.rsplit("/", 1)[-1]
+        if name.endswith(MANIFEST_SUFFIX):
+            batch_id = name.removesuffix(MANIFEST_SUFFIX)
+            if _is_batch_id(batch_id) and key == manifest_key(batch_id):
+                ids.append(batch_id)
+    return sorted(ids)
+
+
+def select_batches(
+    ids: list[str],
+    *,
+    batch_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[str]:
+    """``ids`` narrowed to one batch, or to those in [since, until] (ids or dates, inclusive)."""
+    if batch_id is not None:
+        parse_batch_id(batch_id)
+        return [b for b in ids if b == batch_id]
+    return [
+        b
+        for b in ids
+        if (since is None or b >= since) and (until is None or b[: len(until)] <= until)
+    ]

@@ -1,0 +1,72 @@
+"""Expected failures, each carrying the exit code the CLI returns for it.
+
+Anything raised as an :class:`EtlError` is a failure a user can act on: the CLI prints its
+message as one line (no traceback unless ``--debug``) and exits with its code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # the run failed: bad input, a database error, a failed check
+    USAGE = 2  # bad configuration or usage: fix the settings or the command line
+    TRY_LATER = 75  # EX_TEMPFAIL: another run holds the lock; the schedule's retry will do
+    INTERRUPTED = 130  # stopped by SIGINT/SIGTERM at a safe point; rerun to carry on
+
+
+class EtlError(Exception):
+    """A failure the user can act on; the message says what is wrong and what to do."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class ConfigError(EtlError):
+    exit_code = ExitCode.USAGE
+
+
+class RefusedError(EtlError):
+    """A command that would harm data it did not create (rerun with --force)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BadInputError(EtlError):
+    """A batch or object that cannot be processed as it is."""
+
+
+class LockedError(EtlError):
+    """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
+
+    exit_code = ExitCode.TRY_LATER
+
+
+class DatabaseError(EtlError):
+    """A database could not be reached or refused a statement (message scrubbed of secrets).
+
+    ``transient`` says whether trying again may succeed (a dropped connection, a restart),
+    as opposed to a refusal that will not change (a bad password, a missing table).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retries_exhausted = False
+
+
+def describe_failure(exc: Exception) -> tuple[str, ExitCode]:
+    """The one line and the exit code that report ``exc``, expected or not."""
+    if isinstance(exc, EtlError):
+        return str(exc), exc.exit_code
+    from ainsdale_etl.adapters.aws import aws_failure, is_aws_error
+
+    if is_aws_error(exc):
+        failure = aws_failure(exc, "AWS request failed")
+        return str(failure), failure.exit_code
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"unexpected {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)",
+        ExitCode.FAILED,
+    )

@@ -1,0 +1,138 @@
+"""Settings: one pydantic-settings class, read from ``AINSDALE_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ainsdale_etl.core.errors import ConfigError
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+class AlertSettings(BaseSettings):
+    """Where failures are paged: read on its own, so that a run whose other settings are
+    invalid can still page about it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AINSDALE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    alert_topic_arn: str | None = Field(
+        default=None, description="SNS topic a failed command publishes to (unset: no alerts)."
+    )
+
+
+class Settings(AlertSettings):
+    """Everything a run needs to know; unset databases and buckets mean the embedded default."""
+
+    source_url: SecretStr | None = Field(None, description="PostgreSQL URI of totesys.")
+    warehouse_url: SecretStr | None = Field(None, description="PostgreSQL URI of the warehouse.")
+    source_secret_id: str | None = Field(
+        None, description="Secrets Manager secret (RDS JSON) for totesys, used without a URL."
+    )
+    warehouse_secret_id: str | None = Field(
+        None, description="Secrets Manager secret (RDS JSON) for the warehouse, used without a URL."
+    )
+    database_sslmode: SslMode | None = Field(
+        None,
+        description="libpq sslmode of connections built from a secret; default require, "
+        "or prefer for localhost and unix sockets.",
+    )
+    s3_sse: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="Server-side encryption S3 writes ask for (unset: the bucket default)."
+    )
+    s3_kms_key_id: str | None = Field(
+        None, description="KMS key for aws:kms encryption of S3 writes (implies aws:kms)."
+    )
+    ingest_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
+    processed_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
+    home: Path = Field(Path(".ainsdale"), description="State of the embedded default.")
+    log_format: Literal["json", "console"] | None = Field(
+        None, description="json (default off a terminal) or console (default on a terminal)."
+    )
+    extract_lookback_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How far each extract looks back past the previous window for rows that "
+        "committed late (see README: change capture).",
+    )
+    workers: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Tables processed at once by extract (one source connection each) and "
+        "transform; about the number of cores the database and this process can share.",
+    )
+
+    lock_wait_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="How long a run waits for another run to release the pipeline lock before "
+        "exiting 75 (try later).",
+    )
+    db_attempts: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="Tries in all for a database step that fails transiently (dropped "
+        "connection, restart, no free slots), with exponential backoff and jitter.",
+    )
+
+    bulk_load_min_rows: int = Field(
+        10_000,
+        ge=1,
+        description="A fact batch this big, and at least as big as its table, is loaded with "
+        "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
+    )
+
+    @field_validator("s3_kms_key_id")
+    @classmethod
+    def _kms_key_needs_kms(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("s3_sse") == "AES256":
+            raise ValueError("a KMS key needs AINSDALE_S3_SSE=aws:kms (or unset), not AES256")
+        return value
+
+    @field_validator("source_url", "warehouse_url")
+    @classmethod
+    def _a_postgres_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        # Only the URI form: its credentials can be told apart and masked in every message
+        # (a keyword string "host=… password=…" could be echoed whole).
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql://user:password@host:port/dbname URI")
+        return value
+
+    @property
+    def source_is_embedded(self) -> bool:
+        return self.source_url is None and self.source_secret_id is None
+
+    @property
+    def warehouse_is_embedded(self) -> bool:
+        return self.warehouse_url is None and self.warehouse_secret_id is None
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.source_is_embedded or self.warehouse_is_embedded
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "AINSDALE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"{name}: {first['msg']}; fix it in the environment or .env") from None
+
+
+def alert_topic_arn() -> str | None:
+    """The alert topic, even when the other settings do not validate."""
+    try:
+        return AlertSettings().alert_topic_arn or None
+    except ValidationError:
+        return None

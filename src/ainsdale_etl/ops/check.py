@@ -1,0 +1,222 @@
+"""``ainsdale-etl check``: is this configuration able to run? Reads only, writes nothing.
+
+Each check reaches one thing the pipeline needs (source, warehouse, the two buckets, the alert
+topic) the way a run would, and says in one line what it found or what to do. Database checks
+ask PostgreSQL for privileges (``has_table_privilege``…) rather than trying a write.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ainsdale_etl.adapters.postgres import Database, describe_url, fetch_all
+from ainsdale_etl.adapters.storage import LocalStorage, S3Storage, Storage
+from ainsdale_etl.core.errors import EtlError
+from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
+
+if TYPE_CHECKING:
+    from ainsdale_etl.runtime.context import Context
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _where(db: Database) -> str:
+    where = describe_url(db.url)
+    return f"{where} ({db.origin})" if db.origin else where
+
+
+def source_detail(db: Database) -> str:
+    """Every totesys table present and readable, else :class:`EtlError` naming those missing."""
+    with db.connect() as conn, conn.cursor() as cur:
+        missing, unreadable = [], []
+        for name in SOURCE_TABLES:
+            if not fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [name])[0][0]:
+                missing.append(name)
+            elif not fetch_all(cur, "SELECT has_table_privilege($1, 'SELECT')", [name])[0][0]:
+                unreadable.append(name)
+        conn.rollback()
+    if missing:
+        raise EtlError(
+            f"{_where(db)}: no table {', '.join(missing)}; is this the totesys database?"
+        )
+    if unreadable:
+        raise EtlError(f"{_where(db)}: no SELECT privilege on {', '.join(unreadable)}; grant it")
+    return f"{_where(db)}: {len(SOURCE_TABLES)} tables readable"
+
+
+# What loading does to each table (see warehouse.load_tables): facts gain rows, dimensions
+# and the ledger are upserted. One privilege per pair: has_table_privilege('INSERT, UPDATE')
+# would be true if either were held.
+_LEDGER = "ainsdale_meta.loaded_batch"
+_NEEDED = [
+    *((name, "INSERT") for name in STAR_TABLES),
+    *((name, "UPDATE") for name, table in STAR_TABLES.items() if not table.is_fact),
+    (_LEDGER, "INSERT"),
+    (_LEDGER, "UPDATE"),
+]
+
+
+def warehouse_detail(db: Database) -> str:
+    """The star schema writable, or creatable where it is not there yet."""
+    with db.connect() as conn, conn.cursor() as cur:
+        if not fetch_all(cur, "SELECT has_database_privilege(current_database(), 'TEMP')")[0][0]:
+            raise EtlError(f"{_where(db)}: no TEMPORARY privilege, which loads stage in; grant it")
+        if fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [_LEDGER])[0][0]:
+            denied = [
+                f"{privilege} on {table}"
+                for table, privilege in _NEEDED
+                if not fetch_all(
+                    cur,
+                    "SELECT to_regclass($1) IS NOT NULL AND has_table_privilege($1, $2)",
+                    [table, privilege],
+                )[0][0]
+            ]
+            conn.rollback()
+            if denied:
+                raise EtlError(f"{_where(db)}: missing {', '.join(denied)}; grant them")
+            return f"{_where(db)}: star schema present and writable"
+        may_create = fetch_all(
+            cur,
+            "SELECT has_database_privilege(current_database(), 'CREATE') "
+            "AND has_schema_privilege('public', 'CREATE')",
+        )[0][0]
+        conn.rollback()
+    if not may_create:
+        raise EtlError(
+            f"{_where(db)}: no star schema yet, and no CREATE privilege on the database and "
+            "schema public to make it; grant them, or create it as the owner with `load`"
+        )
+    return f"{_where(db)}: no star schema yet; the first load creates it"
+
+
+def bucket_detail(storage: Storage) -> str:
+    """The bucket reachable and listable (and its default encryption, when readable)."""
+    if isinstance(storage, S3Storage):
+        return _s3_detail(storage)
+    if isinstance(storage, LocalStorage):
+        return _folder_detail(storage.root)
+    return storage.uri
+
+
+def _s3_detail(storage: S3Storage) -> str:
+    from ainsdale_etl.adapters.aws import describe_aws_error, error_code, is_aws_error
+
+    client = storage.client
+    try:
+        client.head_bucket(Bucket=storage.bucket)
+        client.list_objects_v2(Bucket=storage.bucket, Prefix=storage.prefix, MaxKeys=1)
+    except Exception as exc:
+        if not is_aws_error(exc):
+            raise
+        if error_code(exc) in {"404", "NoSuchBucket", "NotFound"}:
+            raise EtlError(f"{storage.uri}: no such bucket; check the URI and region") from None
+        if error_code(exc) in {"403", "AccessDenied", "Forbidden"}:
+            raise EtlError(
+                f"{storage.uri}: access denied; the role needs s3:ListBucket on the bucket "
+                "and s3:GetObject, s3:PutObject on its objects"
+            ) from None
+        raise EtlError(f"{storage.uri}: {describe_aws_error(exc)}") from None
+    return f"{storage.uri}: reachable and listable; {_s3_encryption(storage)}"
+
+
+def _s3_encryption(storage: S3Storage) -> str:
+    from ainsdale_etl.adapters.aws import is_aws_error
+
+    asked = storage.encryption.get("ServerSideEncryption")
+    writes = f"writes ask for {asked}" if asked else "writes take the bucket default"
+    try:
+        rules = storage.client.get_bucket_encryption(Bucket=storage.bucket)[
+            "ServerSideEncryptionConfiguration"
+        ]["Rules"]
+    except Exception as exc:
+        if not is_aws_error(exc):
+            raise
+        return f"{writes}; default encryption not readable"
+    default = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else "none"
+    return f"default encryption {default}; {writes}"
+
+
+def _folder_detail(root: Path) -> str:
+    # The folder need not exist yet: the first write creates it, under its nearest ancestor.
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        raise EtlError(f"{root}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise EtlError(f"{root}: {existing} is not writable by this user")
+    return f"{root}: {'writable folder' if existing == root else 'will be created'}"
+
+
+def topic_detail(topic_arn: str) -> str:
+    """The alert topic, as far as a role that may only publish can tell without publishing."""
+    from ainsdale_etl.adapters.aws import (
+        aws_client,
+        describe_aws_error,
+        error_code,
+        is_aws_error,
+        region_of,
+    )
+
+    if not region_of(topic_arn):
+        raise EtlError(f"{topic_arn} is not an SNS topic ARN (arn:aws:sns:region:account:name)")
+    try:
+        aws_client("sns", arn=topic_arn, max_attempts=3, timeout=10).get_topic_attributes(
+            TopicArn=topic_arn
+        )
+    except Exception as exc:
+        if not is_aws_error(exc):
+            raise
+        if error_code(exc) in {"NotFound", "NotFoundException"}:
+            raise EtlError(f"{topic_arn}: no such topic") from None
+        if error_code(exc) in {"AuthorizationError", "AccessDenied", "AccessDeniedException"}:
+            return f"{topic_arn}: set (not verified: this role may publish only)"
+        raise EtlError(f"{topic_arn}: {describe_aws_error(exc)}") from None
+    return f"{topic_arn}: topic exists"
+
+
+def _attempt(name: str, detail: Callable[[], str]) -> Check:
+    from ainsdale_etl.adapters.postgres import scrub
+
+    try:
+        return Check(name, True, scrub(detail()))
+    except EtlError as exc:
+        return Check(name, False, scrub(str(exc)))
+
+
+def run_checks(ctx: Context) -> list[Check]:
+    """Every check of the configuration in ``ctx``, in the order a run meets them."""
+    embedded = f"embedded PostgreSQL under {ctx.settings.home} (started by a run, not by check)"
+    checks = [
+        _attempt(
+            "source",
+            (lambda: embedded)
+            if ctx.settings.source_is_embedded
+            else (lambda: source_detail(ctx.source)),
+        ),
+        _attempt("ingest bucket", lambda: bucket_detail(ctx.ingest)),
+        _attempt("processed bucket", lambda: bucket_detail(ctx.processed)),
+        _attempt(
+            "warehouse",
+            (lambda: embedded)
+            if ctx.settings.warehouse_is_embedded
+            else (lambda: warehouse_detail(ctx.warehouse)),
+        ),
+    ]
+    topic = ctx.settings.alert_topic_arn
+    checks.append(
+        _attempt("alerts", lambda: topic_detail(topic))
+        if topic
+        else Check("alerts", True, "AINSDALE_ALERT_TOPIC_ARN not set: failures page no one")
+    )
+    return checks

@@ -1,0 +1,199 @@
+"""The report's analysis queries: all its SQL, in one place, each returning a polars DataFrame.
+
+Facts keep history, so every query reads the *latest version* of each order or payment
+(``DISTINCT ON (id) ... ORDER BY id, last_updated_date DESC, last_updated_time DESC``).
+Money is summed in SQL as numeric and travels as text into ``pl.Decimal``: never through float.
+The optional period (``$1``/``$2``, inclusive, either may be NULL) filters on the created date.
+No identifier is built at run time: the statements are constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+    from adbc_driver_postgresql.dbapi import Cursor
+
+TOP_N = 10
+MONEY_DTYPE_SCALE = 2
+
+_IN_PERIOD = (
+    "($1::date IS NULL OR created_date >= $1::date)"
+    " AND ($2::date IS NULL OR created_date <= $2::date)"
+)
+
+# The latest version of every order / payment created in the period (CTEs to follow a WITH).
+_SALES = f"""
+latest_sales AS (
+    SELECT DISTINCT ON (sales_order_id) *
+    FROM fact_sales_order
+    ORDER BY sales_order_id, last_updated_date DESC, last_updated_time DESC
+), sales AS (
+    SELECT latest_sales.*, units_sold * unit_price AS value
+    FROM latest_sales
+    WHERE {_IN_PERIOD}
+)"""
+
+_PURCHASES = f"""
+latest_purchases AS (
+    SELECT DISTINCT ON (purchase_order_id) *
+    FROM fact_purchase_order
+    ORDER BY purchase_order_id, last_updated_date DESC, last_updated_time DESC
+), purchases AS (
+    SELECT latest_purchases.*, item_quantity * item_unit_price AS value
+    FROM latest_purchases
+    WHERE {_IN_PERIOD}
+)"""
+
+_PAYMENTS = f"""
+latest_payments AS (
+    SELECT DISTINCT ON (payment_id) *
+    FROM fact_payment
+    ORDER BY payment_id, last_updated_date DESC, last_updated_time DESC
+), payments AS (
+    SELECT * FROM latest_payments WHERE {_IN_PERIOD}
+)"""
+
+
+def _ranked(label: str, joins: str, group: str) -> str:
+    """Top-N per currency of the sales grouped by ``group`` (all arguments are constants)."""
+    return f"""WITH {_SALES}
+SELECT currency_code, rank, label, orders, units, value::text AS value FROM (
+    SELECT c.currency_code, {label} AS label, count(*) AS orders,
+           sum(s.units_sold) AS units, sum(s.value) AS value,
+           row_number() OVER (PARTITION BY c.currency_code
+                              ORDER BY sum(s.value) DESC, {label}) AS rank
+    FROM sales s
+    JOIN dim_currency c USING (currency_id)
+    {joins}
+    GROUP BY c.currency_code, {group}
+) ranked
+WHERE rank <= {TOP_N}
+ORDER BY currency_code, rank
+"""
+
+
+SQL: dict[str, str] = {
+    "has_warehouse": """
+SELECT to_regclass('public.fact_sales_order') IS NOT NULL
+   AND to_regclass('ainsdale_meta.loaded_batch') IS NOT NULL AS ready
+""",
+    "latest_batch": """
+SELECT batch_id, loaded_at FROM ainsdale_meta.loaded_batch
+ORDER BY loaded_at DESC, batch_id DESC LIMIT 1
+""",
+    "headline": f"""WITH {_SALES}
+SELECT c.currency_code, count(*) AS orders, sum(s.units_sold) AS units,
+       sum(s.value)::text AS value, round(sum(s.value) / count(*), 2)::text AS average_order_value
+FROM sales s JOIN dim_currency c USING (currency_id)
+GROUP BY c.currency_code ORDER BY c.currency_code
+""",
+    "sales_by_month": f"""WITH {_SALES}
+SELECT date_trunc('month', s.created_date)::date AS month, c.currency_code,
+       count(*) AS orders, sum(s.value)::text AS value
+FROM sales s JOIN dim_currency c USING (currency_id)
+GROUP BY 1, 2 ORDER BY 1, 2
+""",
+    "top_designs": _ranked(
+        "d.design_name", "JOIN dim_design d USING (design_id)", "d.design_id, d.design_name"
+    ),
+    "top_counterparties": _ranked(
+        "p.counterparty_legal_name",
+        "JOIN dim_counterparty p USING (counterparty_id)",
+        "p.counterparty_id, p.counterparty_legal_name",
+    ),
+    "top_staff": _ranked(
+        "st.first_name || ' ' || st.last_name || ' (' || st.department_name || ')'",
+        "JOIN dim_staff st ON st.staff_id = s.sales_staff_id",
+        "st.staff_id, st.first_name, st.last_name, st.department_name",
+    ),
+    "sales_by_department": _ranked(
+        "st.department_name",
+        "JOIN dim_staff st ON st.staff_id = s.sales_staff_id",
+        "st.department_name",
+    ),
+    "sales_by_country": _ranked(
+        "l.country",
+        "JOIN dim_location l ON l.location_id = s.agreed_delivery_location_id",
+        "l.country",
+    ),
+    "sales_by_city": _ranked(
+        "l.city || ', ' || l.country",
+        "JOIN dim_location l ON l.location_id = s.agreed_delivery_location_id",
+        "l.country, l.city",
+    ),
+    "purchases_vs_sales_by_month": f"""WITH {_SALES}, {_PURCHASES},
+sales_side AS (
+    SELECT date_trunc('month', created_date)::date AS month, currency_id,
+           count(*) AS orders, sum(value) AS value
+    FROM sales GROUP BY 1, 2
+), purchase_side AS (
+    SELECT date_trunc('month', created_date)::date AS month, currency_id,
+           count(*) AS orders, sum(value) AS value
+    FROM purchases GROUP BY 1, 2
+)
+SELECT month, c.currency_code,
+       coalesce(s.orders, 0) AS sales_orders,
+       coalesce(s.value, 0)::numeric(14,2)::text AS sales,
+       coalesce(p.orders, 0) AS purchase_orders,
+       coalesce(p.value, 0)::numeric(14,2)::text AS purchases
+FROM sales_side s FULL JOIN purchase_side p USING (month, currency_id)
+JOIN dim_currency c USING (currency_id)
+ORDER BY month, c.currency_code
+""",
+    "payments_status": f"""WITH {_PAYMENTS}
+SELECT c.currency_code,
+       count(*) FILTER (WHERE paid) AS paid_count,
+       coalesce(sum(payment_amount) FILTER (WHERE paid), 0)::text AS paid,
+       count(*) FILTER (WHERE NOT paid) AS outstanding_count,
+       coalesce(sum(payment_amount) FILTER (WHERE NOT paid), 0)::text AS outstanding
+FROM payments JOIN dim_currency c USING (currency_id)
+GROUP BY c.currency_code ORDER BY c.currency_code
+""",
+}
+
+# Columns that carry money as exact text from SQL, to become pl.Decimal.
+MONEY_COLUMNS = frozenset(
+    {"value", "average_order_value", "sales", "purchases", "paid", "outstanding"}
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive date range; either end may be open."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def params(self) -> list[Any]:
+        return [self.date_from, self.date_to]
+
+
+def run_query(cur: Cursor, name: str, period: Period) -> pl.DataFrame:
+    """Run one named query of :data:`SQL` for ``period``; money columns come back as Decimal."""
+    import polars as pl
+
+    from ainsdale_etl.adapters.postgres import fetch_arrow
+
+    sql = SQL[name]
+    params = period.params if "$1" in sql else None
+    frame = pl.DataFrame(fetch_arrow(cur, sql, params))
+    money = [c for c in frame.columns if c in MONEY_COLUMNS]
+    return frame.with_columns(pl.col(money).cast(pl.Decimal(38, MONEY_DTYPE_SCALE)))
+
+
+def warehouse_ready(cur: Cursor) -> bool:
+    """Whether the warehouse tables exist at all (a fresh database has none)."""
+    return bool(run_query(cur, "has_warehouse", Period()).item())
+
+
+def latest_batch(cur: Cursor) -> tuple[str, datetime] | None:
+    """The batch id and load time of the most recently loaded batch, if any."""
+    frame = run_query(cur, "latest_batch", Period())
+    if frame.is_empty():
+        return None
+    return frame.item(0, "batch_id"), frame.item(0, "loaded_at")

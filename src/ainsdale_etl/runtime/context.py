@@ -1,0 +1,80 @@
+"""The context every command runs in: settings resolved to databases, buckets and a reporter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pydantic import SecretStr
+
+from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.adapters.storage import Storage, encryption_args, open_storage
+from ainsdale_etl.core.events import NullReporter, Reporter
+from ainsdale_etl.core.retry import RetryPolicy
+from ainsdale_etl.core.settings import Settings
+from ainsdale_etl.testing.faults import FaultyStorage, faults_armed
+
+
+@dataclass
+class Context:
+    settings: Settings
+    reporter: Reporter = field(default_factory=NullReporter)
+    # Raises if the run lock was lost; set by whoever takes the lock (see locking.py).
+    lock_check: Callable[[], None] = lambda: None
+
+    def _database(
+        self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
+    ) -> Database:
+        """A URL if set, else the secret it names, else the embedded default."""
+        origin = ""
+        if url is None and secret_id is not None:
+            from ainsdale_etl.adapters.secrets import database_url_from_secret
+
+            sslmode = self.settings.database_sslmode
+            url = database_url_from_secret(secret_id, sslmode=sslmode)
+            origin = f"secret {secret_id}"
+        elif url is None:
+            from ainsdale_etl.adapters.embedded import embedded_url
+
+            url = SecretStr(embedded_url(self.settings.home, embedded_name))
+        return Database(
+            label,
+            url,
+            origin=origin,
+            retry_policy=self.retry_policy,
+            on_retry=lambda message: self.reporter.warning(message),
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.settings.db_attempts)
+
+    @cached_property
+    def source(self) -> Database:
+        from ainsdale_etl.adapters.embedded import SOURCE_DATABASE
+
+        s = self.settings
+        return self._database("source", s.source_url, s.source_secret_id, SOURCE_DATABASE)
+
+    @cached_property
+    def warehouse(self) -> Database:
+        from ainsdale_etl.adapters.embedded import WAREHOUSE_DATABASE
+
+        s = self.settings
+        return self._database(
+            "warehouse", s.warehouse_url, s.warehouse_secret_id, WAREHOUSE_DATABASE
+        )
+
+    def _storage(self, uri: str | None, default: str) -> Storage:
+        encryption = encryption_args(self.settings.s3_sse, self.settings.s3_kms_key_id)
+        storage = open_storage(uri or str(self.settings.home / default), encryption=encryption)
+        return FaultyStorage(storage) if faults_armed() else storage
+
+    @cached_property
+    def ingest(self) -> Storage:
+        return self._storage(self.settings.ingest_uri, "ingest")
+
+    @cached_property
+    def processed(self) -> Storage:
+        return self._storage(self.settings.processed_uri, "processed")

@@ -1,0 +1,96 @@
+"""One run at a time: a PostgreSQL advisory lock in the warehouse guards every step that writes.
+
+The scheduler may start a run while the last one is still going, and an engineer may run a
+backfill beside it. Two runs interleaving could extract overlapping windows or load the same
+batch twice, so every writing command holds this lock for its whole duration. It is a
+session-level lock on a connection of its own: if the process dies, PostgreSQL drops the
+connection and the lock with it, so a crash never leaves the pipeline locked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.core.errors import LockedError
+from ainsdale_etl.runtime.shutdown import checkpoint
+from ainsdale_etl.testing.faults import fault_point
+
+if TYPE_CHECKING:
+    import psycopg
+
+# A fixed key for "the ainsdale-etl pipeline" (below 2**31 so pg_locks shows it as objid).
+PIPELINE_LOCK_KEY = 0x61696E73  # "ains"
+POLL_SECONDS = 0.5
+
+
+def _holder(conn: psycopg.Connection) -> str:
+    """Who holds the lock, as far as pg_stat_activity tells (may be hidden without privileges)."""
+    rows = conn.execute(
+        """SELECT a.pid, coalesce(host(a.client_addr), 'local socket'),
+                  to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ')
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0
+             AND l.objid = %s::bigint::oid AND l.database = (
+                 SELECT oid FROM pg_database WHERE datname = current_database())""",
+        [PIPELINE_LOCK_KEY],
+    ).fetchall()
+    if not rows:
+        return "another run"
+    pid, client, since = rows[0]
+    return f"another run (backend pid {pid}, from {client}, since {since})"
+
+
+class HeldLock:
+    """The lock while it is held; :meth:`verify` before anything commits.
+
+    The lock lives as long as its connection. If that connection drops (a failover, a network
+    cut, an idle-session timeout), the lock is gone and another run may start: the run must
+    then stop before committing anything more.
+    """
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._using = threading.Lock()  # checked from the load's thread too (alongside.py)
+
+    def verify(self) -> None:
+        import psycopg
+
+        try:
+            with self._using:
+                self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            raise LockedError(
+                "lost the pipeline lock (its connection to the warehouse dropped), so another "
+                "run may have started; stopped before committing anything more: rerun"
+            ) from None
+
+
+@contextmanager
+def pipeline_lock(db: Database, *, wait_seconds: float) -> Iterator[HeldLock]:
+    """Hold the pipeline lock, waiting up to ``wait_seconds`` for it; else :class:`LockedError`."""
+    deadline = time.monotonic() + wait_seconds
+    # A psycopg session, not ADBC: it connects in a few milliseconds and needs no pyarrow, so
+    # a run's extract (psycopg too) starts while ADBC is still being imported (see warm_up).
+    with db.psycopg_connect(autocommit=True) as conn:
+        try_lock = "SELECT pg_try_advisory_lock(%s)"
+        while not _first(conn.execute(try_lock, [PIPELINE_LOCK_KEY]).fetchone()):
+            if time.monotonic() >= deadline:
+                waited = f" after waiting {wait_seconds:g} s" if wait_seconds else ""
+                raise LockedError(
+                    f"{_holder(conn)} holds the pipeline lock on the warehouse{waited}; "
+                    "nothing was done: retry later, or pass --wait SECONDS to queue behind it"
+                )
+            checkpoint("while waiting for the pipeline lock")
+            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        fault_point("lock_acquired")
+        yield HeldLock(conn)
+        # Closing the connection releases the lock, on success and failure alike.
+
+
+def _first(row: tuple[object, ...] | None) -> object:
+    return row[0] if row else None

@@ -1,0 +1,53 @@
+"""Graceful stop: SIGTERM (what ECS sends before it kills a task) ends the run at a safe point.
+
+The handler only raises a flag; the pipeline calls :func:`checkpoint` between tables and
+batches, where stopping leaves nothing half-done (an uncommitted batch is invisible, an open
+load transaction rolls back). The run then exits 130 and the next run carries on.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from ainsdale_etl.core.errors import EtlError, ExitCode
+
+
+class StopRequestedError(EtlError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+_stop = threading.Event()
+_signal_name = ""
+
+
+def _request_stop(signum: int, _frame: FrameType | None) -> None:
+    global _signal_name
+    _signal_name = signal.Signals(signum).name
+    _stop.set()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into a stop request for the duration of a command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop.clear()
+
+
+def checkpoint(where: str) -> None:
+    """Stop here if a stop was requested; ``where`` says what is left undone, for the message."""
+    if _stop.is_set():
+        raise StopRequestedError(
+            f"stopped by {_signal_name or 'request'} {where}; nothing partial was committed, "
+            "rerun the same command to carry on"
+        )

@@ -1,0 +1,151 @@
+"""The CLI as users meet it: help, errors as one line with the right exit code, S3 buckets,
+and the real entry point on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import query
+from test_pipeline_end_to_end import count
+
+COMMANDS = [
+    "extract",
+    "transform",
+    "load",
+    "run-all",
+    "batches",
+    "seed",
+    "demo",
+    "verify",
+    "report",
+    "check",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(cli, command):
+    result = cli(command, "--help")
+    assert "Usage:" in result.output and command in result.output
+
+
+def test_help_never_shows_a_secret_from_the_environment(cli, monkeypatch):
+    leaky = "postgresql://etl:LeakyPa55word@db.example.com/totesys"
+    for name in ("AINSDALE_SOURCE_URL", "AINSDALE_WAREHOUSE_URL", "AINSDALE_SEED_URL"):
+        monkeypatch.setenv(name, leaky)
+    for command in ([], *([c] for c in COMMANDS)):
+        result = cli(*command, "--help")
+        assert "LeakyPa55word" not in result.output, command
+
+
+def test_a_kms_key_with_aes256_is_a_usage_error_naming_the_variable(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_S3_SSE", "AES256")
+    monkeypatch.setenv("AINSDALE_S3_KMS_KEY_ID", "alias/etl")
+    result = cli("extract", expect=2)
+    assert "error: AINSDALE_S3_KMS_KEY_ID:" in result.output
+
+
+def test_a_malformed_batch_id_is_a_usage_error(cli, etl_env):
+    result = cli("transform", "--batch-id", "yesterday", expect=2)
+    assert "is not a batch id" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_batch_is_a_usage_error(cli, etl_env):
+    result = cli("load", "--batch-id", "20200101T000000000000Z", expect=2)
+    assert "no committed batch 20200101T000000000000Z" in result.output
+
+
+def test_an_unreachable_database_fails_in_one_line_without_its_password(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    result = cli("extract", expect=1)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot connect to the source database" in errors[0]
+    assert "hunter2secret" not in result.output
+
+
+def test_a_keyword_connection_string_is_refused_without_echoing_it(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", "host=db user=etl password=hunter2 dbname=wh")
+    result = cli("check", expect=2)
+    assert "AINSDALE_WAREHOUSE_URL" in result.stderr and "postgresql://" in result.stderr
+    assert "hunter2" not in result.output
+
+
+def test_load_refuses_a_warehouse_holding_foreign_tables(cli, etl_env):
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    query(wh, "CREATE TABLE customer_notes (id int)")
+    result = cli("run-all", expect=2)
+    assert "did not create" in result.output and "--force" in result.output
+    assert query(wh, "SELECT to_regclass('fact_sales_order') IS NULL") == [(True,)]
+    cli("run-all", "--force")
+    assert count(wh, "fact_sales_order") > 0
+    assert query(wh, "SELECT to_regclass('customer_notes') IS NOT NULL") == [(True,)]
+
+
+def test_seed_refuses_a_seeded_database_without_force(cli, etl_env):
+    result = cli("seed", "--scale", "0.01", expect=2)
+    assert "--force" in result.output
+    cli("seed", "--scale", "0.01", "--force")
+    assert count(etl_env["AINSDALE_SOURCE_URL"], "sales_order") == 110
+
+
+@pytest.fixture
+def s3_env(etl_env, fake_aws, monkeypatch):
+    s3 = boto3.client("s3")
+    for bucket in ("ingest-bucket", "processed-bucket"):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
+
+
+def test_run_all_on_s3_buckets(cli, etl_env, s3_env):
+    cli("run-all")
+    ingest = [o["Key"] for o in s3_env.list_objects_v2(Bucket="ingest-bucket")["Contents"]]
+    [manifest] = [k for k in ingest if k.endswith("_manifest.json")]
+    batch_id = manifest.rsplit("/", 1)[1].removesuffix("_manifest.json")
+    prefix = f"totesys/data/{batch_id[:4]}/{batch_id[4:6]}/{batch_id[6:8]}/{batch_id}/"
+    assert f"{prefix}{batch_id}_sales_order.csv" in ingest
+    assert all(k.startswith(prefix) for k in ingest) and len(ingest) == 12
+    processed = [o["Key"] for o in s3_env.list_objects_v2(Bucket="processed-bucket")["Contents"]]
+    assert f"{prefix.removeprefix('totesys/')}{batch_id}_fact_sales_order.parquet" in processed
+    assert any(k.startswith("state/current/") for k in processed)
+    wh, src = etl_env["AINSDALE_WAREHOUSE_URL"], etl_env["AINSDALE_SOURCE_URL"]
+    assert count(wh, "fact_payment") == count(src, "payment")
+
+
+def test_demo_runs_on_the_embedded_default_through_the_real_entry_point(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AINSDALE_")}
+    env |= {"AINSDALE_HOME": str(tmp_path / "home"), "AINSDALE_LOG_FORMAT": "console"}
+    exe = Path(sys.executable).with_name("ainsdale-etl")
+    result = subprocess.run([str(exe), "demo", "--scale", "0.01"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "fact_sales_order" in result.stdout and "110" in result.stdout
+    assert (tmp_path / "home" / "ingest" / "data").is_dir()
+    assert (tmp_path / "home" / "report" / "index.html").is_file()
+    assert "report:" in result.stdout
+    # A second demo finds the source seeded and nothing changed: it still succeeds.
+    again = subprocess.run([str(exe), "demo"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "no rows changed" in again.stderr
+
+
+def test_report_command_writes_the_page_for_a_loaded_warehouse(cli, etl_env, tmp_path):
+    cli("run-all")
+    out = tmp_path / "r"
+    result = cli("report", "--out", str(out), "--from", "2023-01-01", "--to", "2023-12-31")
+    assert str((out / "index.html").resolve()) in result.output
+    [(batch_id,)] = query(
+        etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
+    )
+    assert batch_id in (out / "index.html").read_text()
+    cli("report", "--from", "2024-02-30", expect=2)
