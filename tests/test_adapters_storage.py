@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ainsdale_etl.adapters.storage import (
-    LocalStorage,
-    ObjectNotFoundError,
-    S3Storage,
-    Storage,
-    encryption_args,
-    open_storage,
-)
+from ainsdale_etl.adapters.storage import open_storage
+from ainsdale_etl.adapters.storage.local import LocalStorage
+from ainsdale_etl.adapters.storage.s3 import S3Storage, encryption_args
 from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 from conftest import mocked_aws
 
 BUCKET = "ainsdale-ingest"

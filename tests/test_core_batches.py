@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ainsdale_etl.adapters.storage import LocalStorage, ObjectNotFoundError
+from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.core.batches import (
     Manifest,
     TableEntry,
@@ -23,6 +23,7 @@ from ainsdale_etl.core.batches import (
     write_manifest,
 )
 from ainsdale_etl.core.errors import BadInputError, ConfigError
+from ainsdale_etl.core.storage import ObjectNotFoundError
 
 WHEN = datetime(2024, 3, 4, 10, 11, 12, 345678, tzinfo=UTC)
 BATCH = "20240304T101112345678Z"

@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 
 from ainsdale_etl.core.retry import is_transient
-from ainsdale_etl.extract.extract import copy_out
+from ainsdale_etl.extract.copy_out import copy_out
 
 ROWS = sql.SQL(
     "COPY (SELECT g AS id, 'x,\"y\"' || g AS text, g * 1.25 AS money, NULL::int AS nothing "

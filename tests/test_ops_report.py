@@ -18,8 +18,9 @@ from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import ConfigError
 from ainsdale_etl.load.ddl import ensure_warehouse
 from ainsdale_etl.ops.report.charts import money_scale, ranked_bars
-from ainsdale_etl.ops.report.page import CurrencyHeadline, ReportResult, write_report
+from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportResult
 from ainsdale_etl.ops.report.queries import Period, latest_batch, run_query
+from ainsdale_etl.ops.report.write import write_report
 
 D = Decimal
 CHROMIUM = "/usr/bin/chromium"

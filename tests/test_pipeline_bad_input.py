@@ -235,7 +235,7 @@ def test_a_record_fixed_in_the_source_repairs_a_batch_pointing_at_it(cli, etl_en
 
 
 def test_a_mark_left_on_a_loaded_batch_is_lifted(cli, etl_env):
-    from ainsdale_etl.adapters.storage import LocalStorage
+    from ainsdale_etl.adapters.storage.local import LocalStorage
     from ainsdale_etl.runtime.quarantine import quarantine, quarantined
 
     cli("run-all")

@@ -14,9 +14,9 @@ import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.core.settings import Settings
+from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.runtime.context import Context
 from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY
-from ainsdale_etl.transform.transform import run_all
 from conftest import query
 from processes import cli_env, error_lines, ledger, run, start, warehouse_contents
 

@@ -104,10 +104,10 @@ def test_reprocessing_an_old_batch_changes_nothing(cli, etl_env):
 def test_rows_at_or_just_before_the_watermark_are_not_lost(
     tail_from_csv, cli, etl_env, monkeypatch
 ):
-    import ainsdale_etl.extract.extract
+    import ainsdale_etl.extract.tail
 
     if not tail_from_csv:  # the path of windows with many changed rows
-        monkeypatch.setattr(ainsdale_etl.extract.extract, "TAIL_FROM_CSV_MAX_ROWS", -1)
+        monkeypatch.setattr(ainsdale_etl.extract.tail, "TAIL_FROM_CSV_MAX_ROWS", -1)
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
     [first] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
@@ -216,7 +216,7 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
     from pydantic import SecretStr
 
     from ainsdale_etl.adapters.postgres import Database
-    from ainsdale_etl.load.ddl import may_skip_triggers
+    from ainsdale_etl.load.bulk import may_skip_triggers
     from test_ops_check import as_role
 
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
@@ -243,7 +243,7 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
 
 
 def test_a_new_batch_sorts_after_the_last_even_when_this_clock_is_behind(cli, etl_env):
-    from ainsdale_etl.adapters.storage import LocalStorage
+    from ainsdale_etl.adapters.storage.local import LocalStorage
     from ainsdale_etl.core.batches import Manifest, committed_batches, write_manifest
 
     ingest = LocalStorage(Path(etl_env["AINSDALE_INGEST_URI"]))

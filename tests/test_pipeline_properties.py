@@ -14,8 +14,8 @@ from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import FACTS
 from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.ops.seed import seed
+from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.runtime.context import Context
-from ainsdale_etl.transform.transform import run_all
 from conftest import SMALL_SCALE, query
 from processes import warehouse_contents
 

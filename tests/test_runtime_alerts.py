@@ -135,7 +135,7 @@ def test_a_failure_to_page_is_logged_and_the_original_failure_stands(
 @pytest.fixture
 def toy_app():
     """Two commands failing as the pipeline can, behind the CLI's error handling."""
-    from ainsdale_etl.cli.app import handle_errors
+    from ainsdale_etl.cli.exits import handle_errors
 
     app = typer.Typer()
 
@@ -153,7 +153,7 @@ def toy_app():
 
 
 def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch):
-    from ainsdale_etl.cli.app import state
+    from ainsdale_etl.cli.session import state
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)

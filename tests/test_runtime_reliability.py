@@ -19,10 +19,10 @@ from ainsdale_etl.core.events import NullReporter
 from ainsdale_etl.core.retry import RetryPolicy, is_transient, retrying
 from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.extract.extract import extract
+from ainsdale_etl.pipeline.steps import load_pending, transform_pending
 from ainsdale_etl.runtime.context import Context
 from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY, pipeline_lock
 from ainsdale_etl.testing.faults import parse_faults
-from ainsdale_etl.transform.transform import load_pending, transform_pending
 from conftest import with_database
 from test_pipeline_end_to_end import count
 

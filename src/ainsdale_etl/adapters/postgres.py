@@ -99,7 +99,7 @@ class Database:
     ``origin`` says where the URI came from (e.g. the secret id), for error messages.
     Connecting retries transient failures (``retry_policy``, each retry reported through
     ``on_retry``); errors raised while connected say whether they are transient, so a caller
-    can repeat a whole step (see retry.py).
+    can repeat a whole step (see core/retry.py).
     """
 
     def __init__(

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import gc
-import importlib
 import json
-import sys
-import threading
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import nullcontext
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from ainsdale_etl.cli.exits import fail, handle_errors
 from ainsdale_etl.cli.options import (
     AsJson,
     BatchId,
@@ -32,8 +26,16 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
-from ainsdale_etl.core.errors import ExitCode, describe_failure
-from ainsdale_etl.runtime.alerts import page
+from ainsdale_etl.cli.results import print_counts, say
+from ainsdale_etl.cli.session import (
+    LogFormat,
+    exclusive,
+    json_logs,
+    make_context,
+    state,
+    warm_up,
+)
+from ainsdale_etl.core.errors import ExitCode
 
 app = typer.Typer(
     name="ainsdale-etl",
@@ -42,23 +44,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class LogFormat(StrEnum):
-    json = "json"
-    console = "console"
-
-
-class _State:
-    debug = False
-    log_format: LogFormat | None = None
-    reporter: Any = None
-    command: str | None = None  # the command running, for the failure alert
-
-
-state = _State()
 
 
 @app.callback()
@@ -85,128 +70,22 @@ def main(
     atexit.register(gc.freeze)
 
 
-def _reporter() -> Any:
-    if state.reporter is None:
-        from ainsdale_etl.cli.output import make_reporter
-
-        state.reporter = make_reporter(state.log_format.value if state.log_format else None)
-    return state.reporter
-
-
-def _json_logs() -> bool:
-    return state.log_format == LogFormat.json or (
-        state.log_format is None and not sys.stdout.isatty()
-    )
-
-
-def _say(message: str, **fields: Any) -> None:
-    """A result line: plain on a terminal, a JSON log event in a container."""
-    if _json_logs():
-        _reporter().event("result", message, **fields)
-    else:
-        typer.echo(message)
-
-
-# A command read by a person at a terminal: its failures are shown, not paged.
-NEVER_PAGES = {"check"}
-
-
-def _fail(message: str, code: int, *, alert: bool = True) -> None:
-    """End the command with one line on stderr, the failure in the logs, and an alert."""
-    from ainsdale_etl.adapters.postgres import scrub
-    from ainsdale_etl.cli.output import JsonReporter
-
-    message = scrub(message)  # last line of defence: no credential leaves the process
-    reporter = _reporter()
-    if isinstance(reporter, JsonReporter):
-        reporter.error(message, exit_code=code)  # for CloudWatch queries
-    typer.echo(f"error: {message}", err=True)
-    if alert and state.command not in NEVER_PAGES:
-        page(_reporter(), state.command or "ainsdale-etl", message, code)
-    raise typer.Exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """Map every expected failure to one line and its exit code (tracebacks only with --debug)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ainsdale_etl.runtime.shutdown import stop_on_sigterm
-
-        state.command = func.__name__.replace("_", "-")  # as Typer names the command
-        try:
-            with stop_on_sigterm():
-                return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted", int(ExitCode.INTERRUPTED))
-        except Exception as exc:
-            message, code = describe_failure(exc)
-            if state.debug:
-                # The traceback, then the same line, exit code and page as without --debug:
-                # debugging a scheduled task must not change what its scheduler sees.
-                traceback.print_exc()
-            _fail(message, code)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _context() -> Any:
-    from ainsdale_etl.core.settings import load_settings
-    from ainsdale_etl.runtime.context import Context
-
-    return Context(load_settings(), _reporter())
-
-
-@contextmanager
-def _exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
-    """Hold the pipeline lock (see locking.py) for a command that writes."""
-    from ainsdale_etl.runtime.lock import pipeline_lock
-
-    seconds = ctx.settings.lock_wait_seconds if wait is None else wait
-    ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
-    with (
-        pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock,
-        ctx.warehouse.reusing_connections(),
-    ):
-        ctx.lock_check = lock.verify
-        yield
-
-
-def _warm_up() -> None:
-    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s) on a background thread
-    while run-all extracts, which needs only polars, and only at the end of a changed table.
-    Only third-party packages that never import this one: no import lock can be taken in an
-    order the main thread could take in reverse."""
-
-    def load() -> None:
-        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi"):
-            with suppress(Exception):  # the main thread imports it again, and says why
-                importlib.import_module(name)
-
-    threading.Thread(target=load, name="warm-up imports", daemon=True).start()
-
-
 @app.command()
 @handle_errors
 def extract(
     tables: Tables = None, full: Full = False, dry_run: DryRun = False, wait: Wait = None
 ) -> None:
     """Extract rows changed since the last batch into a new CSV batch in the ingest bucket."""
-    from contextlib import nullcontext
+    from ainsdale_etl.pipeline.steps import extract_batch
 
-    from ainsdale_etl.transform.transform import extract_batch
-
-    ctx = _context()
-    with nullcontext() if dry_run else _exclusive(ctx, wait):
+    ctx = make_context()
+    with nullcontext() if dry_run else exclusive(ctx, wait):
         result = extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
-    _print_counts(
+    print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
     if result.batch_id and not dry_run:
-        _say(f"batch {result.batch_id} committed to {ctx.ingest.uri}", batch_id=result.batch_id)
+        say(f"batch {result.batch_id} committed to {ctx.ingest.uri}", batch_id=result.batch_id)
 
 
 @app.command()
@@ -216,13 +95,13 @@ def transform(
 ) -> None:
     """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
     from ainsdale_etl.core.batches import committed_batches
-    from ainsdale_etl.transform.transform import transform_pending
+    from ainsdale_etl.pipeline.steps import transform_pending
 
-    ctx = _context()
+    ctx = make_context()
     chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
-    with _exclusive(ctx, wait):
+    with exclusive(ctx, wait):
         done = transform_pending(ctx, chosen)
-    _say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+    say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
 
 @app.command()
@@ -239,10 +118,11 @@ def load(
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
     from ainsdale_etl.core.batches import committed_batches, read_manifest
-    from ainsdale_etl.load.ddl import loaded_batches
-    from ainsdale_etl.transform.transform import load_pending, pending_loads
+    from ainsdale_etl.load.ledger import loaded_batches
+    from ainsdale_etl.pipeline.pending import pending_loads
+    from ainsdale_etl.pipeline.steps import load_pending
 
-    ctx = _context()
+    ctx = make_context()
     chosen = chosen_batches(committed_batches(ctx.processed), batch_id, since, until)
     if dry_run:
         ids = (
@@ -251,15 +131,15 @@ def load(
             else pending_loads(ctx.processed, set(loaded_batches(ctx.warehouse)))
         )
         for b in ids:
-            _print_counts(
+            print_counts(
                 f"would load {b}",
                 {t: e.rows for t, e in read_manifest(ctx.processed, b).tables.items()},
             )
-        _say(f"would load {len(ids)} batch(es)")
+        say(f"would load {len(ids)} batch(es)")
         return
-    with _exclusive(ctx, wait):
+    with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force)
-    _say(f"loaded {len(results)} batch(es) into the warehouse")
+    say(f"loaded {len(results)} batch(es) into the warehouse")
 
 
 @app.command("run-all")
@@ -272,9 +152,9 @@ def run_all(
     wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    ctx = _context()
-    with _exclusive(ctx, wait):
-        _warm_up()
+    ctx = make_context()
+    with exclusive(ctx, wait):
+        warm_up()
         _run_all(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force)
 
 
@@ -282,15 +162,15 @@ def _run_all(
     ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
 ) -> None:
     from ainsdale_etl.core.batches import committed_batches
-    from ainsdale_etl.transform.transform import run_all as run_pipeline
+    from ainsdale_etl.pipeline.run_all import run_all as run_pipeline
 
     chosen = None
     if batch_id is not None:
         chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, None, None)
     summary = run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
     if summary.extracted is not None:
-        _print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
-    _print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
+        print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
+    print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
 
 
 @app.command()
@@ -299,7 +179,7 @@ def batches(as_json: AsJson = False) -> None:
     """List batches, newest last, with their status (extracted / transformed / loaded)."""
     from ainsdale_etl.ops.status import batch_statuses
 
-    ctx = _context()
+    ctx = make_context()
     rows = batch_statuses(ctx)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
@@ -328,7 +208,7 @@ def verify(as_json: AsJson = False) -> None:
     """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
     from ainsdale_etl.ops.verify import verify as run_verify
 
-    ctx = _context()
+    ctx = make_context()
     result = run_verify(ctx.source, ctx.warehouse)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
@@ -343,7 +223,7 @@ def verify(as_json: AsJson = False) -> None:
         Console(width=160).print(table)
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
-        _fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
+        fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
 
 
 @app.command()
@@ -352,12 +232,12 @@ def check(as_json: AsJson = False) -> None:
     """Check the configuration can run: source, warehouse, both buckets, alerts. Writes nothing."""
     from ainsdale_etl.ops.check import run_checks
 
-    ctx = _context()
+    ctx = make_context()
     checks = run_checks(ctx)
     failed = [c for c in checks if not c.ok]
     if as_json:
         typer.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
-    elif _json_logs():
+    elif json_logs():
         for c in checks:
             ctx.reporter.event("check", c.detail, name=c.name, ok=c.ok)
     else:
@@ -371,7 +251,7 @@ def check(as_json: AsJson = False) -> None:
         Console(width=160).print(table)
     if failed:
         # A person reads the table; paging the team about a diagnostic would be noise.
-        _fail(
+        fail(
             f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
             int(ExitCode.FAILED),
             alert=False,
@@ -392,16 +272,16 @@ def report(
     ] = None,
 ) -> None:
     """Write the warehouse's story as charts and a static HTML page."""
-    from ainsdale_etl.ops.report.page import write_report
+    from ainsdale_etl.ops.report.write import write_report
 
-    ctx = _context()
+    ctx = make_context()
     result = write_report(
         ctx.warehouse,
         out,
         date_from=date_from.date() if date_from else None,
         date_to=date_to.date() if date_to else None,
     )
-    _say(f"report written to {result.index.resolve()}")
+    say(f"report written to {result.index.resolve()}")
 
 
 @app.command()
@@ -430,10 +310,10 @@ def seed(
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.ops.seed import seed as run_seed
 
-    ctx = _context()
+    ctx = make_context()
     db = Database("source", SecretStr(url)) if url else ctx.source
     counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)
-    _print_counts("seeded", counts)
+    print_counts("seeded", counts)
 
 
 @app.command()
@@ -448,32 +328,19 @@ def demo(
     from ainsdale_etl.ops.seed import seed as run_seed
     from ainsdale_etl.ops.seed import source_is_empty
 
-    ctx = _context()
+    ctx = make_context()
     if source_is_empty(ctx.source):
-        _print_counts("seeded", run_seed(ctx.source, scale=scale))
-    with _exclusive(ctx, wait):
+        print_counts("seeded", run_seed(ctx.source, scale=scale))
+    with exclusive(ctx, wait):
         _run_all(ctx, tables=None, full=False, batch_id=None, force=False)
-    from ainsdale_etl.load.ddl import table_counts
+    from ainsdale_etl.load.ledger import table_counts
 
-    _print_counts("warehouse now holds", table_counts(ctx.warehouse))
-    _say(f"ingest bucket:    {ctx.ingest.uri}")
-    _say(f"processed bucket: {ctx.processed.uri}")
+    print_counts("warehouse now holds", table_counts(ctx.warehouse))
+    say(f"ingest bucket:    {ctx.ingest.uri}")
+    say(f"processed bucket: {ctx.processed.uri}")
     if ctx.settings.warehouse_is_embedded:
-        _say(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
-    from ainsdale_etl.ops.report.page import write_report
+        say(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
+    from ainsdale_etl.ops.report.write import write_report
 
     result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    _say(f"report:           {result.index.resolve()}")
-
-
-def _print_counts(title: str, counts: dict[str, int]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    if _json_logs():
-        _reporter().event("summary", title=title, rows=sum(counts.values()), tables=counts)
-        return
-    table = Table("table", "rows", title=title)
-    for name, rows in counts.items():
-        table.add_row(name, f"{rows:,}")
-    Console().print(table)
+    say(f"report:           {result.index.resolve()}")

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ainsdale_etl.adapters.storage import Storage
 from ainsdale_etl.core.errors import BadInputError, ConfigError
+from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 
 _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
 MANIFEST_SUFFIX = "_manifest.json"
@@ -77,7 +77,7 @@ class TableEntry(BaseModel):
     sha256: str | None = None
     # Extract only: the change window [lower, upper) read for this table, and the keys
     # (id, last_updated) of rows near its upper end, so the next window can overlap without
-    # re-extracting them (see source.py).
+    # re-extracting them (see extract/windows.py).
     lower: str | None = None
     upper: str | None = None
     tail: list[tuple[int, str]] = []
@@ -118,6 +118,24 @@ def read_manifest(storage: Storage, batch_id: str) -> Manifest:
             f"batch {batch_id}: manifest {manifest_key(batch_id)} in {storage.uri} is not valid: "
             f"{exc.errors()[0]['msg']}"
         ) from None
+
+
+def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:
+    """A batch's object downloaded to ``tmp`` and checked against its manifest entry."""
+    key = entry.key or ""
+    path = tmp / key.rsplit("/", 1)[-1]
+    try:
+        storage.get_file(key, path)
+    except ObjectNotFoundError:
+        raise BadInputError(
+            f"batch {batch_id}: object {key} named by its manifest is missing"
+        ) from None
+    if entry.sha256 and sha256_file(path) != entry.sha256:
+        raise BadInputError(
+            f"batch {batch_id}: object {key} does not match its manifest checksum "
+            "(changed or truncated after it was written); re-run the step that wrote it"
+        )
+    return path
 
 
 def committed_batches(storage: Storage) -> list[str]:

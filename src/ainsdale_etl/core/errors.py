@@ -54,19 +54,3 @@ class DatabaseError(EtlError):
         super().__init__(message)
         self.transient = transient
         self.retries_exhausted = False
-
-
-def describe_failure(exc: Exception) -> tuple[str, ExitCode]:
-    """The one line and the exit code that report ``exc``, expected or not."""
-    if isinstance(exc, EtlError):
-        return str(exc), exc.exit_code
-    from ainsdale_etl.adapters.aws import aws_failure, is_aws_error
-
-    if is_aws_error(exc):
-        failure = aws_failure(exc, "AWS request failed")
-        return str(failure), failure.exit_code
-    first_line = str(exc).splitlines()[0] if str(exc) else ""
-    return (
-        f"unexpected {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)",
-        ExitCode.FAILED,
-    )

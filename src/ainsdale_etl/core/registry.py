@@ -1,6 +1,6 @@
 """The schema registry: every table and column the pipeline touches, declared once.
 
-Source tables mirror ``sql/totesys.sql``; star tables mirror ``shared/spec/warehouse.md``.
+Source tables mirror ``ops/sql/totesys.sql``; star tables mirror ``shared/spec/warehouse.md``.
 Every SQL identifier the pipeline emits comes from here (see :func:`quote_ident`), so nothing
 user-supplied ever reaches a statement as an identifier.
 """

@@ -4,7 +4,7 @@ A dropped connection, a database restarting or out of connection slots, a serial
 failure: each is worth another try, because every step is safe to repeat (nothing is visible
 until a manifest or a load transaction commits). A wrong password or a missing table is not:
 retrying would only delay the one clear line the user needs. S3 has its own retries (botocore's
-adaptive mode, see storage.py).
+adaptive mode, see adapters/aws.py).
 """
 
 from __future__ import annotations

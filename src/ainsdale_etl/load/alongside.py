@@ -3,7 +3,7 @@
 Run one after the other, the warehouse idles while a batch is transformed, and the client's
 CPU idles while the warehouse copies. So run-all hands each star table to the load as soon as
 the transform has written its object: the load runs on a thread of its own, in its own
-transaction, bulk-copying tables as they arrive (see :func:`warehouse.load_tables`), and
+transaction, bulk-copying tables as they arrive (see :func:`.load.load_tables`), and
 commits only after the transform has committed its manifest. At scale 100 this hid most of
 the transform behind the load.
 
@@ -13,7 +13,7 @@ loaded early wait until the batch commits, as they would for any load of it.
 
 This is only ever a shortcut. If the transform fails, or the load does for any reason, the
 load's transaction is rolled back and the batch is loaded the ordinary way once the transform
-is done (:func:`pipeline.load_pending`), with its retries and quarantine rules; so a failure
+is done (``pipeline.steps.load_pending``), with its retries and quarantine rules; so a failure
 here is never reported twice, and never decides anything on its own.
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, cast
 
-from ainsdale_etl.core.errors import BadInputError, LockedError, describe_failure
+from ainsdale_etl.core.errors import BadInputError, LockedError
+from ainsdale_etl.runtime.failures import describe_failure
 from ainsdale_etl.runtime.shutdown import StopRequestedError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from ainsdale_etl.core.batches import TableEntry
     from ainsdale_etl.core.events import Progress, Reporter
-    from ainsdale_etl.load.ddl import TableData
+    from ainsdale_etl.load.table_data import TableData
     from ainsdale_etl.runtime.context import Context
 
 _DONE = "done"  # the transform committed: every table has arrived
@@ -113,7 +114,7 @@ class LoadAlongside:
         return self._merged
 
     def _tables(self, tmp: Path) -> Iterator[tuple[str, TableData]]:
-        from ainsdale_etl.transform.transform import open_star_table
+        from ainsdale_etl.load.table_data import open_star_table
 
         while (arrival := self._arrivals.get()) != _DONE:
             if isinstance(arrival, str):  # _ABANDON
@@ -136,8 +137,8 @@ class LoadAlongside:
         self._ctx.lock_check()
 
     def _run(self) -> None:
-        from ainsdale_etl.load.ddl import ensure_warehouse, load_tables
-        from ainsdale_etl.transform.transform import report_loaded
+        from ainsdale_etl.load.ddl import ensure_warehouse
+        from ainsdale_etl.load.load import load_tables, report_loaded
 
         ctx = self._ctx
         reporter = _Marked(ctx.reporter)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.adapters.postgres import Database, describe_url, fetch_all
-from ainsdale_etl.adapters.storage import LocalStorage, S3Storage, Storage
+from ainsdale_etl.adapters.storage.local import LocalStorage
+from ainsdale_etl.adapters.storage.s3 import S3Storage
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.core.storage import Storage
 
 if TYPE_CHECKING:
     from ainsdale_etl.runtime.context import Context
@@ -56,7 +58,7 @@ def source_detail(db: Database) -> str:
     return f"{_where(db)}: {len(SOURCE_TABLES)} tables readable"
 
 
-# What loading does to each table (see warehouse.load_tables): facts gain rows, dimensions
+# What loading does to each table (see load.load_tables): facts gain rows, dimensions
 # and the ledger are upserted. One privilege per pair: has_table_privilege('INSERT, UPDATE')
 # would be true if either were held.
 _LEDGER = "ainsdale_meta.loaded_batch"

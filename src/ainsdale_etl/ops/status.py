@@ -28,7 +28,7 @@ class BatchStatus:
 
 
 def batch_statuses(ctx: Context) -> list[BatchStatus]:
-    from ainsdale_etl.load.ddl import loaded_batches
+    from ainsdale_etl.load.ledger import loaded_batches
     from ainsdale_etl.runtime.quarantine import quarantined
 
     marks = quarantined(ctx.processed)

@@ -9,10 +9,12 @@ from functools import cached_property
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
-from ainsdale_etl.adapters.storage import Storage, encryption_args, open_storage
+from ainsdale_etl.adapters.storage import open_storage
+from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
 from ainsdale_etl.core.retry import RetryPolicy
 from ainsdale_etl.core.settings import Settings
+from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.testing.faults import FaultyStorage, faults_armed
 
 
@@ -20,7 +22,7 @@ from ainsdale_etl.testing.faults import FaultyStorage, faults_armed
 class Context:
     settings: Settings
     reporter: Reporter = field(default_factory=NullReporter)
-    # Raises if the run lock was lost; set by whoever takes the lock (see locking.py).
+    # Raises if the run lock was lost; set by whoever takes the lock (see runtime/lock.py).
     lock_check: Callable[[], None] = lambda: None
 
     def _database(

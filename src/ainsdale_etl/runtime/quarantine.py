@@ -12,9 +12,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from ainsdale_etl.adapters.storage import Storage
 from ainsdale_etl.core.batches import parse_batch_id
 from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.storage import Storage
 
 QUARANTINE_PREFIX = "state/quarantine/"
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ainsdale_etl.adapters.storage import Storage
+    from ainsdale_etl.core.storage import Storage
 
 ENV = "AINSDALE_FAULTS"
 POINTS = frozenset(

@@ -1,7 +1,8 @@
-"""The pipeline's steps over batches: transform and load, and run-all tying them to extract.
+"""Transform: a batch's CSV objects into the star tables, as Parquet committed by a manifest.
 
-This is the imperative shell: it reads and writes buckets and the warehouse, and hands frames
-to the pure functions of :mod:`ainsdale_etl.transform.star`.
+This is the imperative shell around :mod:`ainsdale_etl.transform.star`: it downloads and checks
+the batch's objects, types them (:mod:`.contracts`), hands the frames to the pure builders,
+and writes what they return to the processed bucket.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ import io
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ainsdale_etl.adapters.storage import ObjectNotFoundError, Storage
 from ainsdale_etl.core.batches import (
     Manifest,
     TableEntry,
-    committed_batches,
+    fetch_checked,
     object_key,
     read_manifest,
     sha256_file,
@@ -29,24 +28,13 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
-from ainsdale_etl.core.retry import retrying
-from ainsdale_etl.runtime.quarantine import (
-    QuarantineMark,
-    blocked_error,
-    quarantine,
-    quarantined,
-    release,
-)
-from ainsdale_etl.runtime.shutdown import checkpoint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     import polars as pl
 
-    from ainsdale_etl.extract.extract import ExtractResult
-    from ainsdale_etl.load.ddl import TableData
-    from ainsdale_etl.runtime.context import Context
+    from ainsdale_etl.core.storage import Storage
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,52 +42,10 @@ CURRENT_PREFIX = "state/current/"
 CHUNK_BYTES = 8 << 20  # CSV read, checked, built and written at a time by transform
 # zstd level 1: as small as the default level 3 on these tables, and twice as fast to write.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
-PARQUET_READ_ROWS = 65_536  # rows per record batch streamed from Parquet into the warehouse
 
 
 def current_key(table: str) -> str:
     return f"{CURRENT_PREFIX}{table}.parquet"
-
-
-def pending_transforms(
-    ingest: Storage, processed: Storage, transformed: list[str] | None = None
-) -> list[str]:
-    """Extracted batches not yet transformed, oldest first; ``transformed`` is the processed
-    bucket's committed batches, if the caller has listed them already."""
-    done = set(committed_batches(processed) if transformed is None else transformed)
-    return [b for b in committed_batches(ingest) if b not in done]
-
-
-def _checked_file(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:
-    """A batch's object downloaded to ``tmp`` and checked against its manifest entry."""
-    key = entry.key or ""
-    path = tmp / key.rsplit("/", 1)[-1]
-    try:
-        storage.get_file(key, path)
-    except ObjectNotFoundError:
-        raise BadInputError(
-            f"batch {batch_id}: object {key} named by its manifest is missing"
-        ) from None
-    if entry.sha256 and sha256_file(path) != entry.sha256:
-        raise BadInputError(
-            f"batch {batch_id}: object {key} does not match its manifest checksum "
-            "(changed or truncated after it was written); re-run the step that wrote it"
-        )
-    return path
-
-
-def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> TableData:
-    """A star table's Parquet object, downloaded, checked, and opened as a stream of batches."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ainsdale_etl.load.ddl import TableData
-
-    parquet = pq.ParquetFile(_checked_file(processed, batch_id, entry, tmp))
-    reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
-    return TableData(
-        parquet.metadata.num_rows, pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader)
-    )
 
 
 def _read_current(processed: Storage, table: str) -> pl.DataFrame:
@@ -154,7 +100,7 @@ def _source_chunks(
     from ainsdale_etl.transform.contracts import read_source_csv
 
     entry = manifest.tables[name]
-    path = _checked_file(ingest, manifest.batch_id, entry, tmp)
+    path = fetch_checked(ingest, manifest.batch_id, entry, tmp)
     rows = 0
     for chunk in read_source_csv(
         path,
@@ -338,279 +284,3 @@ def transform_batch(
         **rate(transformed.total_rows, time.perf_counter() - started),
     )
     return transformed
-
-
-def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
-    return [b for b in committed_batches(processed) if b not in loaded]
-
-
-def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
-    """Load one transformed batch into the warehouse (one transaction, ledger included)."""
-    from ainsdale_etl.load.ddl import load_tables
-
-    started = time.perf_counter()
-    manifest = read_manifest(ctx.processed, batch_id)
-    unknown = set(manifest.tables) - set(STAR_TABLES)
-    if unknown:
-        raise BadInputError(
-            f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        tables = {
-            name: open_star_table(ctx.processed, batch_id, entry, Path(tmp))
-            for name, entry in manifest.tables.items()
-            if entry.rows
-        }
-        newer_loaded = any(b > batch_id for b in loaded)
-        merged = load_tables(
-            ctx.warehouse,
-            batch_id,
-            tables.items(),
-            overwrite_dimensions=not newer_loaded,
-            bulk_min_rows=ctx.settings.bulk_load_min_rows,
-            reporter=ctx.reporter,
-            before_commit=ctx.lock_check,
-        )
-    report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
-    return merged
-
-
-def report_loaded(
-    reporter: Reporter, batch_id: str, merged: dict[str, int], seconds: float
-) -> None:
-    reporter.event(
-        "batch_loaded",
-        step="load",
-        batch_id=batch_id,
-        **rate(sum(merged.values()), seconds),
-        tables=merged,
-    )
-
-
-def _active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
-    """The quarantine marks that still hold. A mark on a batch the ledger already has (left by
-    a crash between the load's commit and the mark's release) is lifted."""
-    marks = quarantined(ctx.processed)
-    for batch_id in [b for b in marks if b in loaded]:
-        release(ctx.processed, batch_id)
-        del marks[batch_id]
-    return marks
-
-
-def _stop_if_blocked(
-    ctx: Context, batch_id: str, explicit: bool, marks: dict[str, QuarantineMark]
-) -> None:
-    """A pending batch at or after a quarantined one is not touched: nothing passes a
-    quarantined batch silently. A batch named explicitly (--batch-id) may be tried."""
-    earliest = min(marks, default=None)
-    if explicit or earliest is None or batch_id < earliest:
-        return
-    mark = marks[earliest]
-    # Logged with the quarantined batch's id, so the alert names that batch, not this one.
-    ctx.reporter.event("batch_blocked", step=mark.step, batch_id=mark.batch_id)
-    raise blocked_error(mark)
-
-
-def _guarded(
-    ctx: Context,
-    step: str,
-    batch_id: str,
-    *,
-    marks: dict[str, QuarantineMark],
-    already_loaded: bool,
-    action: Callable[[], T],
-) -> T:
-    """Run one batch's step, retrying transient database faults, under the quarantine rules:
-    bad input quarantines the batch (unless it is a rerun of a batch already loaded, whose
-    failure must not hold up the batches after it); success lifts its mark."""
-    checkpoint(f"before the {step} of batch {batch_id}")
-    ctx.lock_check()
-    ctx.reporter.event("batch_started", step=step, batch_id=batch_id)
-    try:
-        result = retrying(
-            action,
-            what=f"{step} of batch {batch_id}",
-            policy=ctx.retry_policy,
-            on_retry=lambda message: ctx.reporter.warning(message, batch_id=batch_id, step=step),
-        )
-    except BadInputError as exc:
-        if not already_loaded:
-            quarantine(ctx.processed, batch_id, step, str(exc))
-            ctx.reporter.event(
-                "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
-            )
-        raise
-    mark = marks.pop(batch_id, None)
-    # A transform that now succeeds lifts a transform mark; a load mark waits for the load.
-    if mark is not None and (mark.step == step or step == "load"):
-        release(ctx.processed, batch_id)
-        ctx.reporter.event("quarantine_lifted", step=step, batch_id=batch_id)
-    return result
-
-
-def transform_pending(
-    ctx: Context,
-    batch_ids: list[str] | None = None,
-    *,
-    loads: dict[str, dict[str, int]] | None = None,
-    force: bool = False,
-) -> list[str]:
-    """Transform the pending batches (or ``batch_ids``), oldest first.
-
-    Given ``loads``, a new batch is also loaded while it is transformed (see
-    :mod:`ainsdale_etl.load.alongside`) when nothing stands in the way (no quarantine, no newer
-    batch loaded), and the rows each table merged are recorded there by batch id.
-    """
-    from ainsdale_etl.load.alongside import LoadAlongside
-    from ainsdale_etl.load.ddl import loaded_batches
-
-    ctx.reporter.event("step_started", step="transform")
-    transformed = committed_batches(ctx.processed)  # listed once: O(objects) on S3
-    ids = batch_ids
-    if ids is None:
-        ids = pending_transforms(ctx.ingest, ctx.processed, transformed)
-    loaded = set(loaded_batches(ctx.warehouse))
-    marks = _active_marks(ctx, loaded)
-    # Batches must reach the warehouse in order, and none may pass a quarantined one: a batch
-    # is loaded alongside only if no batch before it waits to be loaded, and only while every
-    # load alongside has succeeded.
-    in_order = loads is not None and set(transformed) <= loaded
-    with ctx.reporter.progress("transform", total=len(ids)) as bar:
-        for batch_id in ids:
-            _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
-            alongside = None
-            if in_order and not marks and all(b < batch_id for b in loaded):
-                alongside = LoadAlongside(ctx, batch_id, force=force)
-            try:
-                _guarded(
-                    ctx,
-                    "transform",
-                    batch_id,
-                    marks=marks,
-                    already_loaded=batch_id in loaded,
-                    action=partial(
-                        transform_batch,
-                        ctx.ingest,
-                        ctx.processed,
-                        batch_id,
-                        ctx.reporter,
-                        workers=ctx.settings.workers,
-                        before_commit=ctx.lock_check,
-                        on_written=alongside.table_written if alongside else lambda n, e: None,
-                    ),
-                )
-            except BaseException:
-                if alongside is not None:
-                    alongside.abandon()
-                raise
-            if alongside is not None and loads is not None:
-                alongside.transform_committed()
-                merged = alongside.result()
-                if merged is None:
-                    in_order = False  # this batch waits for the ordinary load; so do the next
-                else:
-                    loads[batch_id] = merged
-                    loaded.add(batch_id)
-            bar.advance()
-    return ids
-
-
-def load_pending(
-    ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False
-) -> dict[str, dict[str, int]]:
-    from ainsdale_etl.load.ddl import ensure_warehouse, loaded_batches
-
-    ctx.reporter.event("step_started", step="load")
-    ensure_warehouse(ctx.warehouse, force=force)
-    loaded = set(loaded_batches(ctx.warehouse))
-    ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
-    marks = _active_marks(ctx, loaded)
-    results = {}
-    with ctx.reporter.progress("load", total=len(ids)) as bar:
-        for batch_id in ids:
-            _stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
-            results[batch_id] = _guarded(
-                ctx,
-                "load",
-                batch_id,
-                marks=marks,
-                already_loaded=batch_id in loaded,
-                action=partial(load_batch, ctx, batch_id, loaded),
-            )
-            loaded.add(batch_id)
-            bar.advance()
-    return results
-
-
-def extract_batch(
-    ctx: Context,
-    *,
-    tables: list[str] | None = None,
-    full: bool = False,
-    dry_run: bool = False,
-) -> ExtractResult:
-    """Extract a new batch, repeating the whole extract after a transient database fault
-    (nothing is committed before its manifest, so a repeat is safe)."""
-    from ainsdale_etl.extract.extract import extract
-
-    return retrying(
-        lambda: extract(
-            ctx.source,
-            ctx.ingest,
-            tables=tables,
-            full=full,
-            lookback_seconds=ctx.settings.extract_lookback_seconds,
-            dry_run=dry_run,
-            reporter=ctx.reporter,
-            workers=ctx.settings.workers,
-            before_commit=ctx.lock_check,
-        ),
-        what="extract",
-        policy=ctx.retry_policy,
-        on_retry=lambda message: ctx.reporter.warning(message, step="extract"),
-    )
-
-
-@dataclass
-class RunSummary:
-    """What one run-all did: the extract (None for a backfill) and the rows each batch merged."""
-
-    extracted: ExtractResult | None = None
-    transformed: list[str] = field(default_factory=list)
-    loaded: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def loaded_rows(self) -> dict[str, int]:
-        """Rows merged per star table, over every batch loaded."""
-        totals: dict[str, int] = {}
-        for tables in self.loaded.values():
-            for name, rows in tables.items():
-                totals[name] = totals.get(name, 0) + rows
-        return totals
-
-
-def run_all(
-    ctx: Context,
-    *,
-    tables: list[str] | None = None,
-    full: bool = False,
-    batch_ids: list[str] | None = None,
-    force: bool = False,
-) -> RunSummary:
-    """Extract, then transform and load every pending batch; with ``batch_ids``, redo those
-    batches instead (backfill / repair) and extract nothing."""
-    summary = RunSummary()
-    if batch_ids is None:
-        summary.extracted = extract_batch(ctx, tables=tables, full=full)
-    # A new batch is loaded while it is transformed; a backfill goes step by step.
-    loads: dict[str, dict[str, int]] | None = {} if batch_ids is None else None
-    try:
-        summary.transformed = transform_pending(ctx, batch_ids, loads=loads, force=force)
-    except BadInputError:
-        if batch_ids is None:
-            # The batches before the one that stopped the transform are ready: load them
-            # (only later batches wait behind a quarantined one), then report the stop.
-            summary.loaded = load_pending(ctx, None, force=force)
-        raise
-    summary.loaded = (loads or {}) | load_pending(ctx, batch_ids, force=force)
-    return summary

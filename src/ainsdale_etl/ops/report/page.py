@@ -1,9 +1,4 @@
-"""The report: the warehouse's story as PNG charts and one static, self-contained HTML page.
-
-Reading (:func:`read_report_data`) is the only I/O on the database; charts
-(:mod:`ainsdale_etl.ops.report.charts`) and the page (:func:`render_html`) are pure functions of what
-was read; :func:`write_report` ties them together and writes the files.
-"""
+"""The page: one static, self-contained HTML file around the charts."""
 
 from __future__ import annotations
 
@@ -25,197 +20,8 @@ if TYPE_CHECKING:
 
     from ainsdale_etl.adapters.postgres import Database
 
-INDEX = "index.html"
-QUERIES = (
-    "headline", "sales_by_month", "top_designs", "sales_by_country", "sales_by_city",
-    "top_counterparties", "top_staff", "sales_by_department", "purchases_vs_sales_by_month",
-    "payments_status",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class CurrencyHeadline:
-    """The headline figures of one currency (amounts exact, in that currency)."""
-
-    currency_code: str
-    orders: int
-    units: int
-    total_value: Decimal
-    average_order_value: Decimal
-
-
-@dataclass(frozen=True)
-class ReportResult:
-    index: Path
-    charts: list[Path]
-    headline: list[CurrencyHeadline]
-    as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """Everything the report shows, as read from the warehouse."""
-
-    period: Period
-    as_of: tuple[str, datetime] | None
-    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-    @property
-    def has_sales(self) -> bool:
-        return "headline" in self.frames and not self.frames["headline"].is_empty()
-
-    @property
-    def headline(self) -> list[CurrencyHeadline]:
-        if not self.has_sales:
-            return []
-        rows = self.frames["headline"].rename({"value": "total_value"}).to_dicts()
-        return [CurrencyHeadline(**row) for row in rows]
-
-
-@dataclass(frozen=True)
-class Chart:
-    name: str  # file stem of the PNG
-    figure: Figure
-    description: str  # what kind of chart of what
-    findings: str  # what it shows, in numbers
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Width and height, in CSS pixels, that the page shows the chart at."""
-        from ainsdale_etl.ops.report.charts import DPI
-
-        width, height = self.figure.get_size_inches()
-        return round(width * DPI), round(height * DPI)
-
-    @property
-    def alt(self) -> str:
-        """The chart in words, for readers who cannot see it."""
-        return f"{self.description} {self.findings}"
-
-
-def read_report_data(warehouse: Database, period: Period) -> ReportData:
-    """Run every report query in one read-only snapshot, so the figures agree with each other."""
-    with warehouse.connect() as conn, conn.cursor() as cur:
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if not warehouse_ready(cur):
-            return ReportData(period, None)
-        frames = {name: run_query(cur, name, period) for name in QUERIES}
-        return ReportData(period, latest_batch(cur), frames)
-
-
-# -- figures as text -----------------------------------------------------------------------
-
-
-def money(value: Decimal, currency: str) -> str:
-    return f"{currency} {value:,.2f}"
-
-
-def _day(value: date) -> str:
-    return f"{value.day} {value:%B %Y}"
-
-
-def _month(value: date) -> str:
-    return f"{value:%B %Y}"
-
-
-def _per_currency(frame: pl.DataFrame, describe: Callable[[str, pl.DataFrame], str]) -> str:
-    """``describe(currency, rows)`` for each currency, as one sentence each."""
-    groups = frame.partition_by("currency_code", as_dict=True, maintain_order=True)
-    return " ".join(
-        f"{currency}: {describe(currency, groups[(currency,)])}."
-        for currency in sorted(frame["currency_code"].unique().to_list())
-    )
-
-
-def _leader(currency: str, rows: pl.DataFrame) -> str:
-    top = rows.row(0, named=True)
-    return f"{top['label']} leads with {money(top['value'], currency)}"
-
-
-def _best_month(currency: str, rows: pl.DataFrame) -> str:
-    top = rows.sort("value", descending=True).row(0, named=True)
-    return f"best month {_month(top['month'])} with {money(top['value'], currency)}"
-
-
-def _totals(currency: str, rows: pl.DataFrame) -> str:
-    return (
-        f"sales {money(Decimal(rows['sales'].sum()), currency)}, "
-        f"purchases {money(Decimal(rows['purchases'].sum()), currency)}"
-    )
-
-
-def _paid(currency: str, rows: pl.DataFrame) -> str:
-    row = rows.row(0, named=True)
-    return (
-        f"paid {money(row['paid'], currency)} ({row['paid_count']:,} payments), "
-        f"outstanding {money(row['outstanding'], currency)} ({row['outstanding_count']:,} payments)"
-    )
-
-
-def _span(frame: pl.DataFrame) -> str:
-    return f"from {_month(frame['month'].min())} to {_month(frame['month'].max())}"  # type: ignore[arg-type]
-
-
-# -- charts --------------------------------------------------------------------------------
-
-
-def build_charts(data: ReportData) -> list[Chart]:
-    """The report's charts, described in words; sections without data get no chart."""
-    import polars as pl
-
-    from ainsdale_etl.ops.report.charts import (
-        OUTSTANDING_COLOUR,
-        PAID_COLOUR,
-        PURCHASES_COLOUR,
-        SALES_COLOUR,
-        monthly_bars,
-        ranked_bars,
-    )
-
-    if not data.has_sales:
-        return []
-    f = data.frames
-    each = "one panel per currency,"
-    monthly = f["sales_by_month"]
-    charts = [
-        Chart(
-            "sales_by_month",
-            monthly_bars(monthly, "Sales value by month", {"value": ("Sales", SALES_COLOUR)}),
-            f"Bar chart, {each} of sales value by month {_span(monthly)}.",
-            _per_currency(monthly, _best_month),
-        )
-    ]
-    for name, title in (
-        ("top_designs", f"Top {TOP_N} designs by sales value"),
-        ("sales_by_country", "Sales value by delivery country"),
-        ("top_counterparties", f"Top {TOP_N} counterparties by sales value"),
-        ("sales_by_department", "Sales value by the salesperson's department"),
-    ):
-        description = f"Bar chart, {each} of {title[0].lower()}{title[1:]}."
-        chart = ranked_bars(f[name], title, "Sales value")
-        charts.append(Chart(name, chart, description, _per_currency(f[name], _leader)))
-    versus = f["purchases_vs_sales_by_month"]
-    if versus["purchase_orders"].sum() > 0:
-        series = {"sales": ("Sales", SALES_COLOUR), "purchases": ("Purchases", PURCHASES_COLOUR)}
-        chart = monthly_bars(versus, "Purchases vs sales by month", series)
-        description = f"Bar chart, {each} of sales and purchases by month {_span(versus)}."
-        charts.append(
-            Chart("purchases_vs_sales", chart, description, _per_currency(versus, _totals))
-        )
-    payments = f["payments_status"]
-    if not payments.is_empty():
-        bars = pl.concat(
-            payments.select(
-                "currency_code", pl.lit(label).alias("label"), pl.col(column).alias("value")
-            )
-            for label, column in (("Paid", "paid"), ("Outstanding", "outstanding"))
-        ).sort("currency_code", maintain_order=True)
-        chart = ranked_bars(
-            bars, "Payments: paid vs outstanding", "Amount", [PAID_COLOUR, OUTSTANDING_COLOUR]
-        )
-        description = f"Bar chart, {each} of the amounts paid and outstanding."
-        charts.append(Chart("payments", chart, description, _per_currency(payments, _paid)))
-    return charts
+from ainsdale_etl.ops.report.data import Chart, CurrencyHeadline, ReportData
+from ainsdale_etl.ops.report.story import day_text, money
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -255,11 +61,11 @@ th[scope="rowgroup"] { background: #eef3f8; }
 
 def _period_text(period: Period) -> str:
     if period.date_from and period.date_to:
-        return f"orders created from {_day(period.date_from)} to {_day(period.date_to)}"
+        return f"orders created from {day_text(period.date_from)} to {day_text(period.date_to)}"
     if period.date_from:
-        return f"orders created on or after {_day(period.date_from)}"
+        return f"orders created on or after {day_text(period.date_from)}"
     if period.date_to:
-        return f"orders created on or before {_day(period.date_to)}"
+        return f"orders created on or before {day_text(period.date_to)}"
     return "all orders in the warehouse"
 
 
@@ -268,7 +74,7 @@ def _as_of_text(as_of: tuple[str, datetime] | None) -> str:
         return "No batch has been loaded into the warehouse yet."
     batch_id, loaded_at = as_of
     when = loaded_at.astimezone(UTC)
-    loaded = f"{_day(when)} at {when:%H:%M} UTC"
+    loaded = f"{day_text(when)} at {when:%H:%M} UTC"
     return f"Data as of batch <code>{escape(batch_id)}</code>, loaded {loaded}."
 
 
@@ -404,33 +210,3 @@ def render_html(data: ReportData, charts: list[Chart]) -> str:
 """
 
 
-# -- writing -------------------------------------------------------------------------------
-
-
-def write_report(
-    warehouse: Database,
-    out: Path,
-    *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-) -> ReportResult:
-    """Write ``out/index.html`` and one PNG per chart, from the warehouse's latest data."""
-    from ainsdale_etl.ops.report.charts import SAVE_DPI
-
-    if date_from and date_to and date_from > date_to:
-        raise ConfigError(f"the report period is empty: --from {date_from} is after --to {date_to}")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError("the report needs matplotlib: install 'ainsdale-etl[report]'") from None
-    data = read_report_data(warehouse, Period(date_from, date_to))
-    charts = build_charts(data)
-    out.mkdir(parents=True, exist_ok=True)
-    pngs = []
-    for chart in charts:
-        path = out / f"{chart.name}.png"
-        chart.figure.savefig(path, dpi=SAVE_DPI)
-        pngs.append(path)
-    index = out / INDEX
-    index.write_text(render_html(data, charts), encoding="utf-8")
-    return ReportResult(index, pngs, data.headline, data.as_of)

@@ -1,0 +1,157 @@
+"""Load: a transformed batch into the warehouse, in one transaction with its ledger row.
+
+Each table is bulk-copied (ADBC ingest, i.e. COPY): straight into an empty table on an initial
+load (:mod:`.bulk`), else into a staging table merged with one statement (:mod:`.merge`). The
+batch is recorded in the ledger (:mod:`.ledger`) in the same transaction: either all of it
+commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.core.batches import read_manifest
+from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.events import NullReporter, Reporter, rate
+from ainsdale_etl.core.registry import STAR_TABLES, StarTable
+from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
+from ainsdale_etl.load.ledger import record_batch
+from ainsdale_etl.load.merge import merge_table
+from ainsdale_etl.load.references import ReferenceCheck
+from ainsdale_etl.load.table_data import TableData, open_star_table
+from ainsdale_etl.runtime.shutdown import checkpoint
+from ainsdale_etl.testing.faults import fault_point
+
+if TYPE_CHECKING:
+    from ainsdale_etl.runtime.context import Context
+
+
+def load_tables(
+    db: Database,
+    batch_id: str,
+    tables: Iterable[tuple[str, TableData]],
+    *,
+    overwrite_dimensions: bool = True,
+    bulk_min_rows: int = BULK_MIN_ROWS,
+    reporter: Reporter | None = None,
+    before_commit: Callable[[], None] = lambda: None,
+) -> dict[str, int]:
+    """Load one batch's star tables and record it in the ledger, in one transaction.
+
+    ``tables`` are (name, data) pairs in any order, and may be a stream that waits for each
+    (run-all hands tables over as its transform writes them). Where the role may skip
+    triggers, a table that is bulk-loaded goes in as soon as it arrives, since its references
+    are checked set-based at the end; every other table waits, and they are loaded in the
+    registry's order, dimensions before the facts that point at them.
+
+    Returns the rows each table gained or changed. ``overwrite_dimensions`` is False when a newer
+    batch is already loaded: an old batch's dimension rows may then only fill gaps, never
+    overwrite the newer state.
+    """
+    reporter = reporter or NullReporter()
+    merged: dict[str, int] = {}
+    with db.connect() as conn, conn.cursor() as cur:
+        skip_triggers = may_skip_triggers(cur)
+        checks: list[ReferenceCheck] = []
+
+        def is_bulk(table: StarTable, data: TableData) -> bool:
+            return data.rows >= bulk_min_rows and is_empty(cur, table)
+
+        def load(table: StarTable, data: TableData, *, bulk: bool) -> None:
+            checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
+            started = time.perf_counter()
+            if bulk:
+                if skip_triggers and table.foreign_keys:
+                    check = ReferenceCheck(table, data)
+                    checks.append(check)
+                    data = check.data
+                merged[table.name] = bulk_load(
+                    cur, batch_id, table, data, skip_triggers=skip_triggers
+                )
+            else:
+                merged[table.name] = merge_table(
+                    cur,
+                    batch_id,
+                    table,
+                    data,
+                    overwrite=overwrite_dimensions,
+                    skip_triggers=skip_triggers,
+                )
+            seconds = time.perf_counter() - started
+            reporter.event(
+                "table_loaded",
+                step="load",
+                batch_id=batch_id,
+                table=table.name,
+                rows=data.rows,
+                merged=merged[table.name],
+                path="bulk" if bulk else "merge",
+                seconds=round(seconds, 3),
+                rows_per_s=round(data.rows / seconds) if seconds else None,
+            )
+            fault_point("table_merged")
+
+        waiting: dict[str, TableData] = {}
+        for name, data in tables:
+            if data.rows == 0:
+                continue
+            if skip_triggers and is_bulk(STAR_TABLES[name], data):
+                load(STAR_TABLES[name], data, bulk=True)
+            else:
+                waiting[name] = data
+        for name, table in STAR_TABLES.items():
+            if name in waiting:
+                load(table, waiting[name], bulk=is_bulk(table, waiting[name]))
+        for check in checks:
+            check.verify(cur, batch_id)
+        record_batch(cur, batch_id, merged)
+        before_commit()  # e.g. confirm the run still holds its lock
+        conn.commit()
+    fault_point("batch_loaded")
+    return {name: merged[name] for name in STAR_TABLES if name in merged}
+
+
+def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
+    """Load one transformed batch into the warehouse (one transaction, ledger included)."""
+    started = time.perf_counter()
+    manifest = read_manifest(ctx.processed, batch_id)
+    unknown = set(manifest.tables) - set(STAR_TABLES)
+    if unknown:
+        raise BadInputError(
+            f"batch {batch_id}: processed manifest names unknown tables {sorted(unknown)}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = {
+            name: open_star_table(ctx.processed, batch_id, entry, Path(tmp))
+            for name, entry in manifest.tables.items()
+            if entry.rows
+        }
+        newer_loaded = any(b > batch_id for b in loaded)
+        merged = load_tables(
+            ctx.warehouse,
+            batch_id,
+            tables.items(),
+            overwrite_dimensions=not newer_loaded,
+            bulk_min_rows=ctx.settings.bulk_load_min_rows,
+            reporter=ctx.reporter,
+            before_commit=ctx.lock_check,
+        )
+    report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
+    return merged
+
+
+def report_loaded(
+    reporter: Reporter, batch_id: str, merged: dict[str, int], seconds: float
+) -> None:
+    reporter.event(
+        "batch_loaded",
+        step="load",
+        batch_id=batch_id,
+        **rate(sum(merged.values()), seconds),
+        tables=merged,
+    )

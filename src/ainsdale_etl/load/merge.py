@@ -1,0 +1,70 @@
+"""The incremental load: a batch staged, checked and merged with one set-based statement.
+
+Dimensions are upserted on their id; facts are inserted unless their natural key (id,
+last_updated) is already there, so a fact version is never duplicated.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.adapters.postgres import fetch_all
+from ainsdale_etl.core.registry import StarTable, quote_ident
+from ainsdale_etl.load.references import check_references, repeated_key_error
+from ainsdale_etl.load.table_data import TableData
+
+if TYPE_CHECKING:
+    from adbc_driver_postgresql.dbapi import Cursor
+
+
+def _merge_sql(table: StarTable, staging: str, *, overwrite: bool) -> str:
+    columns = ", ".join(quote_ident(c) for c in table.column_names)
+    keys = ", ".join(quote_ident(k) for k in table.key)
+    insert = f"INSERT INTO {quote_ident(table.name)} ({columns}) SELECT {columns} FROM {staging}"
+    if table.is_fact or not overwrite or table.name == "dim_date":
+        return f"{insert} ON CONFLICT ({keys}) DO NOTHING"
+    values = [c for c in table.column_names if c not in table.key]
+    assignments = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in values)
+    current = ", ".join(f"{quote_ident(table.name)}.{quote_ident(c)}" for c in values)
+    incoming = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in values)
+    # Skip rows that did not change: no dead tuples, no needless index churn.
+    return (
+        f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
+        f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
+    )
+
+
+def merge_table(
+    cur: Cursor,
+    batch_id: str,
+    table: StarTable,
+    data: TableData,
+    *,
+    overwrite: bool,
+    skip_triggers: bool,
+) -> int:
+    """Copy a batch into staging and merge it with one statement; returns the rows gained or
+    changed.
+
+    The staged rows' references are checked set-based first (check_references), in this
+    transaction, under the pipeline lock. PostgreSQL would check each again with a trigger per
+    row -- most of an incremental load's time (0.37 s of 0.41 s for 11k sales orders into a
+    1.1M-row fact table) -- so where the role may, the insert runs with those triggers off.
+    """
+    staging = f'"{table.name}_stage"'  # a registry table name plus a fixed suffix
+    cur.adbc_ingest(f"{table.name}_stage", data.reader, mode="create", temporary=True)
+    keys = ", ".join(quote_ident(k) for k in table.key)
+    if fetch_all(cur, f"SELECT 1 FROM {staging} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"):
+        raise repeated_key_error(batch_id, table)
+    check_references(cur, batch_id, table, staging)
+    sql = _merge_sql(table, staging, overwrite=overwrite)
+    skip = skip_triggers and bool(table.foreign_keys)
+    if skip:
+        cur.execute("SET LOCAL session_replication_role = replica")
+    merged = int(
+        fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0]
+    )
+    if skip:
+        cur.execute("SET LOCAL session_replication_role = origin")
+    cur.execute(f"DROP TABLE {staging}")
+    return merged

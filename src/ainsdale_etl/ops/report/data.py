@@ -1,0 +1,100 @@
+"""What the report shows, read from the warehouse in one snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query, warehouse_ready
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import polars as pl
+    from matplotlib.figure import Figure
+
+    from ainsdale_etl.adapters.postgres import Database
+
+INDEX = "index.html"
+QUERIES = (
+    "headline", "sales_by_month", "top_designs", "sales_by_country", "sales_by_city",
+    "top_counterparties", "top_staff", "sales_by_department", "purchases_vs_sales_by_month",
+    "payments_status",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CurrencyHeadline:
+    """The headline figures of one currency (amounts exact, in that currency)."""
+
+    currency_code: str
+    orders: int
+    units: int
+    total_value: Decimal
+    average_order_value: Decimal
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    index: Path
+    charts: list[Path]
+    headline: list[CurrencyHeadline]
+    as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, as read from the warehouse."""
+
+    period: Period
+    as_of: tuple[str, datetime] | None
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def has_sales(self) -> bool:
+        return "headline" in self.frames and not self.frames["headline"].is_empty()
+
+    @property
+    def headline(self) -> list[CurrencyHeadline]:
+        if not self.has_sales:
+            return []
+        rows = self.frames["headline"].rename({"value": "total_value"}).to_dicts()
+        return [CurrencyHeadline(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # file stem of the PNG
+    figure: Figure
+    description: str  # what kind of chart of what
+    findings: str  # what it shows, in numbers
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height, in CSS pixels, that the page shows the chart at."""
+        from ainsdale_etl.ops.report.charts import DPI
+
+        width, height = self.figure.get_size_inches()
+        return round(width * DPI), round(height * DPI)
+
+    @property
+    def alt(self) -> str:
+        """The chart in words, for readers who cannot see it."""
+        return f"{self.description} {self.findings}"
+
+
+def read_report_data(warehouse: Database, period: Period) -> ReportData:
+    """Run every report query in one read-only snapshot, so the figures agree with each other."""
+    with warehouse.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if not warehouse_ready(cur):
+            return ReportData(period, None)
+        frames = {name: run_query(cur, name, period) for name in QUERIES}
+        return ReportData(period, latest_batch(cur), frames)
+
+

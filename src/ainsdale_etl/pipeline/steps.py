@@ -1,0 +1,144 @@
+"""The steps as the CLI runs them: extract a batch, then transform and load what is due.
+
+Each batch's step runs under :mod:`.policy`; run-all (:mod:`.run_all`) strings them together.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.core.batches import committed_batches
+from ainsdale_etl.core.retry import retrying
+from ainsdale_etl.load.load import load_batch
+from ainsdale_etl.pipeline.pending import pending_loads, pending_transforms
+from ainsdale_etl.pipeline.policy import active_marks, guarded_step, stop_if_blocked
+from ainsdale_etl.transform.transform import transform_batch
+
+if TYPE_CHECKING:
+    from ainsdale_etl.extract.extract import ExtractResult
+    from ainsdale_etl.runtime.context import Context
+
+
+def transform_pending(
+    ctx: Context,
+    batch_ids: list[str] | None = None,
+    *,
+    loads: dict[str, dict[str, int]] | None = None,
+    force: bool = False,
+) -> list[str]:
+    """Transform the pending batches (or ``batch_ids``), oldest first.
+
+    Given ``loads``, a new batch is also loaded while it is transformed (see
+    :mod:`ainsdale_etl.load.alongside`) when nothing stands in the way (no quarantine, no newer
+    batch loaded), and the rows each table merged are recorded there by batch id.
+    """
+    from ainsdale_etl.load.alongside import LoadAlongside
+    from ainsdale_etl.load.ledger import loaded_batches
+
+    ctx.reporter.event("step_started", step="transform")
+    transformed = committed_batches(ctx.processed)  # listed once: O(objects) on S3
+    ids = batch_ids
+    if ids is None:
+        ids = pending_transforms(ctx.ingest, ctx.processed, transformed)
+    loaded = set(loaded_batches(ctx.warehouse))
+    marks = active_marks(ctx, loaded)
+    # Batches must reach the warehouse in order, and none may pass a quarantined one: a batch
+    # is loaded alongside only if no batch before it waits to be loaded, and only while every
+    # load alongside has succeeded.
+    in_order = loads is not None and set(transformed) <= loaded
+    with ctx.reporter.progress("transform", total=len(ids)) as bar:
+        for batch_id in ids:
+            stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
+            alongside = None
+            if in_order and not marks and all(b < batch_id for b in loaded):
+                alongside = LoadAlongside(ctx, batch_id, force=force)
+            try:
+                guarded_step(
+                    ctx,
+                    "transform",
+                    batch_id,
+                    marks=marks,
+                    already_loaded=batch_id in loaded,
+                    action=partial(
+                        transform_batch,
+                        ctx.ingest,
+                        ctx.processed,
+                        batch_id,
+                        ctx.reporter,
+                        workers=ctx.settings.workers,
+                        before_commit=ctx.lock_check,
+                        on_written=alongside.table_written if alongside else lambda n, e: None,
+                    ),
+                )
+            except BaseException:
+                if alongside is not None:
+                    alongside.abandon()
+                raise
+            if alongside is not None and loads is not None:
+                alongside.transform_committed()
+                merged = alongside.result()
+                if merged is None:
+                    in_order = False  # this batch waits for the ordinary load; so do the next
+                else:
+                    loads[batch_id] = merged
+                    loaded.add(batch_id)
+            bar.advance()
+    return ids
+
+
+def load_pending(
+    ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False
+) -> dict[str, dict[str, int]]:
+    from ainsdale_etl.load.ddl import ensure_warehouse
+    from ainsdale_etl.load.ledger import loaded_batches
+
+    ctx.reporter.event("step_started", step="load")
+    ensure_warehouse(ctx.warehouse, force=force)
+    loaded = set(loaded_batches(ctx.warehouse))
+    ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
+    marks = active_marks(ctx, loaded)
+    results = {}
+    with ctx.reporter.progress("load", total=len(ids)) as bar:
+        for batch_id in ids:
+            stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
+            results[batch_id] = guarded_step(
+                ctx,
+                "load",
+                batch_id,
+                marks=marks,
+                already_loaded=batch_id in loaded,
+                action=partial(load_batch, ctx, batch_id, loaded),
+            )
+            loaded.add(batch_id)
+            bar.advance()
+    return results
+
+
+def extract_batch(
+    ctx: Context,
+    *,
+    tables: list[str] | None = None,
+    full: bool = False,
+    dry_run: bool = False,
+) -> ExtractResult:
+    """Extract a new batch, repeating the whole extract after a transient database fault
+    (nothing is committed before its manifest, so a repeat is safe)."""
+    from ainsdale_etl.extract.extract import extract
+
+    return retrying(
+        lambda: extract(
+            ctx.source,
+            ctx.ingest,
+            tables=tables,
+            full=full,
+            lookback_seconds=ctx.settings.extract_lookback_seconds,
+            dry_run=dry_run,
+            reporter=ctx.reporter,
+            workers=ctx.settings.workers,
+            before_commit=ctx.lock_check,
+        ),
+        what="extract",
+        policy=ctx.retry_policy,
+        on_retry=lambda message: ctx.reporter.warning(message, step="extract"),
+    )

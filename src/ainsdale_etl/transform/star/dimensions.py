@@ -1,0 +1,136 @@
+"""Dimensions: built from the current state of their source tables, limited to the rows a batch
+affected: a changed address rebuilds its location and every counterparty whose legal address it
+is; a changed department rebuilds every staff row in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+import polars as pl
+
+from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.transform.star.conform import conform, empty_source
+from ainsdale_etl.transform.star.current import latest
+
+
+def build_dim_location(address: pl.DataFrame) -> pl.DataFrame:
+    return conform(address.rename({"address_id": "location_id"}), "dim_location")
+
+
+def build_dim_design(design: pl.DataFrame) -> pl.DataFrame:
+    return conform(design, "dim_design")
+
+
+def build_dim_payment_type(payment_type: pl.DataFrame) -> pl.DataFrame:
+    return conform(payment_type, "dim_payment_type")
+
+
+def build_dim_transaction(transaction: pl.DataFrame) -> pl.DataFrame:
+    return conform(transaction, "dim_transaction")
+
+
+@lru_cache(maxsize=1)
+def iso_4217_names() -> pl.DataFrame:
+    """ISO 4217 alphabetic codes and their names, from pycountry's maintained table."""
+    import pycountry
+
+    codes = [(c.alpha_3, c.name) for c in pycountry.currencies]
+    return pl.DataFrame(
+        codes, schema={"currency_code": pl.String, "currency_name": pl.String}, orient="row"
+    )
+
+
+def build_dim_currency(currency: pl.DataFrame) -> pl.DataFrame:
+    named = currency.with_columns(pl.col("currency_code").str.to_uppercase()).join(
+        iso_4217_names(), on="currency_code", how="left"
+    )
+    return conform(named, "dim_currency")
+
+
+def require_known(
+    rows: pl.DataFrame, column: str, known: pl.DataFrame, key: str, what: str
+) -> None:
+    """Refuse rows whose ``column`` names no ``key`` in ``known``: joining them would drop them
+    silently, so a record pointing at one totesys never delivered is bad input, named."""
+    orphans = rows.join(known, left_on=column, right_on=key, how="anti")
+    if orphans.height:
+        first = orphans.row(0, named=True)
+        id_column = rows.columns[0]
+        raise BadInputError(
+            f"{what} {id_column}={first[id_column]} references {column}={first[column]}, "
+            f"which no batch has delivered ({orphans.height} such row(s))"
+        )
+
+
+def build_dim_staff(staff: pl.DataFrame, department: pl.DataFrame) -> pl.DataFrame:
+    require_known(staff, "department_id", department, "department_id", "staff")
+    joined = staff.join(
+        department.select("department_id", "department_name", "location"),
+        on="department_id",
+        how="inner",
+    )
+    return conform(joined, "dim_staff")
+
+
+def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) -> pl.DataFrame:
+    legal = address.select(
+        pl.col("address_id").alias("legal_address_id"),
+        *(
+            pl.col(c).alias(f"counterparty_legal_{c}")
+            for c in (
+                "address_line_1",
+                "address_line_2",
+                "district",
+                "city",
+                "postal_code",
+                "country",
+            )
+        ),
+        pl.col("phone").alias("counterparty_legal_phone_number"),
+    )
+    require_known(counterparty, "legal_address_id", address, "address_id", "counterparty")
+    return conform(counterparty.join(legal, on="legal_address_id", how="inner"), "dim_counterparty")
+
+
+def _ids(frame: pl.DataFrame, column: str) -> pl.Series:
+    return frame[column].unique()
+
+
+def build_dim_transaction_latest(transaction: pl.DataFrame) -> pl.DataFrame:
+    """dim_transaction from a batch's transaction rows: the latest version of each id."""
+    return build_dim_transaction(latest(transaction, "transaction"))
+
+
+def build_dimensions(
+    changes: Mapping[str, pl.DataFrame], current: Mapping[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
+    """Every dimension a batch affects but those in :data:`ROW_WISE` and the calendar (which
+    follows the facts' dates).
+
+    ``changes`` holds the batch's rows per source table (absent: no rows); ``current`` holds the
+    current state (after this batch) of each table in :data:`JOINED_SOURCES`.
+    """
+
+    def changed(name: str) -> pl.DataFrame:
+        return changes[name] if name in changes else empty_source(name)
+
+    address, staff = changed("address"), changed("staff")
+    counterparty, department = changed("counterparty"), changed("department")
+    all_staff = current["staff"].filter(
+        pl.col("staff_id").is_in(_ids(staff, "staff_id").implode())
+        | pl.col("department_id").is_in(_ids(department, "department_id").implode())
+    )
+    all_counterparties = current["counterparty"].filter(
+        pl.col("counterparty_id").is_in(_ids(counterparty, "counterparty_id").implode())
+        | pl.col("legal_address_id").is_in(_ids(address, "address_id").implode())
+    )
+    return {
+        "dim_staff": build_dim_staff(all_staff, current["department"]),
+        "dim_location": build_dim_location(latest(address, "address")),
+        "dim_design": build_dim_design(latest(changed("design"), "design")),
+        "dim_currency": build_dim_currency(latest(changed("currency"), "currency")),
+        "dim_counterparty": build_dim_counterparty(all_counterparties, current["address"]),
+        "dim_payment_type": build_dim_payment_type(latest(changed("payment_type"), "payment_type")),
+    }
