@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query, warehouse_ready
+from ainsdale_etl.ops.report.queries import Period, latest_batch, run_query, warehouse_ready
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import polars as pl
     from matplotlib.figure import Figure
 
@@ -96,5 +92,3 @@ def read_report_data(warehouse: Database, period: Period) -> ReportData:
             return ReportData(period, None)
         frames = {name: run_query(cur, name, period) for name in QUERIES}
         return ReportData(period, latest_batch(cur), frames)
-
-

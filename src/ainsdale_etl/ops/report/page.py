@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query, warehouse_ready
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import polars as pl
-    from matplotlib.figure import Figure
-
-    from ainsdale_etl.adapters.postgres import Database
-
 from ainsdale_etl.ops.report.data import Chart, CurrencyHeadline, ReportData
+from ainsdale_etl.ops.report.queries import TOP_N, Period
 from ainsdale_etl.ops.report.story import day_text, money
 
+if TYPE_CHECKING:
+    import polars as pl
 
-# -- the page ------------------------------------------------------------------------------
 
 _CSS = """
 :root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --line: #d0d7de; --accent: #0072b2; }
@@ -208,5 +196,3 @@ def render_html(data: ReportData, charts: list[Chart]) -> str:
 </body>
 </html>
 """
-
-

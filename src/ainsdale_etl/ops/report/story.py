@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
-from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query, warehouse_ready
+from ainsdale_etl.ops.report.data import Chart, ReportData
+from ainsdale_etl.ops.report.queries import TOP_N
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import polars as pl
-    from matplotlib.figure import Figure
-
-    from ainsdale_etl.adapters.postgres import Database
-
-from ainsdale_etl.ops.report.data import Chart, ReportData
-
-
-# -- figures as text -----------------------------------------------------------------------
 
 
 def money(value: Decimal, currency: str) -> str:
@@ -74,9 +63,6 @@ def _paid(currency: str, rows: pl.DataFrame) -> str:
 
 def _span(frame: pl.DataFrame) -> str:
     return f"from {_month(frame['month'].min())} to {_month(frame['month'].max())}"  # type: ignore[arg-type]
-
-
-# -- charts --------------------------------------------------------------------------------
 
 
 def build_charts(data: ReportData) -> list[Chart]:
@@ -136,5 +122,3 @@ def build_charts(data: ReportData) -> list[Chart]:
         description = f"Bar chart, {each} of the amounts paid and outstanding."
         charts.append(Chart("payments", chart, description, _per_currency(payments, _paid)))
     return charts
-
-

@@ -7,30 +7,18 @@ ties them together and writes the files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from html import escape
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query, warehouse_ready
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    import polars as pl
-    from matplotlib.figure import Figure
-
-    from ainsdale_etl.adapters.postgres import Database
-
 from ainsdale_etl.ops.report.data import INDEX, ReportResult, read_report_data
 from ainsdale_etl.ops.report.page import render_html
+from ainsdale_etl.ops.report.queries import Period
 from ainsdale_etl.ops.report.story import build_charts
 
-
-# -- writing -------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from ainsdale_etl.adapters.postgres import Database
 
 
 def write_report(
