@@ -19,6 +19,7 @@ from ainsdale_etl.adapters.storage.s3 import S3Storage
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
 from ainsdale_etl.core.storage import Storage
+from ainsdale_etl.load.ddl import LEDGER
 
 if TYPE_CHECKING:
     from ainsdale_etl.runtime.context import Context
@@ -61,12 +62,11 @@ def source_detail(db: Database) -> str:
 # What loading does to each table (see load.load_tables): facts gain rows, dimensions
 # and the ledger are upserted. One privilege per pair: has_table_privilege('INSERT, UPDATE')
 # would be true if either were held.
-_LEDGER = "ainsdale_meta.loaded_batch"
 _NEEDED = [
     *((name, "INSERT") for name in STAR_TABLES),
     *((name, "UPDATE") for name, table in STAR_TABLES.items() if not table.is_fact),
-    (_LEDGER, "INSERT"),
-    (_LEDGER, "UPDATE"),
+    (LEDGER, "INSERT"),
+    (LEDGER, "UPDATE"),
 ]
 
 
@@ -75,7 +75,7 @@ def warehouse_detail(db: Database) -> str:
     with db.connect() as conn, conn.cursor() as cur:
         if not fetch_all(cur, "SELECT has_database_privilege(current_database(), 'TEMP')")[0][0]:
             raise EtlError(f"{_where(db)}: no TEMPORARY privilege, which loads stage in; grant it")
-        if fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [_LEDGER])[0][0]:
+        if fetch_all(cur, "SELECT to_regclass($1) IS NOT NULL", [LEDGER])[0][0]:
             denied = [
                 f"{privilege} on {table}"
                 for table, privilege in _NEEDED
