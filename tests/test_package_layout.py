@@ -40,11 +40,11 @@ def module_name(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(root: Path, path: Path) -> set[str]:
-    """The package's modules that ``path`` imports, wherever the import stands."""
+def imported_modules(root: Path, path: Path, modules: set[str]) -> set[str]:
+    """The package's modules (of ``modules``, all there are) that ``path`` imports, wherever
+    the import stands."""
     here = module_name(root, path)
     package = here if path.name == "__init__.py" else here.rpartition(".")[0]
-    modules = {module_name(root, p) for p in root.rglob("*.py")}
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -69,9 +69,9 @@ def imported_modules(root: Path, path: Path) -> set[str]:
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
-    return {
-        module_name(root, path): imported_modules(root, path) for path in sorted(root.rglob("*.py"))
-    }
+    paths = sorted(root.rglob("*.py"))
+    modules = {module_name(root, path) for path in paths}
+    return {module_name(root, path): imported_modules(root, path, modules) for path in paths}
 
 
 def layer_of(module: str) -> str | None:
