@@ -139,6 +139,7 @@ def test_run_all_loads_through_s3_and_secrets(stack):
     assert all(k.startswith(prefix) for k in ingest), ingest
     assert {k.removeprefix(prefix) for k in ingest} == {
         *(f"{t}.csv" for t in SOURCE_TABLES),
+        *(f"{t}.ids" for t in SOURCE_TABLES),
         "manifest.json",
     }
     processed = keys(stack, "processed-bucket")
@@ -157,7 +158,7 @@ def test_check_passes_on_the_stack(stack):
     result = stack.run("check", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     found = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    assert found["source"]["detail"].endswith("11 tables readable")
+    assert found["source"]["detail"].endswith("11 tables readable, change capture available")
     assert "(secret arn:aws:secretsmanager:" in found["source"]["detail"]
     assert found["warehouse"]["detail"].endswith("star schema present and writable")
     assert found["alerts"]["detail"].endswith("topic exists")

@@ -126,8 +126,8 @@ def test_keys_of_a_malformed_id_are_refused():
 def test_a_manifest_round_trips_through_a_bucket(bucket):
     written = manifest(
         sales_order=TableEntry(key=object_key(BATCH, "sales_order", "csv"), rows=3, sha256="ab" * 32,
-                               lower="2024-03-04 10:00:00.000", upper="2024-03-04 10:11:12.345",
-                               tail=[(7, "2024-03-04 10:11:12.001")]),
+                               snapshot="900:905:901,903", in_flight=[901, 902, 903],
+                               upper="2024-03-04 10:11:12.345", deleted=[4, 9]),
         address=TableEntry(),
     )  # fmt: skip
     write_manifest(bucket, written)
@@ -135,7 +135,8 @@ def test_a_manifest_round_trips_through_a_bucket(bucket):
     read = read_manifest(bucket, BATCH)
     assert read == written
     assert read.total_rows == 3
-    assert read.tables["sales_order"].tail == [(7, "2024-03-04 10:11:12.001")]
+    assert read.tables["sales_order"].in_flight == [901, 902, 903]
+    assert read.tables["sales_order"].deleted == [4, 9]
     assert read.tables["address"].key is None
 
 

@@ -100,51 +100,6 @@ def test_reprocessing_an_old_batch_changes_nothing(cli, etl_env):
     assert query(wh, "SELECT DISTINCT department_name FROM dim_staff") == [("Newer",)]
 
 
-@pytest.mark.parametrize("tail_from_csv", [True, False], ids=["tail from CSV", "tail by query"])
-def test_rows_at_or_just_before_the_watermark_are_not_lost(
-    tail_from_csv, cli, etl_env, monkeypatch
-):
-    import ainsdale_etl.extract.tail
-
-    if not tail_from_csv:  # the path of windows with many changed rows
-        monkeypatch.setattr(ainsdale_etl.extract.tail, "TAIL_FROM_CSV_MAX_ROWS", -1)
-    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
-    cli("run-all")
-    [first] = batch_ids(etl_env["AINSDALE_INGEST_URI"])
-    manifest = json.loads(
-        next(
-            Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{first}/*_manifest.json")
-        ).read_text()
-    )
-    upper = manifest["tables"]["sales_order"]["upper"]
-
-    # One row stamped exactly at the previous upper bound, one stamped just before it that
-    # "committed late" (after the previous snapshot): both must arrive, each exactly once.
-    query(src, "UPDATE sales_order SET units_sold = 7, last_updated = $1::timestamp "
-               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)", [upper])  # fmt: skip
-    query(src, "UPDATE sales_order SET units_sold = 8, last_updated = $1::timestamp - interval '5 seconds' "
-               "WHERE sales_order_id = (SELECT max(sales_order_id) FROM sales_order)", [upper])  # fmt: skip
-    cli("run-all")
-    assert query(
-        wh, "SELECT units_sold FROM fact_sales_order WHERE units_sold IN (7, 8) ORDER BY 1"
-    ) == [(7,), (8,)]
-    manifests = sorted(Path(etl_env["AINSDALE_INGEST_URI"]).glob("data/*/*/*/*/*_manifest.json"))
-    second = json.loads(manifests[-1].read_text())
-    # Both rows are in the new window's tail, with the timestamps the server would print.
-    tail = {tuple(key) for key in second["tables"]["sales_order"]["tail"]}
-    assert {ts for _, ts in tail} >= {upper, _minus_seconds(upper, 5)}
-    cli("run-all")  # the overlap window sees both again, and must not extract them twice
-    assert len(batch_ids(etl_env["AINSDALE_INGEST_URI"])) == 2
-    assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE units_sold IN (7, 8)") == [(2,)]
-
-
-def _minus_seconds(timestamp: str, seconds: int) -> str:
-    from datetime import datetime, timedelta
-
-    moved = datetime.fromisoformat(timestamp) - timedelta(seconds=seconds)
-    return moved.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
 def test_dry_run_and_table_limits(cli, etl_env):
     result = cli("extract", "--dry-run", "--tables", "currency,design")
     assert batch_ids(etl_env["AINSDALE_INGEST_URI"]) == []
@@ -272,27 +227,3 @@ def test_a_batch_waiting_to_be_loaded_is_loaded_before_a_new_one(cli, etl_env, m
     in_load_order = query(wh, "SELECT batch_id FROM ainsdale_meta.loaded_batch ORDER BY loaded_at")
     assert in_load_order == [(first,), (second,)]
     assert count(wh, "fact_sales_order") == count(src, "sales_order") + 3
-
-
-def test_a_table_that_did_not_change_carries_its_tail_forward(cli, etl_env):
-    """Rows seen in the last lookback seconds stay in the tail of every next batch while they
-    are inside its window, even when their table copied nothing: else the next window, which
-    overlaps, would extract them again."""
-    src = etl_env["AINSDALE_SOURCE_URL"]
-    query(src, "UPDATE staff SET last_updated = localtimestamp(3) WHERE staff_id = 1")
-    cli("run-all")
-    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 1")
-    cli("run-all")  # staff copies nothing now, but staff 1 is still in its window
-    first, second = _last_two_manifests(etl_env["AINSDALE_INGEST_URI"])
-    seen = [key for key in first["tables"]["staff"]["tail"] if key[0] == 1]
-    assert len(seen) == 1 and second["tables"]["staff"]["rows"] == 0
-    assert seen[0] in second["tables"]["staff"]["tail"]
-    query(src, "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 2")
-    cli("run-all")
-    third = _last_two_manifests(etl_env["AINSDALE_INGEST_URI"])[1]
-    assert third["tables"]["staff"]["rows"] == 0  # staff 1 was not extracted a second time
-
-
-def _last_two_manifests(ingest: str) -> list[dict]:
-    paths = sorted(Path(ingest).glob("data/*/*/*/*/*_manifest.json"))
-    return [json.loads(path.read_text()) for path in paths[-2:]]

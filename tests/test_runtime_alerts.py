@@ -110,11 +110,11 @@ def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkey
 def test_broken_settings_page_too(cli, etl_env, topic, monkeypatch):
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_EXTRACT_LOOKBACK_SECONDS", "-1")
+    monkeypatch.setenv("AINSDALE_EXTRACT_KEY_CHECK_EVERY", "-1")
     cli("extract", expect=2)
     [envelope] = received()
     body = json.loads(envelope["Message"])
-    assert "AINSDALE_EXTRACT_LOOKBACK_SECONDS" in body["error"]
+    assert "AINSDALE_EXTRACT_KEY_CHECK_EVERY" in body["error"]
     assert body["retry"].startswith("fix the configuration")
 
 

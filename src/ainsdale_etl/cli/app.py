@@ -26,7 +26,7 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
-from ainsdale_etl.cli.results import print_counts, say
+from ainsdale_etl.cli.results import print_batches, print_counts, say
 from ainsdale_etl.cli.session import (
     LogFormat,
     exclusive,
@@ -184,22 +184,7 @@ def batches(as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        "batch id", "status", "rows", "window upper", title=f"batches in {ctx.ingest.uri}"
-    )
-    for r in rows:
-        status = f"[red]{r.status}[/red]" if r.problem else r.status
-        table.add_row(r.batch_id, status, f"{r.rows:,}", r.upper or "")
-    Console().print(table)
-    for r in rows:
-        if r.problem:
-            typer.echo(
-                f"batch {r.batch_id} is quarantined ({r.problem}); fix its input, then run "
-                f"'ainsdale-etl run-all --batch-id {r.batch_id}'"
-            )
+    print_batches(rows, ctx.ingest.uri)
 
 
 @app.command()
@@ -221,6 +206,8 @@ def verify(as_json: AsJson = False) -> None:
             mark = "[green]ok[/green]" if c.ok else "[red]DIFFERS[/red]"
             table.add_row(c.mart, c.name, c.source, c.warehouse, mark)
         Console(width=160).print(table)
+        for note in result.notes:
+            typer.echo(f"note: {note}")
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
         fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ainsdale_etl.cli.session import json_logs, reporter
+
+if TYPE_CHECKING:
+    from ainsdale_etl.ops.status import BatchStatus
 
 
 def say(message: str, **fields: Any) -> None:
@@ -28,3 +31,24 @@ def print_counts(title: str, counts: dict[str, int]) -> None:
     for name, rows in counts.items():
         table.add_row(name, f"{rows:,}")
     Console().print(table)
+
+
+def print_batches(rows: list[BatchStatus], where: str) -> None:
+    """The ``batches`` table, then how to repair each quarantined batch."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "batch id", "status", "rows", "deleted", "read at (UTC)", title=f"batches in {where}"
+    )
+    for r in rows:
+        status = f"[red]{r.status}[/red]" if r.problem else r.status
+        deleted = ", ".join(f"{n} {c:,}" for n, c in r.deleted.items())
+        table.add_row(r.batch_id, status, f"{r.rows:,}", deleted, r.upper or "")
+    Console().print(table)
+    for r in rows:
+        if r.problem:
+            typer.echo(
+                f"batch {r.batch_id} is quarantined ({r.problem}); fix its input, then run "
+                f"'ainsdale-etl run-all --batch-id {r.batch_id}'"
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -75,12 +76,19 @@ class TableEntry(BaseModel):
     key: str | None = None
     rows: int = 0
     sha256: str | None = None
-    # Extract only: the change window [lower, upper) read for this table, and the keys
-    # (id, last_updated) of rows near its upper end, so the next window can overlap without
-    # re-extracting them (see extract/windows.py).
-    lower: str | None = None
+    # Extract only (see extract/windows.py): the source snapshot the rows were read in, as
+    # pg_current_snapshot() prints it, the transactions in flight at that moment (their
+    # writes belong to the next window) and, if that list may be incomplete, the xid from
+    # which all count as in flight; the snapshot's clock in UTC, for people.
+    snapshot: str | None = None
+    in_flight: list[int] = []
+    in_flight_from: int | None = None
     upper: str | None = None
-    tail: list[tuple[int, str]] = []
+    # Extract only: ids that left the source since the previous key check, and the object
+    # holding the ids present at this one (see extract/deletions.py).
+    deleted: list[int] = []
+    ids_key: str | None = None
+    ids_sha256: str | None = None
 
 
 class Manifest(BaseModel):
@@ -166,3 +174,17 @@ def select_batches(
         for b in ids
         if (since is None or b >= since) and (until is None or b[: len(until)] <= until)
     ]
+
+
+class History:
+    """The committed manifests of a bucket, newest first, each read once however often walked."""
+
+    def __init__(self, storage: Storage, committed: list[str]) -> None:
+        self._storage, self._ids = storage, committed[::-1]
+        self._read: list[Manifest] = []
+
+    def __iter__(self) -> Iterator[Manifest]:
+        for index, batch_id in enumerate(self._ids):
+            if index == len(self._read):
+                self._read.append(read_manifest(self._storage, batch_id))
+            yield self._read[index]

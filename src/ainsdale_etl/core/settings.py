@@ -54,11 +54,11 @@ class Settings(AlertSettings):
     log_format: Literal["json", "console"] | None = Field(
         None, description="json (default off a terminal) or console (default on a terminal)."
     )
-    extract_lookback_seconds: float = Field(
-        60.0,
+    extract_key_check_every: int = Field(
+        1,
         ge=0,
-        description="How far each extract looks back past the previous window for rows that "
-        "committed late (see README: change capture).",
+        description="Compare each table's ids with those delivered so far, to find rows deleted "
+        "in totesys, every this many extracts (0: never; see README: change capture).",
     )
     workers: int = Field(
         2,

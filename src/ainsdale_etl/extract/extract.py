@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, cast
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.batches import (
+    History,
     Manifest,
     TableEntry,
     committed_batches,
@@ -32,8 +33,20 @@ from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.extract.copy_out import copy_out
-from ainsdale_etl.extract.tail import window_tail
-from ainsdale_etl.extract.windows import copy_sql, format_ts, next_window, previous_windows
+from ainsdale_etl.extract.deletions import (
+    batches_since_check,
+    encode_ids,
+    known_ids,
+    read_ids,
+)
+from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
+from ainsdale_etl.extract.windows import (
+    Snapshot,
+    copy_sql,
+    format_ts,
+    next_window,
+    previous_windows,
+)
 from ainsdale_etl.runtime.shutdown import checkpoint
 
 if TYPE_CHECKING:
@@ -53,15 +66,29 @@ class ExtractResult:
         return sum(t.rows for t in self.tables.values())
 
 
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """The one snapshot an extract reads in: its clock (UTC), what it could not see, and the
+    connections sharing it, each with the xid its ``age()`` measures from."""
+
+    upper: datetime
+    snapshot: Snapshot
+    in_flight: InFlight
+    connections: dict[psycopg.Connection, int]
+
+
+# Pinned on every extract session: timestamps print the same whatever the role's or the
+# database's defaults (the capture itself does not depend on clocks or zones).
+_SESSION = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'"
+
+
 @contextmanager
-def snapshot_connections(
-    source: Database, count: int
-) -> Iterator[tuple[datetime, list[psycopg.Connection]]]:
-    """``count`` connections that all read one REPEATABLE READ snapshot, and its clock.
+def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapshot]:
+    """``count`` connections that all read one REPEATABLE READ snapshot.
 
     The first connection exports its snapshot and the others adopt it (as pg_dump's parallel
     workers do), so tables read on different connections are consistent with each other and
-    with the window's upper bound. Nothing is written: every transaction is read-only.
+    with the recorded snapshot. Nothing is written: every transaction is read-only.
     """
     from psycopg import IsolationLevel, sql
 
@@ -71,16 +98,20 @@ def snapshot_connections(
             conn = stack.enter_context(source.psycopg_connect())
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True
+            conn.execute(_SESSION)
             connections.append(conn)
         first = connections[0]
-        first.execute("SET DateStyle = 'ISO, YMD'")
-        row = first.execute("SELECT localtimestamp(3), pg_export_snapshot()").fetchone()
+        row = first.execute(
+            "SELECT localtimestamp(3), pg_current_snapshot()::text, pg_export_snapshot()"
+        ).fetchone()
         assert row is not None
-        upper, snapshot = row
+        upper, current, exported = row
+        snapshot = Snapshot.parse(current)
+        in_flight = read_in_flight(first, snapshot)
         for conn in connections[1:]:
-            conn.execute("SET DateStyle = 'ISO, YMD'")
-            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        yield upper, connections
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported)))
+        references = {conn: age_reference(conn, snapshot) for conn in connections}
+        yield SourceSnapshot(upper, snapshot, in_flight, references)
         for conn in connections:
             conn.rollback()
 
@@ -106,7 +137,7 @@ def extract(
     *,
     tables: list[str] | None = None,
     full: bool = False,
-    lookback_seconds: float = 60.0,
+    key_check_every: int = 1,
     dry_run: bool = False,
     reporter: Reporter | None = None,
     batch_id: str | None = None,
@@ -116,66 +147,72 @@ def extract(
     """Extract changed rows of ``tables`` (default: all) into a new committed batch.
 
     Up to ``workers`` tables are copied at once, each on its own connection to the source.
+    Every ``key_check_every`` batches (0: never), each table's ids are compared with those
+    delivered so far, to find the rows deleted at the source.
     """
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
     committed = committed_batches(ingest)
+    history = History(ingest, committed)
     # Batches are processed in id order: a new id sorts after the last committed one even if
     # this host's clock is behind the one that wrote it.
     batch_id = batch_id or new_batch_id(after=committed[-1] if committed else None)
-    previous = {} if full else previous_windows(ingest, names, committed)
-    lookback = timedelta(seconds=lookback_seconds)
+    previous = {} if full else previous_windows(history, names)
     started = time.perf_counter()
     entries: dict[str, TableEntry] = {}
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        snapshot_connections(source, min(workers, len(names))) as (upper, connections),
-        reporter.progress("extract", total=len(names)) as bar,
-    ):
-        idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
-        for conn in connections:
-            idle.put(conn)
-
-        def one(name: str) -> tuple[TableEntry, float]:
-            checkpoint(f"during the extract of batch {batch_id} (no batch was committed)")
-            table_started = time.perf_counter()
-            conn = idle.get()
-            try:
-                entry, csv_path = _extract_table(
-                    conn, SOURCE_TABLES[name], previous.get(name), upper, lookback, Path(tmp),
-                    batch_id,
-                )  # fmt: skip
-            finally:
+    with tempfile.TemporaryDirectory() as tmp:
+        known = {
+            name: known_ids(ingest, SOURCE_TABLES[name], history, Path(tmp))
+            for name in names
+            if _key_check_due(name, history, key_check_every)
+        }
+        with (
+            snapshot_connections(source, min(workers, len(names))) as snap,
+            reporter.progress("extract", total=len(names)) as bar,
+        ):
+            idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
+            for conn in snap.connections:
                 idle.put(conn)
-            if csv_path is not None and not dry_run:
-                ingest.put_file(entry.key or "", csv_path)
-                csv_path.unlink()
-            return entry, time.perf_counter() - table_started
 
-        with ThreadPoolExecutor(max_workers=len(connections)) as pool:
-            order = _changed_and_largest_first(connections[0], names)
-            futures = {n: pool.submit(one, n) for n in order}
-            # The first failure is the one to report: a copy that fails closes its connection,
-            # and the tables queued behind it on that connection then fail for that reason.
-            for done in as_completed(futures.values()):
-                if done.exception() is not None:
-                    for future in futures.values():
-                        future.cancel()
-                    raise cast(BaseException, done.exception())
-            for name in names:
-                entry, seconds = futures[name].result()
-                entries[name] = entry
-                reporter.event(
-                    "table_extracted",
-                    step="extract",
-                    batch_id=batch_id,
-                    table=name,
-                    **rate(entry.rows, seconds),
-                )
-                bar.advance()
+            def one(name: str) -> tuple[TableEntry, float, str | None]:
+                checkpoint(f"during the extract of batch {batch_id} (no batch was committed)")
+                table_started = time.perf_counter()
+                conn = idle.get()
+                try:
+                    entry, csv_path, why_whole = _extract_table(
+                        conn, SOURCE_TABLES[name], previous.get(name), snap, Path(tmp),
+                        batch_id, name in known, known.get(name),
+                    )  # fmt: skip
+                finally:
+                    idle.put(conn)
+                if not dry_run:
+                    ids_path = Path(tmp) / f"{name}.ids"
+                    for path, key in ((csv_path, entry.key), (ids_path, entry.ids_key)):
+                        if path is not None and key is not None:
+                            ingest.put_file(key, path)
+                            path.unlink()
+                return entry, time.perf_counter() - table_started, why_whole
+
+            with ThreadPoolExecutor(max_workers=len(snap.connections)) as pool:
+                order = _changed_and_largest_first(next(iter(snap.connections)), names)
+                futures = {n: pool.submit(one, n) for n in order}
+                # The first failure is the one to report: a copy that fails closes its
+                # connection, and the tables queued behind it on that connection then fail
+                # for that reason.
+                for done in as_completed(futures.values()):
+                    if done.exception() is not None:
+                        for future in futures.values():
+                            future.cancel()
+                        raise cast(BaseException, done.exception())
+                for name in names:
+                    entry, seconds, why_whole = futures[name].result()
+                    entries[name] = entry
+                    _report_table(reporter, batch_id, name, entry, seconds, why_whole)
+                    bar.advance()
     rows = sum(e.rows for e in entries.values())
-    if rows == 0:
+    deleted = sum(len(e.deleted) for e in entries.values())
+    if rows == 0 and deleted == 0:
         reporter.event(
             "no_changes", "no rows changed since the last batch; nothing committed", step="extract"
         )
@@ -199,28 +236,75 @@ def extract(
     return ExtractResult(batch_id, entries, dry_run)
 
 
+def _key_check_due(name: str, history: History, every: int) -> bool:
+    if every == 0:
+        return False
+    since = batches_since_check(name, history)
+    return since is None or since + 1 >= every
+
+
+def _report_table(
+    reporter: Reporter,
+    batch_id: str,
+    name: str,
+    entry: TableEntry,
+    seconds: float,
+    why_whole: str | None,
+) -> None:
+    if why_whole:
+        reporter.warning(
+            f"{name}: read whole, because {why_whole}; rows seen before are not loaded twice",
+            kind="table_read_whole",
+            step="extract",
+            table=name,
+        )
+    if entry.deleted:
+        reporter.warning(
+            f"{name}: {len(entry.deleted):,} row(s) deleted in totesys since the last check "
+            f"(e.g. id {entry.deleted[0]})",
+            kind="rows_deleted_at_source",
+            step="extract",
+            batch_id=batch_id,
+            table=name,
+            count=len(entry.deleted),
+        )
+    timing = rate(entry.rows, seconds)
+    reporter.event("table_extracted", step="extract", batch_id=batch_id, table=name, **timing)
+
+
 def _extract_table(
     conn: psycopg.Connection,
     table: SourceTable,
     prev: TableEntry | None,
-    upper: datetime,
-    lookback: timedelta,
+    snap: SourceSnapshot,
     tmp: Path,
     batch_id: str,
-) -> tuple[TableEntry, Path | None]:
-    window = next_window(prev, upper, lookback)
+    check_keys: bool,
+    known: set[int] | None,
+) -> tuple[TableEntry, Path | None, str | None]:
+    """One table's rows read into a CSV under ``tmp``, and if ``check_keys``, its ids compared
+    with ``known``, those delivered so far (None: none known, this check is the baseline)."""
+    window = next_window(prev, snap.snapshot, snap.connections[conn])
     path = tmp / f"{table.name}.csv"
     with path.open("wb", buffering=_WRITE_BUFFER) as out:
         rows = copy_out(conn, copy_sql(table, window), out)
-    tail = window_tail(conn, table, window, path, rows, lookback)
     entry = TableEntry(
-        lower=format_ts(window.lower) if window.lower else None,
-        upper=format_ts(upper),
-        tail=tail,
+        snapshot=str(snap.snapshot),
+        in_flight=list(snap.in_flight.xids),
+        in_flight_from=snap.in_flight.uncertain_from,
+        upper=format_ts(snap.upper),
         rows=rows,
     )
+    if check_keys:
+        present = read_ids(conn, table)
+        entry.deleted = sorted(known - set(present)) if known is not None else []
+        ids_path = tmp / f"{table.name}.ids"
+        ids_path.write_bytes(encode_ids(present))
+        entry.ids_key = object_key(batch_id, table.name, "ids")
+        entry.ids_sha256 = sha256_file(ids_path)
     if rows == 0:
-        return entry, None
+        path.unlink()
+        return entry, None, window.why_whole
     entry.key = object_key(batch_id, table.name, "csv")
     entry.sha256 = sha256_file(path)
-    return entry, path
+    return entry, path, window.why_whole

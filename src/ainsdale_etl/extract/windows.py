@@ -1,74 +1,114 @@
-"""Change capture: the window of each table's rows that an extract reads.
+"""Change capture: which rows of a table an extract reads, by transaction visibility.
 
-By ``last_updated`` -- why no row is ever lost
-----------------------------------------------
-Each table is read in a window ``[lower, upper)`` inside one REPEATABLE READ snapshot:
+The promise: every committed version of every row that the source holds at the moment of an
+extract reaches the warehouse, exactly once, whatever the length of the writers' transactions,
+their clocks or their time zones.
 
-* ``upper`` is the database's own clock (``localtimestamp(3)``) when the snapshot is taken, so
-  the windows of successive runs tile time with no gap, and the application's clock skew does
-  not matter: ``last_updated`` comes from the same clock.
-* A row is invisible to the snapshot if its transaction commits later, yet its ``last_updated``
-  (set when the transaction wrote it) can lie before ``upper``. A window that started exactly
-  at the previous ``upper`` would skip it forever. So each window starts ``lookback`` earlier
-  (``AINSDALE_EXTRACT_LOOKBACK_SECONDS``, default 60 s: longer than any totesys transaction),
-  inclusive.
-* Rows seen in that overlap are not extracted twice: each manifest records the keys
-  ``(id, last_updated)`` of the rows it read in its last ``lookback`` (the "tail"), and the
-  next extract drops exactly those. Rows sharing the boundary timestamp are therefore neither
-  lost (the bound is inclusive) nor duplicated (they are in the tail). Downstream, the
-  warehouse's unique natural key makes even a repeated row harmless.
+Why not ``last_updated``
+------------------------
+``last_updated`` is whatever the writer stored: the start of its transaction (which can commit
+minutes later, behind any window already read), in its session's time zone (Tokyo and Los
+Angeles writers are seventeen hours apart), by its clock (which can run a day fast). No window
+on it is safe. What is safe is the database's own record of which transaction wrote each row
+version: its ``xmin``.
+
+The window of a table
+---------------------
+Every extract reads in one REPEATABLE READ snapshot and records it in the manifest (as
+``pg_current_snapshot()`` prints it: ``xmin:xmax:xip``). Every transaction below the snapshot's
+``xmin`` had finished when it was taken; those in ``[xmin, xmax)`` had too, except the ones
+still running ("in flight"). So the next extract reads, of the rows its own snapshot sees:
+
+* every row written by a transaction at or above the previous ``xmax`` (new since), and
+* every row written by a transaction in ``[xmin, xmax)`` that was in flight then.
+
+The in-flight set is the snapshot's ``xip`` plus their subtransactions (a savepoint's writes
+carry the subtransaction's own xid, which ``xip`` omits); :mod:`.in_flight` finds them. Where
+it cannot be sure, it counts more as in flight, never fewer: a version read twice is harmless
+downstream (dimensions are upserted, facts are unique on their natural key), a version never
+read is lost.
+
+Each row's xid is compared through ``age(xmin)``, the distance from a reference xid that is
+fixed for the transaction, so a table is still read by one sequential scan, as cheaply as a
+range on a timestamp; xid wraparound is handled by working in 64-bit ``xid8`` for the bounds.
+
+When the previous snapshot cannot be trusted -- a manifest from before this mechanism, a
+source whose xids went backwards (a restore, a failover to another cluster), or one that ran
+more than 2^31 transactions since -- the table is read whole, with a warning: duplicates
+cost nothing downstream, a gap would cost a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.batches import TableEntry, committed_batches, read_manifest
+from ainsdale_etl.core.batches import Manifest, TableEntry
 from ainsdale_etl.core.registry import SourceTable
 
 if TYPE_CHECKING:
     from psycopg import sql
 
-    from ainsdale_etl.core.storage import Storage
-
 PY_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+_XID32 = 1 << 32
+# Further apart than this, two xids cannot be told apart modulo 2^32: read the table whole.
+MAX_XID_SPAN = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A ``pg_snapshot``: xids below ``xmin`` finished, ``xip`` still running, ``xmax`` next."""
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Snapshot:
+        xmin, xmax, xip = text.split(":")
+        return cls(int(xmin), int(xmax), tuple(int(x) for x in xip.split(",") if x))
+
+    def __str__(self) -> str:
+        return f"{self.xmin}:{self.xmax}:{','.join(str(x) for x in self.xip)}"
 
 
 @dataclass(frozen=True)
 class Window:
-    """The rows of one table an extract reads: ``[lower, upper)`` less the keys already seen."""
+    """The row versions of one table an extract reads: every one the snapshot sees whose xid is
+    at or above ``floor`` (None: the whole table), or in ``also``, or at or above ``also_from``.
 
-    lower: datetime | None
-    upper: datetime
-    seen: list[tuple[int, str]]
+    ``reference`` is the xid ``age()`` measures from on the reading connection.
+    """
 
-    def where(self, table: SourceTable) -> sql.Composed:
+    reference: int
+    floor: int | None = None
+    also: tuple[int, ...] = ()
+    also_from: int | None = None
+    why_whole: str | None = field(default=None, compare=False)  # set when read whole on purpose
+
+    def where(self, table: SourceTable) -> sql.Composable:
         """The WHERE clause selecting the window's rows of ``table``."""
         from psycopg import sql
 
-        updated = sql.Identifier(table.name, "last_updated")
-        parts = [sql.SQL("{} < {}::timestamp").format(updated, sql.Literal(format_ts(self.upper)))]
-        if self.lower is not None:
-            parts.insert(
-                0,
-                sql.SQL("{} >= {}::timestamp").format(updated, sql.Literal(format_ts(self.lower))),
+        if self.floor is None:
+            return sql.SQL("true")
+        age = sql.SQL("age({}.xmin)").format(sql.Identifier(table.name))
+
+        # age(xmin) is reference - xid: 0 for the newest, INT_MAX for frozen or special xids.
+        def newer_than(xid: int) -> sql.Composable:
+            return sql.SQL("{} BETWEEN 0 AND {}").format(age, sql.Literal(self.reference - xid))
+
+        parts = [newer_than(self.floor)]
+        if self.also_from is not None and self.also_from < self.floor:
+            parts = [newer_than(self.also_from)]
+        if self.also:
+            in_flight = sql.SQL("{}.xmin = ANY({}::xid[])").format(
+                sql.Identifier(table.name), sql.Literal([str(x % _XID32) for x in self.also])
             )
-        if self.seen:
-            parts.append(
-                sql.SQL(
-                    "NOT EXISTS (SELECT FROM unnest({}::int[], {}::timestamp[]) AS seen(id, ts) "
-                    "WHERE seen.id = {} AND seen.ts = {})"
-                ).format(
-                    sql.Literal([i for i, _ in self.seen]),
-                    sql.Literal([t for _, t in self.seen]),
-                    sql.Identifier(table.name, table.id_column),
-                    updated,
-                )
-            )
-        return sql.SQL(" AND ").join(parts)
+            parts.append(in_flight)
+        return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
 
 
 def copy_sql(table: SourceTable, window: Window) -> sql.Composed:
@@ -85,19 +125,16 @@ def copy_sql(table: SourceTable, window: Window) -> sql.Composed:
     )
 
 
-def previous_windows(
-    ingest: Storage, tables: Iterable[str], committed: list[str] | None = None
-) -> dict[str, TableEntry]:
-    """The last committed window of each table (tables never extracted are absent);
-    ``committed`` is the bucket's committed batch ids, if the caller has listed them already."""
+def previous_windows(history: Iterable[Manifest], tables: Iterable[str]) -> dict[str, TableEntry]:
+    """The last committed window of each table (tables never extracted are absent), from the
+    committed manifests, newest first."""
     wanted = set(tables)
     found: dict[str, TableEntry] = {}
-    for batch_id in reversed(committed if committed is not None else committed_batches(ingest)):
+    for manifest in history:
         if not wanted - found.keys():
             break
-        manifest = read_manifest(ingest, batch_id)
         for name, entry in manifest.tables.items():
-            if name in wanted and name not in found and entry.upper is not None:
+            if name in wanted and name not in found and (entry.upper or entry.snapshot):
                 found[name] = entry
     return found
 
@@ -106,10 +143,28 @@ def format_ts(value: datetime) -> str:
     return value.strftime(PY_TIMESTAMP)[:-3]
 
 
-def next_window(previous: TableEntry | None, upper: datetime, lookback: timedelta) -> Window:
-    """The window to read after ``previous`` (None: the table's first, from the beginning):
-    from ``lookback`` before the previous upper bound, less the keys that one already saw."""
-    lower: datetime | None = None
-    if previous is not None and previous.upper is not None:
-        lower = datetime.strptime(previous.upper, PY_TIMESTAMP) - lookback
-    return Window(lower, upper, list(previous.tail) if previous else [])
+def widen_to_xid8(xid32: int, near: int) -> int:
+    """The 64-bit xid whose low 32 bits are ``xid32``, at or below ``near`` (an xid8)."""
+    return near - ((near - xid32) % _XID32)
+
+
+def next_window(previous: TableEntry | None, snapshot: Snapshot, reference: int) -> Window:
+    """The window to read after ``previous`` (None: the table's first, read whole), on a
+    connection whose ``age()`` measures from ``reference`` (an xid8 at or above the snapshot's
+    ``xmax``)."""
+    if previous is None:
+        return Window(reference)
+    if previous.snapshot is None:
+        why = "its last batch was captured by timestamp (an older release)"
+        return Window(reference, why_whole=why)
+    before = Snapshot.parse(previous.snapshot)
+    if before.xmax > snapshot.xmax:
+        return Window(
+            reference,
+            why_whole=f"the source's transaction ids went backwards (from {before.xmax} to "
+            f"{snapshot.xmax}): a restore or another server",
+        )
+    if reference - before.xmin > MAX_XID_SPAN:
+        return Window(reference, why_whole="over 2^31 transactions ran since its last batch")
+    in_flight = tuple(sorted({*before.xip, *previous.in_flight}))
+    return Window(reference, before.xmax, in_flight, previous.in_flight_from)

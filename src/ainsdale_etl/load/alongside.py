@@ -138,6 +138,7 @@ class LoadAlongside:
 
     def _run(self) -> None:
         from ainsdale_etl.load.ddl import ensure_warehouse
+        from ainsdale_etl.load.deletions import deletions_of
         from ainsdale_etl.load.load import load_tables, report_loaded
 
         ctx = self._ctx
@@ -154,6 +155,7 @@ class LoadAlongside:
                     bulk_min_rows=ctx.settings.bulk_load_min_rows,
                     reporter=reporter,
                     before_commit=self._before_commit,
+                    deletions=deletions_of(ctx.ingest, self._batch_id),
                 )
             report_loaded(reporter, self._batch_id, merged, time.perf_counter() - started)
             self._merged = merged

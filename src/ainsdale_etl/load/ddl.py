@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 META_SCHEMA = "ainsdale_meta"
 LEDGER = f"{META_SCHEMA}.loaded_batch"
+DELETED = f"{META_SCHEMA}.deleted_row"  # rows deleted in totesys (see load/deletions.py)
 
 
 def _column_ddl(table: StarTable) -> list[str]:
@@ -61,6 +62,15 @@ def warehouse_ddl() -> list[str]:
             loaded_at timestamptz NOT NULL DEFAULT now(),
             rows jsonb NOT NULL
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {DELETED} (
+            star_table text NOT NULL,
+            id integer NOT NULL,
+            source_table text NOT NULL,
+            batch_id text NOT NULL,
+            detected_at timestamptz NOT NULL DEFAULT now(),
+            kept boolean NOT NULL,
+            PRIMARY KEY (star_table, id)
+        )""",
         *(table_ddl(t) for t in STAR_TABLES.values()),
     ]
 
@@ -92,7 +102,7 @@ def ensure_warehouse(db: Database, *, force: bool = False) -> None:
                 f"(e.g. {tables[0]}); point AINSDALE_WAREHOUSE_URL at an empty database, "
                 "or rerun with --force to add the star schema beside them"
             )
-        wanted = {LEDGER, *(f"public.{name}" for name in STAR_TABLES)}
+        wanted = {LEDGER, DELETED, *(f"public.{name}" for name in STAR_TABLES)}
         if wanted <= set(tables):
             return  # every run checks; only the first creates (a dozen DDL round trips)
         for statement in warehouse_ddl():

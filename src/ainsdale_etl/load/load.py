@@ -20,6 +20,7 @@ from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
 from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
+from ainsdale_etl.load.deletions import apply_deletions, deletions_of
 from ainsdale_etl.load.ledger import record_batch
 from ainsdale_etl.load.merge import merge_table
 from ainsdale_etl.load.references import ReferenceCheck
@@ -40,8 +41,10 @@ def load_tables(
     bulk_min_rows: int = BULK_MIN_ROWS,
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
+    deletions: dict[str, tuple[str, list[int]]] | None = None,
 ) -> dict[str, int]:
-    """Load one batch's star tables and record it in the ledger, in one transaction.
+    """Load one batch's star tables, apply the deletions its extract found, and record it in
+    the ledger, in one transaction.
 
     ``tables`` are (name, data) pairs in any order, and may be a stream that waits for each
     (run-all hands tables over as its transform writes them). Where the role may skip
@@ -109,6 +112,17 @@ def load_tables(
                 load(table, waiting[name], bulk=is_bulk(table, waiting[name]))
         for check in checks:
             check.verify(cur, batch_id)
+        if deletions:
+            removed = apply_deletions(cur, batch_id, deletions)
+            for name, (_, ids) in deletions.items():
+                reporter.event(
+                    "deletions_applied",
+                    step="load",
+                    batch_id=batch_id,
+                    table=name,
+                    deleted=len(ids),
+                    removed=removed.get(name, 0),
+                )
         record_batch(cur, batch_id, merged)
         before_commit()  # e.g. confirm the run still holds its lock
         conn.commit()
@@ -140,6 +154,7 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
             bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
+            deletions=deletions_of(ctx.ingest, batch_id),
         )
     report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
     return merged

@@ -18,8 +18,9 @@ class BatchStatus:
     status: str  # extracted | transformed | loaded | quarantined
     rows: int  # source rows extracted
     tables: dict[str, int]
-    lower: str | None
-    upper: str | None
+    deleted: dict[str, int]  # rows found deleted at the source, per table
+    snapshot: str | None  # the source snapshot read (pg_current_snapshot)
+    upper: str | None  # when it was taken, UTC
     loaded_at: str | None
     problem: str | None = None  # why a quarantined batch was stopped
 
@@ -54,7 +55,8 @@ def batch_statuses(ctx: Context) -> list[BatchStatus]:
                 status=status,
                 rows=manifest.total_rows,
                 tables={n: t.rows for n, t in manifest.tables.items() if t.rows},
-                lower=min((t.lower for t in windows if t.lower), default=None),
+                deleted={n: len(t.deleted) for n, t in manifest.tables.items() if t.deleted},
+                snapshot=next((t.snapshot for t in windows if t.snapshot), None),
                 upper=max((t.upper for t in windows if t.upper), default=None),
                 loaded_at=str(loaded[batch_id]["loaded_at"]) if batch_id in loaded else None,
                 problem=f"{mark.step}: {mark.error}" if mark else None,

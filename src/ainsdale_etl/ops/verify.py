@@ -2,7 +2,8 @@
 
 For each mart: every current source version (id, last_updated) is a fact row, money per
 currency over the latest versions matches to the penny, and no fact points at a missing
-dimension row; for each dimension, its row count matches its source table. Everything is
+dimension row; for each dimension, its row count matches its source table. Rows deleted in
+totesys that the warehouse keeps for history are counted apart, as notes. Everything is
 computed set-based in each database and compared as small Arrow/polars frames.
 """
 
@@ -15,6 +16,7 @@ import polars as pl
 
 from ainsdale_etl.adapters.postgres import Database, fetch_arrow
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, quote_ident
+from ainsdale_etl.load.ddl import DELETED
 
 # fact -> (source table, money expression in the source, the same in the fact)
 MARTS: dict[str, tuple[str, str, str]] = {
@@ -51,17 +53,19 @@ class Check:
 @dataclass
 class Verification:
     checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # true and worth knowing, not differences
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [asdict(c) | {"ok": c.ok} for c in self.checks]}
+        checks = [asdict(c) | {"ok": c.ok} for c in self.checks]
+        return {"ok": self.ok, "checks": checks, "notes": self.notes}
 
 
-def _frame(db_cursor: Any, sql: str) -> pl.DataFrame:
-    frame = pl.from_arrow(fetch_arrow(db_cursor, sql))
+def _frame(db_cursor: Any, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    frame = pl.from_arrow(fetch_arrow(db_cursor, sql, params))
     assert isinstance(frame, pl.DataFrame)
     return frame
 
@@ -70,10 +74,22 @@ def _money(frame: pl.DataFrame) -> str:
     return ", ".join(f"{c}: {v}" for c, v in frame.sort("currency_id").iter_rows()) or "none"
 
 
+def _kept_deleted(wh: Any) -> pl.DataFrame:
+    """(star_table, id) of the rows deleted in totesys that the warehouse keeps for history."""
+    if _frame(wh, f"SELECT to_regclass('{DELETED}') IS NULL AS missing")["missing"][0]:
+        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32})
+    return _frame(wh, f"SELECT star_table, id FROM {DELETED} WHERE kept")
+
+
 def verify(source: Database, warehouse: Database) -> Verification:
     result = Verification()
     with source.connect() as src_conn, src_conn.cursor() as src, warehouse.connect() as wh_conn:
         wh = wh_conn.cursor()
+        kept = _kept_deleted(wh)
+
+        def kept_ids(table: str) -> pl.DataFrame:
+            return kept.filter(pl.col("star_table") == table).select("id")
+
         for fact in FACTS:
             table, source_money, fact_money = MARTS[fact.name]
             id_col = quote_ident(SOURCE_TABLES[table].id_column)
@@ -87,8 +103,10 @@ def verify(source: Database, warehouse: Database) -> Verification:
                 f"SELECT {id_col} AS id, last_updated_date AS d, last_updated_time AS t "
                 f"FROM {quote_ident(fact.name)}",
             )
+            gone = kept_ids(fact.name)
             missing = versions.join(facts, on=["id", "d", "t"], how="anti").height
-            ids = Check(fact.name, "ids", f"{versions.height:,}", f"{facts['id'].n_unique():,}")
+            live = facts.join(gone, on="id", how="anti")["id"].n_unique()
+            ids = Check(fact.name, "ids", f"{versions.height:,}", f"{live:,}")
             result.checks.append(ids)
             result.checks.append(Check(fact.name, "current versions missing", "0", f"{missing:,}"))
             src_money = _frame(
@@ -96,12 +114,18 @@ def verify(source: Database, warehouse: Database) -> Verification:
                 f"SELECT currency_id, sum({source_money})::text AS total "
                 f"FROM {quote_ident(table)} GROUP BY 1",
             )
+            not_deleted = (
+                f"WHERE {id_col} NOT IN (SELECT id FROM {DELETED} WHERE star_table = $1 AND kept)"
+                if gone.height
+                else ""
+            )
             wh_money = _frame(
                 wh,
                 f"SELECT currency_id, sum({fact_money})::text AS total FROM ("
-                f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} "
+                f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} {not_deleted} "
                 f"ORDER BY {id_col}, last_updated_date DESC, last_updated_time DESC) latest "
                 "GROUP BY 1",
+                [fact.name] if gone.height else None,
             )
             result.checks.append(
                 Check(
@@ -111,6 +135,11 @@ def verify(source: Database, warehouse: Database) -> Verification:
                     _money(wh_money),
                 )
             )
+            if gone.height:
+                result.notes.append(
+                    f"{fact.name}: {gone.height:,} id(s) deleted in totesys; their versions "
+                    "stay as history"
+                )
             for column in fact.foreign_keys:
                 dim = STAR_TABLES[column.references or ""]
                 orphans = _frame(
@@ -123,9 +152,15 @@ def verify(source: Database, warehouse: Database) -> Verification:
         for dim_name, table in DIMENSION_SOURCES.items():
             src_rows = _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
             dim_rows = _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
+            held = kept_ids(dim_name).height
             result.checks.append(
-                Check(dim_name, f"rows vs {table}", f"{src_rows:,}", f"{dim_rows:,}")
+                Check(dim_name, f"rows vs {table}", f"{src_rows:,}", f"{dim_rows - held:,}")
             )
+            if held:
+                result.notes.append(
+                    f"{dim_name}: {held:,} row(s) deleted in totesys, kept because facts "
+                    "point at them"
+                )
         wh.close()
         src_conn.rollback()
     return result

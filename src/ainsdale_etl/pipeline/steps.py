@@ -132,7 +132,7 @@ def extract_batch(
             ctx.ingest,
             tables=tables,
             full=full,
-            lookback_seconds=ctx.settings.extract_lookback_seconds,
+            key_check_every=ctx.settings.extract_key_check_every,
             dry_run=dry_run,
             reporter=ctx.reporter,
             workers=ctx.settings.workers,

@@ -12,7 +12,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -21,6 +21,7 @@ from ainsdale_etl.core.batches import (
     TableEntry,
     fetch_checked,
     object_key,
+    parse_batch_id,
     read_manifest,
     sha256_file,
     write_manifest,
@@ -93,15 +94,32 @@ def _map_concurrently(function: Callable[[T], R], items: list[T], workers: int) 
         return dict(zip(items, pool.map(function, items), strict=True))
 
 
+# No time zone is further ahead of UTC than this: a last_updated later than the batch's own
+# time (UTC) by more was stamped by a clock that runs fast.
+FUTURE_SLACK = timedelta(hours=14)
+
+
 def _source_chunks(
-    ingest: Storage, manifest: Manifest, name: str, tmp: Path, warn: Callable[[str], None]
+    ingest: Storage,
+    manifest: Manifest,
+    name: str,
+    tmp: Path,
+    warn: Callable[[str], None],
+    future: dict[str, tuple[int, datetime]],
 ) -> Iterator[pl.DataFrame]:
-    """One table of an extracted batch, downloaded, checked and typed a chunk at a time."""
+    """One table of an extracted batch, downloaded, checked and typed a chunk at a time.
+
+    Rows dated in the future are loaded like any other (they exist); ``future[name]`` gets
+    their count and the furthest ``last_updated``, for a warning.
+    """
+    import polars as pl
+
     from ainsdale_etl.transform.contracts import read_source_csv
 
     entry = manifest.tables[name]
     path = fetch_checked(ingest, manifest.batch_id, entry, tmp)
-    rows = 0
+    rows, ahead, furthest = 0, 0, None
+    limit = parse_batch_id(manifest.batch_id).replace(tzinfo=None) + FUTURE_SLACK
     for chunk in read_source_csv(
         path,
         SOURCE_TABLES[name],
@@ -110,8 +128,15 @@ def _source_chunks(
         block_bytes=CHUNK_BYTES,
     ):
         rows += chunk.height
+        late = chunk.select(
+            (pl.col("last_updated") > limit).sum().alias("n"), pl.col("last_updated").max()
+        ).row(0)
+        if late[0]:
+            ahead, furthest = ahead + late[0], max(filter(None, (furthest, late[1])))
         yield chunk
     path.unlink()
+    if ahead and furthest is not None:
+        future[name] = (ahead, furthest)
     if rows != entry.rows:
         raise BadInputError(
             f"batch {manifest.batch_id}: {entry.key} holds {rows} rows, its manifest says "
@@ -199,12 +224,13 @@ def transform_batch(
         elif source_entry.rows:
             names.append(name)
     warnings: list[str] = []  # reported from this thread, not from the workers
+    future: dict[str, tuple[int, datetime]] = {}
 
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
 
         def chunks(name: str) -> Iterator[pl.DataFrame]:
-            return _source_chunks(ingest, manifest, name, tmp, warnings.append)
+            return _source_chunks(ingest, manifest, name, tmp, warnings.append, future)
 
         def read(name: str) -> pl.DataFrame | _Streamed:
             if name not in ROW_WISE:
@@ -229,6 +255,17 @@ def transform_batch(
         finally:
             for message in warnings:
                 reporter.warning(message, batch_id=batch_id, step="transform")
+            for name, (count, latest) in sorted(future.items()):
+                reporter.warning(
+                    f"batch {batch_id}: {name} has {count:,} row(s) dated in the future, up to "
+                    f"{latest}: a writer's clock runs fast; loaded all the same",
+                    kind="future_dated",
+                    batch_id=batch_id,
+                    step="transform",
+                    table=name,
+                    count=count,
+                    latest=str(latest),
+                )
         changes = {n: r for n, r in results.items() if isinstance(r, pl.DataFrame)}
         streamed = {ROW_WISE[n][0]: r for n, r in results.items() if isinstance(r, _Streamed)}
         current = {

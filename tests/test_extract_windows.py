@@ -1,0 +1,57 @@
+"""The capture's window arithmetic: snapshots, 64-bit xids across wraparound, and when a table
+is read whole instead of trusting a previous snapshot."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ainsdale_etl.core.batches import TableEntry
+from ainsdale_etl.core.registry import SOURCE_TABLES
+from ainsdale_etl.extract.windows import MAX_XID_SPAN, Snapshot, Window, next_window, widen_to_xid8
+
+
+def test_a_snapshot_reads_as_postgresql_prints_it():
+    snapshot = Snapshot.parse("900:905:901,903")
+    assert snapshot == Snapshot(900, 905, (901, 903))
+    assert str(snapshot) == "900:905:901,903"
+    assert Snapshot.parse("7:7:") == Snapshot(7, 7, ())
+
+
+@given(near=st.integers(1 << 32, 1 << 60), back=st.integers(0, (1 << 32) - 1))
+def test_a_32_bit_xid_widens_to_the_64_bit_one_at_or_below_a_reference(near, back):
+    xid8 = near - back
+    assert widen_to_xid8(xid8 % (1 << 32), near) == xid8
+
+
+def test_the_first_window_of_a_table_reads_it_whole():
+    window = next_window(None, Snapshot(10, 12), 12)
+    assert window.floor is None and window.why_whole is None
+
+
+def test_the_next_window_starts_at_the_previous_xmax_and_adds_what_was_in_flight():
+    previous = TableEntry(snapshot="100:110:103,105", in_flight=[103, 104, 105])
+    window = next_window(previous, Snapshot(108, 120), 121)
+    assert window == Window(121, floor=110, also=(103, 104, 105))
+    where = window.where(SOURCE_TABLES["design"]).as_string(None)
+    # age() measures back from the reference: xids >= 110 are those at most 11 old
+    assert "BETWEEN 0 AND 11" in where and "'{103,104,105}'::xid[]" in where
+
+
+def test_an_uncertain_in_flight_list_reads_everything_from_where_it_began():
+    previous = TableEntry(snapshot="100:110:103", in_flight=[103], in_flight_from=103)
+    window = next_window(previous, Snapshot(110, 120), 120)
+    assert "BETWEEN 0 AND 17" in window.where(SOURCE_TABLES["design"]).as_string(None)
+
+
+def test_a_previous_snapshot_that_cannot_be_trusted_means_a_whole_read_and_a_reason():
+    far = 12 + MAX_XID_SPAN
+    cases = {
+        "timestamp": (TableEntry(upper="2026-01-01 00:00:00.000"), Snapshot(5, 5), 5),
+        "backwards": (TableEntry(snapshot="900:905:"), Snapshot(10, 12), 12),
+        "2^31": (TableEntry(snapshot="10:12:"), Snapshot(far, far), far),
+    }
+    for reason, (previous, snapshot, reference) in cases.items():
+        window = next_window(previous, snapshot, reference)
+        assert reason in (window.why_whole or "")
+        assert window.where(SOURCE_TABLES["design"]).as_string(None) == "true"
