@@ -96,6 +96,25 @@ def test_missing_privileges_are_named(cli, etl_env, monkeypatch, unprivileged_ro
     assert "no CREATE privilege" in found["warehouse"]["detail"]
 
 
+def test_a_read_only_role_is_enough_and_a_missing_capture_function_is_named(
+    cli, etl_env, monkeypatch, unprivileged_role
+):
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    query(src, f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{unprivileged_role}"')
+    try:
+        monkeypatch.setenv("AINSDALE_SOURCE_URL", as_role(src, unprivileged_role))
+        found = checks(cli("check", "--json").output)
+        assert found["source"]["detail"].endswith("11 tables readable, change capture available")
+        cli("extract")  # the check's promise: this role extracts
+        # A hardened database that closed a function the capture calls to PUBLIC (in this
+        # database's catalog only) is refused by check, by name, not at the first extract.
+        query(src, "REVOKE EXECUTE ON FUNCTION pg_xact_status(xid8) FROM PUBLIC")
+        detail = checks(cli("check", "--json", expect=1).output)["source"]["detail"]
+        assert "capture cannot run here (permission denied for function pg_xact_status)" in detail
+    finally:
+        query(src, f'REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM "{unprivileged_role}"')
+
+
 @pytest.fixture
 def s3_buckets(etl_env, fake_aws, monkeypatch):
     s3 = boto3.client("s3")

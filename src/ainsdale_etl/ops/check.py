@@ -56,7 +56,37 @@ def source_detail(db: Database) -> str:
         )
     if unreadable:
         raise EtlError(f"{_where(db)}: no SELECT privilege on {', '.join(unreadable)}; grant it")
-    return f"{_where(db)}: {len(SOURCE_TABLES)} tables readable"
+    _check_capture(db)
+    return f"{_where(db)}: {len(SOURCE_TABLES)} tables readable, change capture available"
+
+
+# What the change capture calls (see extract/windows.py), as one read-only statement.
+# (pg_xact_status refuses an xid not yet assigned, as xmin is on an idle server; its EXECUTE
+# privilege is checked all the same, when the statement starts.)
+_CAPTURE_PROBE = """
+    SELECT age('3'::xid), pg_export_snapshot(),
+           CASE WHEN pg_snapshot_xmin(s) < pg_snapshot_xmax(s)
+                THEN pg_xact_status(pg_snapshot_xmin(s)) END
+    FROM pg_current_snapshot() AS s"""
+
+
+def _check_capture(db: Database) -> None:
+    """The functions the change capture relies on answer for this role, in a read-only
+    REPEATABLE READ transaction as the extract runs them."""
+    from psycopg import Error, IsolationLevel
+
+    with db.psycopg_connect() as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        try:
+            conn.execute(_CAPTURE_PROBE)
+        except Error as exc:
+            raise EtlError(
+                f"{_where(db)}: the change capture cannot run here "
+                f"({str(exc).splitlines()[0]}); it needs pg_current_snapshot, age(xid), "
+                "pg_xact_status and pg_export_snapshot, open to every role on a primary"
+            ) from None
+        conn.rollback()
 
 
 # What loading does to each table (see load.load_tables): facts gain rows, dimensions
