@@ -259,9 +259,23 @@ def test_dim_currency_names_codes_from_iso_4217():
     assert dim.rows() == [(1, "GBP", "Pound Sterling"), (2, "USD", "US Dollar"), (3, "EUR", "Euro")]
 
 
-def test_dim_currency_leaves_an_unknown_code_unnamed():
+def test_dim_currency_names_an_unknown_code_by_itself_and_lists_it():
     dim = star.build_dim_currency(rows("currency", {"currency_code": "XYZ"}))
-    assert dim.rows() == [(1, "XYZ", None)]
+    assert dim.rows() == [(1, "XYZ", "XYZ")]
+    assert star.unknown_currency_codes(dim) == ["XYZ"]
+
+
+def test_a_star_row_the_warehouse_would_refuse_is_named_before_the_load():
+    from ainsdale_etl.transform.star.conform import conform
+
+    design = pl.DataFrame(
+        {"design_id": [4, 5], "design_name": ["Ok", None], "file_location": ["/a", "/b"],
+         "file_name": ["a", "b"]}
+    )  # fmt: skip
+    with pytest.raises(
+        BadInputError, match=r"dim_design: column design_name of row design_id=5 would be NULL"
+    ):
+        conform(design, "dim_design")
 
 
 def test_dim_payment_type_turns_the_enum_into_text():

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import foreign_key_constraints, key_constraints, referencing_constraints
+from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import dangling_reference_error, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
+from ainsdale_etl.load.versions import record_base_version
 from ainsdale_etl.testing.faults import fault_point
 
 if TYPE_CHECKING:
@@ -78,10 +80,14 @@ def bulk_load(
     rows = int(cur.adbc_ingest(table.name, data.reader, mode="append"))
     if skip_triggers:
         cur.execute("SET LOCAL session_replication_role = origin")
+    if table.is_fact and not skip_triggers:  # before the foreign keys are re-added
+        infer_members(cur, batch_id, table, quote_ident(table.name))
     for constraint, definition in [*own_keys, *foreign_keys]:
         _add_constraint(cur, batch_id, table, constraint, definition)
     for other, constraint, definition in referencing:
         _add_constraint(cur, batch_id, STAR_TABLES[other], constraint, definition)
+    if not table.is_fact and table.name != "dim_date":  # all its rows are this batch's
+        record_base_version(cur, batch_id, table)
     # No ANALYZE: autovacuum analyzes a table that gained this many rows within a minute, and
     # doing it here as well took half a second of every initial load at scale 100.
     return rows

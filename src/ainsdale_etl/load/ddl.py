@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 META_SCHEMA = "ainsdale_meta"
 LEDGER = f"{META_SCHEMA}.loaded_batch"
 DELETED = f"{META_SCHEMA}.deleted_row"  # rows deleted in totesys (see load/deletions.py)
+DIM_VERSION = f"{META_SCHEMA}.dim_version"  # each dimension row's version (load/versions.py)
+DIM_BASE_VERSION = f"{META_SCHEMA}.dim_base_version"  # ... of the rows a bulk load put there
+INFERRED = f"{META_SCHEMA}.inferred_member"  # placeholders for late rows (load/inferred.py)
 
 
 def _column_ddl(table: StarTable) -> list[str]:
@@ -71,6 +74,24 @@ def warehouse_ddl() -> list[str]:
             kept boolean NOT NULL,
             PRIMARY KEY (star_table, id)
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {DIM_VERSION} (
+            dim text NOT NULL,
+            id integer NOT NULL,
+            batch_id text NOT NULL,
+            PRIMARY KEY (dim, id)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {DIM_BASE_VERSION} (
+            dim text PRIMARY KEY,
+            batch_id text NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {INFERRED} (
+            dim text NOT NULL,
+            id integer NOT NULL,
+            batch_id text NOT NULL,
+            referenced_by text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (dim, id)
+        )""",
         *(table_ddl(t) for t in STAR_TABLES.values()),
     ]
 
@@ -102,12 +123,27 @@ def ensure_warehouse(db: Database, *, force: bool = False) -> None:
                 f"(e.g. {tables[0]}); point AINSDALE_WAREHOUSE_URL at an empty database, "
                 "or rerun with --force to add the star schema beside them"
             )
-        wanted = {LEDGER, DELETED, *(f"public.{name}" for name in STAR_TABLES)}
+        meta = {LEDGER, DELETED, DIM_VERSION, DIM_BASE_VERSION, INFERRED}
+        wanted = {*meta, *(f"public.{name}" for name in STAR_TABLES)}
         if wanted <= set(tables):
             return  # every run checks; only the first creates (a dozen DDL round trips)
         for statement in warehouse_ddl():
             cur.execute(statement)
+        if ours and DIM_BASE_VERSION not in tables:
+            _version_existing_rows(cur)
         conn.commit()
+
+
+def _version_existing_rows(cur: Cursor) -> None:
+    """A warehouse loaded by a release without versions: its dimension rows are as new as the
+    newest batch loaded, so an older batch reloaded later cannot overwrite them."""
+    cur.execute(
+        f"INSERT INTO {DIM_BASE_VERSION} (dim, batch_id) "
+        f"SELECT dim, batch_id FROM unnest($1::text[]) AS dim, "
+        f"(SELECT max(batch_id) AS batch_id FROM {LEDGER}) AS newest "
+        "WHERE batch_id IS NOT NULL ON CONFLICT DO NOTHING",
+        [[t.name for t in STAR_TABLES.values() if not t.is_fact and t.name != "dim_date"]],
+    )
 
 
 def foreign_key_constraints(table: StarTable) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all
 from ainsdale_etl.core.registry import STAR_TABLES, quote_ident
-from ainsdale_etl.load.ddl import LEDGER
+from ainsdale_etl.load.ddl import INFERRED, LEDGER
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
@@ -45,3 +45,17 @@ def table_counts(db: Database) -> dict[str, int]:
             name: int(fetch_all(cur, f"SELECT count(*) FROM {quote_ident(name)}")[0][0])
             for name in STAR_TABLES
         }
+
+
+def inferred_waiting(db: Database) -> dict[str, dict[str, int]]:
+    """batch id -> dimension -> the placeholders that batch added still waiting for their rows."""
+    waiting: dict[str, dict[str, int]] = {}
+    with db.psycopg_connect() as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [INFERRED]).fetchone()
+        if not exists or not exists[0]:
+            return waiting
+        for batch_id, dim, count in conn.execute(
+            f"SELECT batch_id, dim, count(*) FROM {INFERRED} GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall():
+            waiting.setdefault(batch_id, {})[dim] = int(count)
+    return waiting

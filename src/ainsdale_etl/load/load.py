@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.adapters.postgres import Database, fetch_all
 from ainsdale_etl.core.batches import read_manifest
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
 from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
+from ainsdale_etl.load.ddl import INFERRED
 from ainsdale_etl.load.deletions import apply_deletions, deletions_of
 from ainsdale_etl.load.ledger import record_batch
 from ainsdale_etl.load.merge import merge_table
@@ -29,6 +30,8 @@ from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
 if TYPE_CHECKING:
+    from adbc_driver_postgresql.dbapi import Cursor
+
     from ainsdale_etl.runtime.context import Context
 
 
@@ -37,7 +40,6 @@ def load_tables(
     batch_id: str,
     tables: Iterable[tuple[str, TableData]],
     *,
-    overwrite_dimensions: bool = True,
     bulk_min_rows: int = BULK_MIN_ROWS,
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
@@ -52,9 +54,8 @@ def load_tables(
     are checked set-based at the end; every other table waits, and they are loaded in the
     registry's order, dimensions before the facts that point at them.
 
-    Returns the rows each table gained or changed. ``overwrite_dimensions`` is False when a newer
-    batch is already loaded: an old batch's dimension rows may then only fill gaps, never
-    overwrite the newer state.
+    Returns the rows each table gained or changed. A dimension row is written only if no newer
+    version of it is loaded (:mod:`.versions`), so batches load in any order.
     """
     reporter = reporter or NullReporter()
     merged: dict[str, int] = {}
@@ -82,7 +83,6 @@ def load_tables(
                     batch_id,
                     table,
                     data,
-                    overwrite=overwrite_dimensions,
                     skip_triggers=skip_triggers,
                 )
             seconds = time.perf_counter() - started
@@ -123,6 +123,7 @@ def load_tables(
                     deleted=len(ids),
                     removed=removed.get(name, 0),
                 )
+        _report_inferred(cur, reporter, batch_id)
         record_batch(cur, batch_id, merged)
         before_commit()  # e.g. confirm the run still holds its lock
         conn.commit()
@@ -130,7 +131,7 @@ def load_tables(
     return {name: merged[name] for name in STAR_TABLES if name in merged}
 
 
-def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
+def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
     """Load one transformed batch into the warehouse (one transaction, ledger included)."""
     started = time.perf_counter()
     manifest = read_manifest(ctx.processed, batch_id)
@@ -145,12 +146,10 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
             for name, entry in manifest.tables.items()
             if entry.rows
         }
-        newer_loaded = any(b > batch_id for b in loaded)
         merged = load_tables(
             ctx.warehouse,
             batch_id,
             tables.items(),
-            overwrite_dimensions=not newer_loaded,
             bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
@@ -158,6 +157,25 @@ def load_batch(ctx: Context, batch_id: str, loaded: set[str]) -> dict[str, int]:
         )
     report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
     return merged
+
+
+def _report_inferred(cur: Cursor, reporter: Reporter, batch_id: str) -> None:
+    """Warn about the placeholders this batch added for dimension rows not delivered yet."""
+    rows = fetch_all(
+        cur,
+        f"SELECT dim, count(*), min(id) FROM {INFERRED} WHERE batch_id = $1 GROUP BY 1 ORDER BY 1",
+        [batch_id],
+    )
+    for dim, count, example in rows:
+        reporter.warning(
+            f"batch {batch_id}: facts point at {count:,} {dim} row(s) not delivered yet "
+            f"(e.g. id {example}); loaded with placeholders that the rows replace when they "
+            "arrive",
+            kind="inferred_members",
+            batch_id=batch_id,
+            table=dim,
+            count=int(count),
+        )
 
 
 def report_loaded(

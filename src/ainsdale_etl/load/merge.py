@@ -1,7 +1,8 @@
 """The incremental load: a batch staged, checked and merged with one set-based statement.
 
-Dimensions are upserted on their id; facts are inserted unless their natural key (id,
-last_updated) is already there, so a fact version is never duplicated.
+Dimensions are upserted on their id where no newer version of the row is loaded
+(:mod:`.versions`); facts are inserted unless their natural key (id, last_updated) is already
+there, so a fact version is never duplicated.
 """
 
 from __future__ import annotations
@@ -10,18 +11,23 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.registry import StarTable, quote_ident
+from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import check_references, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
+from ainsdale_etl.load.versions import not_superseded, record_versions
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
 
-def _merge_sql(table: StarTable, staging: str, *, overwrite: bool) -> str:
+def _merge_sql(table: StarTable, staging: str) -> str:
+    """The statement merging ``staging`` into ``table``: facts and dates are only added;
+    other dimensions are upserted where no newer version of the row is loaded (see
+    :mod:`.versions`; parameters: $1 the batch id, $2 the table's name)."""
     columns = ", ".join(quote_ident(c) for c in table.column_names)
     keys = ", ".join(quote_ident(k) for k in table.key)
     insert = f"INSERT INTO {quote_ident(table.name)} ({columns}) SELECT {columns} FROM {staging}"
-    if table.is_fact or not overwrite or table.name == "dim_date":
+    if table.is_fact or table.name == "dim_date":
         return f"{insert} ON CONFLICT ({keys}) DO NOTHING"
     values = [c for c in table.column_names if c not in table.key]
     assignments = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in values)
@@ -29,7 +35,8 @@ def _merge_sql(table: StarTable, staging: str, *, overwrite: bool) -> str:
     incoming = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in values)
     # Skip rows that did not change: no dead tuples, no needless index churn.
     return (
-        f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
+        f"{insert} s WHERE {not_superseded(table, 's')} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
         f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
     )
 
@@ -40,7 +47,6 @@ def merge_table(
     table: StarTable,
     data: TableData,
     *,
-    overwrite: bool,
     skip_triggers: bool,
 ) -> int:
     """Copy a batch into staging and merge it with one statement; returns the rows gained or
@@ -56,15 +62,24 @@ def merge_table(
     keys = ", ".join(quote_ident(k) for k in table.key)
     if fetch_all(cur, f"SELECT 1 FROM {staging} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"):
         raise repeated_key_error(batch_id, table)
+    if table.is_fact:  # a row not delivered yet gets a placeholder, not a quarantine
+        infer_members(cur, batch_id, table, staging)
     check_references(cur, batch_id, table, staging)
-    sql = _merge_sql(table, staging, overwrite=overwrite)
+    sql = _merge_sql(table, staging)
+    versioned = not table.is_fact and table.name != "dim_date"
     skip = skip_triggers and bool(table.foreign_keys)
     if skip:
         cur.execute("SET LOCAL session_replication_role = replica")
     merged = int(
-        fetch_all(cur, f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged")[0][0]
+        fetch_all(
+            cur,
+            f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged",
+            [batch_id, table.name] if versioned else None,
+        )[0][0]
     )
     if skip:
         cur.execute("SET LOCAL session_replication_role = origin")
+    if versioned:
+        record_versions(cur, batch_id, table, staging)
     cur.execute(f"DROP TABLE {staging}")
     return merged

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.registry import STAR_TABLES, StarColumn, StarTable, quote_ident
+from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.table_data import TableData
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def check_references(
             raise BadInputError(
                 f"batch {batch_id}: {table.name} row {table.key[0]}={row} references "
                 f"{column.name}={value}, which is in no loaded {dim.name} ({count} such row(s)); "
-                "the batch's source rows point at a record totesys never delivered"
+                "the batch does not hold the rows its facts use: re-run its transform"
             )
 
 
@@ -94,7 +95,8 @@ class ReferenceCheck:
             yield batch
 
     def verify(self, cur: Cursor, batch_id: str) -> None:
-        """Raise :class:`BadInputError` naming the first row whose reference is missing."""
+        """Add placeholders for the dimension rows not delivered yet (:mod:`.inferred`); raise
+        :class:`BadInputError` naming the first row whose reference is missing otherwise."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -103,7 +105,9 @@ class ReferenceCheck:
             chunks = pa.chunked_array(self._seen[column.name], type=self._types[column.name])
             values = pc.unique(chunks).drop_null()
             if len(chunks) > _DISTINCT_VALUES_LIMIT or _any_missing(cur, column, values):
-                # Names the row, or finds nothing amiss.
+                # Rows not delivered yet become placeholders; then this names a row whose
+                # reference cannot be inferred (a date), or finds nothing amiss.
+                infer_members(cur, batch_id, self.table, relation, [column.name])
                 check_references(cur, batch_id, self.table, relation, [column.name])
 
 
@@ -145,5 +149,5 @@ def dangling_reference_error(batch_id: str, table: StarTable, exc: Exception) ->
     dim = next((c.references for c in table.foreign_keys if c.name == column), "its dimension")
     return BadInputError(
         f"batch {batch_id}: {table.name} has a row with {column}={value}, which is in no "
-        f"loaded {dim}; the batch's source rows point at a record totesys never delivered"
+        f"loaded {dim}; the batch does not hold the rows its facts use: re-run its transform"
     )

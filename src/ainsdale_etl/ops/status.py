@@ -19,6 +19,7 @@ class BatchStatus:
     rows: int  # source rows extracted
     tables: dict[str, int]
     deleted: dict[str, int]  # rows found deleted at the source, per table
+    inferred: dict[str, int]  # placeholders it added that still wait for their rows, per dim
     snapshot: str | None  # the source snapshot read (pg_current_snapshot)
     upper: str | None  # when it was taken, UTC
     loaded_at: str | None
@@ -29,12 +30,13 @@ class BatchStatus:
 
 
 def batch_statuses(ctx: Context) -> list[BatchStatus]:
-    from ainsdale_etl.load.ledger import loaded_batches
+    from ainsdale_etl.load.ledger import inferred_waiting, loaded_batches
     from ainsdale_etl.runtime.quarantine import quarantined
 
     marks = quarantined(ctx.processed)
     transformed = set(committed_batches(ctx.processed))
     loaded = loaded_batches(ctx.warehouse)
+    waiting = inferred_waiting(ctx.warehouse)
     result = []
     for batch_id in committed_batches(ctx.ingest):
         manifest = read_manifest(ctx.ingest, batch_id)
@@ -56,6 +58,7 @@ def batch_statuses(ctx: Context) -> list[BatchStatus]:
                 rows=manifest.total_rows,
                 tables={n: t.rows for n, t in manifest.tables.items() if t.rows},
                 deleted={n: len(t.deleted) for n, t in manifest.tables.items() if t.deleted},
+                inferred=waiting.get(batch_id, {}),
                 snapshot=next((t.snapshot for t in windows if t.snapshot), None),
                 upper=max((t.upper for t in windows if t.upper), default=None),
                 loaded_at=str(loaded[batch_id]["loaded_at"]) if batch_id in loaded else None,

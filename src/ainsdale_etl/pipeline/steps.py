@@ -108,7 +108,7 @@ def load_pending(
                 batch_id,
                 marks=marks,
                 already_loaded=batch_id in loaded,
-                action=partial(load_batch, ctx, batch_id, loaded),
+                action=partial(load_batch, ctx, batch_id),
             )
             loaded.add(batch_id)
             bar.advance()

@@ -213,6 +213,7 @@ def transform_batch(
         build_dimensions,
         empty_source,
         merge_current,
+        unknown_currency_codes,
     )
 
     started = time.perf_counter()
@@ -275,6 +276,15 @@ def transform_batch(
             for name in JOINED_SOURCES
         }
         star = _in_batch(batch_id, build_dimensions, changes, current)
+        for code in unknown_currency_codes(star["dim_currency"]):
+            reporter.warning(
+                f"batch {batch_id}: currency code {code} is not in ISO 4217; named {code!r} "
+                "in dim_currency",
+                kind="unknown_currency",
+                batch_id=batch_id,
+                step="transform",
+                code=code,
+            )
         star["dim_date"] = build_dim_date(
             pl.Series("date", [d for s in streamed.values() for d in s.dates], dtype=pl.Date)
         )

@@ -26,6 +26,7 @@ from ainsdale_etl.transform.star.dimensions import (
     build_dim_transaction,
     build_dim_transaction_latest,
     build_dimensions,
+    unknown_currency_codes,
 )
 from ainsdale_etl.transform.star.facts import (
     build_fact_payment,
@@ -54,6 +55,7 @@ __all__ = [
     "merge_current",
     "referenced_dates",
     "star_schema",
+    "unknown_currency_codes",
 ]
 
 # Star tables built row by row from one source table, so transform can build them a chunk of

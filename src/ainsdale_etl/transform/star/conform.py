@@ -28,9 +28,22 @@ def empty_source(name: str) -> pl.DataFrame:
 
 
 def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
-    """``frame`` with exactly the columns of star table ``table``, in order, with its types."""
-    schema = star_schema(STAR_TABLES[table])
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    """``frame`` with exactly the columns of star table ``table``, in order, with its types,
+    checked against the warehouse's constraints: nothing reaches the load that its DDL would
+    refuse with a raw integrity error (types and precision are the contracts' and the casts'
+    to keep; NOT NULL is checked here, where the row can be named)."""
+    star = STAR_TABLES[table]
+    schema = star_schema(star)
+    conformed = frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    for column in star.columns:
+        if not column.nullable and conformed[column.name].null_count():
+            key = star.key[0]
+            row = conformed.filter(pl.col(column.name).is_null()).row(0, named=True)
+            raise BadInputError(
+                f"{table}: column {column.name} of row {key}={row[key]} would be NULL, which "
+                "the warehouse refuses; fix the source row it comes from"
+            )
+    return conformed
 
 
 def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.DataFrame:

@@ -43,10 +43,20 @@ def iso_4217_names() -> pl.DataFrame:
 
 
 def build_dim_currency(currency: pl.DataFrame) -> pl.DataFrame:
+    """Currencies named by ISO 4217; a code the standard does not know (a new one, a local
+    token) is named by itself rather than refused: it is not bad input, and the transform
+    warns about it (:func:`unknown_currency_codes`)."""
     named = currency.with_columns(pl.col("currency_code").str.to_uppercase()).join(
         iso_4217_names(), on="currency_code", how="left"
     )
+    named = named.with_columns(pl.col("currency_name").fill_null(pl.col("currency_code")))
     return conform(named, "dim_currency")
+
+
+def unknown_currency_codes(dim_currency: pl.DataFrame) -> list[str]:
+    """The codes of ``dim_currency`` that ISO 4217 does not know (named by themselves)."""
+    unknown = dim_currency.join(iso_4217_names(), on="currency_code", how="anti")
+    return sorted(unknown["currency_code"].to_list())
 
 
 def require_known(

@@ -1,0 +1,123 @@
+"""Convergence: a warehouse loaded from any set of batches in any order ends the same, because
+a dimension row is ordered by the batch that built it, not by when it was loaded."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from conftest import query
+from processes import warehouse_contents
+from test_pipeline_end_to_end import manifests
+
+
+def _batch_ids(etl_env: dict[str, str]) -> list[str]:
+    paths = manifests(Path(etl_env["AINSDALE_INGEST_URI"]))
+    return [p.name.removesuffix("_manifest.json") for p in paths]
+
+
+def _three_batches_touching_one_design(cli, etl_env) -> tuple[list[str], int]:
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    design = query(src, "SELECT min(design_id) FROM design")[0][0]
+    cli("extract")
+    cli("transform")
+    for name in ("Renamed once", "Renamed twice"):
+        query(src, "UPDATE design SET design_name = $1, last_updated = localtimestamp(3) "
+                   "WHERE design_id = $2", [name, design])  # fmt: skip
+        query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+                   "last_updated = localtimestamp(3) WHERE sales_order_id = "
+                   "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+        cli("extract")
+        cli("transform")
+    return _batch_ids(etl_env), design
+
+
+def test_an_older_batch_loaded_after_a_newer_one_keeps_the_newer_dimension_values(cli, etl_env):
+    """The issue's sequence: B2 renames a design, B3 changes only an order; load B3, then B2
+    (a repair, a backfill): the design keeps B2's name, which is the newest."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    design = query(src, "SELECT min(design_id) FROM design")[0][0]
+    cli("run-all")
+    query(src, "UPDATE design SET design_name = 'New name', last_updated = localtimestamp(3) "
+               "WHERE design_id = $1", [design])  # fmt: skip
+    cli("extract")
+    query(src, "UPDATE sales_order SET units_sold = 1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("extract")
+    cli("transform")
+    _, b2, b3 = _batch_ids(etl_env)
+    cli("load", "--batch-id", b3)
+    cli("load", "--batch-id", b2)
+    name = query(wh, "SELECT design_name FROM dim_design WHERE design_id = $1", [design])
+    assert name == [("New name",)]
+    report = json.loads(cli("verify", "--json").output.splitlines()[-1])
+    assert report["ok"]
+
+
+def test_every_order_of_loading_three_batches_gives_one_warehouse(
+    cli, etl_env, new_database_url, monkeypatch
+):
+    """Three batches touching the same design and order, loaded in each of their six orders
+    into an empty warehouse: the first loads may point at rows not delivered yet (inferred
+    members), and every order ends equal to loading them in sequence."""
+    batches, design = _three_batches_touching_one_design(cli, etl_env)
+    cli("load")  # in order: the reference
+    expected = warehouse_contents(etl_env["AINSDALE_WAREHOUSE_URL"])
+    name = "SELECT design_name FROM dim_design WHERE design_id = $1"
+    assert query(etl_env["AINSDALE_WAREHOUSE_URL"], name, [design]) == [("Renamed twice",)]
+    for order in itertools.permutations(batches):
+        other = new_database_url("permuted")
+        monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", other)
+        for batch_id in order:
+            cli("load", "--batch-id", batch_id)
+        assert warehouse_contents(other) == expected, order
+        assert query(other, "SELECT count(*) FROM ainsdale_meta.inferred_member") == [(0,)]
+
+
+def test_a_fact_whose_design_arrives_two_batches_later_loads_at_once(cli, etl_env):
+    """Kimball's early-arriving fact: no quarantine, an inferred member, then the real row."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES (9100, localtimestamp, localtimestamp, "
+               "'Late', '/late', 'late.json')")  # fmt: skip
+    query(src, "UPDATE sales_order SET design_id = 9100, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("extract", "--tables", "sales_order")
+    cli("transform")
+    result = cli("load")  # the order's batch loads; the design is a placeholder
+    assert '"kind": "inferred_members"' in result.output
+    placeholder = "SELECT design_name, file_name FROM dim_design WHERE design_id = 9100"
+    assert query(wh, placeholder) == [("unknown", "unknown")]
+    report = json.loads(cli("verify", "--json", expect=1).output.splitlines()[0])
+    waiting = [
+        c for c in report["checks"] if c["name"] == "inferred members waiting for their rows"
+    ]
+    assert waiting == [{"mart": "dim_design", "name": "inferred members waiting for their rows",
+                        "source": "0", "warehouse": "1", "ok": False}]  # fmt: skip
+    batches = json.loads(cli("batches", "--json").output)
+    assert [b["inferred"] for b in batches] == [{}, {"dim_design": 1}]
+    query(src, "UPDATE staff SET last_updated = localtimestamp(3) "
+               "WHERE staff_id = (SELECT min(staff_id) FROM staff)")  # fmt: skip
+    cli("extract", "--tables", "staff")  # a batch that still lacks the design
+    cli("transform")
+    cli("load")
+    assert query(wh, placeholder) == [("unknown", "unknown")]
+    cli("run-all")  # the one that brings it
+    assert query(wh, placeholder) == [("Late", "late.json")]
+    assert query(wh, "SELECT count(*) FROM ainsdale_meta.inferred_member") == [(0,)]
+    assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]
+
+
+def test_an_unknown_currency_code_loads_named_by_itself_with_a_warning(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    query(src, "UPDATE currency SET currency_code = 'ZZT', last_updated = localtimestamp(3) "
+               "WHERE currency_id = (SELECT min(currency_id) FROM currency)")  # fmt: skip
+    result = cli("run-all")
+    warnings = [json.loads(x) for x in result.output.splitlines() if '"unknown_currency"' in x]
+    assert [w["code"] for w in warnings] == ["ZZT"]
+    named = "SELECT currency_name FROM dim_currency WHERE currency_code = 'ZZT'"
+    assert query(wh, named) == [("ZZT",)]
+    assert "unknown_currency" not in cli("run-all").output  # the next run is clean
+    assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]
