@@ -63,6 +63,37 @@ def test_verify_fails_when_a_dimension_row_is_missing(cli, etl_env):
     assert not checks(result.output)[("dim_design", "rows vs design")]["ok"]
 
 
+@pytest.mark.parametrize(
+    ("dim", "change", "column"),
+    [
+        ("dim_design", "SET design_name = 'Tampered'", "design_name"),
+        ("dim_location", "SET city = 'Nowhere', postal_code = 'X1'", "city, postal_code"),
+        ("dim_staff", "SET department_name = 'Gone'", "department_name"),
+        (
+            "dim_counterparty",
+            "SET counterparty_legal_district = NULL",
+            "counterparty_legal_district",
+        ),
+    ],
+)
+def test_verify_names_the_id_and_columns_of_a_dimension_value_changed_by_hand(
+    dim, change, column, cli, etl_env
+):
+    """Row counts cannot see a stale name; verify compares every row's columns."""
+    from ainsdale_etl.core.registry import STAR_TABLES
+
+    cli("run-all")
+    key = STAR_TABLES[dim].key[0]
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    target = query(wh, f"SELECT min({key}) FROM {dim} WHERE {column.split(',')[0]} IS NOT NULL")
+    query(wh, f"UPDATE {dim} {change} WHERE {key} = $1", [target[0][0]])
+    result = cli("verify", "--json", expect=1)
+    found = checks(result.output)[(dim, "ids whose columns differ")]
+    assert found["warehouse"] == f"1: id {target[0][0]}: {column}"
+    assert found["ok"] is False
+    assert checks(result.output)[(dim, f"rows vs {STAR_TABLES[dim].sources[0]}")]["ok"]
+
+
 def test_every_declared_foreign_key_exists_and_holds(cli, etl_env):
     from ainsdale_etl.core.registry import FACTS
 

@@ -2,7 +2,8 @@
 
 For each mart: every current source version (id, last_updated) is a fact row, money per
 currency over the latest versions matches to the penny, and no fact points at a missing
-dimension row; for each dimension, its row count matches its source table. Rows deleted in
+dimension row; for each dimension, its row count matches its source table and every row its
+content, built from the source as the pipeline builds it (:mod:`.verify_content`). Rows deleted in
 totesys that the warehouse keeps for history are counted apart, as notes. Everything is
 computed set-based in each database and compared as small Arrow/polars frames.
 """
@@ -17,6 +18,7 @@ import polars as pl
 from ainsdale_etl.adapters.postgres import Database, fetch_arrow
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, quote_ident
 from ainsdale_etl.load.ddl import DELETED, INFERRED
+from ainsdale_etl.ops.verify_content import content_checks
 
 # fact -> (source table, money expression in the source, the same in the fact)
 MARTS: dict[str, tuple[str, str, str]] = {
@@ -161,17 +163,20 @@ def verify(source: Database, warehouse: Database) -> Verification:
                     f"{dim_name}: {held:,} row(s) deleted in totesys, kept because facts "
                     "point at them"
                 )
-        _check_inferred(wh, result)
+        inferred = _check_inferred(wh, result)
+        for name, count, examples in content_checks(source, wh, kept, inferred):
+            differing = f"{count:,}: {examples}" if count else "0"
+            result.checks.append(Check(name, "ids whose columns differ", "0", differing))
         wh.close()
         src_conn.rollback()
     return result
 
 
-def _check_inferred(wh: Any, result: Verification) -> None:
+def _check_inferred(wh: Any, result: Verification) -> pl.DataFrame:
     """Placeholders still waiting for their dimension rows: the warehouse is not the source
-    until they arrive (see load/inferred.py)."""
+    until they arrive (see load/inferred.py). Returns their (star_table, id)."""
     if _frame(wh, f"SELECT to_regclass('{INFERRED}') IS NULL AS missing")["missing"][0]:
-        return
+        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32})
     waiting = _frame(
         wh,
         f"SELECT dim, count(*) AS n, min(batch_id) AS batch, min(id) AS id FROM {INFERRED} "
@@ -185,3 +190,4 @@ def _check_inferred(wh: Any, result: Verification) -> None:
             f"{dim}: {count:,} placeholder(s) (e.g. id {example}, from batch {batch_id}) wait "
             "for rows totesys has not delivered; the next extract of that table brings them"
         )
+    return _frame(wh, f"SELECT dim AS star_table, id FROM {INFERRED}")
