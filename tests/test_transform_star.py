@@ -368,23 +368,28 @@ def test_dim_date_of_no_dates_is_empty_with_the_registry_schema():
 # --- merge_current -------------------------------------------------------------------------
 
 
+B1, B2, B3 = "20260101T000000000000Z", "20260102T000000000000Z", "20260103T000000000000Z"
+
+
 def test_merge_current_keeps_the_latest_version_of_each_id():
     current = rows("address", {"city": "Leeds"}, {"address_id": 2, "city": "Lyon"})
     changes = rows("address", {"city": "Ainsdale", "last_updated": LATER})
-    merged = star.merge_current(current, changes, "address")
+    merged = star.merge_current(current, changes, "address", B1)
     assert merged.select("address_id", "city").rows() == [(1, "Ainsdale"), (2, "Lyon")]
 
 
 def test_merge_current_adds_new_ids():
-    merged = star.merge_current(rows("address", {}), rows("address", {"address_id": 3}), "address")
+    merged = star.merge_current(
+        rows("address", {}), rows("address", {"address_id": 3}), "address", B1
+    )
     assert merged["address_id"].to_list() == [1, 3]
 
 
 def test_merge_current_is_idempotent():
     current = rows("address", {}, {"address_id": 2})
     changes = rows("address", {"city": "Ainsdale", "last_updated": LATER})
-    once = star.merge_current(current, changes, "address")
-    twice = star.merge_current(once, changes, "address")
+    once = star.merge_current(current, changes, "address", B1)
+    twice = star.merge_current(once, changes, "address", B1)
     assert twice.equals(once)
     assert twice.height == 2
 
@@ -393,10 +398,25 @@ def test_merge_current_ignores_an_older_batch_merged_after_a_newer_one():
     base = rows("address", {}, {"address_id": 2})
     older = rows("address", {"city": "Older", "last_updated": UPDATED + timedelta(days=1)})
     newer = rows("address", {"city": "Newer", "last_updated": LATER})
-    in_order = star.merge_current(star.merge_current(base, older, "address"), newer, "address")
-    reversed_ = star.merge_current(star.merge_current(base, newer, "address"), older, "address")
+    in_order = star.merge_current(
+        star.merge_current(base, older, "address", B1), newer, "address", B2
+    )
+    reversed_ = star.merge_current(
+        star.merge_current(base, newer, "address", B2), older, "address", B1
+    )
     assert reversed_.equals(in_order)
     assert in_order.filter(pl.col("address_id") == 1)["city"].to_list() == ["Newer"]
+
+
+def test_the_later_batch_wins_even_with_an_earlier_last_updated():
+    """A row stamped a day in the future, then fixed at the source: the fix carries the
+    earlier last_updated, and is the current version all the same."""
+    future = rows("address", {"city": "Typo", "last_updated": LATER + timedelta(days=1)})
+    fixed = rows("address", {"city": "Fixed", "last_updated": LATER})
+    merged = star.merge_current(
+        star.merge_current(rows("address"), future, "address", B2), fixed, "address", B3
+    )
+    assert merged["city"].to_list() == ["Fixed"]
 
 
 # --- build_star ----------------------------------------------------------------------------
@@ -428,7 +448,7 @@ def test_build_star_returns_every_star_table_in_registry_order():
 def test_a_changed_address_rebuilds_its_location_and_the_counterparties_it_is_legal_for():
     current = current_state()
     moved = rows("address", {"city": "Ainsdale", "last_updated": LATER})
-    current["address"] = star.merge_current(current["address"], moved, "address")
+    current["address"] = star.merge_current(current["address"], moved, "address", B1)
     built = star.build_star({"address": moved}, current)
     assert built["dim_location"].select("location_id", "city").rows() == [(1, "Ainsdale")]
     counterparties = built["dim_counterparty"].sort("counterparty_id")
@@ -442,7 +462,7 @@ def test_a_changed_address_rebuilds_its_location_and_the_counterparties_it_is_le
 def test_a_changed_department_rebuilds_every_staff_row_in_it():
     current = current_state()
     renamed = rows("department", {"department_name": "Renamed", "last_updated": LATER})
-    current["department"] = star.merge_current(current["department"], renamed, "department")
+    current["department"] = star.merge_current(current["department"], renamed, "department", B1)
     built = star.build_star({"department": renamed}, current)
     staff = built["dim_staff"].sort("staff_id")
     assert staff.select("staff_id", "department_name").rows() == [
@@ -454,7 +474,7 @@ def test_a_changed_department_rebuilds_every_staff_row_in_it():
 def test_a_changed_staff_row_is_joined_with_the_current_department():
     current = current_state()
     moved = rows("staff", {"staff_id": 102, "department_id": 5, "last_updated": LATER})
-    current["staff"] = star.merge_current(current["staff"], moved, "staff")
+    current["staff"] = star.merge_current(current["staff"], moved, "staff", B1)
     built = star.build_star({"staff": moved}, current)
     assert built["dim_staff"].select("staff_id", "department_name").rows() == [(102, "Sales")]
 
@@ -498,3 +518,21 @@ def test_dim_date_covers_every_date_the_facts_reference():
     assert (
         len(calendar) == built["dim_date"].height == (date(2024, 6, 30) - date(2024, 2, 1)).days + 1
     )
+
+
+def test_staff_in_a_department_not_delivered_yet_get_placeholders_until_it_arrives():
+    current = current_state()
+    hired = rows("staff", {"staff_id": 103, "department_id": 9, "last_updated": LATER})
+    current["staff"] = star.merge_current(current["staff"], hired, "staff", B1)
+    built = star.build_star({"staff": hired}, current)
+    assert built["dim_staff"].select("staff_id", "department_name", "location").rows() == [
+        (103, "unknown", None)
+    ]
+    arrived = rows(
+        "department", {"department_id": 9, "department_name": "Late", "location": "Leeds"}
+    )
+    current["department"] = star.merge_current(current["department"], arrived, "department", B2)
+    rebuilt = star.build_star({"department": arrived}, current)["dim_staff"]
+    assert rebuilt.select("staff_id", "department_name", "location").rows() == [
+        (103, "Late", "Leeds")
+    ]

@@ -47,8 +47,13 @@ def print_batches(rows: list[BatchStatus], where: str) -> None:
         table.add_row(r.batch_id, status, f"{r.rows:,}", deleted, r.upper or "")
     Console().print(table)
     for r in rows:
+        for source, ids in r.superseded.items():
+            typer.echo(
+                f"batch {r.batch_id}: left out {source} id(s) {', '.join(map(str, ids))}, "
+                "bad there and fixed in a later batch"
+            )
         if r.problem:
             typer.echo(
-                f"batch {r.batch_id} is quarantined ({r.problem}); fix its input, then run "
-                f"'ainsdale-etl run-all --batch-id {r.batch_id}'"
+                f"batch {r.batch_id} is quarantined ({r.problem}); every run tries it again: "
+                "fix the row in totesys or restore its objects"
             )

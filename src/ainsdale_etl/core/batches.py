@@ -97,6 +97,9 @@ class Manifest(BaseModel):
     created_at: str
     full: bool = False
     source_batch_id: str | None = None  # transform: the ingest batch it was built from
+    # transform: source rows left out because a later batch holds a newer version of them
+    # (bad here, fixed in totesys since: see pipeline/supersede.py), per source table
+    superseded: dict[str, list[int]] = {}
     tables: dict[str, TableEntry]
 
     @property

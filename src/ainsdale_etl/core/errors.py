@@ -37,6 +37,16 @@ class BadInputError(EtlError):
     """A batch or object that cannot be processed as it is."""
 
 
+class BadRowError(BadInputError):
+    """Bad input traced to one row of a source table: a later version of that row (the value
+    fixed in totesys) supersedes it."""
+
+    def __init__(self, message: str, *, table: str, row_id: object) -> None:
+        super().__init__(message)
+        self.table = table
+        self.row_id = row_id
+
+
 class LockedError(EtlError):
     """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
 

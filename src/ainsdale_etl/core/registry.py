@@ -133,6 +133,10 @@ def _col(name: str, sql_type: str, *, null: bool = False, ref: str | None = None
     return StarColumn(name, sql_type, null, ref)
 
 
+# What a dimension row not delivered yet holds in its NOT NULL text columns, until it arrives:
+# in the warehouse (load/inferred.py) and in a dimension joined in the transform.
+PLACEHOLDER_TEXT = "unknown"
+
 INT, TEXT, MONEY, DATE, TIME, BOOL = (
     "integer",
     "varchar",

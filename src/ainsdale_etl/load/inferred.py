@@ -16,13 +16,19 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
-from ainsdale_etl.core.registry import STAR_TABLES, TEXT, StarColumn, StarTable, quote_ident
+from ainsdale_etl.core.registry import (
+    PLACEHOLDER_TEXT,
+    STAR_TABLES,
+    TEXT,
+    StarColumn,
+    StarTable,
+    quote_ident,
+)
 from ainsdale_etl.load.ddl import DIM_VERSION, INFERRED
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
-PLACEHOLDER_TEXT = "unknown"
 INFERRED_VERSION = ""  # sorts before every batch id: any delivered row is newer
 
 

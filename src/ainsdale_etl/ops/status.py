@@ -20,6 +20,7 @@ class BatchStatus:
     tables: dict[str, int]
     deleted: dict[str, int]  # rows found deleted at the source, per table
     inferred: dict[str, int]  # placeholders it added that still wait for their rows, per dim
+    superseded: dict[str, list[int]]  # bad versions left out, fixed in a later batch
     snapshot: str | None  # the source snapshot read (pg_current_snapshot)
     upper: str | None  # when it was taken, UTC
     loaded_at: str | None
@@ -59,6 +60,11 @@ def batch_statuses(ctx: Context) -> list[BatchStatus]:
                 tables={n: t.rows for n, t in manifest.tables.items() if t.rows},
                 deleted={n: len(t.deleted) for n, t in manifest.tables.items() if t.deleted},
                 inferred=waiting.get(batch_id, {}),
+                superseded=(
+                    read_manifest(ctx.processed, batch_id).superseded
+                    if batch_id in transformed
+                    else {}
+                ),
                 snapshot=next((t.snapshot for t in windows if t.snapshot), None),
                 upper=max((t.upper for t in windows if t.upper), default=None),
                 loaded_at=str(loaded[batch_id]["loaded_at"]) if batch_id in loaded else None,

@@ -36,10 +36,12 @@ def active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
 def stop_if_blocked(
     ctx: Context, batch_id: str, explicit: bool, marks: dict[str, QuarantineMark]
 ) -> None:
-    """A pending batch at or after a quarantined one is not touched: nothing passes a
-    quarantined batch silently. A batch named explicitly (--batch-id) may be tried."""
+    """A pending batch after a quarantined one is not touched: nothing passes a quarantined
+    batch silently. The quarantined batch itself is tried again by every run, since its cause
+    may be gone (a bad row fixed at the source since: see :mod:`.supersede`); so is a batch
+    named explicitly (--batch-id)."""
     earliest = min(marks, default=None)
-    if explicit or earliest is None or batch_id < earliest:
+    if explicit or earliest is None or batch_id <= earliest:
         return
     mark = marks[earliest]
     # Logged with the quarantined batch's id, so the alert names that batch, not this one.
@@ -70,11 +72,14 @@ def guarded_step(
             on_retry=lambda message: ctx.reporter.warning(message, batch_id=batch_id, step=step),
         )
     except BadInputError as exc:
-        if not already_loaded:
-            quarantine(ctx.processed, batch_id, step, str(exc))
-            ctx.reporter.event(
-                "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
-            )
+        if already_loaded:
+            raise
+        again = quarantine(ctx.processed, batch_id, step, str(exc))
+        ctx.reporter.event(
+            "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
+        )
+        if batch_id in marks:  # tried again, and its cause is still there
+            raise blocked_error(again) from None
         raise
     mark = marks.pop(batch_id, None)
     # A transform that now succeeds lifts a transform mark; a load mark waits for the load.

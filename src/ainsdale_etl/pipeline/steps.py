@@ -13,7 +13,7 @@ from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.load import load_batch
 from ainsdale_etl.pipeline.pending import pending_loads, pending_transforms
 from ainsdale_etl.pipeline.policy import active_marks, guarded_step, stop_if_blocked
-from ainsdale_etl.transform.transform import transform_batch
+from ainsdale_etl.pipeline.supersede import transform_superseding
 
 if TYPE_CHECKING:
     from ainsdale_etl.extract.extract import ExtractResult
@@ -61,14 +61,10 @@ def transform_pending(
                     marks=marks,
                     already_loaded=batch_id in loaded,
                     action=partial(
-                        transform_batch,
-                        ctx.ingest,
-                        ctx.processed,
+                        transform_superseding,
+                        ctx,
                         batch_id,
-                        ctx.reporter,
-                        workers=ctx.settings.workers,
-                        before_commit=ctx.lock_check,
-                        on_written=alongside.table_written if alongside else lambda n, e: None,
+                        alongside.table_written if alongside else lambda n, e: None,
                     ),
                 )
             except BaseException:

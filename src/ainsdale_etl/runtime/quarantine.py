@@ -1,9 +1,9 @@
 """Quarantine: a batch that failed on its input is marked, so no later batch passes it silently.
 
 The mark is a small JSON object ``state/quarantine/<batch_id>.json`` in the processed bucket,
-next to the pipeline's other state. While it is there, transform and load stop at that batch
-with one line saying why and what to do; ``ainsdale-etl batches`` shows it. Re-running the
-batch explicitly (``--batch-id``), after fixing its input, lifts the mark once it succeeds.
+next to the pipeline's other state. While it is there, every run tries that batch again first
+and stops there if it still fails, with one line saying why and what to do; ``ainsdale-etl
+batches`` shows it. The mark lifts when the batch succeeds.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ def release(processed: Storage, batch_id: str) -> None:
 
 
 def blocked_error(mark: QuarantineMark) -> BadInputError:
-    """The error a run stops with when it reaches a quarantined batch."""
+    """The error a run stops with when a quarantined batch still fails."""
     return BadInputError(
         f"batch {mark.batch_id} is quarantined since {mark.at[:19]} ({mark.step}: {mark.error}); "
-        f"later batches wait behind it. Fix its input, then run "
-        f"'ainsdale-etl run-all --batch-id {mark.batch_id}' (if the fix is a record added to "
-        "totesys, first extract it and run that batch the same way: see README, Failure modes)"
+        "later batches wait behind it, and every run tries it again. Fix the row in totesys "
+        "(the next run takes its new version and leaves this one out) or restore the batch's "
+        f"objects, then let the schedule run, or run 'ainsdale-etl run-all --batch-id "
+        f"{mark.batch_id}'"
     )

@@ -8,14 +8,14 @@ unexpected extra column is reported and ignored.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
 
-from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.errors import BadInputError, BadRowError
 from ainsdale_etl.core.registry import Kind, SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
@@ -143,10 +143,13 @@ def read_source_csv(
     where: str,
     warn: Callable[[str], None] = lambda _: None,
     block_bytes: int = 1 << 62,
+    exclude: Collection[int] = (),
+    excluded: Callable[[int], None] = lambda _: None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of one extracted CSV object (a file, or its bytes), typed as the source declares
     them, a block of about ``block_bytes`` at a time: a large object is never in memory whole.
-    The first frame always comes, empty for a header-only object."""
+    The first frame always comes, empty for a header-only object. Rows whose id is in
+    ``exclude`` are left out before they are typed, and counted to ``excluded``."""
     with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
         blocks = record_blocks(stream, block_bytes)
         with _readable(where):
@@ -162,7 +165,13 @@ def read_source_csv(
         if extra:
             warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
         while True:
-            yield typed_source_frame(raw.select(table.column_names), table, where=where)
+            rows = raw.select(table.column_names)
+            if exclude:  # versions superseded by later batches (see pipeline/supersede.py)
+                dropped = pl.Series([str(i) for i in exclude], dtype=pl.String)
+                kept = rows.filter(~pl.col(table.id_column).is_in(dropped.implode()))
+                excluded(rows.height - kept.height)
+                rows = kept
+            yield typed_source_frame(rows, table, where=where)
             block = next(blocks, None)
             if block is None:
                 return
@@ -179,15 +188,19 @@ def typed_source_frame(raw: pl.DataFrame, table: SourceTable, *, where: str) -> 
         # (kept by Arrow, free to read) prove a column clean without scanning it.
         if parsed.null_count() != text.null_count():
             row = raw.filter(parsed.is_null() & text.is_not_null()).row(0, named=True)
-            raise BadInputError(
+            raise BadRowError(
                 f"{where}: column {column.name} of row {table.id_column}={row[table.id_column]} "
                 f"holds {row[column.name]!r}, which is not a valid "
-                f"{_DESCRIPTIONS.get(column.kind, column.kind.value)}"
+                f"{_DESCRIPTIONS.get(column.kind, column.kind.value)}",
+                table=table.name,
+                row_id=row[table.id_column],
             )
         if not column.nullable and parsed.null_count():
             row = raw.filter(parsed.is_null()).row(0, named=True)
-            raise BadInputError(
+            raise BadRowError(
                 f"{where}: column {column.name} is NULL in row "
-                f"{table.id_column}={row[table.id_column]}, but the source declares it NOT NULL"
+                f"{table.id_column}={row[table.id_column]}, but the source declares it NOT NULL",
+                table=table.name,
+                row_id=row[table.id_column],
             )
     return typed

@@ -12,7 +12,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -29,9 +29,14 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.transform.notices import (
+    FUTURE_SLACK,
+    report_future_dated,
+    report_star_notices,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
     import polars as pl
 
@@ -94,11 +99,6 @@ def _map_concurrently(function: Callable[[T], R], items: list[T], workers: int) 
         return dict(zip(items, pool.map(function, items), strict=True))
 
 
-# No time zone is further ahead of UTC than this: a last_updated later than the batch's own
-# time (UTC) by more was stamped by a clock that runs fast.
-FUTURE_SLACK = timedelta(hours=14)
-
-
 def _source_chunks(
     ingest: Storage,
     manifest: Manifest,
@@ -106,6 +106,7 @@ def _source_chunks(
     tmp: Path,
     warn: Callable[[str], None],
     future: dict[str, tuple[int, datetime]],
+    exclude: Collection[int] = (),
 ) -> Iterator[pl.DataFrame]:
     """One table of an extracted batch, downloaded, checked and typed a chunk at a time.
 
@@ -118,7 +119,7 @@ def _source_chunks(
 
     entry = manifest.tables[name]
     path = fetch_checked(ingest, manifest.batch_id, entry, tmp)
-    rows, ahead, furthest = 0, 0, None
+    rows, ahead, furthest, left_out = 0, 0, None, [0]
     limit = parse_batch_id(manifest.batch_id).replace(tzinfo=None) + FUTURE_SLACK
     for chunk in read_source_csv(
         path,
@@ -126,6 +127,8 @@ def _source_chunks(
         where=f"batch {manifest.batch_id}: {entry.key}",
         warn=warn,
         block_bytes=CHUNK_BYTES,
+        exclude=exclude,
+        excluded=lambda n: left_out.__setitem__(0, left_out[0] + n),
     ):
         rows += chunk.height
         late = chunk.select(
@@ -137,7 +140,7 @@ def _source_chunks(
     path.unlink()
     if ahead and furthest is not None:
         future[name] = (ahead, furthest)
-    if rows != entry.rows:
+    if rows + left_out[0] != entry.rows:
         raise BadInputError(
             f"batch {manifest.batch_id}: {entry.key} holds {rows} rows, its manifest says "
             f"{entry.rows}"
@@ -194,6 +197,7 @@ def transform_batch(
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
     on_written: Callable[[str, TableEntry], None] = lambda name, entry: None,
+    exclude: Mapping[str, Collection[int]] | None = None,
 ) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
 
@@ -213,7 +217,6 @@ def transform_batch(
         build_dimensions,
         empty_source,
         merge_current,
-        unknown_currency_codes,
     )
 
     started = time.perf_counter()
@@ -231,7 +234,8 @@ def transform_batch(
         tmp = Path(tmp_dir)
 
         def chunks(name: str) -> Iterator[pl.DataFrame]:
-            return _source_chunks(ingest, manifest, name, tmp, warnings.append, future)
+            left_out = (exclude or {}).get(name, ())
+            return _source_chunks(ingest, manifest, name, tmp, warnings.append, future, left_out)
 
         def read(name: str) -> pl.DataFrame | _Streamed:
             if name not in ROW_WISE:
@@ -256,35 +260,20 @@ def transform_batch(
         finally:
             for message in warnings:
                 reporter.warning(message, batch_id=batch_id, step="transform")
-            for name, (count, latest) in sorted(future.items()):
-                reporter.warning(
-                    f"batch {batch_id}: {name} has {count:,} row(s) dated in the future, up to "
-                    f"{latest}: a writer's clock runs fast; loaded all the same",
-                    kind="future_dated",
-                    batch_id=batch_id,
-                    step="transform",
-                    table=name,
-                    count=count,
-                    latest=str(latest),
-                )
+            report_future_dated(reporter, batch_id, future)
         changes = {n: r for n, r in results.items() if isinstance(r, pl.DataFrame)}
         streamed = {ROW_WISE[n][0]: r for n, r in results.items() if isinstance(r, _Streamed)}
         current = {
             name: merge_current(
-                _read_current(processed, name), changes.get(name, empty_source(name)), name
+                _read_current(processed, name),
+                changes.get(name, empty_source(name)),
+                name,
+                batch_id,
             )
             for name in JOINED_SOURCES
         }
         star = _in_batch(batch_id, build_dimensions, changes, current)
-        for code in unknown_currency_codes(star["dim_currency"]):
-            reporter.warning(
-                f"batch {batch_id}: currency code {code} is not in ISO 4217; named {code!r} "
-                "in dim_currency",
-                kind="unknown_currency",
-                batch_id=batch_id,
-                step="transform",
-                code=code,
-            )
+        report_star_notices(reporter, batch_id, star, changes, current)
         star["dim_date"] = build_dim_date(
             pl.Series("date", [d for s in streamed.values() for d in s.dates], dtype=pl.Date)
         )
@@ -321,6 +310,7 @@ def transform_batch(
         full=manifest.full,
         source_batch_id=batch_id,
         tables={name: entries[name] for name in STAR_TABLES if name in entries},
+        superseded={name: sorted(ids) for name, ids in (exclude or {}).items() if ids},
     )
     before_commit()  # e.g. confirm the run still holds its lock
     write_manifest(processed, transformed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.errors import BadRowError
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES, StarTable
 
 _POLARS_TYPES: dict[str, pl.DataType] = {
@@ -39,9 +39,11 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
         if not column.nullable and conformed[column.name].null_count():
             key = star.key[0]
             row = conformed.filter(pl.col(column.name).is_null()).row(0, named=True)
-            raise BadInputError(
+            raise BadRowError(
                 f"{table}: column {column.name} of row {key}={row[key]} would be NULL, which "
-                "the warehouse refuses; fix the source row it comes from"
+                "the warehouse refuses; fix the source row it comes from",
+                table=star.sources[0] if star.sources else table,
+                row_id=row[key],
             )
     return conformed
 
@@ -59,8 +61,10 @@ def parse_text_dates(frame: pl.DataFrame, table: str, columns: list[str]) -> pl.
         if parsed[c].null_count() == frame[c].null_count():  # nothing failed to parse
             continue
         row = frame.filter(parsed[c].is_null() & frame[c].is_not_null()).row(0, named=True)
-        raise BadInputError(
+        raise BadRowError(
             f"{table}: column {c} of row {id_column}={row[id_column]} holds {row[c]!r}, "
-            "which is not a YYYY-MM-DD date"
+            "which is not a YYYY-MM-DD date",
+            table=table,
+            row_id=row[id_column],
         )
     return parsed

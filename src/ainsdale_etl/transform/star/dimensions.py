@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.registry import PLACEHOLDER_TEXT, STAR_TABLES
 from ainsdale_etl.transform.star.conform import conform, empty_source
 from ainsdale_etl.transform.star.current import latest
 
@@ -59,28 +59,22 @@ def unknown_currency_codes(dim_currency: pl.DataFrame) -> list[str]:
     return sorted(unknown["currency_code"].to_list())
 
 
-def require_known(
-    rows: pl.DataFrame, column: str, known: pl.DataFrame, key: str, what: str
-) -> None:
-    """Refuse rows whose ``column`` names no ``key`` in ``known``: joining them would drop them
-    silently, so a record pointing at one totesys never delivered is bad input, named."""
-    orphans = rows.join(known, left_on=column, right_on=key, how="anti")
-    if orphans.height:
-        first = orphans.row(0, named=True)
-        id_column = rows.columns[0]
-        raise BadInputError(
-            f"{what} {id_column}={first[id_column]} references {column}={first[column]}, "
-            f"which no batch has delivered ({orphans.height} such row(s))"
-        )
+def unknown_references(
+    rows: pl.DataFrame, column: str, known: pl.DataFrame, key: str
+) -> pl.DataFrame:
+    """The rows whose ``column`` names no ``key`` in ``known`` (not delivered yet)."""
+    return rows.join(known, left_on=column, right_on=key, how="anti")
 
 
 def build_dim_staff(staff: pl.DataFrame, department: pl.DataFrame) -> pl.DataFrame:
-    require_known(staff, "department_id", department, "department_id", "staff")
+    """Staff with their department's name and location. A department not delivered yet gives
+    the placeholder name (the row is rebuilt when the department arrives: see
+    :func:`build_dimensions`), as the load does for facts (load/inferred.py)."""
     joined = staff.join(
         department.select("department_id", "department_name", "location"),
         on="department_id",
-        how="inner",
-    )
+        how="left",
+    ).with_columns(pl.col("department_name").fill_null(PLACEHOLDER_TEXT))
     return conform(joined, "dim_staff")
 
 
@@ -100,8 +94,10 @@ def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) ->
         ),
         pl.col("phone").alias("counterparty_legal_phone_number"),
     )
-    require_known(counterparty, "legal_address_id", address, "address_id", "counterparty")
-    return conform(counterparty.join(legal, on="legal_address_id", how="inner"), "dim_counterparty")
+    joined = counterparty.join(legal, on="legal_address_id", how="left")
+    required = [c.name for c in STAR_TABLES["dim_counterparty"].columns if not c.nullable]
+    placeholders = [pl.col(c).fill_null(PLACEHOLDER_TEXT) for c in required if c in legal.columns]
+    return conform(joined.with_columns(placeholders), "dim_counterparty")
 
 
 def _ids(frame: pl.DataFrame, column: str) -> pl.Series:
