@@ -66,6 +66,16 @@ def object_key(batch_id: str, table: str, extension: str) -> str:
     return f"{batch_prefix(batch_id)}{batch_id}_{table}.{extension}"
 
 
+def rewrite_extension(storage: Storage, batch_id: str, extension: str) -> str:
+    """The extension for a batch's objects: ``extension`` the first time, and a new one (a
+    UTC stamp before it) when the batch is already committed, so that writing it again never
+    touches the objects its manifest names. The new manifest replaces the old in one atomic
+    write, after every new object: a rerun that fails leaves the previous commit whole."""
+    if not storage.exists(manifest_key(batch_id)):
+        return extension
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.{extension}"
+
+
 def manifest_key(batch_id: str) -> str:
     return f"{batch_prefix(batch_id)}{batch_id}{MANIFEST_SUFFIX}"
 

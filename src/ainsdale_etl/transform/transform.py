@@ -23,6 +23,7 @@ from ainsdale_etl.core.batches import (
     object_key,
     parse_batch_id,
     read_manifest,
+    rewrite_extension,
     sha256_file,
     write_manifest,
 )
@@ -228,6 +229,7 @@ def transform_batch(
         elif source_entry.rows:
             names.append(name)
     warnings: list[str] = []  # reported from this thread, not from the workers
+    extension = rewrite_extension(processed, batch_id, "parquet")
     future: dict[str, tuple[int, datetime]] = {}
 
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -245,7 +247,7 @@ def transform_batch(
             if streamed is None:  # an id in two chunks: keep its latest version over all rows
                 streamed = _stream_star(batch_id, name, [pl.concat(chunks(name))], out)
             assert streamed is not None
-            key = object_key(batch_id, ROW_WISE[name][0], "parquet")
+            key = object_key(batch_id, ROW_WISE[name][0], extension)
             streamed.entry = TableEntry(key=key, rows=streamed.entry.rows, sha256=sha256_file(out))
             processed.put_file(key, out)
             out.unlink()  # never written again: a local bucket may hold it as a hard link
@@ -281,7 +283,7 @@ def transform_batch(
 
         def put(name: str) -> TableEntry:
             table_started = time.perf_counter()
-            entry = _put_parquet(processed, object_key(batch_id, name, "parquet"), star[name], tmp)
+            entry = _put_parquet(processed, object_key(batch_id, name, extension), star[name], tmp)
             seconds[name] = time.perf_counter() - table_started
             on_written(name, entry)
             return entry
