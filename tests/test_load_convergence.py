@@ -121,3 +121,17 @@ def test_an_unknown_currency_code_loads_named_by_itself_with_a_warning(cli, etl_
     assert query(wh, named) == [("ZZT",)]
     assert "unknown_currency" not in cli("run-all").output  # the next run is clean
     assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]
+
+
+def test_an_older_batch_loaded_after_a_deletion_does_not_bring_the_row_back(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES (9200, localtimestamp, localtimestamp, "
+               "'Short-lived', '/x', 'x.json')")  # fmt: skip
+    cli("run-all")
+    query(src, "DELETE FROM design WHERE design_id = 9200")
+    cli("run-all")
+    first = _batch_ids(etl_env)[0]
+    cli("load", "--batch-id", first)  # a backfill of the batch that delivered it
+    assert query(wh, "SELECT count(*) FROM dim_design WHERE design_id = 9200") == [(0,)]
+    assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]

@@ -55,14 +55,15 @@ def manifests(bucket: Path) -> list[Path]:
     return sorted(bucket.glob("data/*/*/*/*/*_manifest.json"))
 
 
-# Where a run dies. A batch here writes 12 ingest objects (11 CSVs, then the manifest that
-# commits it) and 16 processed ones (11 Parquet, 4 state snapshots, then the manifest).
+# Where a run dies. A batch here writes 23 ingest objects (11 CSVs and 11 id sets for the key
+# check, then the manifest that commits it) and 16 processed ones (11 Parquet, 4 state
+# snapshots, then the manifest).
 CRASH_POINTS = {
     "first CSV written": "object_written:kill:1",
-    "mid extract": "object_written:kill:6",
-    "extract committed, nothing transformed": "object_written:kill:12",
-    "mid transform": "object_written:kill:20",
-    "transform's state written, no manifest": "object_written:kill:27",
+    "mid extract": "object_written:kill:10",
+    "extract committed, nothing transformed": "object_written:kill:23",
+    "mid transform": "object_written:kill:31",
+    "transform's state written, no manifest": "object_written:kill:38",
     "inside the load transaction": "table_merged:kill:4",
     "after the load committed": "batch_loaded:kill:1",
 }
@@ -100,8 +101,8 @@ def test_run_all_loads_a_new_batch_while_its_transform_writes_it(
     transform's manifest: killed in between, nothing of the batch is visible."""
     bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}  # every table loads on arrival
     warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
-    # Objects 1-12 are the extract's; 13-27 the transform's tables and state; 28 its manifest.
-    held = "object_written:sleep=3:27,object_written:kill:28"
+    # Objects 1-23 are the extract's; 24-38 the transform's tables and state; 39 its manifest.
+    held = "object_written:sleep=3:38,object_written:kill:39"
     killed = run(["run-all"], bulk | {"AINSDALE_FAULTS": held}, tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     events = [json.loads(line) for line in killed.stdout.splitlines()]

@@ -4,6 +4,8 @@ batch by itself, within the next scheduled runs, with no command typed by hand."
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 from conftest import query
 
@@ -62,3 +64,81 @@ def test_a_bad_row_nothing_supersedes_keeps_its_batch_quarantined(cli, etl_env):
     failed = cli("run-all", expect=1)  # a later batch, but not a newer version of that order
     assert "'soon'" in failed.output and "superseded_version" not in failed.output
     assert [s["status"] for s in _statuses(cli)] == ["loaded", "quarantined", "extracted"]
+
+
+def _batch_folder(etl_env: dict[str, str], batch_id: str) -> Path:
+    return next(Path(etl_env["AINSDALE_INGEST_URI"]).glob(f"data/*/*/*/{batch_id}"))
+
+
+def test_a_batch_whose_objects_were_lost_is_extracted_again(cli, etl_env):
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    order = query(src, "SELECT min(sales_order_id) FROM sales_order")[0][0]
+    query(src, "UPDATE sales_order SET units_sold = 4343, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = $1", [order])  # fmt: skip
+    query(src, "UPDATE design SET design_name = 'Lost and found', "
+               "last_updated = localtimestamp(3) WHERE design_id = "
+               "(SELECT min(design_id) FROM design)")  # fmt: skip
+    cli("extract")
+    lost = _statuses(cli)[-1]["batch_id"]
+    for csv in _batch_folder(etl_env, lost).glob("*.csv"):
+        csv.unlink()  # a bucket lifecycle rule, a hand that slipped
+    assert "is missing" in cli("run-all", expect=1).output
+    # Changed again since: the re-extract takes what the source holds of that batch's window.
+    query(src, "UPDATE design SET design_name = 'Changed since', "
+               "last_updated = localtimestamp(3) WHERE design_id = "
+               "(SELECT min(design_id) FROM design)")  # fmt: skip
+    again = cli("extract", "--batch-id", lost)
+    assert f"batch {lost} committed" in again.output
+    cli("run-all")
+    assert {s["status"] for s in _statuses(cli)} == {"loaded"}
+    assert query(wh, "SELECT count(*) FROM fact_sales_order WHERE units_sold = 4343") == [(1,)]
+    assert query(wh, "SELECT design_name FROM dim_design ORDER BY design_id LIMIT 1") == [
+        ("Changed since",)
+    ]
+    assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]
+
+
+def test_a_re_transform_killed_half_way_leaves_the_previous_commit_whole(cli, etl_env, tmp_path):
+    from processes import cli_env, run
+
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    cli("transform")
+    [batch] = [s["batch_id"] for s in _statuses(cli)]
+    processed = Path(etl_env["AINSDALE_PROCESSED_URI"])
+    manifest = next(processed.glob(f"data/*/*/*/{batch}/*_manifest.json"))
+    before = manifest.read_bytes()
+    named = {e["key"] for e in json.loads(before)["tables"].values()}
+    killed = run(["transform", "--batch-id", batch],
+                 cli_env(etl_env, AINSDALE_FAULTS="object_written:kill:6"), tmp_path)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    assert manifest.read_bytes() == before  # the commit it had
+    assert all((processed / key).exists() for key in named)  # and every object it names
+    cli("load")
+    assert json.loads(cli("verify", "--json").output.splitlines()[-1])["ok"]
+    cli("transform", "--batch-id", batch)  # a re-transform that completes commits new objects
+    renamed = {e["key"] for e in json.loads(manifest.read_bytes())["tables"].values()}
+    assert renamed.isdisjoint(named) and all((processed / key).exists() for key in renamed)
+    assert len(query(wh, "SELECT batch_id FROM ainsdale_meta.loaded_batch")) == 1
+
+
+def test_a_range_stops_at_a_quarantined_batch_and_a_gone_batch_does_not_block(cli, etl_env):
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    query(src, "UPDATE sales_order SET agreed_payment_date = 'soon', "
+               "last_updated = localtimestamp(3) WHERE sales_order_id = "
+               "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("run-all", expect=1)
+    query(src, "UPDATE staff SET last_updated = localtimestamp(3) "
+               "WHERE staff_id = (SELECT min(staff_id) FROM staff)")  # fmt: skip
+    cli("extract")
+    _, bad, later = [s["batch_id"] for s in _statuses(cli)]
+    day = later[:4] + "-" + later[4:6] + "-" + later[6:8]
+    stopped = cli("transform", "--since", day, expect=1)  # a range is not a pass
+    assert f"batch {bad} is quarantined" in stopped.output
+    assert _statuses(cli)[2]["status"] == "extracted"
+    shutil.rmtree(_batch_folder(etl_env, bad))  # someone deletes the bad batch by hand
+    cleared = cli("run-all")
+    assert f"cleared the quarantine mark of batch {bad}" in cleared.output
+    assert [s["status"] for s in _statuses(cli)] == ["loaded", "loaded"]

@@ -19,6 +19,7 @@ from ainsdale_etl.cli.options import (
     DryRun,
     Force,
     Full,
+    ReExtract,
     Since,
     Tables,
     Until,
@@ -35,7 +36,7 @@ from ainsdale_etl.cli.session import (
     state,
     warm_up,
 )
-from ainsdale_etl.core.errors import ExitCode
+from ainsdale_etl.core.errors import ConfigError, ExitCode
 
 app = typer.Typer(
     name="ainsdale-etl",
@@ -73,14 +74,26 @@ def main(
 @app.command()
 @handle_errors
 def extract(
-    tables: Tables = None, full: Full = False, dry_run: DryRun = False, wait: Wait = None
+    tables: Tables = None,
+    full: Full = False,
+    dry_run: DryRun = False,
+    wait: Wait = None,
+    batch_id: ReExtract = None,
 ) -> None:
     """Extract rows changed since the last batch into a new CSV batch in the ingest bucket."""
-    from ainsdale_etl.pipeline.steps import extract_batch
+    from ainsdale_etl.pipeline.steps import extract_batch, reextract_batch
 
+    if batch_id is not None and (tables or full or dry_run):
+        raise ConfigError(
+            "--batch-id reads that batch's own windows: drop --tables/--full/--dry-run"
+        )
     ctx = make_context()
     with nullcontext() if dry_run else exclusive(ctx, wait):
-        result = extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
+        result = (
+            reextract_batch(ctx, batch_id)
+            if batch_id is not None
+            else extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
+        )
     print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
@@ -100,7 +113,7 @@ def transform(
     ctx = make_context()
     chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
     with exclusive(ctx, wait):
-        done = transform_pending(ctx, chosen)
+        done = transform_pending(ctx, chosen, explicit=batch_id is not None)
     say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
 
@@ -138,7 +151,7 @@ def load(
         say(f"would load {len(ids)} batch(es)")
         return
     with exclusive(ctx, wait):
-        results = load_pending(ctx, chosen, force=force)
+        results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
     say(f"loaded {len(results)} batch(es) into the warehouse")
 
 

@@ -55,6 +55,14 @@ def chosen_batches(
 BatchId = Annotated[
     str | None, typer.Option("--batch-id", help="Process this batch again (backfill / repair).")
 ]
+ReExtract = Annotated[
+    str | None,
+    typer.Option(
+        "--batch-id",
+        help="Read this committed batch's windows again (its objects were lost) and replace "
+        "its objects; nothing else is extracted.",
+    ),
+]
 Since = Annotated[
     str | None, typer.Option(help="Only batches from this batch id or YYYY-MM-DD on.")
 ]

@@ -41,7 +41,7 @@ cost nothing downstream, a gap would cost a row.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -77,7 +77,9 @@ class Snapshot:
 @dataclass(frozen=True)
 class Window:
     """The row versions of one table an extract reads: every one the snapshot sees whose xid is
-    at or above ``floor`` (None: the whole table), or in ``also``, or at or above ``also_from``.
+    at or above ``floor`` (None: from the beginning), or in ``also``, or at or above
+    ``also_from``; and, for a batch read again, below ``below`` and not in ``excluding`` (what
+    that batch's own snapshot could see).
 
     ``reference`` is the xid ``age()`` measures from on the reading connection.
     """
@@ -87,28 +89,38 @@ class Window:
     also: tuple[int, ...] = ()
     also_from: int | None = None
     why_whole: str | None = field(default=None, compare=False)  # set when read whole on purpose
+    below: int | None = None
+    excluding: tuple[int, ...] = ()
 
     def where(self, table: SourceTable) -> sql.Composable:
         """The WHERE clause selecting the window's rows of ``table``."""
         from psycopg import sql
 
-        if self.floor is None:
-            return sql.SQL("true")
-        age = sql.SQL("age({}.xmin)").format(sql.Identifier(table.name))
+        xmin = sql.SQL("{}.xmin").format(sql.Identifier(table.name))
+        age = sql.SQL("age({})").format(xmin)
 
         # age(xmin) is reference - xid: 0 for the newest, INT_MAX for frozen or special xids.
-        def newer_than(xid: int) -> sql.Composable:
+        def at_least(xid: int) -> sql.Composable:
             return sql.SQL("{} BETWEEN 0 AND {}").format(age, sql.Literal(self.reference - xid))
 
-        parts = [newer_than(self.floor)]
-        if self.also_from is not None and self.also_from < self.floor:
-            parts = [newer_than(self.also_from)]
-        if self.also:
-            in_flight = sql.SQL("{}.xmin = ANY({}::xid[])").format(
-                sql.Identifier(table.name), sql.Literal([str(x % _XID32) for x in self.also])
+        def any_of(xids: tuple[int, ...]) -> sql.Composable:
+            return sql.SQL("{} = ANY({}::xid[])").format(
+                xmin, sql.Literal([str(x % _XID32) for x in xids])
             )
-            parts.append(in_flight)
-        return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+        conditions: list[sql.Composable] = []
+        if self.floor is not None:
+            lower = [at_least(min(self.floor, self.also_from or self.floor))]
+            if self.also:
+                lower.append(any_of(self.also))
+            conditions.append(sql.SQL("({})").format(sql.SQL(" OR ").join(lower)))
+        if self.below is not None:
+            conditions.append(
+                sql.SQL("{} > {}").format(age, sql.Literal(self.reference - self.below))
+            )
+            if self.excluding:
+                conditions.append(sql.SQL("NOT {}").format(any_of(self.excluding)))
+        return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
 
 
 def copy_sql(table: SourceTable, window: Window) -> sql.Composed:
@@ -146,6 +158,18 @@ def format_ts(value: datetime) -> str:
 def widen_to_xid8(xid32: int, near: int) -> int:
     """The 64-bit xid whose low 32 bits are ``xid32``, at or below ``near`` (an xid8)."""
     return near - ((near - xid32) % _XID32)
+
+
+def window_of(
+    previous: TableEntry | None, batch: TableEntry, snapshot: Snapshot, reference: int
+) -> Window:
+    """The window of a committed batch read again now: after ``previous`` (as
+    :func:`next_window`), and no further than what ``batch``'s own snapshot could see. What
+    changed since is in later batches; what was deleted since is gone."""
+    assert batch.snapshot is not None
+    own = Snapshot.parse(batch.snapshot)
+    after = next_window(previous, snapshot, reference)
+    return replace(after, below=own.xmax, excluding=tuple(sorted({*own.xip, *batch.in_flight})))
 
 
 def next_window(previous: TableEntry | None, snapshot: Snapshot, reference: int) -> Window:

@@ -14,7 +14,7 @@ from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.batches import Manifest, read_manifest
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
-from ainsdale_etl.load.ddl import DELETED
+from ainsdale_etl.load.ddl import DELETED, DIM_VERSION
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
@@ -55,6 +55,15 @@ def apply_deletions(
         table = STAR_TABLES[name]
         key = quote_ident(table.key[0])
         if not table.is_fact:
+            # The deletion is the row's newest version: an older batch loaded later must not
+            # bring it back (see load/versions.py).
+            cur.execute(
+                f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
+                    SELECT $1, id, $2 FROM unnest($3::int[]) AS id
+                    ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id
+                    WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
+                [name, batch_id, ids],
+            )
             gone = fetch_all(
                 cur,
                 f"WITH gone AS (DELETE FROM {quote_ident(name)} d WHERE d.{key} = ANY($1) "

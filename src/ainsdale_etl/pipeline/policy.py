@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from ainsdale_etl.core.batches import committed_batches
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.runtime.quarantine import (
@@ -25,11 +26,25 @@ T = TypeVar("T")
 
 def active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
     """The quarantine marks that still hold. A mark on a batch the ledger already has (left by
-    a crash between the load's commit and the mark's release) is lifted."""
+    a crash between the load's commit and the mark's release) is lifted; so is, with a
+    warning, a mark whose batch is gone from the ingest bucket."""
     marks = quarantined(ctx.processed)
     for batch_id in [b for b in marks if b in loaded]:
         release(ctx.processed, batch_id)
         del marks[batch_id]
+    if marks:
+        extracted = set(committed_batches(ctx.ingest))
+        for batch_id in [b for b in marks if b not in extracted]:
+            # Nothing is left to retry: the mark would block every later batch for nothing.
+            ctx.reporter.warning(
+                f"cleared the quarantine mark of batch {batch_id}: the batch is gone from "
+                f"{ctx.ingest.uri} (deleted by hand?); its rows were not loaded, so re-extract "
+                "them if they matter ('ainsdale-etl extract --full')",
+                kind="quarantine_mark_cleared",
+                batch_id=batch_id,
+            )
+            release(ctx.processed, batch_id)
+            del marks[batch_id]
     return marks
 
 

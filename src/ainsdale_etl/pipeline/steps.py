@@ -26,8 +26,13 @@ def transform_pending(
     *,
     loads: dict[str, dict[str, int]] | None = None,
     force: bool = False,
+    explicit: bool | None = None,
 ) -> list[str]:
     """Transform the pending batches (or ``batch_ids``), oldest first.
+
+    ``explicit`` (default: whether ``batch_ids`` are given) says the batches were named one by
+    one (--batch-id), so they may be tried past a quarantined batch; a range (--since/--until)
+    is not explicit, and stops at a quarantined batch like a scheduled run.
 
     Given ``loads``, a new batch is also loaded while it is transformed (see
     :mod:`ainsdale_etl.load.alongside`) when nothing stands in the way (no quarantine, no newer
@@ -49,7 +54,7 @@ def transform_pending(
     in_order = loads is not None and set(transformed) <= loaded
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
-            stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
+            stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
             alongside = None
             if in_order and not marks and all(b < batch_id for b in loaded):
                 alongside = LoadAlongside(ctx, batch_id, force=force)
@@ -83,9 +88,19 @@ def transform_pending(
     return ids
 
 
+def _named(batch_ids: list[str] | None, explicit: bool | None) -> bool:
+    return batch_ids is not None if explicit is None else explicit
+
+
 def load_pending(
-    ctx: Context, batch_ids: list[str] | None = None, *, force: bool = False
+    ctx: Context,
+    batch_ids: list[str] | None = None,
+    *,
+    force: bool = False,
+    explicit: bool | None = None,
 ) -> dict[str, dict[str, int]]:
+    """Load the pending batches (or ``batch_ids``), oldest first (``explicit``: see
+    :func:`transform_pending`)."""
     from ainsdale_etl.load.ddl import ensure_warehouse
     from ainsdale_etl.load.ledger import loaded_batches
 
@@ -97,7 +112,7 @@ def load_pending(
     results = {}
     with ctx.reporter.progress("load", total=len(ids)) as bar:
         for batch_id in ids:
-            stop_if_blocked(ctx, batch_id, batch_ids is not None, marks)
+            stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
             results[batch_id] = guarded_step(
                 ctx,
                 "load",
@@ -135,6 +150,21 @@ def extract_batch(
             before_commit=ctx.lock_check,
         ),
         what="extract",
+        policy=ctx.retry_policy,
+        on_retry=lambda message: ctx.reporter.warning(message, step="extract"),
+    )
+
+
+def reextract_batch(ctx: Context, batch_id: str) -> ExtractResult:
+    """Read a committed batch's windows again and replace its objects (see
+    :mod:`ainsdale_etl.extract.reextract`); a transient fault repeats it whole."""
+    from ainsdale_etl.extract.reextract import reextract
+
+    return retrying(
+        lambda: reextract(
+            ctx.source, ctx.ingest, batch_id, ctx.reporter, before_commit=ctx.lock_check
+        ),
+        what=f"re-extract of batch {batch_id}",
         policy=ctx.retry_policy,
         on_retry=lambda message: ctx.reporter.warning(message, step="extract"),
     )
