@@ -101,10 +101,18 @@ class Settings(AlertSettings):
     def _a_postgres_uri(cls, value: SecretStr | None) -> SecretStr | None:
         # Only the URI form: its credentials can be told apart and masked in every message
         # (a keyword string "host=… password=…" could be echoed whole).
-        if value is not None and not value.get_secret_value().startswith(
-            ("postgresql://", "postgres://")
-        ):
+        if value is None:
+            return value
+        uri = value.get_secret_value()
+        if not uri.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql://user:password@host:port/dbname URI")
+        # By structure, never echoing any of it: libpq splits the authority at the first '@'
+        # and would name the rest of the password as the host.
+        authority = uri.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        if authority.count("@") > 1:
+            raise ValueError(
+                "is malformed: its user:password holds an unencoded '@'; write it as %40"
+            )
         return value
 
     @property
