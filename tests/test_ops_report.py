@@ -434,3 +434,20 @@ def test_chromium_renders_the_page(report_out: Path, tmp_path: Path) -> None:
         assert image.size == (1280, 2000)
         colours = image.convert("RGB").getcolors(maxcolors=1_000_000) or []
     assert len(colours) > 500  # text, cards and charts, not a blank or error page
+
+
+def test_report_sums_valid_money_of_any_size(cli, etl_env, tmp_path: Path) -> None:
+    """One order of 20,000 units at the largest price numeric(10,2) holds: the month's total
+    overflowed a numeric(14,2) cast ('numeric field overflow', exit 1)."""
+    from conftest import query
+
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    query(src, "UPDATE sales_order SET units_sold = 20000, unit_price = 99999999.99, "
+               "last_updated = localtimestamp(3) WHERE sales_order_id = "
+               "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("run-all")
+    cli("report", "--out", str(tmp_path / "big"))
+    import re
+
+    page = (tmp_path / "big" / "index.html").read_text()
+    assert re.search(r"\b\d{1,3}(,\d{3}){4}\.\d\d\b", page)  # a figure over a trillion, exact

@@ -137,9 +137,9 @@ sales_side AS (
 )
 SELECT month, c.currency_code,
        coalesce(s.orders, 0) AS sales_orders,
-       coalesce(s.value, 0)::numeric(14,2)::text AS sales,
+       coalesce(s.value, 0)::text AS sales,
        coalesce(p.orders, 0) AS purchase_orders,
-       coalesce(p.value, 0)::numeric(14,2)::text AS purchases
+       coalesce(p.value, 0)::text AS purchases
 FROM sales_side s FULL JOIN purchase_side p USING (month, currency_id)
 JOIN dim_currency c USING (currency_id)
 ORDER BY month, c.currency_code
