@@ -173,3 +173,32 @@ def test_a_wrong_secret_fails_naming_the_secret_and_never_the_password(
     assert message.startswith("cannot connect to the source database (secret dev/source-db):")
     assert "no_such_db" in message
     assert AWKWARD_PASSWORD not in message and "p%40ss" not in message
+
+
+RAISE = (
+    "DO $$ BEGIN RAISE EXCEPTION 'the table is locked by a migration' "
+    "USING DETAIL = 'relation dim_date is held', HINT = 'retry after the migration'; END $$"
+)
+
+
+def test_a_server_error_keeps_its_message_detail_and_hint_through_both_drivers(pg_admin_url):
+    """describe_error kept the driver's first two lines, losing the server's reason."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import psycopg
+
+    from ainsdale_etl.adapters.postgres import describe_error
+
+    expected = (
+        "the table is locked by a migration; detail: relation dim_date is held; "
+        "hint: retry after the migration"
+    )
+    with psycopg.connect(pg_admin_url) as conn, pytest.raises(psycopg.Error) as raised:
+        conn.execute(RAISE)
+    assert describe_error(raised.value) == expected
+    with (
+        adbc.connect(pg_admin_url) as db,
+        db.cursor() as cur,
+        pytest.raises(adbc.Error) as raised_adbc,
+    ):
+        cur.execute(RAISE)
+    assert describe_error(raised_adbc.value) == expected

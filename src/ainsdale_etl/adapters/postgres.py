@@ -70,11 +70,36 @@ def _secrets_of(url: SecretStr) -> set[str]:
     return {s for s in (raw, quoted, _password_of(raw)) if s}
 
 
+def server_diagnostics(exc: BaseException) -> str | None:
+    """The server's own words for a failed statement -- primary message, detail and hint --
+    from psycopg's ``diag`` or ADBC's ``details``; None if the server sent none."""
+    diag = getattr(exc, "diag", None)
+    if diag is not None and getattr(diag, "message_primary", None):
+        parts = [diag.message_primary, diag.message_detail, diag.message_hint]
+    else:
+        fields = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (
+                v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+            )
+            for k, v in (getattr(exc, "details", None) or [])
+        }
+        if not fields.get("PG_DIAG_MESSAGE_PRIMARY"):
+            return None
+        parts = [fields.get(f"PG_DIAG_MESSAGE_{p}") for p in ("PRIMARY", "DETAIL", "HINT")]
+    primary, detail, hint = (" ".join(str(p).split()) if p else "" for p in parts)
+    return "; ".join(
+        [primary, *([f"detail: {detail}"] if detail else []), *([f"hint: {hint}"] if hint else [])]
+    )
+
+
 def describe_error(exc: BaseException, url: SecretStr | None = None) -> str:
-    """One scrubbed line describing a driver error."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    message = " ".join(lines[:2]) if lines else type(exc).__name__
-    message = message.removeprefix("IO: ").removeprefix("[libpq] ")
+    """One scrubbed line describing a driver error: the server's message, detail and hint
+    where it sent them, else the driver's first lines."""
+    message = server_diagnostics(exc)
+    if message is None:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        message = " ".join(lines[:2]) if lines else type(exc).__name__
+        message = message.removeprefix("IO: ").removeprefix("[libpq] ")
     return scrub(message, *(_secrets_of(url) if url else ()))
 
 
