@@ -35,7 +35,7 @@ def _order_ids(src: str) -> list[int]:
 
 
 def _verify_ok(cli) -> dict:
-    report = json.loads(cli("verify", "--json").output.splitlines()[-1])
+    report = json.loads(cli("verify", "--json").stdout)
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
     return report
 

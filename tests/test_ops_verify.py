@@ -43,7 +43,7 @@ def test_verify_fails_after_a_fact_row_is_deleted(cli, etl_env):
     result = cli("verify", "--json", expect=1)
     found = checks(result.output)
     assert not found[("fact_payment", "current versions missing")]["ok"]
-    assert found[("fact_payment", "current versions missing")]["warehouse"] == "1"
+    assert found[("fact_payment", "current versions missing")]["warehouse"] == 1
     assert "fact_payment current versions missing" in result.output
 
 
@@ -89,9 +89,39 @@ def test_verify_names_the_id_and_columns_of_a_dimension_value_changed_by_hand(
     query(wh, f"UPDATE {dim} {change} WHERE {key} = $1", [target[0][0]])
     result = cli("verify", "--json", expect=1)
     found = checks(result.output)[(dim, "ids whose columns differ")]
-    assert found["warehouse"] == f"1: id {target[0][0]}: {column}"
+    assert found["warehouse"] == 1 and found["detail"] == f"id {target[0][0]}: {column}"
     assert found["ok"] is False
     assert checks(result.output)[(dim, f"rows vs {STAR_TABLES[dim].sources[0]}")]["ok"]
+
+
+def test_verify_json_is_one_document_with_numbers_and_money_by_currency_code(cli, etl_env):
+    """stdout holds exactly one JSON document, on success and on failure (logs go to
+    stderr); counts are numbers; money is exact decimal text keyed by currency code."""
+    from decimal import Decimal
+
+    cli("run-all")
+    passed = json.loads(cli("verify", "--json").stdout)
+    by_name = {(c["mart"], c["name"]): c for c in passed["checks"]}
+    assert passed["ok"] is True and isinstance(by_name[("fact_sales_order", "ids")]["source"], int)
+    money = by_name[("fact_sales_order", "money per currency (latest versions)")]["source"]
+    assert set(money) <= {"GBP", "USD", "EUR"} and all(Decimal(v) > 0 for v in money.values())
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    expected = query(src, "SELECT upper(c.currency_code), sum(units_sold * unit_price)::text "
+                          "FROM sales_order JOIN currency c USING (currency_id) GROUP BY 1")  # fmt: skip
+    assert money == dict(expected)
+    query(etl_env["AINSDALE_WAREHOUSE_URL"], "DELETE FROM fact_payment WHERE payment_id = "
+          "(SELECT min(payment_id) FROM fact_payment)")  # fmt: skip
+    failed = cli("verify", "--json", expect=1)
+    report = json.loads(failed.stdout)
+    assert report["ok"] is False and "warehouse differs" in failed.stderr
+
+
+def test_check_json_is_one_document_when_a_check_fails(cli, etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = cli("check", "--json", expect=1)
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert [c["name"] for c in report["checks"] if not c["ok"]] == ["source"]
 
 
 def test_every_declared_foreign_key_exists_and_holds(cli, etl_env):

@@ -27,10 +27,11 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
-from ainsdale_etl.cli.results import print_batches, print_counts, say
+from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
 from ainsdale_etl.cli.session import (
     LogFormat,
     exclusive,
+    json_document,
     json_logs,
     make_context,
     state,
@@ -192,6 +193,7 @@ def batches(as_json: AsJson = False) -> None:
     """List batches, newest last, with their status (extracted / transformed / loaded)."""
     from ainsdale_etl.ops.status import batch_statuses
 
+    json_document(as_json)
     ctx = make_context()
     rows = batch_statuses(ctx)
     if as_json:
@@ -206,21 +208,13 @@ def verify(as_json: AsJson = False) -> None:
     """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
     from ainsdale_etl.ops.verify import verify as run_verify
 
+    json_document(as_json)
     ctx = make_context()
     result = run_verify(ctx.source, ctx.warehouse)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("table", "check", "source", "warehouse", "", title="verify")
-        for c in result.checks:
-            mark = "[green]ok[/green]" if c.ok else "[red]DIFFERS[/red]"
-            table.add_row(c.mart, c.name, c.source, c.warehouse, mark)
-        Console(width=160).print(table)
-        for note in result.notes:
-            typer.echo(f"note: {note}")
+        print_verification(result)
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
         fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
@@ -232,6 +226,7 @@ def check(as_json: AsJson = False) -> None:
     """Check the configuration can run: source, warehouse, both buckets, alerts. Writes nothing."""
     from ainsdale_etl.ops.check import run_checks
 
+    json_document(as_json)
     ctx = make_context()
     checks = run_checks(ctx)
     failed = [c for c in checks if not c.ok]

@@ -115,6 +115,9 @@ class ConsoleReporter(_Whereabouts):
             yield _RichBar(bar, bar.add_task(description, total=total))
 
 
-def make_reporter(log_format: str | None) -> JsonReporter | ConsoleReporter:
+def make_reporter(
+    log_format: str | None, stream: TextIO | None = None
+) -> JsonReporter | ConsoleReporter:
+    """The run's reporter; JSON log lines go to ``stream`` (default stdout)."""
     fmt = log_format or ("console" if sys.stdout.isatty() else "json")
-    return JsonReporter() if fmt == "json" else ConsoleReporter()
+    return JsonReporter(stream) if fmt == "json" else ConsoleReporter()

@@ -10,6 +10,7 @@ from ainsdale_etl.cli.session import json_logs, reporter
 
 if TYPE_CHECKING:
     from ainsdale_etl.ops.status import BatchStatus
+    from ainsdale_etl.ops.verify import Verification
 
 
 def say(message: str, **fields: Any) -> None:
@@ -57,3 +58,19 @@ def print_batches(rows: list[BatchStatus], where: str) -> None:
                 f"batch {r.batch_id} is quarantined ({r.problem}); every run tries it again: "
                 "fix the row in totesys or restore its objects"
             )
+
+
+def print_verification(result: Verification) -> None:
+    """``verify``'s table of checks, then its notes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ainsdale_etl.ops.verify import shown
+
+    table = Table("table", "check", "source", "warehouse", "", title="verify")
+    for c in result.checks:
+        mark = "[green]ok[/green]" if c.ok else f"[red]DIFFERS[/red] {c.detail}".rstrip()
+        table.add_row(c.mart, c.name, shown(c.source), shown(c.warehouse), mark)
+    Console(width=160).print(table)
+    for note in result.notes:
+        typer.echo(f"note: {note}")

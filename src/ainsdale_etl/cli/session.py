@@ -21,6 +21,7 @@ class _State:
     log_format: LogFormat | None = None
     reporter: Any = None
     command: str | None = None  # the command running, for the failure alert
+    json_document = False  # --json: stdout holds one JSON document; logs go to stderr
 
 
 state = _State()
@@ -30,8 +31,19 @@ def reporter() -> Any:
     if state.reporter is None:
         from ainsdale_etl.cli.output import make_reporter
 
-        state.reporter = make_reporter(state.log_format.value if state.log_format else None)
+        state.reporter = make_reporter(
+            state.log_format.value if state.log_format else None,
+            stream=sys.stderr if state.json_document else None,
+        )
     return state.reporter
+
+
+def json_document(wanted: bool) -> None:
+    """A command's --json: keep stdout for the one document it prints, so that
+    ``json.loads`` reads it whole, on success and failure alike; log lines go to stderr."""
+    if wanted:
+        state.json_document = True
+        state.reporter = None
 
 
 def json_logs() -> bool:

@@ -42,14 +42,25 @@ DIMENSION_SOURCES: dict[str, str] = {
 
 @dataclass
 class Check:
+    """One comparison: a count (int) or money per currency code (exact decimal text) on each
+    side; ``detail`` says where they differ, when that is known (the first ids)."""
+
     mart: str
     name: str
-    source: str
-    warehouse: str
+    source: int | dict[str, str]
+    warehouse: int | dict[str, str]
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
         return self.source == self.warehouse
+
+
+def shown(value: int | dict[str, str]) -> str:
+    """A side of a check for people: 3,120 or 'GBP 1.00, USD 2.00'."""
+    if isinstance(value, int):
+        return f"{value:,}"
+    return ", ".join(f"{code} {total}" for code, total in sorted(value.items())) or "none"
 
 
 @dataclass
@@ -72,8 +83,8 @@ def _frame(db_cursor: Any, sql: str, params: list[Any] | None = None) -> pl.Data
     return frame
 
 
-def _money(frame: pl.DataFrame) -> str:
-    return ", ".join(f"{c}: {v}" for c, v in frame.sort("currency_id").iter_rows()) or "none"
+def _money(frame: pl.DataFrame) -> dict[str, str]:
+    return {str(code): str(total) for code, total in frame.iter_rows()}
 
 
 def _kept_deleted(wh: Any) -> pl.DataFrame:
@@ -108,13 +119,14 @@ def verify(source: Database, warehouse: Database) -> Verification:
             gone = kept_ids(fact.name)
             missing = versions.join(facts, on=["id", "d", "t"], how="anti").height
             live = facts.join(gone, on="id", how="anti")["id"].n_unique()
-            ids = Check(fact.name, "ids", f"{versions.height:,}", f"{live:,}")
+            ids = Check(fact.name, "ids", versions.height, live)
             result.checks.append(ids)
-            result.checks.append(Check(fact.name, "current versions missing", "0", f"{missing:,}"))
+            result.checks.append(Check(fact.name, "current versions missing", 0, missing))
             src_money = _frame(
                 src,
-                f"SELECT currency_id, sum({source_money})::text AS total "
-                f"FROM {quote_ident(table)} GROUP BY 1",
+                f"SELECT coalesce(upper(c.currency_code), 'id ' || t.currency_id) AS code, "
+                f"sum({source_money})::text AS total FROM {quote_ident(table)} t "
+                "LEFT JOIN currency c USING (currency_id) GROUP BY 1",
             )
             not_deleted = (
                 f"WHERE {id_col} NOT IN (SELECT id FROM {DELETED} WHERE star_table = $1 AND kept)"
@@ -123,10 +135,11 @@ def verify(source: Database, warehouse: Database) -> Verification:
             )
             wh_money = _frame(
                 wh,
-                f"SELECT currency_id, sum({fact_money})::text AS total FROM ("
+                f"SELECT coalesce(c.currency_code, 'id ' || latest.currency_id) AS code, "
+                f"sum({fact_money})::text AS total FROM ("
                 f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} {not_deleted} "
                 f"ORDER BY {id_col}, last_updated_date DESC, last_updated_time DESC) latest "
-                "GROUP BY 1",
+                "LEFT JOIN dim_currency c USING (currency_id) GROUP BY 1",
                 [fact.name] if gone.height else None,
             )
             result.checks.append(
@@ -150,13 +163,13 @@ def verify(source: Database, warehouse: Database) -> Verification:
                     f"WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(dim.name)} d "
                     f"WHERE d.{quote_ident(dim.key[0])} = f.{quote_ident(column.name)})",
                 )["n"][0]
-                result.checks.append(Check(fact.name, f"orphan {column.name}", "0", f"{orphans:,}"))
+                result.checks.append(Check(fact.name, f"orphan {column.name}", 0, int(orphans)))
         for dim_name, table in DIMENSION_SOURCES.items():
             src_rows = _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
             dim_rows = _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
             held = kept_ids(dim_name).height
             result.checks.append(
-                Check(dim_name, f"rows vs {table}", f"{src_rows:,}", f"{dim_rows - held:,}")
+                Check(dim_name, f"rows vs {table}", int(src_rows), int(dim_rows - held))
             )
             if held:
                 result.notes.append(
@@ -165,8 +178,7 @@ def verify(source: Database, warehouse: Database) -> Verification:
                 )
         inferred = _check_inferred(wh, result)
         for name, count, examples in content_checks(source, wh, kept, inferred):
-            differing = f"{count:,}: {examples}" if count else "0"
-            result.checks.append(Check(name, "ids whose columns differ", "0", differing))
+            result.checks.append(Check(name, "ids whose columns differ", 0, count, examples))
         wh.close()
         src_conn.rollback()
     return result
@@ -183,9 +195,7 @@ def _check_inferred(wh: Any, result: Verification) -> pl.DataFrame:
         "GROUP BY 1 ORDER BY 1",
     )
     for dim, count, batch_id, example in waiting.iter_rows():
-        result.checks.append(
-            Check(dim, "inferred members waiting for their rows", "0", f"{count:,}")
-        )
+        result.checks.append(Check(dim, "inferred members waiting for their rows", 0, int(count)))
         result.notes.append(
             f"{dim}: {count:,} placeholder(s) (e.g. id {example}, from batch {batch_id}) wait "
             "for rows totesys has not delivered; the next extract of that table brings them"
