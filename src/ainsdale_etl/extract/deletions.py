@@ -1,17 +1,21 @@
 """Hard deletes: ids that left the source, found by comparing key sets.
 
 Change capture reads row versions, and a deleted row has none left to read. So, every
-``AINSDALE_EXTRACT_KEY_CHECK_EVERY`` batches, each table's ids are read in the extract's
+``AINSDALE_EXTRACT_KEY_CHECK_EVERY`` batches, each table's id set is checked in the extract's
 snapshot and stored with the batch (sorted, delta-encoded and compressed: a million
-consecutive ids take a few kilobytes). The ids known to the warehouse by then are those of the
-previous check plus those extracted since; the ones missing now were deleted.
+consecutive ids take a few kilobytes). The ids delivered by then are those of the previous
+check plus those extracted since; the ones missing now were deleted.
+
+Every id the source holds was extracted at some point (the capture misses no version), so
+the ids now are a subset of those delivered, and equal to them exactly when there are as
+many: one ``count(*)`` proves a check with no deletions, the common case, without moving a
+single id. Only when the count falls short are the ids read, and compared.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
-from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +26,18 @@ from ainsdale_etl.extract.copy_out import copy_out
 
 if TYPE_CHECKING:
     import psycopg
+    import pyarrow as pa
+    from psycopg import sql
 
     from ainsdale_etl.core.storage import Storage
+    from ainsdale_etl.extract.windows import Window
 
 
-def read_ids(conn: psycopg.Connection, table: SourceTable) -> array[int]:
-    """The ids of ``table`` in ``conn``'s snapshot, sorted."""
+def read_ids(conn: psycopg.Connection, table: SourceTable) -> pa.Array:
+    """The ids of ``table`` in ``conn``'s snapshot, sorted (int64). Parsed and sorted by Arrow:
+    a million ids in a few milliseconds, where Python took half a second."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from psycopg import sql
 
     out = io.BytesIO()
@@ -35,37 +45,104 @@ def read_ids(conn: psycopg.Connection, table: SourceTable) -> array[int]:
         sql.Identifier(table.id_column), sql.Identifier(table.name)
     )
     copy_out(conn, statement, out)
-    return array("q", sorted(map(int, out.getvalue().split())))
+    ids = _parse_ids(out.getvalue())
+    return pc.take(ids, pc.sort_indices(ids)) if len(ids) else pa.array([], pa.int64())
 
 
-def encode_ids(ids: array[int]) -> bytes:
-    deltas = array("q", (b - a for a, b in zip((0, *ids), ids, strict=False)))
-    return zlib.compress(deltas.tobytes(), 6)
+def _parse_ids(text: bytes) -> pa.Array:
+    import pyarrow as pa
+    from pyarrow import csv
+
+    if not text.strip():
+        return pa.array([], pa.int64())
+    parsed = csv.read_csv(
+        io.BytesIO(text),
+        read_options=csv.ReadOptions(column_names=["id"]),
+        convert_options=csv.ConvertOptions(column_types={"id": pa.int64()}),
+    )
+    return parsed.column("id").combine_chunks()
 
 
-def decode_ids(raw: bytes) -> array[int]:
-    deltas = array("q")
-    deltas.frombytes(zlib.decompress(raw))
-    total, ids = 0, array("q")
-    for delta in deltas:
-        total += delta
-        ids.append(total)
-    return ids
+def encode_ids(ids: pa.Array) -> bytes:
+    """Sorted ids as little-endian int64 deltas, compressed (consecutive ids: all ones)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(ids):
+        return zlib.compress(b"", 6)
+    deltas = pa.concat_arrays([ids.slice(0, 1), pc.pairwise_diff(ids).slice(1)])
+    return zlib.compress(deltas.to_numpy(zero_copy_only=False).astype("<i8").tobytes(), 6)
 
 
-def ids_in_csv(path: Path, table: SourceTable) -> set[int]:
+def decode_ids(raw: bytes) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    deltas = np.frombuffer(zlib.decompress(raw), dtype="<i8")
+    return pa.array(np.cumsum(deltas), pa.int64())
+
+
+def missing_from(known: pa.Array, present: pa.Array) -> list[int]:
+    """The ids of ``known`` not in ``present``, sorted."""
+    import pyarrow.compute as pc
+
+    gone = pc.filter(known, pc.invert(pc.is_in(known, value_set=present)))
+    return sorted(gone.to_pylist())
+
+
+def ids_in_csv(path: Path, table: SourceTable) -> pa.Array:
     """The ids of the rows of an extracted CSV object."""
-    import csv
+    import pyarrow as pa
+    from pyarrow import csv
 
-    with path.open(newline="", encoding="utf-8", errors="replace") as src:
-        rows = csv.reader(src)
-        at_id = next(rows).index(table.id_column)
-        return {int(row[at_id]) for row in rows}
+    parsed = csv.read_csv(
+        path,
+        parse_options=csv.ParseOptions(newlines_in_values=True),  # text may hold newlines
+        convert_options=csv.ConvertOptions(
+            include_columns=[table.id_column], column_types={table.id_column: pa.int64()}
+        ),
+    )
+    return parsed.column(table.id_column).combine_chunks()
+
+
+def check_keys_of(
+    conn: psycopg.Connection,
+    table: SourceTable,
+    window: Window,
+    csv_path: Path,
+    rows: int,
+    known: pa.Array | None,
+) -> tuple[pa.Array, list[int]]:
+    """The ids ``table`` holds in ``conn``'s snapshot and those of ``known`` (delivered before
+    this batch; None: no check yet) that left it, given this batch's rows, just copied to
+    ``csv_path``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    extracted = ids_in_csv(csv_path, table) if rows else pa.array([], pa.int64())
+    if window.floor is None and window.below is None:  # read whole: these are all its ids
+        present = pc.take(extracted, pc.sort_indices(extracted))
+        return present, missing_from(known, present) if known is not None else []
+    if known is None:
+        return read_ids(conn, table), []
+    delivered = pc.unique(pa.concat_arrays([known, extracted]))
+    delivered = pc.take(delivered, pc.sort_indices(delivered))
+    row = conn.execute(sql_count(table)).fetchone()
+    if row is not None and row[0] == len(delivered):
+        return delivered, []
+    present = read_ids(conn, table)
+    return present, missing_from(delivered, present)
+
+
+def sql_count(table: SourceTable) -> sql.Composed:
+    from psycopg import sql
+
+    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
 
 
 def known_ids(
     ingest: Storage, table: SourceTable, history: Iterable[Manifest], tmp: Path
-) -> set[int] | None:
+) -> pa.Array | None:
     """The ids the batches so far delivered and no check has found deleted since: those of the
     last key check, plus those extracted after it. ``history`` is the committed manifests,
     newest first. None if no batch ever checked: this check is the baseline."""
@@ -75,14 +152,17 @@ def known_ids(
         if entry is None:
             continue
         if entry.ids_key:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
             checked = fetch_checked(ingest, manifest.batch_id, _ids_entry(entry), tmp)
-            ids = set(decode_ids(checked.read_bytes()))
+            parts = [decode_ids(checked.read_bytes())]
             checked.unlink()
             for batch_id, extracted in since:  # only when checks are not every batch
                 path = fetch_checked(ingest, batch_id, extracted, tmp)
-                ids |= ids_in_csv(path, table)
+                parts.append(ids_in_csv(path, table))
                 path.unlink()
-            return ids
+            return pc.unique(pa.concat_arrays(parts)) if len(parts) > 1 else parts[0]
         if entry.key:
             since.append((manifest.batch_id, entry))
     return None

@@ -35,9 +35,9 @@ from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
     batches_since_check,
+    check_keys_of,
     encode_ids,
     known_ids,
-    read_ids,
 )
 from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
 from ainsdale_etl.extract.windows import (
@@ -51,6 +51,7 @@ from ainsdale_etl.runtime.shutdown import checkpoint
 
 if TYPE_CHECKING:
     import psycopg
+    import pyarrow as pa
 
 _WRITE_BUFFER = 1 << 20
 
@@ -280,7 +281,7 @@ def _extract_table(
     tmp: Path,
     batch_id: str,
     check_keys: bool,
-    known: set[int] | None,
+    known: pa.Array | None,
 ) -> tuple[TableEntry, Path | None, str | None]:
     """One table's rows read into a CSV under ``tmp``, and if ``check_keys``, its ids compared
     with ``known``, those delivered so far (None: none known, this check is the baseline)."""
@@ -296,8 +297,7 @@ def _extract_table(
         rows=rows,
     )
     if check_keys:
-        present = read_ids(conn, table)
-        entry.deleted = sorted(known - set(present)) if known is not None else []
+        present, entry.deleted = check_keys_of(conn, table, window, path, rows, known)
         ids_path = tmp / f"{table.name}.ids"
         ids_path.write_bytes(encode_ids(present))
         entry.ids_key = object_key(batch_id, table.name, "ids")

@@ -42,10 +42,10 @@ def newer_version(ctx: Context, batch_id: str, table: str, row_id: int) -> str |
                 continue
             if row_id in entry.deleted:
                 return later
-            if entry.key and row_id in ids_in_csv(
-                fetch_checked(ctx.ingest, later, entry, Path(tmp)), SOURCE_TABLES[table]
-            ):
-                return later
+            if entry.key:
+                path = fetch_checked(ctx.ingest, later, entry, Path(tmp))
+                if row_id in ids_in_csv(path, SOURCE_TABLES[table]).to_pylist():
+                    return later
     return None
 
 
