@@ -20,7 +20,7 @@ from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES, quote_ident
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.windows import Window, copy_sql
 from ainsdale_etl.transform.contracts import read_source_csv
-from ainsdale_etl.transform.star import JOINED_SOURCES, build_dimensions
+from ainsdale_etl.transform.star import JOINED_SOURCES, build_dimensions, star_schema
 from ainsdale_etl.transform.star.dimensions import build_dim_transaction_latest
 
 if TYPE_CHECKING:
@@ -53,14 +53,9 @@ def source_dimensions(source: Database) -> dict[str, pl.DataFrame]:
     return {name: built[name] for name in COMPARED}
 
 
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select(pl.col(c).cast(pl.String) for c in frame.columns)
-
-
 def differences(built: pl.DataFrame, loaded: pl.DataFrame, key: str) -> tuple[int, str]:
     """How many ids differ between the two (missing on either side, or any column unequal),
-    and the first few, with the columns that differ."""
-    built, loaded = _as_text(built), _as_text(loaded)
+    and the first few, with the columns that differ. Both sides come in the star's types."""
     joined = built.join(loaded, on=key, how="full", suffix="__wh", coalesce=True)
     columns = [c for c in built.columns if c != key]
     unequal = [pl.col(c).ne_missing(pl.col(f"{c}__wh")).alias(c) for c in columns]
@@ -81,8 +76,9 @@ def content_checks(
         table = STAR_TABLES[name]
         key = table.key[0]
         columns = ", ".join(quote_ident(c) for c in table.column_names)
-        loaded = pl.from_arrow(fetch_arrow(wh, f"SELECT {columns} FROM {quote_ident(name)}"))
-        assert isinstance(loaded, pl.DataFrame)
+        fetched = pl.from_arrow(fetch_arrow(wh, f"SELECT {columns} FROM {quote_ident(name)}"))
+        assert isinstance(fetched, pl.DataFrame)
+        loaded = fetched.cast(dict(star_schema(table)))  # type: ignore[arg-type]
         aside = pl.concat(
             [
                 kept.filter(pl.col("star_table") == name),
