@@ -17,10 +17,12 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import Manifest, TableEntry, fetch_checked
+from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.registry import SourceTable
 from ainsdale_etl.extract.copy_out import copy_out
 
@@ -69,9 +71,10 @@ def encode_ids(ids: pa.Array) -> bytes:
     import pyarrow.compute as pc
 
     if not len(ids):
-        return zlib.compress(b"", 6)
+        return zlib.compress(b"", 1)
     deltas = pa.concat_arrays([ids.slice(0, 1), pc.pairwise_diff(ids).slice(1)])
-    return zlib.compress(deltas.to_numpy(zero_copy_only=False).astype("<i8").tobytes(), 6)
+    # Level 1: sorted ids' deltas are nearly all ones, which any level compresses to nothing.
+    return zlib.compress(deltas.to_numpy(zero_copy_only=False).astype("<i8").tobytes(), 1)
 
 
 def decode_ids(raw: bytes) -> pa.Array:
@@ -140,9 +143,19 @@ def sql_count(table: SourceTable) -> sql.Composed:
     return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
 
 
+@dataclass(frozen=True)
+class Known:
+    """The ids delivered so far; ``entry`` is the manifest entry whose object holds exactly
+    them, when nothing was extracted since (a table unchanged since its last check can point
+    at that object again rather than store the same ids once more)."""
+
+    ids: pa.Array
+    entry: TableEntry | None
+
+
 def known_ids(
     ingest: Storage, table: SourceTable, history: Iterable[Manifest], tmp: Path
-) -> pa.Array | None:
+) -> Known | None:
     """The ids the batches so far delivered and no check has found deleted since: those of the
     last key check, plus those extracted after it. ``history`` is the committed manifests,
     newest first. None if no batch ever checked: this check is the baseline."""
@@ -155,14 +168,21 @@ def known_ids(
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            checked = fetch_checked(ingest, manifest.batch_id, _ids_entry(entry), tmp)
-            parts = [decode_ids(checked.read_bytes())]
-            checked.unlink()
-            for batch_id, extracted in since:  # only when checks are not every batch
-                path = fetch_checked(ingest, batch_id, extracted, tmp)
-                parts.append(ids_in_csv(path, table))
-                path.unlink()
-            return pc.unique(pa.concat_arrays(parts)) if len(parts) > 1 else parts[0]
+            try:
+                checked = fetch_checked(ingest, manifest.batch_id, _ids_entry(entry), tmp)
+                parts = [decode_ids(checked.read_bytes())]
+                checked.unlink()
+                for batch_id, extracted in since:  # only when checks are not every batch
+                    path = fetch_checked(ingest, batch_id, extracted, tmp)
+                    parts.append(ids_in_csv(path, table))
+                    path.unlink()
+            except BadInputError:
+                # An object gone (a batch deleted by hand): this check starts afresh, as a
+                # baseline, rather than fail every extract from now on.
+                return None
+            if len(parts) == 1:
+                return Known(parts[0], entry)
+            return Known(pc.unique(pa.concat_arrays(parts)), None)
         if entry.key:
             since.append((manifest.batch_id, entry))
     return None

@@ -34,6 +34,7 @@ from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
+    Known,
     batches_since_check,
     check_keys_of,
     encode_ids,
@@ -51,7 +52,6 @@ from ainsdale_etl.runtime.shutdown import checkpoint
 
 if TYPE_CHECKING:
     import psycopg
-    import pyarrow as pa
 
 _WRITE_BUFFER = 1 << 20
 
@@ -190,7 +190,7 @@ def extract(
                 if not dry_run:
                     ids_path = Path(tmp) / f"{name}.ids"
                     for path, key in ((csv_path, entry.key), (ids_path, entry.ids_key)):
-                        if path is not None and key is not None:
+                        if path is not None and key is not None and path.exists():
                             ingest.put_file(key, path)
                             path.unlink()
                 return entry, time.perf_counter() - table_started, why_whole
@@ -281,7 +281,7 @@ def _extract_table(
     tmp: Path,
     batch_id: str,
     check_keys: bool,
-    known: pa.Array | None,
+    known: Known | None,
 ) -> tuple[TableEntry, Path | None, str | None]:
     """One table's rows read into a CSV under ``tmp``, and if ``check_keys``, its ids compared
     with ``known``, those delivered so far (None: none known, this check is the baseline)."""
@@ -297,11 +297,15 @@ def _extract_table(
         rows=rows,
     )
     if check_keys:
-        present, entry.deleted = check_keys_of(conn, table, window, path, rows, known)
-        ids_path = tmp / f"{table.name}.ids"
-        ids_path.write_bytes(encode_ids(present))
-        entry.ids_key = object_key(batch_id, table.name, "ids")
-        entry.ids_sha256 = sha256_file(ids_path)
+        delivered = known.ids if known is not None else None
+        present, entry.deleted = check_keys_of(conn, table, window, path, rows, delivered)
+        if known is not None and known.entry is not None and not rows and not entry.deleted:
+            entry.ids_key, entry.ids_sha256 = known.entry.ids_key, known.entry.ids_sha256
+        else:
+            ids_path = tmp / f"{table.name}.ids"
+            ids_path.write_bytes(encode_ids(present))
+            entry.ids_key = object_key(batch_id, table.name, "ids")
+            entry.ids_sha256 = sha256_file(ids_path)
     if rows == 0:
         path.unlink()
         return entry, None, window.why_whole

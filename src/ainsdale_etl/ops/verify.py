@@ -10,15 +10,20 @@ computed set-based in each database and compared as small Arrow/polars frames.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import polars as pl
 
 from ainsdale_etl.adapters.postgres import Database, fetch_arrow
-from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, quote_ident
+from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import DELETED, INFERRED
-from ainsdale_etl.ops.verify_content import content_checks
+from ainsdale_etl.ops.verify_content import (
+    content_differences,
+    loaded_dimensions,
+    source_dimensions,
+)
 
 # fact -> (source table, money expression in the source, the same in the fact)
 MARTS: dict[str, tuple[str, str, str]] = {
@@ -94,105 +99,171 @@ def _kept_deleted(wh: Any) -> pl.DataFrame:
     return _frame(wh, f"SELECT star_table, id FROM {DELETED} WHERE kept")
 
 
-def verify(source: Database, warehouse: Database) -> Verification:
-    result = Verification()
-    with source.connect() as src_conn, src_conn.cursor() as src, warehouse.connect() as wh_conn:
-        wh = wh_conn.cursor()
-        kept = _kept_deleted(wh)
+def _inferred(wh: Any) -> pl.DataFrame:
+    """(star_table, id, batch_id) of the placeholders waiting for their rows."""
+    if _frame(wh, f"SELECT to_regclass('{INFERRED}') IS NULL AS missing")["missing"][0]:
+        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32, "batch_id": pl.String})
+    return _frame(wh, f"SELECT dim AS star_table, id, batch_id FROM {INFERRED} ORDER BY 1, 2")
 
-        def kept_ids(table: str) -> pl.DataFrame:
-            return kept.filter(pl.col("star_table") == table).select("id")
 
+def _id_column(fact: str) -> str:
+    return quote_ident(SOURCE_TABLES[MARTS[fact][0]].id_column)
+
+
+def _source_side(source: Database) -> dict[str, Any]:
+    """Everything verify reads from totesys, in one snapshot per connection."""
+    found: dict[str, Any] = {}
+    with source.connect() as conn, conn.cursor() as src:
         for fact in FACTS:
-            table, source_money, fact_money = MARTS[fact.name]
-            id_col = quote_ident(SOURCE_TABLES[table].id_column)
-            versions = _frame(
+            table, money, _ = MARTS[fact.name]
+            found[f"versions {fact.name}"] = _frame(
                 src,
-                f"SELECT {id_col} AS id, last_updated::date AS d, last_updated::time AS t "
-                f"FROM {quote_ident(table)}",
+                f"SELECT {_id_column(fact.name)} AS id, last_updated::date AS d, "
+                f"last_updated::time AS t FROM {quote_ident(table)}",
             )
-            facts = _frame(
+            found[f"money {fact.name}"] = _money(
+                _frame(
+                    src,
+                    f"SELECT coalesce(upper(c.currency_code), 'id ' || t.currency_id) AS code, "
+                    f"sum({money})::text AS total FROM {quote_ident(table)} t "
+                    "LEFT JOIN currency c USING (currency_id) GROUP BY 1",
+                )
+            )
+        for dim_name, table in DIMENSION_SOURCES.items():
+            found[f"rows {dim_name}"] = int(
+                _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
+            )
+        conn.rollback()
+    found["dimensions"] = source_dimensions(source)
+    return found
+
+
+def _orphans(wh: Any, fact: StarTable) -> dict[str, int]:
+    """Per foreign key of ``fact``, its rows pointing at no dimension row: one scan of the
+    fact with a hash join per dimension, not one anti-join per key."""
+    joins, counts = [], []
+    for index, column in enumerate(fact.foreign_keys):
+        dim = STAR_TABLES[column.references or ""]
+        key = quote_ident(dim.key[0])
+        joins.append(
+            f"LEFT JOIN {quote_ident(dim.name)} d{index} "
+            f"ON d{index}.{key} = f.{quote_ident(column.name)}"
+        )
+        counts.append(
+            f"count(*) FILTER (WHERE d{index}.{key} IS NULL "
+            f"AND f.{quote_ident(column.name)} IS NOT NULL) AS c{index}"
+        )
+    row = _frame(
+        wh, f"SELECT {', '.join(counts)} FROM {quote_ident(fact.name)} f {' '.join(joins)}"
+    )
+    return {c.name: int(row[f"c{i}"][0]) for i, c in enumerate(fact.foreign_keys)}
+
+
+def _warehouse_side(warehouse: Database) -> dict[str, Any]:
+    """Everything verify reads from the warehouse."""
+    found: dict[str, Any] = {}
+    with warehouse.connect() as conn, conn.cursor() as wh:
+        found["kept"] = kept = _kept_deleted(wh)
+        found["inferred"] = _inferred(wh)
+        for fact in FACTS:
+            id_col = _id_column(fact.name)
+            found[f"versions {fact.name}"] = _frame(
                 wh,
                 f"SELECT {id_col} AS id, last_updated_date AS d, last_updated_time AS t "
                 f"FROM {quote_ident(fact.name)}",
             )
-            gone = kept_ids(fact.name)
-            missing = versions.join(facts, on=["id", "d", "t"], how="anti").height
-            live = facts.join(gone, on="id", how="anti")["id"].n_unique()
-            ids = Check(fact.name, "ids", versions.height, live)
-            result.checks.append(ids)
-            result.checks.append(Check(fact.name, "current versions missing", 0, missing))
-            src_money = _frame(
-                src,
-                f"SELECT coalesce(upper(c.currency_code), 'id ' || t.currency_id) AS code, "
-                f"sum({source_money})::text AS total FROM {quote_ident(table)} t "
-                "LEFT JOIN currency c USING (currency_id) GROUP BY 1",
-            )
+            gone = kept.filter(pl.col("star_table") == fact.name).height
             not_deleted = (
                 f"WHERE {id_col} NOT IN (SELECT id FROM {DELETED} WHERE star_table = $1 AND kept)"
-                if gone.height
+                if gone
                 else ""
             )
-            wh_money = _frame(
-                wh,
-                f"SELECT coalesce(c.currency_code, 'id ' || latest.currency_id) AS code, "
-                f"sum({fact_money})::text AS total FROM ("
-                f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} {not_deleted} "
-                f"ORDER BY {id_col}, last_updated_date DESC, last_updated_time DESC) latest "
-                "LEFT JOIN dim_currency c USING (currency_id) GROUP BY 1",
-                [fact.name] if gone.height else None,
-            )
-            result.checks.append(
-                Check(
-                    fact.name,
-                    "money per currency (latest versions)",
-                    _money(src_money),
-                    _money(wh_money),
-                )
-            )
-            if gone.height:
-                result.notes.append(
-                    f"{fact.name}: {gone.height:,} id(s) deleted in totesys; their versions "
-                    "stay as history"
-                )
-            for column in fact.foreign_keys:
-                dim = STAR_TABLES[column.references or ""]
-                orphans = _frame(
+            found[f"money {fact.name}"] = _money(
+                _frame(
                     wh,
-                    f"SELECT count(*) AS n FROM {quote_ident(fact.name)} f "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {quote_ident(dim.name)} d "
-                    f"WHERE d.{quote_ident(dim.key[0])} = f.{quote_ident(column.name)})",
-                )["n"][0]
-                result.checks.append(Check(fact.name, f"orphan {column.name}", 0, int(orphans)))
-        for dim_name, table in DIMENSION_SOURCES.items():
-            src_rows = _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
-            dim_rows = _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
-            held = kept_ids(dim_name).height
-            result.checks.append(
-                Check(dim_name, f"rows vs {table}", int(src_rows), int(dim_rows - held))
-            )
-            if held:
-                result.notes.append(
-                    f"{dim_name}: {held:,} row(s) deleted in totesys, kept because facts "
-                    "point at them"
+                    f"SELECT coalesce(c.currency_code, 'id ' || latest.currency_id) AS code, "
+                    f"sum({MARTS[fact.name][2]})::text AS total FROM ("
+                    f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} "
+                    f"{not_deleted} ORDER BY {id_col}, last_updated_date DESC, "
+                    "last_updated_time DESC) latest "
+                    "LEFT JOIN dim_currency c USING (currency_id) GROUP BY 1",
+                    [fact.name] if gone else None,
                 )
-        inferred = _check_inferred(wh, result)
-        for name, count, examples in content_checks(source, wh, kept, inferred):
-            result.checks.append(Check(name, "ids whose columns differ", 0, count, examples))
-        wh.close()
-        src_conn.rollback()
+            )
+            found[f"orphans {fact.name}"] = _orphans(wh, fact)
+        for dim_name in DIMENSION_SOURCES:
+            found[f"rows {dim_name}"] = int(
+                _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
+            )
+        found["dimensions"] = loaded_dimensions(wh)
+    return found
+
+
+def verify(source: Database, warehouse: Database) -> Verification:
+    """Read both sides at once (on two connections; the drivers and polars release the GIL),
+    then compare."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        from_source = pool.submit(_source_side, source)
+        from_warehouse = pool.submit(_warehouse_side, warehouse)
+        return compare(from_source.result(), from_warehouse.result())
+
+
+def compare(src: dict[str, Any], wh: dict[str, Any]) -> Verification:
+    """The checks and notes, from what each side holds (pure)."""
+    result = Verification()
+    kept, inferred = wh["kept"], wh["inferred"]
+
+    def kept_ids(table: str) -> pl.DataFrame:
+        return kept.filter(pl.col("star_table") == table).select("id")
+
+    for fact in FACTS:
+        versions, facts = src[f"versions {fact.name}"], wh[f"versions {fact.name}"]
+        gone = kept_ids(fact.name)
+        missing = versions.join(facts, on=["id", "d", "t"], how="anti").height
+        live = facts.join(gone, on="id", how="anti")["id"].n_unique()
+        result.checks.append(Check(fact.name, "ids", versions.height, live))
+        result.checks.append(Check(fact.name, "current versions missing", 0, missing))
+        result.checks.append(
+            Check(
+                fact.name,
+                "money per currency (latest versions)",
+                src[f"money {fact.name}"],
+                wh[f"money {fact.name}"],
+            )
+        )
+        if gone.height:
+            result.notes.append(
+                f"{fact.name}: {gone.height:,} id(s) deleted in totesys; their versions "
+                "stay as history"
+            )
+        for column, orphans in wh[f"orphans {fact.name}"].items():
+            result.checks.append(Check(fact.name, f"orphan {column}", 0, orphans))
+    for dim_name, table in DIMENSION_SOURCES.items():
+        held = kept_ids(dim_name).height
+        result.checks.append(
+            Check(
+                dim_name, f"rows vs {table}", src[f"rows {dim_name}"], wh[f"rows {dim_name}"] - held
+            )
+        )
+        if held:
+            result.notes.append(
+                f"{dim_name}: {held:,} row(s) deleted in totesys, kept because facts point at them"
+            )
+    for name, count, examples in content_differences(
+        src["dimensions"], wh["dimensions"], pl.concat([kept, inferred.drop("batch_id")])
+    ):
+        result.checks.append(Check(name, "ids whose columns differ", 0, count, examples))
+    _report_inferred(inferred, result)
     return result
 
 
-def _check_inferred(wh: Any, result: Verification) -> pl.DataFrame:
+def _report_inferred(inferred: pl.DataFrame, result: Verification) -> None:
     """Placeholders still waiting for their dimension rows: the warehouse is not the source
-    until they arrive (see load/inferred.py). Returns their (star_table, id)."""
-    if _frame(wh, f"SELECT to_regclass('{INFERRED}') IS NULL AS missing")["missing"][0]:
-        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32})
-    waiting = _frame(
-        wh,
-        f"SELECT dim, count(*) AS n, min(batch_id) AS batch, min(id) AS id FROM {INFERRED} "
-        "GROUP BY 1 ORDER BY 1",
+    until they arrive (see load/inferred.py)."""
+    waiting = (
+        inferred.group_by("star_table")
+        .agg(pl.len().alias("n"), pl.col("batch_id").min(), pl.col("id").min())
+        .sort("star_table")
     )
     for dim, count, batch_id, example in waiting.iter_rows():
         result.checks.append(Check(dim, "inferred members waiting for their rows", 0, int(count)))
@@ -200,4 +271,3 @@ def _check_inferred(wh: Any, result: Verification) -> pl.DataFrame:
             f"{dim}: {count:,} placeholder(s) (e.g. id {example}, from batch {batch_id}) wait "
             "for rows totesys has not delivered; the next extract of that table brings them"
         )
-    return _frame(wh, f"SELECT dim AS star_table, id FROM {INFERRED}")

@@ -67,24 +67,29 @@ def differences(built: pl.DataFrame, loaded: pl.DataFrame, key: str) -> tuple[in
     return flagged.height, "; ".join(examples)
 
 
-def content_checks(
-    source: Database, wh: Any, kept: pl.DataFrame, inferred: pl.DataFrame
-) -> list[tuple[str, int, str]]:
-    """(dimension, ids differing, examples) for every mirrored dimension."""
-    results = []
-    for name, built in source_dimensions(source).items():
+def loaded_dimensions(wh: Any) -> dict[str, pl.DataFrame]:
+    """Every mirrored dimension as the warehouse holds it, in the star's types."""
+    loaded = {}
+    for name in COMPARED:
         table = STAR_TABLES[name]
-        key = table.key[0]
         columns = ", ".join(quote_ident(c) for c in table.column_names)
         fetched = pl.from_arrow(fetch_arrow(wh, f"SELECT {columns} FROM {quote_ident(name)}"))
         assert isinstance(fetched, pl.DataFrame)
-        loaded = fetched.cast(dict(star_schema(table)))  # type: ignore[arg-type]
-        aside = pl.concat(
-            [
-                kept.filter(pl.col("star_table") == name),
-                inferred.filter(pl.col("star_table") == name),
-            ]
-        ).select(pl.col("id").cast(loaded.schema[key]).alias(key))
-        count, examples = differences(built, loaded.join(aside, on=key, how="anti"), key)
+        loaded[name] = fetched.cast(dict(star_schema(table)))  # type: ignore[arg-type]
+    return loaded
+
+
+def content_differences(
+    built: dict[str, pl.DataFrame], loaded: dict[str, pl.DataFrame], aside: pl.DataFrame
+) -> list[tuple[str, int, str]]:
+    """(dimension, ids differing, examples) for every mirrored dimension; the (star_table, id)
+    pairs of ``aside`` (kept for history, placeholders) have checks of their own."""
+    results = []
+    for name in COMPARED:
+        key = STAR_TABLES[name].key[0]
+        ids = aside.filter(pl.col("star_table") == name).select(
+            pl.col("id").cast(loaded[name].schema[key]).alias(key)
+        )
+        count, examples = differences(built[name], loaded[name].join(ids, on=key, how="anti"), key)
         results.append((name, count, examples))
     return results
