@@ -64,7 +64,10 @@ def merge_table(
         raise repeated_key_error(batch_id, table)
     if table.is_fact:  # a row not delivered yet gets a placeholder, not a quarantine
         infer_members(cur, batch_id, table, staging)
-    check_references(cur, batch_id, table, staging)
+        dates = [c.name for c in table.foreign_keys if c.references == "dim_date"]
+        check_references(cur, batch_id, table, staging, dates)  # the rest are all there now
+    else:
+        check_references(cur, batch_id, table, staging)
     sql = _merge_sql(table, staging)
     versioned = not table.is_fact and table.name != "dim_date"
     skip = skip_triggers and bool(table.foreign_keys)
