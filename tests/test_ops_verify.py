@@ -146,3 +146,12 @@ def test_every_declared_foreign_key_exists_and_holds(cli, etl_env):
     # And they are enforced: a fact pointing at a design that never existed is refused.
     with pytest.raises(adbc.IntegrityError, match="foreign key"):
         query(wh, "UPDATE fact_sales_order SET design_id = -1 WHERE sales_record_id = 1")
+
+
+def test_json_mode_ends_with_its_command(cli, etl_env):
+    """--json sends one command's logs to stderr; the next command (in the same process, as
+    the tests and any embedding run it) logs to stdout again."""
+    cli("run-all")
+    cli("verify", "--json")
+    later = cli("extract")
+    assert any(json.loads(line)["event"] == "no_changes" for line in later.stdout.splitlines())

@@ -65,6 +65,7 @@ def main(
     state.debug = debug
     state.log_format = log_format
     state.reporter = None
+    state.json_document = False  # each invocation decides (in-process runs share this state)
     # At exit, leave every object to the operating system instead of a last garbage
     # collection over pyarrow's, polars' and ADBC's: 0.1 s of each run, a tenth of an
     # incremental one. Everything that holds a resource (connections, files, temporary
