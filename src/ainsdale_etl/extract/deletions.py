@@ -29,7 +29,6 @@ from ainsdale_etl.extract.copy_out import copy_out
 if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa
-    from psycopg import sql
 
     from ainsdale_etl.core.storage import Storage
     from ainsdale_etl.extract.windows import Window
@@ -130,17 +129,14 @@ def check_keys_of(
         return read_ids(conn, table), []
     delivered = pc.unique(pa.concat_arrays([known, extracted]))
     delivered = pc.take(delivered, pc.sort_indices(delivered))
-    row = conn.execute(sql_count(table)).fetchone()
+    from psycopg import sql
+
+    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
+    row = conn.execute(count).fetchone()
     if row is not None and row[0] == len(delivered):
         return delivered, []
     present = read_ids(conn, table)
     return present, missing_from(delivered, present)
-
-
-def sql_count(table: SourceTable) -> sql.Composed:
-    from psycopg import sql
-
-    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
 
 
 @dataclass(frozen=True)

@@ -92,18 +92,25 @@ def _money(frame: pl.DataFrame) -> dict[str, str]:
     return {str(code): str(total) for code, total in frame.iter_rows()}
 
 
+def _meta_rows(wh: Any, table: str, sql: str, schema: dict[str, Any]) -> pl.DataFrame:
+    """The rows ``sql`` reads from the ledger-schema ``table``; none (in ``schema``) if the
+    warehouse predates that table."""
+    if _frame(wh, f"SELECT to_regclass('{table}') IS NULL AS missing")["missing"][0]:
+        return pl.DataFrame(schema=schema)
+    return _frame(wh, sql)
+
+
 def _kept_deleted(wh: Any) -> pl.DataFrame:
     """(star_table, id) of the rows deleted in totesys that the warehouse keeps for history."""
-    if _frame(wh, f"SELECT to_regclass('{DELETED}') IS NULL AS missing")["missing"][0]:
-        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32})
-    return _frame(wh, f"SELECT star_table, id FROM {DELETED} WHERE kept")
+    sql = f"SELECT star_table, id FROM {DELETED} WHERE kept"
+    return _meta_rows(wh, DELETED, sql, {"star_table": pl.String, "id": pl.Int32})
 
 
 def _inferred(wh: Any) -> pl.DataFrame:
     """(star_table, id, batch_id) of the placeholders waiting for their rows."""
-    if _frame(wh, f"SELECT to_regclass('{INFERRED}') IS NULL AS missing")["missing"][0]:
-        return pl.DataFrame(schema={"star_table": pl.String, "id": pl.Int32, "batch_id": pl.String})
-    return _frame(wh, f"SELECT dim AS star_table, id, batch_id FROM {INFERRED} ORDER BY 1, 2")
+    sql = f"SELECT dim AS star_table, id, batch_id FROM {INFERRED} ORDER BY 1, 2"
+    schema = {"star_table": pl.String, "id": pl.Int32, "batch_id": pl.String}
+    return _meta_rows(wh, INFERRED, sql, schema)
 
 
 def _id_column(fact: str) -> str:
