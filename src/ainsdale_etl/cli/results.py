@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ainsdale_etl.cli.session import json_logs, reporter
+from ainsdale_etl.cli.session import json_logs, reporter, state
 
 if TYPE_CHECKING:
     from ainsdale_etl.ops.status import BatchStatus
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 def say(message: str, **fields: Any) -> None:
     """A result line: plain on a terminal, a JSON log event in a container."""
+    if state.quiet:
+        return
     if json_logs():
         reporter().event("result", message, **fields)
     else:
@@ -25,6 +27,8 @@ def print_counts(title: str, counts: dict[str, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if state.quiet:
+        return
     if json_logs():
         reporter().event("summary", title=title, rows=sum(counts.values()), tables=counts)
         return

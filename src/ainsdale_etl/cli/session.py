@@ -18,6 +18,7 @@ class LogFormat(StrEnum):
 
 class _State:
     debug = False
+    quiet = False  # --quiet: no progress or step lines, no step summaries
     log_format: LogFormat | None = None
     reporter: Any = None
     command: str | None = None  # the command running, for the failure alert
@@ -34,6 +35,7 @@ def reporter() -> Any:
         state.reporter = make_reporter(
             state.log_format.value if state.log_format else None,
             stream=sys.stderr if state.json_document else None,
+            quiet=state.quiet,
         )
     return state.reporter
 
@@ -53,10 +55,31 @@ def json_logs() -> bool:
 
 
 def make_context() -> Any:
-    from ainsdale_etl.core.settings import load_settings
+    import os
+
+    from ainsdale_etl.core.settings import load_settings, misspelled_variables
     from ainsdale_etl.runtime.context import Context
 
-    return Context(load_settings(), reporter())
+    settings = load_settings()
+    for name, closest in misspelled_variables(os.environ):
+        hint = f"; did you mean {closest}?" if closest else "; see README: configuration"
+        reporter().warning(f"{name} is not a setting of ainsdale-etl and is ignored{hint}")
+    return Context(settings, reporter())
+
+
+def require_writable_buckets(ctx: Any) -> None:
+    """A local bucket a write would fail in is one line now, not an error after the extract."""
+    from ainsdale_etl.core.errors import ConfigError
+
+    for name, setting in (("ingest", "INGEST_URI"), ("processed", "PROCESSED_URI")):
+        storage = getattr(ctx, name)
+        problem = getattr(getattr(storage, "inner", storage), "writable_problem", None)
+        reason = problem() if problem else None
+        if reason:
+            raise ConfigError(
+                f"the {name} bucket {storage.uri} cannot be written: {reason}; "
+                f"fix its permissions or set AINSDALE_{setting}"
+            )
 
 
 @contextmanager
@@ -65,6 +88,7 @@ def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
+    require_writable_buckets(ctx)
     ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
     with (
         pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock,
@@ -85,4 +109,7 @@ def warm_up() -> None:
             with suppress(Exception):  # the main thread imports it again, and says why
                 importlib.import_module(name)
 
-    threading.Thread(target=load, name="warm-up imports", daemon=True).start()
+    # Not a daemon: the interpreter waits for it before finalizing. A daemon thread still inside
+    # an extension module's import when a fast-failing run exits can abort the process
+    # ("PyGILState_Release ... finalizing", exit 134); the wait is the imports' 0.4 s at most.
+    threading.Thread(target=load, name="warm-up imports", daemon=False).start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.core.storage import parse_bucket_uri
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -96,6 +99,13 @@ class Settings(AlertSettings):
             raise ValueError("a KMS key needs AINSDALE_S3_SSE=aws:kms (or unset), not AES256")
         return value
 
+    @field_validator("ingest_uri", "processed_uri")
+    @classmethod
+    def _a_bucket_uri(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_bucket_uri(value)  # its ValueError names what is wrong
+        return value
+
     @field_validator("source_url", "warehouse_url")
     @classmethod
     def _a_postgres_uri(cls, value: SecretStr | None) -> SecretStr | None:
@@ -135,7 +145,33 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "AINSDALE_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise ConfigError(f"{name}: {first['msg']}; fix it in the environment or .env") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}; fix it in the environment or .env") from None
+
+
+# Read by name elsewhere, not through Settings: not misspellings of a setting.
+_OTHER_VARIABLES = frozenset(
+    {
+        "AINSDALE_DEBUG",
+        "AINSDALE_QUIET",
+        "AINSDALE_LOG_FORMAT",
+        "AINSDALE_SEED_URL",
+        "AINSDALE_FAULTS",
+    }
+)
+
+
+def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``AINSDALE_*`` variables no setting reads, each with the closest one that exists
+    (or None): a typo would otherwise silently mean the default."""
+    known = {f"AINSDALE_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    # The test suite's and the benchmark's own variables.
+    known |= {n for n in environ if n.startswith(("AINSDALE_TEST_", "AINSDALE_BENCH_"))}
+    return [
+        (name, next(iter(difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.7)), None))
+        for name in sorted(environ)
+        if name.startswith("AINSDALE_") and name not in known
+    ]
 
 
 def alert_topic_arn() -> str | None:

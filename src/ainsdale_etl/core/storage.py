@@ -6,8 +6,9 @@ none of it. The implementations (a local folder, S3) are in :mod:`ainsdale_etl.a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ainsdale_etl.core.errors import EtlError
 
@@ -38,3 +39,39 @@ class Storage(Protocol):
 class ObjectNotFoundError(EtlError):
     def __init__(self, uri: str, key: str) -> None:
         super().__init__(f"object {key} not found in {uri}")
+
+
+class BucketUri(NamedTuple):
+    """Where a bucket is: ``bucket``/``prefix`` on S3, or ``folder`` (bucket empty)."""
+
+    bucket: str
+    prefix: str
+    folder: str
+
+
+# S3's naming rules for buckets made since 2018: 3-63 lower-case letters, digits, dots, hyphens.
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def parse_bucket_uri(uri: str) -> BucketUri:
+    """``s3://bucket[/prefix]``, ``file://path`` or a folder path; ValueError says what is wrong
+    (checked with the settings, before any step writes)."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError(f"{uri!r} names no bucket; use s3://bucket[/prefix]")
+        if not _S3_BUCKET.fullmatch(bucket):
+            raise ValueError(
+                f"{bucket!r} is not an S3 bucket name (3-63 lower-case letters, digits, "
+                "dots and hyphens)"
+            )
+        return BucketUri(bucket, prefix.strip("/"), "")
+    if "://" in uri and not uri.startswith("file://"):
+        scheme = uri.split("://", 1)[0]
+        raise ValueError(
+            f"{scheme}:// is not supported; use s3://bucket[/prefix] or a local folder"
+        )
+    folder = uri.removeprefix("file://")
+    if not folder:
+        raise ValueError("is empty; use s3://bucket[/prefix] or a local folder")
+    return BucketUri("", "", folder)

@@ -7,10 +7,8 @@ ask PostgreSQL for privileges (``has_table_privilege``…) rather than trying a 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.adapters.postgres import Database, describe_url, fetch_all
@@ -138,7 +136,7 @@ def bucket_detail(storage: Storage) -> str:
     if isinstance(storage, S3Storage):
         return _s3_detail(storage)
     if isinstance(storage, LocalStorage):
-        return _folder_detail(storage.root)
+        return _folder_detail(storage)
     return storage.uri
 
 
@@ -180,14 +178,11 @@ def _s3_encryption(storage: S3Storage) -> str:
     return f"default encryption {default}; {writes}"
 
 
-def _folder_detail(root: Path) -> str:
-    # The folder need not exist yet: the first write creates it, under its nearest ancestor.
-    existing = next(p for p in (root, *root.parents) if p.exists())
-    if not existing.is_dir():
-        raise EtlError(f"{root}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise EtlError(f"{root}: {existing} is not writable by this user")
-    return f"{root}: {'writable folder' if existing == root else 'will be created'}"
+def _folder_detail(storage: LocalStorage) -> str:
+    problem = storage.writable_problem()
+    if problem:
+        raise EtlError(f"{storage.root}: {problem}")
+    return f"{storage.root}: {'writable folder' if storage.root.is_dir() else 'will be created'}"
 
 
 def topic_detail(topic_arn: str) -> str:

@@ -182,16 +182,22 @@ def source_is_empty(db: Database) -> bool:
         return _is_empty(cur)
 
 
+def generator_seed(random_seed: int) -> float:
+    """PostgreSQL's ``setseed`` takes a float in [-1, 1]; people give an integer."""
+    if random_seed < 0:
+        raise ValueError("random seed must be a whole number, 0 or more")
+    return (random_seed % 2**31) / 2**31
+
+
 def seed(
-    db: Database, *, scale: float = 1.0, random_seed: float = 0.42, force: bool = False
+    db: Database, *, scale: float = 1.0, random_seed: int = 42, force: bool = False
 ) -> dict[str, int]:
     """Create the totesys schema in ``db`` and fill it; returns rows per table.
 
     Refuses a database that holds tables this command did not create, unless ``force``;
     a database it seeded before is re-seeded only with ``force``.
     """
-    if not 0 <= random_seed <= 1:
-        raise ValueError("random seed must be between 0 and 1")
+    fraction = generator_seed(random_seed)
     size = SeedSize.for_scale(scale)
     tables = [*IGNORED_SOURCE_TABLES, *SOURCE_TABLES]
     with db.connect() as conn, conn.cursor() as cur:
@@ -203,7 +209,7 @@ def seed(
                 )
             _drop_totesys(cur)
         execute_script(cur, totesys_ddl())
-        params = (random_seed, size.addresses, size.departments, size.staff, size.counterparties,
+        params = (fraction, size.addresses, size.departments, size.staff, size.counterparties,
                   size.designs, size.sales_orders, size.purchase_orders)  # fmt: skip
         for statement in _STATEMENTS:
             cur.execute(*_bind(statement, params))

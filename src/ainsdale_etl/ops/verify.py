@@ -16,9 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from ainsdale_etl.adapters.postgres import Database, fetch_arrow
+from ainsdale_etl.adapters.postgres import Database, fetch_all, fetch_arrow
+from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
-from ainsdale_etl.load.ddl import DELETED, INFERRED
+from ainsdale_etl.load.ddl import DELETED, INFERRED, LEDGER
 from ainsdale_etl.ops.verify_content import (
     content_differences,
     loaded_dimensions,
@@ -206,9 +207,35 @@ def _warehouse_side(warehouse: Database) -> dict[str, Any]:
     return found
 
 
+def _require_tables(db: Database, what: str, tables: list[str], advice: str) -> None:
+    """One line instead of a raw ``relation ... does not exist`` halfway through."""
+    with db.connect() as conn, conn.cursor() as cur:
+        missing = [
+            name
+            for name, present in fetch_all(
+                cur,
+                "SELECT name, to_regclass(name) IS NOT NULL FROM unnest($1::text[]) AS name",
+                [tables],
+            )
+            if not present
+        ]
+        conn.rollback()
+    if missing:
+        raise EtlError(f"{what} has no table {', '.join(missing[:3])}: {advice}")
+
+
 def verify(source: Database, warehouse: Database) -> Verification:
     """Read both sides at once (on two connections; the drivers and polars release the GIL),
     then compare."""
+    _require_tables(
+        source, "the source", list(SOURCE_TABLES), "point AINSDALE_SOURCE_URL at totesys"
+    )
+    _require_tables(
+        warehouse,
+        "the warehouse",
+        [LEDGER, *STAR_TABLES],
+        "nothing has been loaded yet: run `ainsdale-etl run-all` first",
+    )
     with ThreadPoolExecutor(max_workers=2) as pool:
         from_source = pool.submit(_source_side, source)
         from_warehouse = pool.submit(_warehouse_side, warehouse)

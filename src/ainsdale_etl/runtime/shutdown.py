@@ -30,6 +30,12 @@ def _request_stop(signum: int, _frame: FrameType | None) -> None:
     _stop.set()
 
 
+def catch_sigterm_from_start() -> None:
+    """Catch SIGTERM from the process's first line, before the command line's imports: a task
+    stopped while it starts exits 130 like one stopped later (the default would be 143)."""
+    signal.signal(signal.SIGTERM, _request_stop)
+
+
 @contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into a stop request for the duration of a command (main thread only)."""
@@ -38,6 +44,7 @@ def stop_on_sigterm() -> Iterator[None]:
         return
     previous = signal.signal(signal.SIGTERM, _request_stop)
     try:
+        checkpoint("before it started")  # a SIGTERM while the process was starting
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -16,15 +16,16 @@ def open_storage(uri: str, *, encryption: dict[str, str] | None = None) -> Stora
 
     ``encryption`` (see :func:`.s3.encryption_args`) applies to S3 writes only.
     """
-    if uri.startswith("s3://"):
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise ConfigError(f"{uri!r} names no bucket; use s3://bucket[/prefix]")
+    from ainsdale_etl.core.storage import parse_bucket_uri
+
+    try:
+        where = parse_bucket_uri(uri)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if where.bucket:
         from ainsdale_etl.adapters.storage.s3 import S3Storage
 
-        return S3Storage(bucket, prefix, encryption=encryption)
-    if "://" in uri and not uri.startswith("file://"):
-        raise ConfigError(f"{uri!r} is neither s3://bucket[/prefix] nor a local folder")
+        return S3Storage(where.bucket, where.prefix, encryption=encryption)
     from ainsdale_etl.adapters.storage.local import LocalStorage
 
-    return LocalStorage(Path(uri.removeprefix("file://")).expanduser())
+    return LocalStorage(Path(where.folder).expanduser())

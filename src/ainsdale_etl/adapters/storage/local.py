@@ -38,6 +38,16 @@ class LocalStorage:
             raise ValueError(f"key {key!r} escapes the bucket folder")
         return path
 
+    def writable_problem(self) -> str | None:
+        """Why a write here would fail, or None. The folder need not exist yet: the first
+        write creates it under its nearest existing ancestor."""
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if not existing.is_dir():
+            return f"{existing} is not a folder"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"{existing} is not writable by this user"
+        return None
+
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._atomic_target(key) as tmp:
             tmp.write_bytes(data)

@@ -1,0 +1,143 @@
+"""The embedded default's commands: ``seed``, ``demo`` and ``embedded url|psql|stop``."""
+
+from __future__ import annotations
+
+import subprocess
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ainsdale_etl.cli.exits import handle_errors
+from ainsdale_etl.cli.options import Force, Wait
+from ainsdale_etl.cli.results import print_counts, say
+from ainsdale_etl.cli.session import exclusive, make_context
+from ainsdale_etl.core.errors import ConfigError
+
+
+@handle_errors
+def seed(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL URI to seed (default: the source of the settings).",
+            envvar="AINSDALE_SEED_URL",
+            show_envvar=False,
+        ),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(min=0.0001, help="1 ≈ the production database (~11k sales orders).")
+    ] = 1.0,
+    random_seed: Annotated[
+        int, typer.Option(min=0, help="Seed of the generator: same seed, same data.")
+    ] = 42,
+    force: Force = False,
+) -> None:
+    """Create the totesys schema and fill it with realistic synthetic data."""
+    from pydantic import SecretStr
+
+    from ainsdale_etl.adapters.postgres import Database
+    from ainsdale_etl.ops.seed import seed as run_seed
+
+    ctx = make_context()
+    db = Database("source", SecretStr(url)) if url else ctx.source
+    counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)
+    print_counts("seeded", counts)
+
+
+@handle_errors
+def demo(
+    scale: Annotated[
+        float, typer.Option(min=0.0001, help="Size of the demo source if it must be seeded.")
+    ] = 1.0,
+    wait: Wait = None,
+) -> None:
+    """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
+    from ainsdale_etl.cli.runs import print_holdings, rows, run_everything, story_of
+    from ainsdale_etl.load.ledger import table_counts
+    from ainsdale_etl.ops.report.write import write_report
+    from ainsdale_etl.ops.seed import seed as run_seed
+    from ainsdale_etl.ops.seed import source_is_empty
+
+    ctx = make_context()
+    if source_is_empty(ctx.source):
+        say(f"seeding totesys with synthetic data (scale {scale:g}) ...")
+        seeded = run_seed(ctx.source, scale=scale)
+        say(f"seeded totesys: {rows(sum(seeded.values()))} in {rows(len(seeded), 'table')}")
+    say("running extract → transform → load ...")
+    quiet, ctx.reporter.quiet = getattr(ctx.reporter, "quiet", False), True  # the story, not steps
+    try:
+        with exclusive(ctx, wait):
+            summary = run_everything(ctx, tables=None, full=False, batch_id=None, force=False)
+    finally:
+        ctx.reporter.quiet = quiet
+    for line in story_of(summary):
+        say(line)
+    print_holdings(table_counts(ctx.warehouse), summary.loaded_rows)
+    report = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
+    say(f"ingest bucket     {ctx.ingest.uri}")
+    say(f"processed bucket  {ctx.processed.uri}")
+    if ctx.settings.warehouse_is_embedded:
+        say(f"warehouse         embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
+        say("                  `ainsdale-etl embedded url warehouse` prints a URI for psql or BI")
+    say(f"report            {report.index.resolve()}")
+    say("next: `ainsdale-etl verify` reconciles the warehouse with totesys, table by table")
+
+
+class EmbeddedDatabase(StrEnum):
+    totesys = "totesys"
+    warehouse = "warehouse"
+
+
+embedded = typer.Typer(
+    help="The embedded PostgreSQL of the default setup: reach it from psql, DuckDB or a BI tool.",
+    no_args_is_help=True,
+)
+
+Which = Annotated[EmbeddedDatabase, typer.Argument(help="The database.")]
+
+
+def _home() -> Path:
+    ctx = make_context()
+    s = ctx.settings
+    if not (s.source_is_embedded or s.warehouse_is_embedded):
+        raise ConfigError(
+            "both databases are configured (AINSDALE_SOURCE_* and AINSDALE_WAREHOUSE_*): "
+            "there is no embedded server to reach"
+        )
+    return Path(s.home)
+
+
+@embedded.command()
+@handle_errors
+def url(database: Which = EmbeddedDatabase.warehouse) -> None:
+    """Start the embedded server, keep it running, and print a URI to paste into psql."""
+    from ainsdale_etl.adapters.embedded import embedded_url, keep_running
+
+    home = _home()
+    keep_running(home)
+    typer.echo(embedded_url(home, database.value))
+
+
+@embedded.command()
+@handle_errors
+def psql(database: Which = EmbeddedDatabase.warehouse) -> None:
+    """Open psql (shipped with the embedded server) on one of its databases."""
+    from ainsdale_etl.adapters.embedded import embedded_url, keep_running, psql_path
+
+    home = _home()
+    keep_running(home)
+    uri = embedded_url(home, database.value)
+    # A child, not exec: this process still leaves the server's handle list tidy at exit.
+    code = subprocess.call([psql_path(), uri])  # noqa: S603 - the bundled binary, no shell
+    raise typer.Exit(code)
+
+
+@embedded.command()
+@handle_errors
+def stop() -> None:
+    """Stop the embedded server that `embedded url` left running."""
+    from ainsdale_etl.adapters.embedded import stop_server
+
+    say("embedded server stopped" if stop_server(_home()) else "embedded server was not running")
