@@ -43,8 +43,11 @@ bench: $(BENCH_STAMP) $(NAIVE_STAMP) ## Benchmark against PostgreSQL COPY and a 
 demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 	$(BIN)/ainsdale-etl --log-format console demo
 
+# Every test makes its own databases and folders, so they run on every core (TEST_WORKERS=0: in
+# one process, for a debugger).
+TEST_WORKERS ?= auto
 test: install ## Run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 stress: install ## Long loops kept out of make test (200 fast-failing runs: no abort at exit)
 	AINSDALE_TEST_STRESS=1 $(BIN)/pytest -m stress -p no:cacheprovider
