@@ -146,7 +146,7 @@ def test_demo_runs_on_the_embedded_default_through_the_real_entry_point(tmp_path
     assert "fact_sales_order" in result.stdout and "110" in result.stdout
     assert (tmp_path / "home" / "ingest" / "data").is_dir()
     assert (tmp_path / "home" / "report" / "index.html").is_file()
-    assert "report:" in result.stdout
+    assert "dashboard:" in result.stdout
     # A second demo finds the source seeded and nothing changed: it still succeeds.
     again = subprocess.run([str(exe), "demo"], env=env, cwd=tmp_path, capture_output=True,
                            text=True, timeout=300, check=False)  # fmt: skip

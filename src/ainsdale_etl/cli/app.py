@@ -6,7 +6,6 @@ import atexit
 import gc
 import json
 from contextlib import nullcontext
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
+from ainsdale_etl.cli.report import publish_after_load, report
 from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
 from ainsdale_etl.cli.session import (
     LogFormat,
@@ -155,6 +155,7 @@ def load(
     with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
     say(f"loaded {len(results)} batch(es) into the warehouse")
+    publish_after_load(ctx, len(results))
 
 
 @app.command("run-all")
@@ -186,6 +187,7 @@ def _run_all(
     if summary.extracted is not None:
         print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
     print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
+    publish_after_load(ctx, len(summary.loaded))
 
 
 @app.command()
@@ -254,30 +256,7 @@ def check(as_json: AsJson = False) -> None:
         )
 
 
-@app.command()
-@handle_errors
-def report(
-    out: Annotated[Path, typer.Option(help="Folder for index.html and the charts.")] = Path(
-        "report"
-    ),
-    date_from: Annotated[
-        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First order date.")
-    ] = None,
-    date_to: Annotated[
-        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last order date.")
-    ] = None,
-) -> None:
-    """Write the warehouse's story as charts and a static HTML page."""
-    from ainsdale_etl.ops.report.write import write_report
-
-    ctx = make_context()
-    result = write_report(
-        ctx.warehouse,
-        out,
-        date_from=date_from.date() if date_from else None,
-        date_to=date_to.date() if date_to else None,
-    )
-    say(f"report written to {result.index.resolve()}")
+app.command()(report)
 
 
 @app.command()
@@ -339,4 +318,4 @@ def demo(
     from ainsdale_etl.ops.report.write import write_report
 
     result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    say(f"report:           {result.index.resolve()}")
+    say(f"dashboard:        {result.index.resolve()} (works offline)")
