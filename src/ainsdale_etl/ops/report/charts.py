@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import altair as alt
 
 SALES_COLOUR = "#0072B2"  # Okabe-Ito blue: readable for colour-blind readers, prints well
-PARTIAL_COLOUR = "#9CC7E4"
+PARTIAL_COLOUR = "#A3A3A3"  # grey, not a paler blue: a brush fades the months it leaves out
 PAID_COLOUR = "#009E73"
 OUTSTANDING_COLOUR = "#E69F00"
 # The reader's own fonts, with wide coverage (CJK, emoji) wherever the system has it.
