@@ -575,6 +575,25 @@ def test_report_publish_to_a_folder_bucket_and_url(
     assert cli("report", "--url").output.strip() == latest.as_uri()
 
 
+def test_a_load_publishes_the_report_when_the_setting_says_so(
+    report_warehouse: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ainsdale_etl.cli.report import publish_after_load
+    from ainsdale_etl.core.settings import load_settings
+    from ainsdale_etl.runtime.context import Context
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", report_warehouse.url.get_secret_value())
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", str(tmp_path / "processed"))
+    latest = tmp_path / "processed" / "reports" / "latest"
+    publish_after_load(Context(load_settings()), 1)  # the setting is off by default
+    monkeypatch.setenv("AINSDALE_REPORT_PUBLISH", "true")
+    publish_after_load(Context(load_settings()), 0)  # nothing loaded: nothing new to show
+    assert not latest.exists()
+    publish_after_load(Context(load_settings()), 1)
+    assert (latest / "index.html").is_file() and (latest / "report.json").is_file()
+
+
 def test_report_sums_valid_money_of_any_size(cli, etl_env, tmp_path: Path) -> None:
     """One order of 20,000 units at the largest price numeric(10,2) holds: the month's total
     overflowed a numeric(14,2) cast ('numeric field overflow', exit 1)."""
