@@ -254,6 +254,32 @@ def test_s3_writes_take_the_bucket_default_unless_told(s3):
     assert s3.head_object(Bucket=BUCKET, Key="a")["ServerSideEncryption"] == "aws:kms"
 
 
+def test_s3_put_bytes_sets_the_content_type_a_browser_is_told(s3):
+    storage = open_storage(f"s3://{BUCKET}/p")
+    storage.put_bytes("index.html", b"<p>", content_type="text/html; charset=utf-8")
+    storage.put_bytes("plain", b"x")
+    assert s3.head_object(Bucket=BUCKET, Key="p/index.html")["ContentType"] == (
+        "text/html; charset=utf-8"
+    )
+    assert s3.head_object(Bucket=BUCKET, Key="p/plain")["ContentType"] != "text/html"
+
+
+def test_s3_url_is_a_presigned_get_that_expires(s3):
+    import urllib.parse
+
+    url = open_storage(f"s3://{BUCKET}/p").url("reports/latest/index.html", 3600)
+    parsed = urllib.parse.urlparse(url)
+    query = urllib.parse.parse_qs(parsed.query)
+    assert parsed.path.endswith("/p/reports/latest/index.html")
+    assert query["X-Amz-Expires"] == ["3600"] and "X-Amz-Signature" in query
+
+
+def test_local_url_is_the_files_uri(tmp_path):
+    storage = LocalStorage(tmp_path / "bucket")
+    storage.put_bytes("r/index.html", b"<p>", content_type="text/html")
+    assert storage.url("r/index.html", 60) == (tmp_path / "bucket" / "r" / "index.html").as_uri()
+
+
 def test_s3_a_missing_bucket_is_an_error_not_an_empty_answer(s3):
     storage = open_storage("s3://no-such-bucket")
     from botocore.exceptions import ClientError

@@ -152,8 +152,9 @@ def test_demo_runs_on_the_embedded_default_through_the_real_entry_point(tmp_path
     assert "transformed and loaded 1 batch: " in result.stdout
     assert sum("fact_sales_order" in line for line in story) == 1
     assert "table transformed" not in result.stdout + result.stderr
-    report_line = next(line for line in story if line.startswith("report "))
-    assert Path(report_line.split()[-1]).is_file()
+    dashboard = next(line for line in story if line.startswith("dashboard "))
+    assert dashboard.endswith("(works offline)")
+    assert Path(dashboard.split()[1]).is_file()
     # A second demo finds the source seeded and nothing changed: it still succeeds, and says so.
     again = subprocess.run([str(exe), "demo"], env=env, cwd=tmp_path, capture_output=True,
                            text=True, timeout=300, check=False)  # fmt: skip

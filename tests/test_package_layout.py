@@ -32,7 +32,9 @@ LAYERS = (
 )
 MAX_LINES = 350
 LONG_MODULE_REASON = "This module is long because"  # within the first lines of a longer one
-HEAVY_MODULES = ("polars", "pyarrow", "boto3", "botocore", "adbc_driver_postgresql", "matplotlib")
+HEAVY_MODULES = (
+    "polars", "pyarrow", "boto3", "botocore", "adbc_driver_postgresql", "altair", "vl_convert",
+)  # fmt: skip
 
 
 def module_name(root: Path, path: Path) -> str:

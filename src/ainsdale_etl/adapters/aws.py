@@ -28,10 +28,13 @@ def aws_client(
     from botocore.config import Config
 
     # Adaptive retries back off on throttling (503 SlowDown, TooManyRequests) as well as 5xx.
+    # SigV4 for S3 presigned URLs too (botocore still presigns SigV2 in some regions): objects
+    # encrypted with KMS can only be read through a SigV4 signature.
     config = Config(
         retries={"mode": "adaptive", "max_attempts": max_attempts},
         connect_timeout=timeout,
         read_timeout=timeout,
+        signature_version="s3v4" if service == "s3" else None,
     )
     make: Any = boto3.client  # one function for every service: the stubs' overloads do not fit
     return make(service, region_name=region_of(arn), config=config)

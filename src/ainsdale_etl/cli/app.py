@@ -6,8 +6,6 @@ import atexit
 import gc
 import json
 from contextlib import nullcontext
-from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +27,7 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
+from ainsdale_etl.cli.report import publish_after_load, report
 from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
 from ainsdale_etl.cli.runs import print_batch_rows, print_run, run_everything
 from ainsdale_etl.cli.session import (
@@ -192,6 +191,7 @@ def load(
     with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
     say(f"loaded {len(results)} batch(es) into the warehouse")
+    publish_after_load(ctx, len(results))
 
 
 @app.command("run-all")
@@ -211,6 +211,7 @@ def run_all(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )
     print_run(summary)
+    publish_after_load(ctx, len(summary.loaded))
 
 
 @app.command()
@@ -279,30 +280,7 @@ def check(as_json: AsJson = False) -> None:
         )
 
 
-@app.command()
-@handle_errors
-def report(
-    out: Annotated[Path, typer.Option(help="Folder for index.html and the charts.")] = Path(
-        "report"
-    ),
-    date_from: Annotated[
-        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First order date.")
-    ] = None,
-    date_to: Annotated[
-        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last order date.")
-    ] = None,
-) -> None:
-    """Write the warehouse's story as charts and a static HTML page."""
-    from ainsdale_etl.ops.report.write import write_report
-
-    ctx = make_context()
-    result = write_report(
-        ctx.warehouse,
-        out,
-        date_from=date_from.date() if date_from else None,
-        date_to=date_to.date() if date_to else None,
-    )
-    say(f"report written to {result.index.resolve()}")
+app.command()(report)
 
 
 app.command()(seed)

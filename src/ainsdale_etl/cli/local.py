@@ -54,6 +54,7 @@ def demo(
     wait: Wait = None,
 ) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
+    from ainsdale_etl.cli.report import publish_after_load
     from ainsdale_etl.cli.runs import print_holdings, rows, run_everything, story_of
     from ainsdale_etl.load.ledger import table_counts
     from ainsdale_etl.ops.report.write import write_report
@@ -76,12 +77,13 @@ def demo(
         say(line)
     print_holdings(table_counts(ctx.warehouse), summary.loaded_rows)
     report = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
+    publish_after_load(ctx, len(summary.loaded))
     say(f"ingest bucket     {ctx.ingest.uri}")
     say(f"processed bucket  {ctx.processed.uri}")
     if ctx.settings.warehouse_is_embedded:
         say(f"warehouse         embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
         say("                  `ainsdale-etl embedded url warehouse` prints a URI for psql or BI")
-    say(f"report            {report.index.resolve()}")
+    say(f"dashboard         {report.index.resolve()} (works offline)")
     say("next: `ainsdale-etl verify` reconciles the warehouse with totesys, table by table")
 
 

@@ -92,6 +92,12 @@ class Settings(AlertSettings):
         "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
     )
 
+    report_publish: bool = Field(
+        False,
+        description="After a load that loaded a batch, publish the report to the processed "
+        "bucket (reports/<batch_id>/ and reports/latest/), as 'report --publish' does.",
+    )
+
     @field_validator("s3_kms_key_id")
     @classmethod
     def _kms_key_needs_kms(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -18,7 +18,10 @@ class Storage(Protocol):
 
     uri: str
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        """Write an object; ``content_type`` is what a browser is told it holds (S3's
+        Content-Type; a folder has none)."""
+
     def put_file(self, key: str, path: Path) -> None:
         """Upload a local file (streamed, so large objects never sit in memory whole). The
         caller may delete ``path`` afterwards but must not write to it (a local bucket may
@@ -34,6 +37,11 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix``, sorted."""
+
+    def url(self, key: str, expires_in: int) -> str:
+        """An address a browser can open the object at: a presigned GET for S3 (valid
+        ``expires_in`` seconds, signed with the caller's own credentials), a file URI for a
+        folder."""
 
 
 class ObjectNotFoundError(EtlError):

@@ -107,8 +107,8 @@ class FaultyStorage:
         self.inner = inner
         self.uri = inner.uri
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.inner.put_bytes(key, data)
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        self.inner.put_bytes(key, data, content_type=content_type)
         fault_point("object_written")
 
     def put_file(self, key: str, path: Path) -> None:
@@ -129,6 +129,9 @@ class FaultyStorage:
 
     def list(self, prefix: str = "") -> list[str]:
         return self.inner.list(prefix)
+
+    def url(self, key: str, expires_in: int) -> str:
+        return self.inner.url(key, expires_in)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # anything else the bucket offers, unchanged

@@ -48,7 +48,7 @@ class LocalStorage:
             return f"{existing} is not writable by this user"
         return None
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         with self._atomic_target(key) as tmp:
             tmp.write_bytes(data)
 
@@ -99,6 +99,9 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def url(self, key: str, expires_in: int) -> str:
+        return self._path(key).as_uri()  # a file never expires: the folder's permissions rule
 
     def list(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():

@@ -40,12 +40,14 @@ class S3Storage:
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
         self.client.put_object(
             Bucket=self.bucket,
             Key=self._key(key),
             Body=data,
             **self.encryption,  # type: ignore[arg-type]
+            **extra,  # type: ignore[arg-type]
         )
 
     def put_file(self, key: str, path: Path) -> None:
@@ -94,6 +96,15 @@ class S3Storage:
 
     def list(self, prefix: str = "") -> list[str]:
         return sorted(self._iter_keys(prefix))
+
+    def url(self, key: str, expires_in: int) -> str:
+        # Signed locally with the caller's credentials: no request is made, and whoever opens
+        # it reads as the signer could, until it expires.
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_in,
+        )
 
 
 def encryption_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:

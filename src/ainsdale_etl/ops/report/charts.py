@@ -1,170 +1,312 @@
-"""The report's charts: pure functions from a query's DataFrame to a matplotlib Figure.
+"""The report's charts as Vega-Lite (altair): pure functions from the page's datasets to a chart.
 
-Amounts in different currencies are never added up or drawn on one axis: every money chart has
-one panel per currency, and each axis names its currency and scale. Money is converted to float
-here, for drawing only; the figures printed in the report stay exact Decimals.
+Each chart is written once and drawn two ways: on the page, where it reads the page's currency
+selector and the months brushed on the monthly series; and as a still PNG for e-mail
+(:func:`still`), the same spec with the currency fixed and nothing brushed. Amounts in different
+currencies are never added up or drawn on one axis: every chart shows one currency at a time.
+
+Money stays exact: rows carry whole cents, which Vega adds up exactly, and every amount a
+tooltip shows is written from those cents (:func:`exact`), not from a rounded float.
 """
 
 from __future__ import annotations
 
-import textwrap
-from datetime import date
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ainsdale_etl.ops.report.datasets import DATASETS
+from ainsdale_etl.ops.report.queries import TOP_N
+
 if TYPE_CHECKING:
-    import polars as pl
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.typing import RcKeyType
+    import altair as alt
 
 SALES_COLOUR = "#0072B2"  # Okabe-Ito blue: readable for colour-blind readers, prints well
-PURCHASES_COLOUR = "#D55E00"  # Okabe-Ito vermilion
+PARTIAL_COLOUR = "#A3A3A3"  # grey, not a paler blue: a brush fades the months it leaves out
 PAID_COLOUR = "#009E73"
 OUTSTANDING_COLOUR = "#E69F00"
-PANEL_WIDTH = 3.6  # inches per currency panel: three fit the page at about their natural size
-DPI = 100  # layout pixels per inch: the size the page shows a chart at
-SAVE_DPI = 200  # pixels per inch in the PNG: sharp on high-density screens and in print
-
-_STYLE: dict[RcKeyType, Any] = {
-    "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "#dddddd",
-    "grid.linewidth": 0.8,
-    "axes.axisbelow": True,
-    "figure.titlesize": 13,
-    "figure.titleweight": "bold",
-    "legend.frameon": False,
+# The reader's own fonts, with wide coverage (CJK, emoji) wherever the system has it.
+FONTS = (
+    'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial, '
+    '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "DejaVu Sans", sans-serif, '
+    '"Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji"'
+)
+WIDE, NARROW = 840, 360  # plot widths (CSS pixels): one chart across the page, or two side by side
+CURRENCY, BRUSH, PICK = "currency", "brush", "country_pick"
+CHART_NAMES = (
+    "sales_by_month", "top_designs", "top_counterparties", "sales_by_country", "sales_by_city",
+    "receipts_and_payments",
+)  # fmt: skip
+CONFIG: dict[str, Any] = {
+    "font": FONTS,
+    "title": {"anchor": "start", "fontSize": 15, "subtitleColor": "#57606a"},
+    "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e5e5e5"},
+    "view": {"stroke": None},
 }
 
 
-def _style() -> Any:
-    import matplotlib
+@dataclass(frozen=True)
+class Params:
+    """What the charts react to: the currency shown, and on the page the brushed months and
+    the country clicked (None in a still image)."""
 
-    matplotlib.use("Agg")
-    return matplotlib.rc_context(_STYLE)
-
-
-def _panels(title: str, count: int, height: float) -> tuple[Figure, list[Axes]]:
-    from matplotlib.figure import Figure
-
-    width = max(PANEL_WIDTH * count, 6.0)
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, count, squeeze=False)[0]
-    fig.suptitle(title)
-    return fig, list(axes)
+    currency: Any
+    brush: Any = None
+    pick: Any = None
 
 
-def money_scale(largest: float) -> tuple[float, str]:
-    """The divisor and its name that keep tick labels short (1,250 thousand, not 1250000)."""
-    if largest >= 10_000_000:
-        return 1_000_000.0, " millions"
-    if largest >= 10_000:
-        return 1_000.0, " thousands"
-    return 1.0, ""
+def exact(field: str) -> str:
+    """A Vega expression writing ``datum[field]`` (whole cents) as ``GBP 1,234.50``, exactly."""
+    c, a = f"datum.{field}", f"abs(datum.{field})"
+    return (
+        f"{CURRENCY} + ' ' + ({c} < 0 ? '-' : '') + format(({a} - {a} % 100) / 100, ',d')"
+        f" + '.' + slice('0' + {a} % 100, -2)"
+    )
 
 
-def _money_axis(axis: Any, currency: str, largest: float, what: str) -> float:
-    """Format ``axis`` as money in ``currency``, labelled with units; returns the divisor."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+def _title(text: str, subtitle: str) -> Any:
+    import altair as alt
 
-    divisor, unit = money_scale(largest)
-    decimals = 2 if largest < 10 else 0
-    axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
-    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value / divisor:,.{decimals}f}"))
-    axis.set_label_text(f"{what} ({currency}{unit})")
-    return divisor
+    # The title names the currency shown: a title can follow a parameter, a subtitle cannot.
+    return alt.TitleParams(alt.ExprRef(expr=f"'{text} · ' + {CURRENCY}"), subtitle=subtitle)
 
 
-def _wrap(label: str, width: int = 22) -> str:
-    """A long name on at most two lines, keeping its end (which often tells names apart)."""
-    lines = textwrap.wrap(label, width)
-    if len(lines) <= 2:
-        return "\n".join(lines)
-    return f"{lines[0]}\n…{label[-(width - 1) :].lstrip()}"
+def _base(dataset: str, p: Params, *, brushed: bool = True) -> alt.Chart:
+    """The rows of ``dataset`` (one of the spec's named datasets, so each is in the page once)
+    in the chosen currency (and, on the page, in the brushed months)."""
+    import altair as alt
+
+    chart = alt.Chart(alt.NamedData(dataset)).transform_filter(
+        alt.datum.currency_code == p.currency
+    )
+    if brushed and p.brush is not None:
+        chart = chart.transform_filter(p.brush)
+    return chart
 
 
-def _short_money(value: float, divisor: float) -> str:
-    """A bar's value on the axis's scale: whole units unless that would round it to nothing."""
-    if divisor > 1:
-        return f"{value / divisor:,.1f}"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+def _money(chart: alt.Chart, groupby: list[Any]) -> alt.Chart:
+    """Sum orders, units and cents by ``groupby``; ``amount`` is the exact text of the sum."""
+    return chart.transform_aggregate(
+        orders="sum(orders)", units="sum(units)", cents="sum(cents)", groupby=groupby
+    ).transform_calculate(value="datum.cents / 100", amount=exact("cents"))
 
 
-def _floats(frame: pl.DataFrame, column: str) -> list[float]:
-    import polars as pl
+def _top(chart: alt.Chart, label: str) -> alt.Chart:
+    import altair as alt
 
-    return frame[column].cast(pl.Float64).to_list()
-
-
-def _currencies(frame: pl.DataFrame) -> list[str]:
-    return sorted(frame["currency_code"].unique().to_list())
-
-
-def _month_axis(ax: Axes, months: list[date]) -> None:
-    """Label the months of a bar chart: every 1, 2, 3, 6 or 12 months, at most 5 labels."""
-    step = next((n for n in (1, 2, 3, 6) if len(months) <= 5 * n), 12)
-    ticks = range(0, len(months), step)
-    ax.set_xticks(list(ticks), [f"{months[i]:%b}\n{months[i]:%Y}" for i in ticks])
-    ax.set_xlabel("Month the order was created")
-    ax.grid(axis="x", visible=False)
+    return chart.transform_window(
+        rank="row_number()",
+        sort=[alt.SortField("cents", order="descending"), alt.SortField(label)],
+    ).transform_filter(alt.datum.rank <= TOP_N)
 
 
-def monthly_bars(frame: pl.DataFrame, title: str, series: dict[str, tuple[str, str]]) -> Figure:
-    """One panel per currency; a bar per month for each ``series`` column ({column: (legend,
-    colour)}). Every panel spans the same months, so they line up."""
-    import polars as pl
+def _value_axis(title: str) -> Any:
+    import altair as alt
 
-    months: list[date] = sorted(frame["month"].unique().to_list())
-    width = 0.8 / len(series)
-    with _style():
-        currencies = _currencies(frame)
-        fig, axes = _panels(title, len(currencies), 3.8)
-        for ax, currency in zip(axes, currencies, strict=True):
-            rows = frame.filter(pl.col("currency_code") == currency)
-            largest = 0.0
-            for i, (column, (legend, colour)) in enumerate(series.items()):
-                by_month = dict(zip(rows["month"].to_list(), _floats(rows, column), strict=True))
-                values = [by_month.get(m, 0.0) for m in months]
-                largest = max([largest, *values])
-                offsets = [m + (i - (len(series) - 1) / 2) * width for m in range(len(months))]
-                ax.bar(offsets, values, width=width, color=colour, label=legend)
-            ax.set_title(currency)
-            _money_axis(ax.yaxis, currency, largest, "Value")
-            _month_axis(ax, months)
-        if len(series) > 1:
-            handles, labels = axes[0].get_legend_handles_labels()
-            fig.legend(handles, labels, loc="outside lower center", ncols=len(series))
-        return fig
+    return alt.X("value:Q", title=title, axis=alt.Axis(format=",.0f", tickCount=4))
 
 
-def ranked_bars(
-    frame: pl.DataFrame, title: str, what: str, colours: str | list[str] = SALES_COLOUR
-) -> Figure:
-    """One panel per currency of horizontal bars, ``label`` against ``value``, in frame order."""
-    import polars as pl
+def _utc(ms: int) -> dict[str, Any]:
+    from datetime import UTC, datetime
 
-    with _style():
-        currencies = _currencies(frame)
-        tallest = max(frame.group_by("currency_code").len()["len"].to_list())
-        fig, axes = _panels(title, len(currencies), 1.4 + 0.42 * tallest)
-        for ax, currency in zip(axes, currencies, strict=True):
-            rows = frame.filter(pl.col("currency_code") == currency)
-            labels = [_wrap(str(s)) for s in rows["label"]]
-            values = _floats(rows, "value")
-            bars = ax.barh(range(len(values)), values, color=colours, height=0.65)
-            ax.set_yticks(range(len(values)), labels)
-            ax.invert_yaxis()
-            ax.set_ylim(tallest - 0.5, -0.5)  # equal bar thickness across panels
-            ax.grid(axis="y", visible=False)
-            ax.set_title(currency)
-            largest = max(values, default=0.0)
-            divisor = _money_axis(ax.xaxis, currency, largest, what)
-            ax.bar_label(bars, [_short_money(v, divisor) for v in values], padding=3, fontsize=9)
-            ax.set_xlim(0, largest * 1.18 or 1)  # room for the value labels
-        return fig
+    day = datetime.fromtimestamp(ms / 1000, UTC)
+    return {"year": day.year, "month": day.month, "date": day.day, "utc": True}
+
+
+def monthly(p: Params, months: tuple[int, int]) -> alt.Chart:
+    """Sales value by month: the series the reader brushes to choose the months."""
+    import altair as alt
+
+    colour = alt.Color(
+        "kind:N",
+        title=None,
+        scale=alt.Scale(domain=["Whole month", "Partial month"],
+                        range=[SALES_COLOUR, PARTIAL_COLOUR]),
+        legend=alt.Legend(orient="top-left"),
+    )  # fmt: skip
+    domain = [alt.DateTime(**_utc(ms)) for ms in months]  # every currency on one time axis
+    chart = (
+        _base("monthly", p, brushed=False)
+        .transform_calculate(
+            value="datum.cents / 100",
+            amount=exact("cents"),
+            kind="datum.partial ? 'Partial month' : 'Whole month'",
+        )
+        .mark_rect(stroke="white", strokeWidth=1)
+        .encode(
+            x=alt.X("month:T", title=None, scale=alt.Scale(type="utc", domain=domain),
+                    axis=alt.Axis(format="%b %Y", labelAngle=0, tickCount="month")),
+            x2="month_end:T",
+            y=alt.Y("value:Q", title="Sales value", axis=alt.Axis(format=",.0f")),
+            y2=alt.datum(0),
+            color=colour,
+            tooltip=[
+                alt.Tooltip("month_label:N", title="Month"),
+                alt.Tooltip("amount:N", title="Sales value"),
+                alt.Tooltip("orders:Q", title="Orders", format=",d"),
+                alt.Tooltip("units:Q", title="Units", format=",d"),
+                alt.Tooltip("partial:N", title="Partial month"),
+            ],
+        )
+        .properties(width=WIDE, height=220,
+                    title=_title("Sales by month", "drag across months to filter the charts below"),
+                    description="Bar chart of sales value by month in the chosen currency.")
+    )  # fmt: skip
+    if p.brush is not None:
+        chart = chart.add_params(p.brush).encode(
+            opacity=alt.condition(p.brush, alt.value(1.0), alt.value(0.35))
+        )
+    return chart
+
+
+def ranked(dataset: str, p: Params, title: str, what: str) -> alt.Chart:
+    """The top ``TOP_N`` of ``label`` by sales value, over the chosen months."""
+    import altair as alt
+
+    return (
+        _top(_money(_base(dataset, p), ["label"]), "label")
+        .mark_bar(color=SALES_COLOUR)
+        .encode(
+            y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
+            x=_value_axis("Sales value"),
+            tooltip=[alt.Tooltip("label:N", title=what), alt.Tooltip("amount:N", title="Sales"),
+                     alt.Tooltip("orders:Q", title="Orders", format=",d"),
+                     alt.Tooltip("units:Q", title="Units", format=",d")],
+        )
+        .properties(width=NARROW, height=alt.Step(22), title=_title(title, "sales value"),
+                    description=f"Bar chart of the {title[0].lower()}{title[1:]}.")
+    )  # fmt: skip
+
+
+def countries(p: Params) -> alt.Chart:
+    """Sales by delivery country; on the page, a click on a country drills into its cities."""
+    import altair as alt
+
+    chart = (
+        _top(_money(_base("places", p), ["country"]), "country")
+        .mark_bar(color=SALES_COLOUR, cursor="pointer")
+        .encode(
+            y=alt.Y("country:N", sort="-x", title=None),
+            x=_value_axis("Sales value"),
+            tooltip=[alt.Tooltip("country:N", title="Country"),
+                     alt.Tooltip("amount:N", title="Sales"),
+                     alt.Tooltip("orders:Q", title="Orders", format=",d")],
+        )
+        .properties(width=NARROW, height=alt.Step(22),
+                    title=_title("Sales by delivery country", "click a country for its cities"),
+                    description="Bar chart of sales value by delivery country.")
+    )  # fmt: skip
+    if p.pick is not None:
+        chart = chart.add_params(p.pick).encode(
+            opacity=alt.condition(p.pick, alt.value(1.0), alt.value(0.35))
+        )
+    return chart
+
+
+def cities(p: Params) -> alt.Chart:
+    """Sales by delivery city: of the country clicked, else of all countries."""
+    import altair as alt
+
+    chart = _base("places", p)
+    if p.pick is not None:
+        chart = chart.transform_filter(p.pick)
+    return (
+        _top(_money(chart, ["country", "city"]), "city")
+        .transform_calculate(place="datum.city + ', ' + datum.country")
+        .mark_bar(color=SALES_COLOUR)
+        .encode(
+            y=alt.Y("place:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
+            x=_value_axis("Sales value"),
+            tooltip=[alt.Tooltip("place:N", title="City"), alt.Tooltip("amount:N", title="Sales"),
+                     alt.Tooltip("orders:Q", title="Orders", format=",d")],
+        )
+        .properties(width=NARROW, height=alt.Step(22),
+                    title=_title(f"Top {TOP_N} delivery cities", "of the country clicked, or all"),
+                    description="Bar chart of sales value by delivery city.")
+    )  # fmt: skip
+
+
+def cash(p: Params) -> alt.Chart:
+    """Receipts from customers and payments to suppliers, each paid and outstanding: money in
+    and money out, never added together."""
+    import altair as alt
+
+    colour = alt.Color("status:N", title=None, scale=alt.Scale(
+        domain=["Paid", "Outstanding"], range=[PAID_COLOUR, OUTSTANDING_COLOUR]))  # fmt: skip
+    return (
+        _base("cash", p)
+        .transform_aggregate(payments="sum(payments)", cents="sum(cents)",
+                             groupby=["direction", "status"])
+        .transform_calculate(value="datum.cents / 100", amount=exact("cents"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("direction:N", title=None, sort=["Receipts from customers"]),
+            yOffset=alt.YOffset("status:N", sort=["Paid", "Outstanding"]),
+            x=_value_axis("Amount"),
+            color=colour,
+            tooltip=[alt.Tooltip("direction:N", title="Money"),
+                     alt.Tooltip("status:N", title="Status"),
+                     alt.Tooltip("amount:N", title="Amount"),
+                     alt.Tooltip("payments:Q", title="Payments", format=",d")],
+        )
+        .properties(width=WIDE, height=120,
+                    title=_title("Receipts and payments to suppliers", "paid and outstanding"),
+                    description="Bar chart of receipts from customers and payments to "
+                    "suppliers, each paid and outstanding.")
+    )  # fmt: skip
+
+
+def build_charts(datasets: dict[str, Any], p: Params) -> dict[str, alt.Chart]:
+    """Every chart of the page, by the file stem of its PNG, in the page's order."""
+    rows = datasets["monthly"]
+    months = (min(r["month"] for r in rows), max(r["month_end"] for r in rows))
+    return {
+        "sales_by_month": monthly(p, months),
+        "top_designs": ranked("designs", p, f"Top {TOP_N} designs", "Design"),
+        "top_counterparties": ranked(
+            "counterparties", p, f"Top {TOP_N} counterparties", "Counterparty"
+        ),
+        "sales_by_country": countries(p),
+        "sales_by_city": cities(p),
+        "receipts_and_payments": cash(p),
+    }
+
+
+def _spec(chart: Any, datasets: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = chart.configure(**CONFIG).to_dict()
+    spec["datasets"] = {name: datasets[name] for name in DATASETS}
+    return spec
+
+
+def dashboard(datasets: dict[str, Any]) -> dict[str, Any]:
+    """The page's one Vega-Lite spec: every chart, linked by the currency and the brush."""
+    import altair as alt
+
+    p = Params(
+        currency=alt.param(name=CURRENCY, value=datasets["default_currency"]),
+        brush=alt.selection_interval(name=BRUSH, encodings=["x"]),
+        pick=alt.selection_point(name=PICK, fields=["country"]),
+    )
+    c = build_charts(datasets, p)
+    page = (
+        alt.vconcat(
+            c["sales_by_month"],
+            alt.hconcat(c["top_designs"], c["top_counterparties"], spacing=60),
+            alt.hconcat(c["sales_by_country"], c["sales_by_city"], spacing=60),
+            c["receipts_and_payments"],
+            spacing=36,
+        )
+        .add_params(p.currency)
+        .resolve_scale(color="independent")
+    )
+    return _spec(page, datasets)
+
+
+def still(datasets: dict[str, Any], currency: str) -> dict[str, dict[str, Any]]:
+    """Each chart's spec as a still image of ``currency``: the page's charts, unbrushed."""
+    import altair as alt
+
+    param = alt.param(name=CURRENCY, value=currency)
+    return {
+        name: _spec(chart.add_params(param), datasets)
+        for name, chart in build_charts(datasets, Params(currency=param)).items()
+    }

@@ -6,21 +6,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.ops.report.queries import Period, latest_batch, run_query, warehouse_ready
 
 if TYPE_CHECKING:
     import polars as pl
-    from matplotlib.figure import Figure
 
     from ainsdale_etl.adapters.postgres import Database
 
 INDEX = "index.html"
+STATE = "report.json"  # what the report was built from: the next one says what changed since
 QUERIES = (
-    "headline", "sales_by_month", "top_designs", "sales_by_country", "sales_by_city",
-    "top_counterparties", "top_staff", "sales_by_department", "purchases_vs_sales_by_month",
-    "payments_status",
+    "headline", "sales_span", "sales_by_month", "designs_by_month", "places_by_month",
+    "counterparties_by_month", "cash_by_month", "top_designs", "sales_by_city",
+    "top_counterparties", "top_staff",
 )  # fmt: skip
 
 
@@ -38,9 +38,13 @@ class CurrencyHeadline:
 @dataclass(frozen=True)
 class ReportResult:
     index: Path
-    charts: list[Path]
+    charts: list[Path]  # the PNG exports, one per chart and currency
     headline: list[CurrencyHeadline]
     as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
+
+    @property
+    def folder(self) -> Path:
+        return self.index.parent
 
 
 @dataclass(frozen=True)
@@ -65,23 +69,11 @@ class ReportData:
 
 @dataclass(frozen=True)
 class Chart:
-    name: str  # file stem of the PNG
-    figure: Figure
-    description: str  # what kind of chart of what
-    findings: str  # what it shows, in numbers
+    """One chart: its Vega-Lite spec (altair) for the page and, the same spec, for a PNG."""
 
-    @property
-    def size(self) -> tuple[int, int]:
-        """Width and height, in CSS pixels, that the page shows the chart at."""
-        from ainsdale_etl.ops.report.charts import DPI
-
-        width, height = self.figure.get_size_inches()
-        return round(width * DPI), round(height * DPI)
-
-    @property
-    def alt(self) -> str:
-        """The chart in words, for readers who cannot see it."""
-        return f"{self.description} {self.findings}"
+    name: str  # file stem of its PNGs
+    title: str
+    chart: Any  # an altair chart, drawn on the page and exported as PNG alike
 
 
 def read_report_data(warehouse: Database, period: Period) -> ReportData:

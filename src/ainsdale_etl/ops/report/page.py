@@ -1,104 +1,145 @@
-"""The page: one static, self-contained HTML file around the charts."""
+"""The page: one self-contained HTML file, the dashboard with its JavaScript inlined.
+
+Nothing on it is fetched: Vega, Vega-Lite and vega-embed are inlined, the data is in the page,
+so it opens offline, from a folder or from an S3 object alike. Without JavaScript it still shows
+the headline of its default currency, the exact tables and the PNGs of the charts.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from functools import cache
 from html import escape
-from typing import TYPE_CHECKING
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.ops.report.data import Chart, CurrencyHeadline, ReportData
-from ainsdale_etl.ops.report.queries import TOP_N, Period
-from ainsdale_etl.ops.report.story import day_text, money
+from ainsdale_etl.ops.report.charts import FONTS
+from ainsdale_etl.ops.report.queries import TOP_N
+from ainsdale_etl.ops.report.text import loaded_text, money, period_text
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportData
+    from ainsdale_etl.ops.report.since import Since
 
+TITLE = "Ainsdale sales dashboard"
 _CSS = """
 :root { color-scheme: light; --ink: #1b1f24; --muted: #57606a; --line: #d0d7de; --accent: #0072b2; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
-       sans-serif; color: var(--ink); background: #f6f8fa; }
-main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
+body { margin: 0; font: 16px/1.5 FONTS; color: var(--ink); background: #f6f8fa; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
 h1 { margin: 0 0 4px; font-size: 1.9rem; }
-h2 { margin: 40px 0 8px; padding-top: 16px; border-top: 1px solid var(--line); font-size: 1.35rem; }
-h3 { margin: 0 0 8px; font-size: 1.05rem; color: var(--muted); }
-.asof { margin: 0; color: var(--muted); }
-.note { color: var(--muted); font-size: 0.92rem; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(240px, 1fr)); gap: 16px; }
-.card { border: 1px solid var(--line); border-left: 5px solid var(--accent); border-radius: 6px;
-        padding: 14px 18px; }
-.card .big { font-size: 1.6rem; font-weight: 700; margin: 0; }
-.card dl { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; margin: 8px 0 0; }
-.card dt { color: var(--muted); }
-.card dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 12px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-figcaption { color: var(--muted); font-size: 0.92rem; }
-table { border-collapse: collapse; margin: 12px 0; min-width: 60%;
-        font-variant-numeric: tabular-nums; }
-tbody th[scope="row"] { font-weight: normal; }
+h2 { margin: 36px 0 8px; padding-top: 16px; border-top: 1px solid var(--line); font-size: 1.3rem; }
+.asof, .note { color: var(--muted); margin: 0 0 8px; }
+.note { font-size: 0.92rem; }
+.controls { display: flex; gap: 12px; align-items: center; margin: 16px 0; }
+select { font: inherit; padding: 4px 8px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 16px; }
+.card { min-width: 0; border: 1px solid var(--line); border-left: 5px solid var(--accent);
+        border-radius: 6px; padding: 12px 16px; }
+.card.wide { grid-column: span 2; }
+.card h3 { margin: 0; font-size: 0.95rem; color: var(--muted); font-weight: 600; }
+/* A large total (GBP 618,614,544,254.63) never overflows its card: the script shrinks it to
+   fit on one line; without the script it wraps. */
+.card .big { margin: 4px 0 0; font-weight: 700; font-variant-numeric: tabular-nums;
+             font-size: 1.7rem; line-height: 1.25; overflow-wrap: anywhere; }
+.fitted .card .big { white-space: nowrap; overflow-wrap: normal; }
+@media (max-width: 560px) { .card.wide { grid-column: auto; } }
+#months { margin: 8px 0 0; }
+.since table, .tables table { border-collapse: collapse; margin: 8px 0 16px; min-width: 50%;
+                              font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding-bottom: 6px; }
-th, td { padding: 5px 12px; border-bottom: 1px solid var(--line); text-align: left; }
+th, td { padding: 4px 12px; border-bottom: 1px solid var(--line); text-align: left; }
 thead th { border-bottom: 2px solid var(--ink); }
-th[scope="rowgroup"] { background: #eef3f8; }
+tbody th[scope="row"] { font-weight: normal; }
 .num { text-align: right; }
+.up { color: #1a7f37; } .down { color: #cf222e; }
+#dashboard { margin-top: 8px; overflow-x: auto; }
 .empty { padding: 24px; border: 2px dashed var(--line); border-radius: 6px; font-size: 1.1rem; }
-"""
+[hidden] { display: none !important; }
+""".replace("FONTS", FONTS)
 
 
-def _period_text(period: Period) -> str:
-    if period.date_from and period.date_to:
-        return f"orders created from {day_text(period.date_from)} to {day_text(period.date_to)}"
-    if period.date_from:
-        return f"orders created on or after {day_text(period.date_from)}"
-    if period.date_to:
-        return f"orders created on or before {day_text(period.date_to)}"
-    return "all orders in the warehouse"
+@cache
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script (from vl-convert: no network, no CDN)."""
+    import vl_convert
+
+    # Inside <script>, only "</script" could end it early; "<\\/" means the same in JavaScript.
+    bundle = str(vl_convert.javascript_bundle())  # type: ignore[call-arg]  # its stub omits the default
+    return bundle.replace("</script", "<\\/script")
 
 
-def _as_of_text(as_of: tuple[str, datetime] | None) -> str:
-    if as_of is None:
+def _json_script(element_id: str, value: Any) -> str:
+    # JSON inside <script> must not hold "<": "\\u003c" is the same character to JSON.parse.
+    text = json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def _as_of_text(data: ReportData) -> str:
+    if data.as_of is None:
         return "No batch has been loaded into the warehouse yet."
-    batch_id, loaded_at = as_of
-    when = loaded_at.astimezone(UTC)
-    loaded = f"{day_text(when)} at {when:%H:%M} UTC"
-    return f"Data as of batch <code>{escape(batch_id)}</code>, loaded {loaded}."
+    batch_id, loaded_at = data.as_of
+    return f"Data as of batch <code>{escape(batch_id)}</code>, loaded {loaded_text(loaded_at)}."
 
 
-def _cards(headline: list[CurrencyHeadline]) -> str:
-    cards = []
-    for h in headline:
-        cur = h.currency_code
-        cards.append(
-            f'<section class="card" aria-label="{escape(cur)} headline figures">'
-            f"<h3>Sales in {escape(cur)}</h3>"
-            f'<p class="big">{escape(money(h.total_value, cur))}</p>'
-            f"<dl><dt>Orders</dt><dd>{h.orders:,}</dd>"
-            f"<dt>Units sold</dt><dd>{h.units:,}</dd>"
-            f"<dt>Average order</dt><dd>{escape(money(h.average_order_value, cur))}</dd></dl>"
-            "</section>"
+def _cards(h: CurrencyHeadline) -> str:
+    cur = h.currency_code
+    figures = (
+        ("value", "Sales value", money(h.total_value, cur)),
+        ("orders", "Orders", f"{h.orders:,}"),
+        ("units", "Units sold", f"{h.units:,}"),
+        ("average", "Average order", money(h.average_order_value, cur)),
+    )
+    cards = "".join(
+        f'<section class="card{" wide" if key == "value" else ""}"><h3>{label}</h3>'
+        f'<p class="big" id="card-{key}">{escape(text)}</p></section>'
+        for key, label, text in figures
+    )
+    return f'<div class="cards" aria-live="polite">{cards}</div>'
+
+
+def _change(value: Any, currency: str | None = None) -> str:
+    text = money(value, currency) if currency else f"{value:,}"
+    sign, css = ("+", "up") if value > 0 else ("", "down" if value < 0 else "")
+    return f'<span class="{css}">{escape(sign + text)}</span>'
+
+
+def _since(since: Since, shown: str) -> str:
+    if since.previous_batch is None:
+        return (
+            '<p class="note">This is the first report built here: the next one will say what '
+            "changed since this one.</p>"
         )
-    sentences = " ".join(
-        f"In {escape(h.currency_code)}, {h.orders:,} orders for {h.units:,} units were worth "
-        f"{escape(money(h.total_value, h.currency_code))}, an average of "
-        f"{escape(money(h.average_order_value, h.currency_code))} per order."
-        for h in headline
-    )
-    return f'<div class="cards">{"".join(cards)}</div>\n<p>{sentences}</p>'
+    when = f", loaded {escape(str(since.previous_loaded_at))}" if since.previous_loaded_at else ""
+    batch = f"<code>{escape(since.previous_batch)}</code>"
+    head = f"<p>Since the previous report (batch {batch}{when}):</p>"
+    if not since.same_period:
+        head += '<p class="note">The previous report covered another period.</p>'
+    blocks = []
+    for c in since.changes:
+        cur = c.currency_code
+        movers = (
+            "".join(
+                f'<tr><th scope="row">{escape(m.label)}</th>'
+                f'<td class="num">{_change(m.change, cur)}</td></tr>'
+                for m in c.movers
+            )
+            or '<tr><td colspan="2">No design moved.</td></tr>'
+        )
+        blocks.append(
+            f'<div data-currency="{escape(cur)}"{"" if cur == shown else " hidden"}>'
+            f"<p>{_change(c.orders)} orders, {_change(c.value, cur)} of sales in {escape(cur)}.</p>"
+            f"<table><caption>Top movers: designs whose sales value changed most ({escape(cur)})"
+            '</caption><thead><tr><th scope="col">Design</th><th scope="col" class="num">'
+            f"Change</th></tr></thead><tbody>{movers}</tbody></table></div>"
+        )
+    return head + "".join(blocks)
 
 
-def _figure(chart: Chart) -> str:
-    width, height = chart.size
-    return (
-        f'<figure><img src="{escape(chart.name)}.png" alt="{escape(chart.alt)}" '
-        f'width="{width}" height="{height}">'
-        f"<figcaption>{escape(chart.findings)}</figcaption></figure>"
-    )
-
-
-def _ranking_table(frame: pl.DataFrame, caption: str, label: str) -> str:
-    """A top-N table grouped by currency: rank, name, orders, units, exact value."""
+def _ranking_table(frame: pl.DataFrame, caption: str, label: str, shown: str) -> str:
+    """A top-N table of each currency (only the one shown is visible): exact values."""
     head = "".join(
         f'<th scope="col"{cls}>{name}</th>'
         for name, cls in (("Rank", ' class="num"'), (escape(label), ""), ("Orders", ' class="num"'),
@@ -106,93 +147,112 @@ def _ranking_table(frame: pl.DataFrame, caption: str, label: str) -> str:
     )  # fmt: skip
     bodies = []
     for (currency,), rows in frame.partition_by("currency_code", as_dict=True).items():
-        lines = [f'<tr><th scope="rowgroup" colspan="5">{escape(str(currency))}</th></tr>']
-        lines += [
+        cur = str(currency)
+        lines = "".join(
             f'<tr><td class="num">{r["rank"]}</td><th scope="row">{escape(str(r["label"]))}</th>'
             f'<td class="num">{r["orders"]:,}</td><td class="num">{r["units"]:,}</td>'
-            f'<td class="num">{escape(money(r["value"], str(currency)))}</td></tr>'
+            f'<td class="num">{escape(money(r["value"], cur))}</td></tr>'
             for r in rows.iter_rows(named=True)
-        ]
-        bodies.append(f"<tbody>{''.join(lines)}</tbody>")
+        )
+        hidden = "" if cur == shown else " hidden"
+        bodies.append(f'<tbody data-currency="{escape(cur)}"{hidden}>{lines}</tbody>')
     return (
         f"<table><caption>{escape(caption)}</caption>"
         f"<thead><tr>{head}</tr></thead>{''.join(bodies)}</table>"
     )
 
 
-def _payments_table(frame: pl.DataFrame) -> str:
-    rows = "".join(
-        f'<tr><th scope="row">{escape(r["currency_code"])}</th>'
-        f'<td class="num">{r["paid_count"]:,}</td>'
-        f'<td class="num">{escape(money(r["paid"], r["currency_code"]))}</td>'
-        f'<td class="num">{r["outstanding_count"]:,}</td>'
-        f'<td class="num">{escape(money(r["outstanding"], r["currency_code"]))}</td></tr>'
-        for r in frame.iter_rows(named=True)
-    )
-    return (
-        "<table><caption>Payments by status (latest version of each payment)</caption><thead><tr>"
-        '<th scope="col">Currency</th><th scope="col" class="num">Paid payments</th>'
-        '<th scope="col" class="num">Paid amount</th><th scope="col" class="num">Outstanding '
-        'payments</th><th scope="col" class="num">Outstanding amount</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
-def _sections(data: ReportData, charts: dict[str, Chart]) -> list[str]:
+def _tables(data: ReportData, shown: str) -> str:
     f = data.frames
-    sections = [
-        "<h2>Headline figures</h2>" + _cards(data.headline)
-        + '<p class="note">Each order counts once, at its latest version. Amounts are in the '
-        "order's own currency; different currencies are never added together.</p>",
-        "<h2>Sales by month</h2>" + _figure(charts["sales_by_month"]),
-        f"<h2>Top {TOP_N} designs</h2>" + _figure(charts["top_designs"])
-        + _ranking_table(f["top_designs"], f"Top {TOP_N} designs by sales value", "Design"),
-        "<h2>Where sales are delivered</h2>" + _figure(charts["sales_by_country"])
-        + _ranking_table(f["sales_by_city"], f"Top {TOP_N} delivery cities by sales value",
-                         "City, country"),
-        f"<h2>Top {TOP_N} counterparties</h2>" + _figure(charts["top_counterparties"])
-        + _ranking_table(f["top_counterparties"], f"Top {TOP_N} counterparties by sales value",
-                         "Counterparty"),
-        "<h2>Sales by staff and department</h2>" + _figure(charts["sales_by_department"])
-        + _ranking_table(f["top_staff"], f"Top {TOP_N} staff members by sales value",
-                         "Staff member (department)"),
-    ]  # fmt: skip
-    if "purchases_vs_sales" in charts:
-        sections.append("<h2>Purchases vs sales</h2>" + _figure(charts["purchases_vs_sales"]))
-    if "payments" in charts:
-        sections.append(
-            "<h2>Payments: paid vs outstanding</h2>" + _figure(charts["payments"])
-            + _payments_table(f["payments_status"])
-        )  # fmt: skip
-    return sections
+    return "".join(
+        _ranking_table(f[name], f"Top {TOP_N} {what} by sales value", label, shown)
+        for name, what, label in (
+            ("top_designs", "designs", "Design (#id)"),
+            ("sales_by_city", "delivery cities", "City, country"),
+            ("top_counterparties", "counterparties", "Counterparty"),
+            ("top_staff", "staff members", "Staff member (department)"),
+        )
+    )
 
 
-def render_html(data: ReportData, charts: list[Chart]) -> str:
-    """The report page: self-contained (inline CSS, relative image links, no scripts)."""
-    if data.has_sales:
-        body = "\n".join(_sections(data, {c.name: c for c in charts}))
+def _pngs(names: list[str], currencies: list[str], shown: str) -> str:
+    links = "".join(
+        f'<li data-currency="{escape(cur)}"{"" if cur == shown else " hidden"}>'
+        + ", ".join(f'<a href="{escape(n)}.{escape(cur)}.png">{escape(n)}</a>' for n in names)
+        + "</li>"
+        for cur in currencies
+    )
+    images = "".join(
+        f'<img src="{escape(n)}.{escape(shown)}.png" alt="{escape(n)}">' for n in names
+    )
+    return f"<ul>{links}</ul><noscript>{images}</noscript>"
+
+
+def _body(data: ReportData, page: dict[str, Any], since: Since, charts: list[str]) -> str:
+    shown = page["data"]["default_currency"]
+    currencies = page["data"]["currencies"]
+    options = "".join(
+        f'<option value="{escape(c)}"{" selected" if c == shown else ""}>{escape(c)}</option>'
+        for c in currencies
+    )
+    headline = next(h for h in data.headline if h.currency_code == shown)
+    return f"""<div class="controls"><label for="currency">Currency</label>
+<select id="currency">{options}</select>
+<span class="note">Amounts in different currencies are never added together.</span></div>
+{_cards(headline)}
+<p id="months" class="note">{escape(page["months"])}</p>
+<h2>Since the previous report</h2>
+<div class="since">{_since(since, shown)}</div>
+<h2>Explore</h2>
+<p class="note">Drag across months on the first chart to filter the others (double-click to
+clear); click a country to see its cities. Hover a bar for its exact amount. Each order counts
+once, at its latest version.</p>
+<div id="dashboard" role="figure" aria-label="Interactive charts"></div>
+{_json_script("report-spec", page["spec"])}
+{_json_script("report-data", page["data"])}
+<h2>Exact figures</h2>
+<div class="tables">{_tables(data, shown)}</div>
+<h2>Charts as images</h2>
+<p class="note">PNG exports of each chart, for e-mail (the whole period):</p>
+{_pngs(charts, currencies, shown)}"""
+
+
+def render_html(
+    data: ReportData, page: dict[str, Any] | None, since: Since | None, charts: list[str]
+) -> str:
+    """The page: ``page`` holds the dashboard's spec, data and months text (None: no sales)."""
+    if data.has_sales and page is not None and since is not None:
+        body = _body(data, page, since, charts)
+        scripts = f"<script>{vega_bundle()}</script>\n<script>{_script()}</script>"
     elif data.as_of is None:
         body = (
             '<p class="empty">There is no data in the warehouse yet. Run the pipeline to load '
             "a batch, then build this report again.</p>"
         )
+        scripts = ""
     else:
-        body = f'<p class="empty">No sales orders match: {escape(_period_text(data.period))}.</p>'
-    title = "Ainsdale sales report"
+        body = f'<p class="empty">No sales orders match: {escape(period_text(data.period))}.</p>'
+        scripts = ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{TITLE}</title>
 <style>{_CSS}</style>
 </head>
 <body>
 <main>
-<h1>{title}</h1>
-<p class="asof">{_as_of_text(data.as_of)} Covers {escape(_period_text(data.period))}.</p>
+<h1>{TITLE}</h1>
+<p class="asof">{_as_of_text(data)} Covers {escape(period_text(data.period))}.</p>
 {body}
 </main>
+{scripts}
 </body>
 </html>
 """
+
+
+@cache
+def _script() -> str:
+    return resources.files(__package__).joinpath("dashboard.js").read_text(encoding="utf-8")

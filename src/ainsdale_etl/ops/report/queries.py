@@ -37,17 +37,6 @@ latest_sales AS (
     WHERE {_IN_PERIOD}
 )"""
 
-_PURCHASES = f"""
-latest_purchases AS (
-    SELECT DISTINCT ON (purchase_order_id) *
-    FROM fact_purchase_order
-    ORDER BY purchase_order_id, last_updated_date DESC, last_updated_time DESC
-), purchases AS (
-    SELECT latest_purchases.*, item_quantity * item_unit_price AS value
-    FROM latest_purchases
-    WHERE {_IN_PERIOD}
-)"""
-
 _PAYMENTS = f"""
 latest_payments AS (
     SELECT DISTINCT ON (payment_id) *
@@ -76,6 +65,23 @@ ORDER BY currency_code, rank
 """
 
 
+def _by_month(columns: str, joins: str, group: str) -> str:
+    """Sales per month, currency and ``group`` (constants): the rows a dashboard chart sums
+    within the months a reader brushes, so every chart agrees with the monthly series."""
+    return f"""WITH {_SALES}
+SELECT date_trunc('month', s.created_date)::date AS month, c.currency_code, {columns},
+       count(*) AS orders, sum(s.units_sold) AS units, sum(s.value)::text AS value
+FROM sales s
+JOIN dim_currency c USING (currency_id)
+{joins}
+GROUP BY 1, c.currency_code, {group}
+ORDER BY 1, c.currency_code, {group}
+"""
+
+
+_DESIGN_LABEL = "d.design_name || ' (#' || d.design_id || ')'"  # real designs share names
+_COUNTRY_JOIN = "JOIN dim_location l ON l.location_id = s.agreed_delivery_location_id"
+
 SQL: dict[str, str] = {
     "has_warehouse": """
 SELECT to_regclass('public.fact_sales_order') IS NOT NULL
@@ -91,14 +97,26 @@ SELECT c.currency_code, count(*) AS orders, sum(s.units_sold) AS units,
 FROM sales s JOIN dim_currency c USING (currency_id)
 GROUP BY c.currency_code ORDER BY c.currency_code
 """,
+    "sales_span": f"""WITH {_SALES}
+SELECT min(created_date) AS first_day, max(created_date) AS last_day FROM sales
+""",
     "sales_by_month": f"""WITH {_SALES}
 SELECT date_trunc('month', s.created_date)::date AS month, c.currency_code,
-       count(*) AS orders, sum(s.value)::text AS value
+       count(*) AS orders, sum(s.units_sold) AS units, sum(s.value)::text AS value
 FROM sales s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 ORDER BY 1, 2
 """,
+    "designs_by_month": _by_month(
+        f"{_DESIGN_LABEL} AS label", "JOIN dim_design d USING (design_id)", "d.design_id"
+    ),
+    "places_by_month": _by_month("l.country, l.city", _COUNTRY_JOIN, "l.country, l.city"),
+    "counterparties_by_month": _by_month(
+        "p.counterparty_legal_name AS label",
+        "JOIN dim_counterparty p USING (counterparty_id)",
+        "p.counterparty_id",
+    ),
     "top_designs": _ranked(
-        "d.design_name", "JOIN dim_design d USING (design_id)", "d.design_id, d.design_name"
+        _DESIGN_LABEL, "JOIN dim_design d USING (design_id)", "d.design_id, d.design_name"
     ),
     "top_counterparties": _ranked(
         "p.counterparty_legal_name",
@@ -110,55 +128,21 @@ GROUP BY 1, 2 ORDER BY 1, 2
         "JOIN dim_staff st ON st.staff_id = s.sales_staff_id",
         "st.staff_id, st.first_name, st.last_name, st.department_name",
     ),
-    "sales_by_department": _ranked(
-        "st.department_name",
-        "JOIN dim_staff st ON st.staff_id = s.sales_staff_id",
-        "st.department_name",
-    ),
-    "sales_by_country": _ranked(
-        "l.country",
-        "JOIN dim_location l ON l.location_id = s.agreed_delivery_location_id",
-        "l.country",
-    ),
-    "sales_by_city": _ranked(
-        "l.city || ', ' || l.country",
-        "JOIN dim_location l ON l.location_id = s.agreed_delivery_location_id",
-        "l.country, l.city",
-    ),
-    "purchases_vs_sales_by_month": f"""WITH {_SALES}, {_PURCHASES},
-sales_side AS (
-    SELECT date_trunc('month', created_date)::date AS month, currency_id,
-           count(*) AS orders, sum(value) AS value
-    FROM sales GROUP BY 1, 2
-), purchase_side AS (
-    SELECT date_trunc('month', created_date)::date AS month, currency_id,
-           count(*) AS orders, sum(value) AS value
-    FROM purchases GROUP BY 1, 2
-)
-SELECT month, c.currency_code,
-       coalesce(s.orders, 0) AS sales_orders,
-       coalesce(s.value, 0)::text AS sales,
-       coalesce(p.orders, 0) AS purchase_orders,
-       coalesce(p.value, 0)::text AS purchases
-FROM sales_side s FULL JOIN purchase_side p USING (month, currency_id)
+    "sales_by_city": _ranked("l.city || ', ' || l.country", _COUNTRY_JOIN, "l.country, l.city"),
+    # Money in (receipts for sales) and money out (payments to suppliers for purchases) are
+    # different things: the transaction's type keeps them apart.
+    "cash_by_month": f"""WITH {_PAYMENTS}
+SELECT date_trunc('month', p.created_date)::date AS month, c.currency_code,
+       t.transaction_type, p.paid, count(*) AS payments, sum(p.payment_amount)::text AS value
+FROM payments p
 JOIN dim_currency c USING (currency_id)
-ORDER BY month, c.currency_code
-""",
-    "payments_status": f"""WITH {_PAYMENTS}
-SELECT c.currency_code,
-       count(*) FILTER (WHERE paid) AS paid_count,
-       coalesce(sum(payment_amount) FILTER (WHERE paid), 0)::text AS paid,
-       count(*) FILTER (WHERE NOT paid) AS outstanding_count,
-       coalesce(sum(payment_amount) FILTER (WHERE NOT paid), 0)::text AS outstanding
-FROM payments JOIN dim_currency c USING (currency_id)
-GROUP BY c.currency_code ORDER BY c.currency_code
+JOIN dim_transaction t USING (transaction_id)
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """,
 }
 
 # Columns that carry money as exact text from SQL, to become pl.Decimal.
-MONEY_COLUMNS = frozenset(
-    {"value", "average_order_value", "sales", "purchases", "paid", "outstanding"}
-)
+MONEY_COLUMNS = frozenset({"value", "average_order_value"})
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,43 @@
-"""The report: the warehouse's story as PNG charts and one static, self-contained HTML page.
+"""The report: the warehouse's story as one interactive page, PNGs of its charts, and its state.
 
-Reading (:mod:`.data`) is the only I/O on the database; the charts (:mod:`.charts`,
-:mod:`.story`) and the page (:mod:`.page`) are pure functions of what was read; this module
-ties them together and writes the files.
+Reading (:mod:`.data`) is the only I/O on the database; the datasets (:mod:`.datasets`), the
+charts (:mod:`.charts`), the comparison with the previous report (:mod:`.since`) and the page
+(:mod:`.page`) are pure functions of what was read; this module ties them together and writes
+the files: ``index.html``, ``<chart>.<currency>.png`` and ``report.json``.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.ops.report.data import INDEX, ReportResult, read_report_data
-from ainsdale_etl.ops.report.page import render_html
+from ainsdale_etl.ops.report.data import INDEX, STATE, ReportResult, read_report_data
 from ainsdale_etl.ops.report.queries import Period
-from ainsdale_etl.ops.report.story import build_charts
 
 if TYPE_CHECKING:
     from ainsdale_etl.adapters.postgres import Database
+
+PNG_SCALE = 2  # pixels per CSS pixel: sharp on high-density screens and in print
+
+
+def _months_text(monthly: list[dict[str, Any]], currency: str) -> str:
+    """The months the cards add up at first: all of them (the script says the same when they
+    change)."""
+    rows = [r for r in monthly if r["currency_code"] == currency]
+    labels = [
+        r["month_label"] + (f" (partial: {r['partial']})" if r["partial"] else "") for r in rows
+    ]
+    span = labels[0] + (f" to {labels[-1]}" if len(labels) > 1 else "")
+    return f"All months: {span} ({len(labels)} month{'s' if len(labels) > 1 else ''})."
+
+
+def previous_state(out: Path) -> bytes | None:
+    """The state the report last written to ``out`` left there, if any."""
+    path = out / STATE
+    return path.read_bytes() if path.is_file() else None
 
 
 def write_report(
@@ -27,24 +46,54 @@ def write_report(
     *,
     date_from: date | None = None,
     date_to: date | None = None,
+    previous: bytes | None = None,
 ) -> ReportResult:
-    """Write ``out/index.html`` and one PNG per chart, from the warehouse's latest data."""
-    from ainsdale_etl.ops.report.charts import SAVE_DPI
+    """Write ``out/index.html``, a PNG per chart and currency, and ``out/report.json``.
 
+    ``previous`` is the state of the report to compare with (default: the one in ``out``).
+    """
     if date_from and date_to and date_from > date_to:
         raise ConfigError(f"the report period is empty: --from {date_from} is after --to {date_to}")
     try:
-        import matplotlib  # noqa: F401
+        import altair  # noqa: F401
+        import vl_convert
     except ImportError:
-        raise ConfigError("the report needs matplotlib: install 'ainsdale-etl[report]'") from None
+        raise ConfigError(
+            "the report needs altair and vl-convert: install 'ainsdale-etl[report]'"
+        ) from None
+    from ainsdale_etl.ops.report.charts import dashboard, still
+    from ainsdale_etl.ops.report.datasets import dashboard_data
+    from ainsdale_etl.ops.report.page import render_html
+    from ainsdale_etl.ops.report.since import parse_state, report_state, since_previous
+
+    before = parse_state(previous if previous is not None else previous_state(out))
     data = read_report_data(warehouse, Period(date_from, date_to))
-    charts = build_charts(data)
     out.mkdir(parents=True, exist_ok=True)
-    pngs = []
-    for chart in charts:
-        path = out / f"{chart.name}.png"
-        chart.figure.savefig(path, dpi=SAVE_DPI)
-        pngs.append(path)
+    pngs: list[Path] = []
+    page = since = state = None
+    names: list[str] = []
+    if data.has_sales:
+        datasets = dashboard_data(data)
+        page = {
+            "spec": dashboard(datasets),
+            "data": {k: datasets[k] for k in ("monthly", "currencies", "default_currency")},
+            "months": _months_text(datasets["monthly"], datasets["default_currency"]),
+        }
+        state = report_state(data, datasets)
+        since = since_previous(state, before)
+        for currency in datasets["currencies"]:
+            for name, spec in still(datasets, currency).items():
+                path = out / f"{name}.{currency}.png"
+                path.write_bytes(vl_convert.vegalite_to_png(spec, scale=PNG_SCALE))
+                pngs.append(path)
+                if name not in names:
+                    names.append(name)
+    from ainsdale_etl.ops.report.charts import CHART_NAMES
+
+    for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(pngs):
+        stale.unlink()  # of a currency no longer in the report
     index = out / INDEX
-    index.write_text(render_html(data, charts), encoding="utf-8")
+    index.write_text(render_html(data, page, since, names), encoding="utf-8")
+    if state is not None:
+        (out / STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
     return ReportResult(index, pngs, data.headline, data.as_of)
