@@ -30,7 +30,8 @@ from ainsdale_etl.ops.report.write import write_report
 from conftest import mocked_aws, query
 
 D = Decimal
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium here and in .ci/run; a CI runner may name another (AINSDALE_TEST_CHROMIUM).
+CHROMIUM = os.environ.get("AINSDALE_TEST_CHROMIUM", "/usr/bin/chromium")
 
 # Every date the facts reference must be in dim_date (foreign keys).
 _CALENDAR = """
