@@ -152,7 +152,7 @@ def transform(
     ctx = make_context()
     chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
     if dry_run:
-        ids = chosen if chosen is not None else pending_transforms(ctx.ingest, ctx.processed)
+        ids = chosen if chosen is not None else pending_transforms(ctx)
         print_batch_rows("would transform", ctx.ingest, ids)
         return
     with exclusive(ctx, wait):
@@ -182,9 +182,7 @@ def load(
     chosen = chosen_batches(committed_batches(ctx.processed), batch_id, since, until)
     if dry_run:
         ids = (
-            chosen
-            if chosen is not None
-            else pending_loads(ctx.processed, set(loaded_batches(ctx.warehouse)))
+            chosen if chosen is not None else pending_loads(ctx, set(loaded_batches(ctx.warehouse)))
         )
         print_batch_rows("would load", ctx.processed, ids)
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -159,10 +159,13 @@ def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path)
     return path
 
 
-def committed_batches(storage: Storage) -> list[str]:
-    """Ids of the batches whose manifest exists, oldest first."""
+def committed_batches(storage: Storage, *, since: str | None = None) -> list[str]:
+    """Ids of the batches whose manifest exists, oldest first; with ``since``, only that batch
+    and those after it, in one listing that starts there (its cost does not grow with the
+    batches before it: see :mod:`ainsdale_etl.core.watermarks`)."""
     ids = []
-    for key in storage.list("data/"):
+    after = batch_prefix(since).removesuffix("/") if since else None
+    for key in storage.list("data/", after=after):
         name = key.rsplit("/", 1)[-1]
         if name.endswith(MANIFEST_SUFFIX):
             batch_id = name.removesuffix(MANIFEST_SUFFIX)
@@ -190,14 +193,32 @@ def select_batches(
 
 
 class History:
-    """The committed manifests of a bucket, newest first, each read once however often walked."""
+    """The committed manifests of a bucket, newest first, each read once however often walked.
 
-    def __init__(self, storage: Storage, committed: list[str]) -> None:
+    ``committed`` may be only the newest batches; ``older`` lists them all, and is called the
+    first time a walk goes past the oldest of them (rarely: the newest batch usually holds
+    every table's window)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        committed: list[str],
+        older: Callable[[], list[str]] | None = None,
+    ) -> None:
         self._storage, self._ids = storage, committed[::-1]
+        self._older = older
         self._read: list[Manifest] = []
 
     def __iter__(self) -> Iterator[Manifest]:
-        for index, batch_id in enumerate(self._ids):
+        index = 0
+        while True:
+            if index == len(self._ids) and self._older is not None:
+                oldest = self._ids[-1] if self._ids else None
+                self._ids += [b for b in self._older()[::-1] if oldest is None or b < oldest]
+                self._older = None
+            if index == len(self._ids):
+                return
             if index == len(self._read):
-                self._read.append(read_manifest(self._storage, batch_id))
+                self._read.append(read_manifest(self._storage, self._ids[index]))
             yield self._read[index]
+            index += 1

@@ -35,8 +35,9 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove an object; removing one that is not there is not an error."""
 
-    def list(self, prefix: str = "") -> list[str]:
-        """Keys under ``prefix``, sorted."""
+    def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
+        """Keys under ``prefix``, sorted; with ``after``, only the keys that sort after it (on
+        S3 the listing starts there: its cost is what follows, not what precedes)."""
 
     def url(self, key: str, expires_in: int) -> str:
         """An address a browser can open the object at: a presigned GET for S3 (valid

@@ -32,6 +32,7 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
+from ainsdale_etl.core.watermarks import NEWEST, newest_batches, write_watermark
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
     Known,
@@ -154,8 +155,8 @@ def extract(
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
-    committed = committed_batches(ingest)
-    history = History(ingest, committed)
+    committed = newest_batches(ingest, reporter)
+    history = History(ingest, committed, older=lambda: committed_batches(ingest))
     # Batches are processed in id order: a new id sorts after the last committed one even if
     # this host's clock is behind the one that wrote it.
     batch_id = batch_id or new_batch_id(after=committed[-1] if committed else None)
@@ -228,6 +229,7 @@ def extract(
         )
         before_commit()  # e.g. confirm the run still holds its lock
         write_manifest(ingest, manifest)
+        write_watermark(ingest, NEWEST, batch_id)
         reporter.event(
             "batch_committed",
             step="extract",

@@ -143,11 +143,11 @@ def previous_windows(history: Iterable[Manifest], tables: Iterable[str]) -> dict
     wanted = set(tables)
     found: dict[str, TableEntry] = {}
     for manifest in history:
-        if not wanted - found.keys():
-            break
         for name, entry in manifest.tables.items():
             if name in wanted and name not in found and (entry.upper or entry.snapshot):
                 found[name] = entry
+        if not wanted - found.keys():
+            break  # before asking for an older manifest: that may take a listing of them all
     return found
 
 

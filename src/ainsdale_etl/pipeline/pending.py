@@ -1,19 +1,62 @@
-"""What is due: the committed batches a later step has not taken yet, oldest first."""
+"""What is due: the committed batches a later step has not taken yet, oldest first.
+
+Each step lists its buckets from its watermark on (:mod:`ainsdale_etl.core.watermarks`), not
+from the first batch ever, so a scheduled run's requests are the same after 3 batches or
+30,000. The watermark moves when a listing shows it may: one run behind the batches it
+covers, which costs that run's few batches in the next listing and needs no bookkeeping in
+the steps themselves.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ainsdale_etl.core.batches import committed_batches
-from ainsdale_etl.core.storage import Storage
+from ainsdale_etl.core.watermarks import contiguous_through, read_watermark, write_watermark
+
+if TYPE_CHECKING:
+    from ainsdale_etl.runtime.context import Context
+
+TRANSFORMED = "transformed"  # every extracted batch through it has been transformed
+LOADED = "loaded"  # every transformed batch through it is in the warehouse's ledger
 
 
-def pending_transforms(
-    ingest: Storage, processed: Storage, transformed: list[str] | None = None
-) -> list[str]:
-    """Extracted batches not yet transformed, oldest first; ``transformed`` is the processed
-    bucket's committed batches, if the caller has listed them already."""
-    done = set(committed_batches(processed) if transformed is None else transformed)
-    return [b for b in committed_batches(ingest) if b not in done]
+def _listed_whole(ctx: Context, step: str, why: str) -> None:
+    ctx.reporter.event("listed_whole", f"{step}: {why}; listed every batch", step=step)
 
 
-def pending_loads(processed: Storage, loaded: set[str]) -> list[str]:
-    return [b for b in committed_batches(processed) if b not in loaded]
+def pending_transforms(ctx: Context) -> list[str]:
+    """Extracted batches not yet transformed."""
+    mark = read_watermark(ctx.processed, TRANSFORMED)
+    since = mark["batch_id"] if mark else None
+    transformed = committed_batches(ctx.processed, since=since)
+    if since is not None and since not in transformed:
+        _listed_whole(ctx, "transform", f"batch {since} of its watermark is gone")
+        since, transformed = None, committed_batches(ctx.processed)
+    elif since is None:
+        _listed_whole(ctx, "transform", "no watermark yet")
+    extracted = committed_batches(ctx.ingest, since=since)
+    done = set(transformed)
+    through = contiguous_through(extracted, done)
+    if through is not None and through != since:
+        write_watermark(ctx.processed, TRANSFORMED, through)
+    return [b for b in extracted if b not in done]
+
+
+def pending_loads(ctx: Context, loaded: set[str]) -> list[str]:
+    """Transformed batches the warehouse's ledger does not hold. The watermark also records how
+    many ledger rows it covered: a warehouse replaced or restored since does not match, and
+    every batch is looked at again."""
+    mark = read_watermark(ctx.processed, LOADED)
+    since = mark["batch_id"] if mark else None
+    if mark is not None and sum(b <= mark["batch_id"] for b in loaded) != mark.get("ledger_rows"):
+        _listed_whole(ctx, "load", "the warehouse's ledger does not match its watermark")
+        since = None
+    elif since is None:
+        _listed_whole(ctx, "load", "no watermark yet")
+    transformed = committed_batches(ctx.processed, since=since)
+    through = contiguous_through(transformed, loaded)
+    if through is not None and through != since:
+        rows = sum(b <= through for b in loaded)
+        write_watermark(ctx.processed, LOADED, through, ledger_rows=rows)
+    return [b for b in transformed if b not in loaded]

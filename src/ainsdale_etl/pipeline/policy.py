@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from ainsdale_etl.core.batches import committed_batches
+from ainsdale_etl.core.batches import manifest_key
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.runtime.quarantine import (
@@ -33,8 +33,9 @@ def active_marks(ctx: Context, loaded: set[str]) -> dict[str, QuarantineMark]:
         release(ctx.processed, batch_id)
         del marks[batch_id]
     if marks:
-        extracted = set(committed_batches(ctx.ingest))
-        for batch_id in [b for b in marks if b not in extracted]:
+        # A look per mark, not a listing of every batch: marks are few, batches many.
+        gone = [b for b in marks if not ctx.ingest.exists(manifest_key(b))]
+        for batch_id in gone:
             # Nothing is left to retry: the mark would block every later batch for nothing.
             ctx.reporter.warning(
                 f"cleared the quarantine mark of batch {batch_id}: the batch is gone from "

@@ -8,7 +8,6 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.batches import committed_batches
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.load import load_batch
 from ainsdale_etl.pipeline.pending import pending_loads, pending_transforms
@@ -42,16 +41,13 @@ def transform_pending(
     from ainsdale_etl.load.ledger import loaded_batches
 
     ctx.reporter.event("step_started", step="transform")
-    transformed = committed_batches(ctx.processed)  # listed once: O(objects) on S3
-    ids = batch_ids
-    if ids is None:
-        ids = pending_transforms(ctx.ingest, ctx.processed, transformed)
+    ids = pending_transforms(ctx) if batch_ids is None else batch_ids
     loaded = set(loaded_batches(ctx.warehouse))
     marks = active_marks(ctx, loaded)
     # Batches must reach the warehouse in order, and none may pass a quarantined one: a batch
     # is loaded alongside only if no batch before it waits to be loaded, and only while every
     # load alongside has succeeded.
-    in_order = loads is not None and set(transformed) <= loaded
+    in_order = loads is not None and not pending_loads(ctx, loaded)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
             stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
@@ -107,7 +103,7 @@ def load_pending(
     ctx.reporter.event("step_started", step="load")
     ensure_warehouse(ctx.warehouse, force=force)
     loaded = set(loaded_batches(ctx.warehouse))
-    ids = pending_loads(ctx.processed, loaded) if batch_ids is None else batch_ids
+    ids = pending_loads(ctx, loaded) if batch_ids is None else batch_ids
     marks = active_marks(ctx, loaded)
     results = {}
     with ctx.reporter.progress("load", total=len(ids)) as bar:

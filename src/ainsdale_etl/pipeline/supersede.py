@@ -36,7 +36,7 @@ def newer_version(ctx: Context, batch_id: str, table: str, row_id: int) -> str |
     """The first batch after ``batch_id`` that holds a newer version of ``table``'s row
     ``row_id``, or its deletion; None if none does."""
     with tempfile.TemporaryDirectory() as tmp:
-        for later in (b for b in committed_batches(ctx.ingest) if b > batch_id):
+        for later in (b for b in committed_batches(ctx.ingest, since=batch_id) if b > batch_id):
             entry = read_manifest(ctx.ingest, later).tables.get(table)
             if entry is None:
                 continue

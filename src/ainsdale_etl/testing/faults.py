@@ -127,8 +127,8 @@ class FaultyStorage:
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
-    def list(self, prefix: str = "") -> list[str]:
-        return self.inner.list(prefix)
+    def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
+        return self.inner.list(prefix, after=after)
 
     def url(self, key: str, expires_in: int) -> str:
         return self.inner.url(key, expires_in)

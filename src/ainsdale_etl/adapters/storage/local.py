@@ -103,7 +103,7 @@ class LocalStorage:
     def url(self, key: str, expires_in: int) -> str:
         return self._path(key).as_uri()  # a file never expires: the folder's permissions rule
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
         if not self.root.is_dir():
             return []
         keys = (
@@ -111,4 +111,4 @@ class LocalStorage:
             for p in self.root.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
-        return sorted(k for k in keys if k.startswith(prefix))
+        return sorted(k for k in keys if k.startswith(prefix) and (after is None or k > after))

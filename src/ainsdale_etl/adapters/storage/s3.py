@@ -88,14 +88,21 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
-    def _iter_keys(self, prefix: str) -> Iterator[str]:
+    def _iter_keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+        pages = (
+            paginator.paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix), StartAfter=self._key(after)
+            )
+            if after
+            else paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+        )
+        for page in pages:
             for obj in page.get("Contents", []):
                 yield obj["Key"][len(self.prefix) :]
 
-    def list(self, prefix: str = "") -> list[str]:
-        return sorted(self._iter_keys(prefix))
+    def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
+        return sorted(self._iter_keys(prefix, after))
 
     def url(self, key: str, expires_in: int) -> str:
         # Signed locally with the caller's credentials: no request is made, and whoever opens

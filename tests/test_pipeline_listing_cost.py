@@ -1,0 +1,164 @@
+"""A scheduled run's cost does not grow with history: its S3 requests after 3 batches equal
+those after 300, because every listing starts at a watermark (core/watermarks.py)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+
+from ainsdale_etl.core.batches import manifest_key, new_batch_id, parse_batch_id
+from conftest import query
+from processes import warehouse_contents
+
+BUCKETS = ("ingest-bucket", "processed-bucket")
+
+
+@pytest.fixture
+def s3_buckets(etl_env, fake_aws, monkeypatch):
+    s3 = boto3.client("s3")
+    for bucket in BUCKETS:
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
+
+
+@contextmanager
+def s3_requests(monkeypatch) -> Iterator[Counter[str]]:
+    """Every S3 call this process makes, by operation (the real client, counted on its way)."""
+    counted: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counting(self, operation, params):  # type: ignore[no-untyped-def]
+        if self.meta.service_model.service_name == "s3":
+            counted[operation] += 1
+        return original(self, operation, params)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", counting)
+        yield counted
+
+
+def touch_a_row(source_url: str) -> None:
+    query(
+        source_url,
+        "UPDATE staff SET last_updated = now() WHERE staff_id = (SELECT min(staff_id) FROM staff)",
+    )
+
+
+def add_history(s3, warehouse_url: str, count: int) -> None:
+    """``count`` batches older than any real one, committed in both buckets and in the ledger,
+    as a year of runs leaves them: copies of the first batch's manifests under earlier ids."""
+    listing = s3.list_objects_v2(Bucket="ingest-bucket", Prefix="data/")["Contents"]
+    first = min(
+        k["Key"].rsplit("/", 1)[1].removesuffix("_manifest.json")
+        for k in listing
+        if k["Key"].endswith("_manifest.json")
+    )
+    start = parse_batch_id(first).replace(year=parse_batch_id(first).year - 1)
+    columns = [
+        r[0]
+        for r in query(
+            warehouse_url,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ainsdale_meta' AND table_name = 'loaded_batch' ORDER BY ordinal_position",
+        )
+    ]
+    chosen = ", ".join("old" if c == "batch_id" else f'"{c}"' for c in columns)
+    manifests = {
+        bucket: json.loads(s3.get_object(Bucket=bucket, Key=manifest_key(first))["Body"].read())
+        for bucket in BUCKETS
+    }
+    olds = [new_batch_id(start.replace(microsecond=n)) for n in range(count)]
+    for old in olds:
+        for bucket, body in manifests.items():
+            key = manifest_key(old)
+            s3.put_object(
+                Bucket=bucket, Key=key, Body=json.dumps(body | {"batch_id": old}).encode()
+            )
+        for table in manifests["ingest-bucket"]["tables"]:  # a batch's objects take pages too
+            s3.put_object(Bucket="ingest-bucket", Key=key.replace("manifest.json", table), Body=b"")
+    query(
+        warehouse_url,
+        f"INSERT INTO ainsdale_meta.loaded_batch SELECT {chosen} "
+        "FROM ainsdale_meta.loaded_batch, unnest($1::text[]) AS old WHERE batch_id = $2",
+        [olds, first],
+    )
+
+
+def test_an_incremental_run_makes_the_same_s3_requests_after_3_and_after_300_batches(
+    cli, etl_env, s3_buckets, monkeypatch
+):
+    for _ in range(3):
+        touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+        cli("run-all")
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    with s3_requests(monkeypatch) as after_3:
+        cli("run-all")
+    add_history(s3_buckets, etl_env["AINSDALE_WAREHOUSE_URL"], 297)
+    # The ledger grew under the "loaded" watermark, as no real run makes it: the next run
+    # notices, lists every batch once and moves the watermark; the one after is steady state.
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    assert '"listed_whole"' in cli("run-all").stdout
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    with s3_requests(monkeypatch) as after_300:
+        result = cli("run-all")
+    assert after_3 == after_300, (after_3, after_300)
+    # Seven listings, each from its watermark: the newest batch (extract), both buckets
+    # (transform), the processed bucket twice (is a load waiting? which?), quarantine marks twice.
+    assert after_300["ListObjectsV2"] == 7
+    assert "listed_whole" not in result.stdout
+    assert (
+        len(
+            query(
+                etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
+            )
+        )
+        == 303
+    )
+
+
+def test_a_lost_watermark_costs_one_full_listing_and_nothing_else(cli, etl_env, s3_buckets):
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    cli("run-all")
+    for bucket in BUCKETS:
+        for item in s3_buckets.list_objects_v2(Bucket=bucket, Prefix="state/watermarks/").get(
+            "Contents", []
+        ):
+            s3_buckets.delete_object(Bucket=bucket, Key=item["Key"])
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    result = cli("run-all")
+    listed = [json.loads(line) for line in result.stdout.splitlines() if '"listed_whole"' in line]
+    assert {e["step"] for e in listed} == {"extract", "transform", "load"}
+    assert (
+        len(
+            query(
+                etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
+            )
+        )
+        == 2
+    )
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    assert "listed_whole" not in cli("run-all").stdout  # rewritten by the run that rebuilt it
+
+
+def test_a_new_warehouse_behind_an_old_watermark_still_gets_every_batch(
+    cli, etl_env, monkeypatch, new_database_url
+):
+    for _ in range(2):
+        touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+        cli("run-all")
+    # The warehouse is replaced (a new database, a restore): the processed bucket's "loaded"
+    # watermark no longer describes it, and every transformed batch is loaded into it.
+    fresh = new_database_url("warehouse_again")
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", fresh)
+    cli("load")
+    assert warehouse_contents(fresh) == warehouse_contents(etl_env["AINSDALE_WAREHOUSE_URL"])
+    assert len(query(fresh, "SELECT batch_id FROM ainsdale_meta.loaded_batch")) == 2
