@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.load.ddl import ensure_warehouse
+from ainsdale_etl.load.migrate import ensure_warehouse
 from ainsdale_etl.ops.report.charts import money_scale, ranked_bars
 from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportResult
 from ainsdale_etl.ops.report.queries import Period, latest_batch, run_query

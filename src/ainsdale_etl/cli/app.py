@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from ainsdale_etl.cli.exits import fail, handle_errors
+from ainsdale_etl.cli.migrate import migrate
 from ainsdale_etl.cli.options import (
     AsJson,
     BatchId,
@@ -340,3 +341,6 @@ def demo(
 
     result = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
     say(f"report:           {result.index.resolve()}")
+
+
+app.command()(migrate)

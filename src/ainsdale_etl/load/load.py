@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all
-from ainsdale_etl.core.batches import read_manifest
+from ainsdale_etl.core.batches import read_manifest, readable
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable
+from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES, StarTable
 from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
 from ainsdale_etl.load.ddl import INFERRED
 from ainsdale_etl.load.deletions import apply_deletions, deletions_of
@@ -44,6 +44,7 @@ def load_tables(
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
     deletions: dict[str, tuple[str, list[int]]] | None = None,
+    schema_version: int = SCHEMA_VERSION,
 ) -> dict[str, int]:
     """Load one batch's star tables, apply the deletions its extract found, and record it in
     the ledger, in one transaction.
@@ -53,6 +54,8 @@ def load_tables(
     triggers, a table that is bulk-loaded goes in as soon as it arrives, since its references
     are checked set-based at the end; every other table waits, and they are loaded in the
     registry's order, dimensions before the facts that point at them.
+
+    ``schema_version`` is the version that wrote the batch (its manifest's), for the ledger.
 
     Returns the rows each table gained or changed. A dimension row is written only if no newer
     version of it is loaded (:mod:`.versions`), so batches load in any order.
@@ -124,7 +127,7 @@ def load_tables(
                     removed=removed.get(name, 0),
                 )
         _report_inferred(cur, reporter, batch_id)
-        record_batch(cur, batch_id, merged)
+        record_batch(cur, batch_id, merged, schema_version)
         before_commit()  # e.g. confirm the run still holds its lock
         conn.commit()
     fault_point("batch_loaded")
@@ -134,7 +137,7 @@ def load_tables(
 def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
     """Load one transformed batch into the warehouse (one transaction, ledger included)."""
     started = time.perf_counter()
-    manifest = read_manifest(ctx.processed, batch_id)
+    manifest = readable(read_manifest(ctx.processed, batch_id))
     unknown = set(manifest.tables) - set(STAR_TABLES)
     if unknown:
         raise BadInputError(
@@ -154,6 +157,7 @@ def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
             deletions=deletions_of(ctx.ingest, batch_id),
+            schema_version=manifest.schema_version,
         )
     report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
     return merged

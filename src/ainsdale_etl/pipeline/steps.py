@@ -101,8 +101,8 @@ def load_pending(
 ) -> dict[str, dict[str, int]]:
     """Load the pending batches (or ``batch_ids``), oldest first (``explicit``: see
     :func:`transform_pending`)."""
-    from ainsdale_etl.load.ddl import ensure_warehouse
     from ainsdale_etl.load.ledger import loaded_batches
+    from ainsdale_etl.load.migrate import ensure_warehouse
 
     ctx.reporter.event("step_started", step="load")
     ensure_warehouse(ctx.warehouse, force=force)
