@@ -89,6 +89,13 @@ class Settings(AlertSettings):
         "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
     )
 
+    source_drift: Literal["warn", "fail"] = Field(
+        "warn",
+        description="A column totesys has and the registry does not: warn (reported, not "
+        "extracted) or fail (exit 2, nothing extracted). A column the star needs that is gone "
+        "or retyped losing data always fails (see README: Upgrading).",
+    )
+
     @field_validator("s3_kms_key_id")
     @classmethod
     def _kms_key_needs_kms(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -148,6 +148,7 @@ def extract_batch(
             reporter=ctx.reporter,
             workers=ctx.settings.workers,
             before_commit=ctx.lock_check,
+            source_drift=ctx.settings.source_drift,
         ),
         what="extract",
         policy=ctx.retry_policy,
@@ -162,7 +163,12 @@ def reextract_batch(ctx: Context, batch_id: str) -> ExtractResult:
 
     return retrying(
         lambda: reextract(
-            ctx.source, ctx.ingest, batch_id, ctx.reporter, before_commit=ctx.lock_check
+            ctx.source,
+            ctx.ingest,
+            batch_id,
+            ctx.reporter,
+            before_commit=ctx.lock_check,
+            source_drift=ctx.settings.source_drift,
         ),
         what=f"re-extract of batch {batch_id}",
         policy=ctx.retry_policy,
