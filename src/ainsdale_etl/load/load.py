@@ -19,13 +19,14 @@ from ainsdale_etl.core.batches import read_manifest, readable
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES, StarTable
-from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
+from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty
 from ainsdale_etl.load.ddl import INFERRED
 from ainsdale_etl.load.deletions import apply_deletions, deletions_of
 from ainsdale_etl.load.ledger import record_batch
 from ainsdale_etl.load.merge import merge_table
 from ainsdale_etl.load.references import ReferenceCheck
 from ainsdale_etl.load.table_data import TableData, open_star_table
+from ainsdale_etl.load.triggers import trigger_skipping
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
@@ -63,7 +64,7 @@ def load_tables(
     reporter = reporter or NullReporter()
     merged: dict[str, int] = {}
     with db.connect() as conn, conn.cursor() as cur:
-        skip_triggers = may_skip_triggers(cur)
+        triggers = trigger_skipping(cur)
         checks: list[ReferenceCheck] = []
 
         def is_bulk(table: StarTable, data: TableData) -> bool:
@@ -73,21 +74,13 @@ def load_tables(
             checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
             started = time.perf_counter()
             if bulk:
-                if skip_triggers and table.foreign_keys:
+                if triggers.skips(table):
                     check = ReferenceCheck(table, data)
                     checks.append(check)
                     data = check.data
-                merged[table.name] = bulk_load(
-                    cur, batch_id, table, data, skip_triggers=skip_triggers
-                )
+                merged[table.name] = bulk_load(cur, batch_id, table, data, triggers=triggers)
             else:
-                merged[table.name] = merge_table(
-                    cur,
-                    batch_id,
-                    table,
-                    data,
-                    skip_triggers=skip_triggers,
-                )
+                merged[table.name] = merge_table(cur, batch_id, table, data, triggers=triggers)
             seconds = time.perf_counter() - started
             reporter.event(
                 "table_loaded",
@@ -106,7 +99,7 @@ def load_tables(
         for name, data in tables:
             if data.rows == 0:
                 continue
-            if skip_triggers and is_bulk(STAR_TABLES[name], data):
+            if triggers.everywhere and is_bulk(STAR_TABLES[name], data):
                 load(STAR_TABLES[name], data, bulk=True)
             else:
                 waiting[name] = data
