@@ -123,12 +123,13 @@ def transform(folder: Path) -> int:
 
 
 def load(warehouse_url: str, folder: Path) -> int:
-    from ainsdale_etl.load.ddl import warehouse_ddl
+    from ainsdale_etl.load.migrate import MIGRATIONS
 
     engine = _engine(warehouse_url)
     with engine.begin() as conn:
-        for statement in warehouse_ddl():
-            conn.exec_driver_sql(statement)
+        for migration in MIGRATIONS:
+            for statement in migration.statements:
+                conn.exec_driver_sql(statement)
     rows = 0
     with engine.begin() as conn:
         for name in STAR_TABLES:  # dimensions first, then the facts that point at them

@@ -25,6 +25,7 @@ COMMANDS = [
     "verify",
     "report",
     "check",
+    "migrate",
 ]
 
 

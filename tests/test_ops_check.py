@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from ainsdale_etl.core.registry import SCHEMA_VERSION
 from conftest import query, with_database
 
 
@@ -35,6 +36,13 @@ def test_a_loaded_warehouse_is_checked_for_write_privileges(cli, etl_env):
     cli("run-all")
     found = checks(cli("check", "--json").output)
     assert found["warehouse"]["detail"].endswith("star schema present and writable")
+    assert found["warehouse schema"]["detail"].endswith(
+        f"schema version {SCHEMA_VERSION}, this release's"
+    )
+    assert found["load privileges"]["detail"].endswith(
+        "merge path granted (INSERT, UPDATE, DELETE, TEMP); no bulk load due (every star table holds rows)"
+    )
+    assert found["source columns"]["detail"].endswith("all 86 columns match the registry")
     assert found["ingest bucket"]["detail"].endswith("writable folder")
 
 
@@ -42,9 +50,12 @@ def test_json_logs_get_one_event_per_check(cli, etl_env):
     lines = [json.loads(ln) for ln in cli("check").output.splitlines()]
     assert [ln["name"] for ln in lines] == [
         "source",
+        "source columns",
         "ingest bucket",
         "processed bucket",
         "warehouse",
+        "warehouse schema",
+        "load privileges",
         "alerts",
     ]
     assert all(ln["event"] == "check" and ln["ok"] for ln in lines)
@@ -164,3 +175,36 @@ def test_an_existing_topic_passes(cli, s3_buckets, monkeypatch):
 def test_on_a_terminal_check_prints_a_table(cli, etl_env):
     output = cli("--log-format", "console", "check").output
     assert "processed bucket" in output and "FAILED" not in output
+
+
+def test_check_names_the_ownership_and_grants_the_load_needs(
+    cli, etl_env, monkeypatch, unprivileged_role
+):
+    """A role granted everything but ownership passes the warehouse check, but a first load
+    would drop and re-add keys: check says so, by table; once the tables hold rows, it passes."""
+    wh, role = etl_env["AINSDALE_WAREHOUSE_URL"], unprivileged_role
+    cli("migrate")
+    query(wh, f'GRANT USAGE ON SCHEMA ainsdale_meta TO "{role}"')
+    query(
+        wh,
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, ainsdale_meta TO "{role}"',
+    )
+    try:
+        with monkeypatch.context() as env:
+            env.setenv("AINSDALE_WAREHOUSE_URL", as_role(wh, role))
+            found = checks(cli("check", "--json", expect=1).output)
+        assert found["warehouse"]["ok"], found["warehouse"]
+        detail = found["load privileges"]["detail"]
+        assert not found["load privileges"]["ok"]
+        assert "takes the bulk path, dropping and re-adding keys, which takes their owner" in detail
+        assert f"{role} does not own dim_date, dim_staff," in detail
+        cli("run-all")  # as the owner: every table now holds rows, so loads merge
+        query(wh, f'REVOKE DELETE ON dim_staff FROM "{role}"')
+        with monkeypatch.context() as env:
+            env.setenv("AINSDALE_WAREHOUSE_URL", as_role(wh, role))
+            found = checks(cli("check", "--json", expect=1).output)
+        assert found["load privileges"]["detail"].endswith(
+            "the load needs DELETE on dim_staff; grant them"
+        )
+    finally:
+        query(wh, f'DROP OWNED BY "{role}"')

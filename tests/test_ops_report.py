@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.load.ddl import ensure_warehouse
+from ainsdale_etl.load.migrate import ensure_warehouse
 from ainsdale_etl.ops.report.charts import CHART_NAMES
 from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportResult
 from ainsdale_etl.ops.report.datasets import DATASETS, json_rows, partial_months

@@ -257,8 +257,9 @@ def test_the_bulk_load_path_infers_members_too(superuser, cli, etl_env, monkeypa
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     if not superuser:  # may not skip triggers: the foreign keys are dropped and re-added
         import ainsdale_etl.load.load
+        from ainsdale_etl.load.triggers import NO_SKIPPING
 
-        monkeypatch.setattr(ainsdale_etl.load.load, "may_skip_triggers", lambda cur: False)
+        monkeypatch.setattr(ainsdale_etl.load.load, "trigger_skipping", lambda cur: NO_SKIPPING)
     cli("extract")
     _edit_rows("sales_order", _second_row("staff_id", "77777"))(
         _batch_dir(Path(etl_env["AINSDALE_INGEST_URI"]))

@@ -171,7 +171,7 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
     from pydantic import SecretStr
 
     from ainsdale_etl.adapters.postgres import Database
-    from ainsdale_etl.load.bulk import may_skip_triggers
+    from ainsdale_etl.load.triggers import trigger_skipping
     from test_ops_check import as_role
 
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
@@ -181,7 +181,7 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
     try:
         monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", as_role(wh, role))
         with Database("warehouse", SecretStr(as_role(wh, role))).connect() as conn:
-            assert not may_skip_triggers(conn.cursor())
+            assert not trigger_skipping(conn.cursor()).everywhere
         cli("run-all")
         query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
                    "last_updated = localtimestamp(3) WHERE sales_order_id <= 5")  # fmt: skip

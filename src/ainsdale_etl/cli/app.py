@@ -13,6 +13,7 @@ import typer
 from ainsdale_etl.cli.exits import fail, handle_errors
 from ainsdale_etl.cli.group import GlobalOptionsGroup
 from ainsdale_etl.cli.local import demo, embedded, seed
+from ainsdale_etl.cli.migrate import migrate
 from ainsdale_etl.cli.options import (
     AsJson,
     BatchId,
@@ -283,4 +284,5 @@ app.command()(report)
 
 app.command()(seed)
 app.command()(demo)
+app.command()(migrate)
 app.add_typer(embedded, name="embedded")

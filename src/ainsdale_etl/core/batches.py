@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ainsdale_etl.core.errors import BadInputError, ConfigError
+from ainsdale_etl.core.errors import BadInputError, ConfigError, RefusedError
+from ainsdale_etl.core.registry import SCHEMA_VERSION
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 
 _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
@@ -105,6 +106,9 @@ class Manifest(BaseModel):
     batch_id: str
     stage: Literal["extract", "transform"]
     created_at: str
+    # The registry version (core/registry.py) of the release that wrote the batch; a manifest
+    # without one was written before versions were recorded, by version 1 (see read_manifest).
+    schema_version: int = SCHEMA_VERSION
     full: bool = False
     source_batch_id: str | None = None  # transform: the ingest batch it was built from
     # transform: source rows left out because a later batch holds a newer version of them
@@ -133,12 +137,27 @@ def write_manifest(storage: Storage, manifest: Manifest) -> None:
 def read_manifest(storage: Storage, batch_id: str) -> Manifest:
     raw = storage.get_bytes(manifest_key(batch_id))
     try:
-        return Manifest.model_validate_json(raw)
+        manifest = Manifest.model_validate_json(raw)
     except ValidationError as exc:
         raise BadInputError(
             f"batch {batch_id}: manifest {manifest_key(batch_id)} in {storage.uri} is not valid: "
             f"{exc.errors()[0]['msg']}"
         ) from None
+    if "schema_version" not in manifest.model_fields_set:
+        manifest.schema_version = 1
+    return manifest
+
+
+def readable(manifest: Manifest) -> Manifest:
+    """``manifest``, if this release can process the batch it commits: one written by a newer
+    schema version may hold tables or columns this release does not know."""
+    if manifest.schema_version > SCHEMA_VERSION:
+        raise RefusedError(
+            f"batch {manifest.batch_id} was written by schema version {manifest.schema_version}, "
+            f"newer than this ainsdale-etl's ({SCHEMA_VERSION}): process it with that release "
+            "(or newer)"
+        )
+    return manifest
 
 
 def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The version of the schema this registry declares. Bump it with every change to a table or
+# column, and ship a migration of the same number (load/migrations/): the warehouse records
+# the version it is at, and manifests and Parquet objects the version that wrote them.
+SCHEMA_VERSION = 2
+
 
 class Kind(StrEnum):
     """How a source column is stored in totesys and written to CSV."""

@@ -97,6 +97,12 @@ class Settings(AlertSettings):
         description="After a load that loaded a batch, publish the report to the processed "
         "bucket (reports/<batch_id>/ and reports/latest/), as 'report --publish' does.",
     )
+    source_drift: Literal["warn", "fail"] = Field(
+        "warn",
+        description="A column totesys has and the registry does not: warn (reported, not "
+        "extracted) or fail (exit 2, nothing extracted). A column the star needs that is gone "
+        "or retyped losing data always fails (see README: Upgrading).",
+    )
 
     @field_validator("s3_kms_key_id")
     @classmethod

@@ -41,6 +41,7 @@ from ainsdale_etl.extract.deletions import (
     encode_ids,
     known_ids,
 )
+from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
 from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
 from ainsdale_etl.extract.windows import (
     Snapshot,
@@ -145,12 +146,14 @@ def extract(
     batch_id: str | None = None,
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
+    source_drift: DriftPolicy = "warn",
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch.
 
     Up to ``workers`` tables are copied at once, each on its own connection to the source.
     Every ``key_check_every`` batches (0: never), each table's ids are compared with those
-    delivered so far, to find the rows deleted at the source.
+    delivered so far, to find the rows deleted at the source. The source's columns are
+    compared with the registry's first, under ``source_drift`` (see :mod:`.drift`).
     """
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
@@ -173,6 +176,7 @@ def extract(
             snapshot_connections(source, min(workers, len(names))) as snap,
             reporter.progress("extract", total=len(names)) as bar,
         ):
+            guard_source_columns(next(iter(snap.connections)), names, source_drift, reporter)
             idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
             for conn in snap.connections:
                 idle.put(conn)

@@ -31,6 +31,7 @@ from ainsdale_etl.core.events import Reporter
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.extract.copy_out import copy_out
+from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
 from ainsdale_etl.extract.extract import ExtractResult, snapshot_connections
 from ainsdale_etl.extract.windows import copy_sql, previous_windows, window_of
 from ainsdale_etl.runtime.shutdown import checkpoint
@@ -42,6 +43,7 @@ def reextract(
     batch_id: str,
     reporter: Reporter,
     before_commit: Callable[[], None] = lambda: None,
+    source_drift: DriftPolicy = "warn",
 ) -> ExtractResult:
     """Read ``batch_id``'s windows again from the source and replace the batch's objects."""
     committed = committed_batches(ingest)
@@ -64,6 +66,7 @@ def reextract(
     reporter.event("step_started", step="extract", batch_id=batch_id)
     with tempfile.TemporaryDirectory() as tmp, snapshot_connections(source, 1) as snap:
         [(conn, reference)] = snap.connections.items()
+        guard_source_columns(conn, old.tables, source_drift, reporter)
         for name, entry in old.tables.items():
             checkpoint(f"during the re-extract of batch {batch_id} (it was left as it was)")
             table = SOURCE_TABLES[name]

@@ -137,9 +137,9 @@ class LoadAlongside:
         self._ctx.lock_check()
 
     def _run(self) -> None:
-        from ainsdale_etl.load.ddl import ensure_warehouse
         from ainsdale_etl.load.deletions import deletions_of
         from ainsdale_etl.load.load import load_tables, report_loaded
+        from ainsdale_etl.load.migrate import ensure_warehouse
 
         ctx = self._ctx
         reporter = _Marked(ctx.reporter)

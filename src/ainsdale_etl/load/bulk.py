@@ -10,6 +10,7 @@ from ainsdale_etl.load.ddl import foreign_key_constraints, key_constraints, refe
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import dangling_reference_error, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
+from ainsdale_etl.load.triggers import TriggerSkipping
 from ainsdale_etl.load.versions import record_base_version
 from ainsdale_etl.testing.faults import fault_point
 
@@ -48,17 +49,17 @@ def _add_constraint(cur: Cursor, batch_id: str, table: StarTable, name: str, sql
 
 
 def bulk_load(
-    cur: Cursor, batch_id: str, table: StarTable, data: TableData, *, skip_triggers: bool
+    cur: Cursor, batch_id: str, table: StarTable, data: TableData, *, triggers: TriggerSkipping
 ) -> int:
     """Copy a batch straight into an empty table (see BULK_MIN_ROWS); returns its rows.
 
     The table's unique keys are dropped and rebuilt, and with them the foreign keys of other
     tables that reference them (a dimension's primary key; re-adding those validates tables
-    that are empty on an initial load, so costs nothing). Where the role may skip triggers
-    (:func:`may_skip_triggers`), the table's own foreign keys stay in place and the copy runs
-    without their per-row triggers: the copied rows' references are checked afterwards, set-
-    based, by the caller (:class:`ReferenceCheck`). Otherwise they are dropped and re-added,
-    which validates each in one pass, serially.
+    that are empty on an initial load, so costs nothing). Where the role may skip the table's
+    foreign-key triggers (:mod:`.triggers`), its own foreign keys stay in place and the copy
+    runs without those per-row triggers: the copied rows' references are checked afterwards,
+    set-based, by the caller (:class:`ReferenceCheck`). Otherwise they are dropped and
+    re-added, which validates each in one pass, serially. Triggers of the user's always fire.
     """
     own_keys = key_constraints(table)
     referencing = [] if table.is_fact else referencing_constraints(table)
@@ -66,6 +67,7 @@ def bulk_load(
         # Re-adding those foreign keys would validate rows already loaded, serially: keep the
         # dimension's key, and pay for its upkeep during the copy instead.
         own_keys, referencing = [], []
+    skip_triggers = triggers.skips(table)
     foreign_keys = [] if skip_triggers else foreign_key_constraints(table)
     cur.execute(f"SET LOCAL lock_timeout = '{BULK_LOCK_TIMEOUT}'")
     cur.execute(f"SET LOCAL maintenance_work_mem = '{BULK_INDEX_MEMORY}'")
@@ -75,11 +77,8 @@ def bulk_load(
         cur.execute(f"ALTER TABLE {quote_ident(table.name)} DROP CONSTRAINT {constraint}")
     if foreign_keys or referencing:
         fault_point("foreign_keys_dropped")
-    if skip_triggers:
-        cur.execute("SET LOCAL session_replication_role = replica")
-    rows = int(cur.adbc_ingest(table.name, data.reader, mode="append"))
-    if skip_triggers:
-        cur.execute("SET LOCAL session_replication_role = origin")
+    with triggers.off(cur, table):
+        rows = int(cur.adbc_ingest(table.name, data.reader, mode="append"))
     if table.is_fact and not skip_triggers:  # before the foreign keys are re-added
         infer_members(cur, batch_id, table, quote_ident(table.name))
     for constraint, definition in [*own_keys, *foreign_keys]:
@@ -91,17 +90,3 @@ def bulk_load(
     # No ANALYZE: autovacuum analyzes a table that gained this many rows within a minute, and
     # doing it here as well took half a second of every initial load at scale 100.
     return rows
-
-
-def may_skip_triggers(cur: Cursor) -> bool:
-    """Whether this role may set session_replication_role (a superuser, or rds_superuser on
-    RDS), which is what skipping foreign-key triggers takes."""
-    return bool(
-        fetch_all(
-            cur,
-            """SELECT rolsuper OR EXISTS (
-                   SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_superuser'
-                     AND pg_has_role(current_user, r.oid, 'member'))
-               FROM pg_roles WHERE rolname = current_user""",
-        )[0][0]
-    )

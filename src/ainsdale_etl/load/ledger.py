@@ -28,13 +28,15 @@ def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
     return {b: {"loaded_at": at, "rows": json.loads(r)} for b, at, r in rows}
 
 
-def record_batch(cur: Cursor, batch_id: str, merged: dict[str, int]) -> None:
-    """Record ``batch_id`` as loaded with the rows each table merged (a reload refreshes its
-    time): call inside the load's transaction, so the ledger commits with the rows."""
+def record_batch(cur: Cursor, batch_id: str, merged: dict[str, int], schema_version: int) -> None:
+    """Record ``batch_id`` as loaded with the rows each table merged and the schema version
+    that wrote it (a reload refreshes both and its time): call inside the load's transaction,
+    so the ledger commits with the rows."""
     cur.execute(
-        f"""INSERT INTO {LEDGER} (batch_id, rows) VALUES ($1, $2::jsonb)
-            ON CONFLICT (batch_id) DO UPDATE SET loaded_at = now()""",
-        [batch_id, json.dumps({n: merged[n] for n in STAR_TABLES if n in merged})],
+        f"""INSERT INTO {LEDGER} (batch_id, rows, schema_version) VALUES ($1, $2::jsonb, $3)
+            ON CONFLICT (batch_id) DO UPDATE
+            SET loaded_at = now(), schema_version = EXCLUDED.schema_version""",
+        [batch_id, json.dumps({n: merged[n] for n in STAR_TABLES if n in merged}), schema_version],
     )
 
 

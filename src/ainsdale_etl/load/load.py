@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all
-from ainsdale_etl.core.batches import read_manifest
+from ainsdale_etl.core.batches import read_manifest, readable
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable
-from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty, may_skip_triggers
+from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES, StarTable
+from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty
 from ainsdale_etl.load.ddl import INFERRED
 from ainsdale_etl.load.deletions import apply_deletions, deletions_of
 from ainsdale_etl.load.ledger import record_batch
 from ainsdale_etl.load.merge import merge_table
 from ainsdale_etl.load.references import ReferenceCheck
 from ainsdale_etl.load.table_data import TableData, open_star_table
+from ainsdale_etl.load.triggers import trigger_skipping
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
@@ -44,6 +45,7 @@ def load_tables(
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
     deletions: dict[str, tuple[str, list[int]]] | None = None,
+    schema_version: int = SCHEMA_VERSION,
 ) -> dict[str, int]:
     """Load one batch's star tables, apply the deletions its extract found, and record it in
     the ledger, in one transaction.
@@ -54,13 +56,15 @@ def load_tables(
     are checked set-based at the end; every other table waits, and they are loaded in the
     registry's order, dimensions before the facts that point at them.
 
+    ``schema_version`` is the version that wrote the batch (its manifest's), for the ledger.
+
     Returns the rows each table gained or changed. A dimension row is written only if no newer
     version of it is loaded (:mod:`.versions`), so batches load in any order.
     """
     reporter = reporter or NullReporter()
     merged: dict[str, int] = {}
     with db.connect() as conn, conn.cursor() as cur:
-        skip_triggers = may_skip_triggers(cur)
+        triggers = trigger_skipping(cur)
         checks: list[ReferenceCheck] = []
 
         def is_bulk(table: StarTable, data: TableData) -> bool:
@@ -70,21 +74,13 @@ def load_tables(
             checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
             started = time.perf_counter()
             if bulk:
-                if skip_triggers and table.foreign_keys:
+                if triggers.skips(table):
                     check = ReferenceCheck(table, data)
                     checks.append(check)
                     data = check.data
-                merged[table.name] = bulk_load(
-                    cur, batch_id, table, data, skip_triggers=skip_triggers
-                )
+                merged[table.name] = bulk_load(cur, batch_id, table, data, triggers=triggers)
             else:
-                merged[table.name] = merge_table(
-                    cur,
-                    batch_id,
-                    table,
-                    data,
-                    skip_triggers=skip_triggers,
-                )
+                merged[table.name] = merge_table(cur, batch_id, table, data, triggers=triggers)
             seconds = time.perf_counter() - started
             reporter.event(
                 "table_loaded",
@@ -103,7 +99,7 @@ def load_tables(
         for name, data in tables:
             if data.rows == 0:
                 continue
-            if skip_triggers and is_bulk(STAR_TABLES[name], data):
+            if triggers.everywhere and is_bulk(STAR_TABLES[name], data):
                 load(STAR_TABLES[name], data, bulk=True)
             else:
                 waiting[name] = data
@@ -124,7 +120,7 @@ def load_tables(
                     removed=removed.get(name, 0),
                 )
         _report_inferred(cur, reporter, batch_id)
-        record_batch(cur, batch_id, merged)
+        record_batch(cur, batch_id, merged, schema_version)
         before_commit()  # e.g. confirm the run still holds its lock
         conn.commit()
     fault_point("batch_loaded")
@@ -134,7 +130,7 @@ def load_tables(
 def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
     """Load one transformed batch into the warehouse (one transaction, ledger included)."""
     started = time.perf_counter()
-    manifest = read_manifest(ctx.processed, batch_id)
+    manifest = readable(read_manifest(ctx.processed, batch_id))
     unknown = set(manifest.tables) - set(STAR_TABLES)
     if unknown:
         raise BadInputError(
@@ -154,6 +150,7 @@ def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
             deletions=deletions_of(ctx.ingest, batch_id),
+            schema_version=manifest.schema_version,
         )
     report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)
     return merged

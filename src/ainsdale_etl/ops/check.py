@@ -240,6 +240,9 @@ def run_checks(ctx: Context) -> list[Check]:
             else (lambda: warehouse_detail(ctx.warehouse)),
         ),
     ]
+    # Each schema line right after the check it builds on, and only once that passed.
+    checks[1:1] = _source_schema_checks(ctx, checks[0])
+    checks += _warehouse_schema_checks(ctx, checks[-1])
     topic = ctx.settings.alert_topic_arn
     checks.append(
         _attempt("alerts", lambda: topic_detail(topic))
@@ -247,3 +250,26 @@ def run_checks(ctx: Context) -> list[Check]:
         else Check("alerts", True, "AINSDALE_ALERT_TOPIC_ARN not set: failures page no one")
     )
     return checks
+
+
+def _source_schema_checks(ctx: Context, source: Check) -> list[Check]:
+    """The source's columns against the registry (see ops/check_schema.py)."""
+    from ainsdale_etl.ops.check_schema import source_columns_detail
+
+    if ctx.settings.source_is_embedded or not source.ok:
+        return []
+    where, policy = _where(ctx.source), ctx.settings.source_drift
+    return [_attempt("source columns", lambda: source_columns_detail(ctx.source, where, policy))]
+
+
+def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
+    """The warehouse's schema version, and the privileges of the next load's path."""
+    from ainsdale_etl.ops.check_schema import load_privileges_detail, warehouse_schema_detail
+
+    if ctx.settings.warehouse_is_embedded or not warehouse.ok:
+        return []
+    db, where = ctx.warehouse, _where(ctx.warehouse)
+    return [
+        _attempt("warehouse schema", lambda: warehouse_schema_detail(db, where)),
+        _attempt("load privileges", lambda: load_privileges_detail(db, where)),
+    ]

@@ -97,8 +97,8 @@ def load_pending(
 ) -> dict[str, dict[str, int]]:
     """Load the pending batches (or ``batch_ids``), oldest first (``explicit``: see
     :func:`transform_pending`)."""
-    from ainsdale_etl.load.ddl import ensure_warehouse
     from ainsdale_etl.load.ledger import loaded_batches
+    from ainsdale_etl.load.migrate import ensure_warehouse
 
     ctx.reporter.event("step_started", step="load")
     ensure_warehouse(ctx.warehouse, force=force)
@@ -144,6 +144,7 @@ def extract_batch(
             reporter=ctx.reporter,
             workers=ctx.settings.workers,
             before_commit=ctx.lock_check,
+            source_drift=ctx.settings.source_drift,
         ),
         what="extract",
         policy=ctx.retry_policy,
@@ -158,7 +159,12 @@ def reextract_batch(ctx: Context, batch_id: str) -> ExtractResult:
 
     return retrying(
         lambda: reextract(
-            ctx.source, ctx.ingest, batch_id, ctx.reporter, before_commit=ctx.lock_check
+            ctx.source,
+            ctx.ingest,
+            batch_id,
+            ctx.reporter,
+            before_commit=ctx.lock_check,
+            source_drift=ctx.settings.source_drift,
         ),
         what=f"re-extract of batch {batch_id}",
         policy=ctx.retry_policy,

@@ -23,13 +23,14 @@ from ainsdale_etl.core.batches import (
     object_key,
     parse_batch_id,
     read_manifest,
+    readable,
     rewrite_extension,
     sha256_file,
     write_manifest,
 )
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import Reporter, rate
-from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES
 from ainsdale_etl.transform.notices import (
     FUTURE_SLACK,
     report_future_dated,
@@ -49,6 +50,8 @@ CURRENT_PREFIX = "state/current/"
 CHUNK_BYTES = 8 << 20  # CSV read, checked, built and written at a time by transform
 # zstd level 1: as small as the default level 3 on these tables, and twice as fast to write.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+# In every Parquet object's key-value metadata: the registry version that wrote it.
+PARQUET_METADATA = {"ainsdale_etl.schema_version": str(SCHEMA_VERSION)}
 
 
 def current_key(table: str) -> str:
@@ -67,7 +70,7 @@ def _read_current(processed: Storage, table: str) -> pl.DataFrame:
 
 def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> TableEntry:
     path = tmp / key.replace("/", "_")
-    frame.write_parquet(path, **PARQUET_OPTIONS)
+    frame.write_parquet(path, metadata=PARQUET_METADATA, **PARQUET_OPTIONS)
     entry = TableEntry(key=key, rows=frame.height, sha256=sha256_file(path))
     storage.put_file(key, path)
     path.unlink()  # never written again: a local bucket may hold it as a hard link
@@ -176,9 +179,8 @@ def _stream_star(
             if writer is None:
                 # No dictionaries: pyarrow's dictionary encoding doubled the write time here and
                 # grew the files (polars' own writer does not use them either).
-                writer = pq.ParquetWriter(
-                    out, arrow.schema, use_dictionary=False, **PARQUET_OPTIONS
-                )
+                schema = arrow.schema.with_metadata(PARQUET_METADATA)
+                writer = pq.ParquetWriter(out, schema, use_dictionary=False, **PARQUET_OPTIONS)
             writer.write_table(arrow)
             rows += built.height
     finally:
@@ -221,7 +223,7 @@ def transform_batch(
     )
 
     started = time.perf_counter()
-    manifest = read_manifest(ingest, batch_id)
+    manifest = readable(read_manifest(ingest, batch_id))
     names = []
     for name, source_entry in manifest.tables.items():
         if name not in SOURCE_TABLES:

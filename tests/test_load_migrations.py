@@ -1,0 +1,152 @@
+"""Warehouse migrations: a new warehouse is made by them, a warehouse of the release before
+schema versions is upgraded with its data, one newer than the tool is refused, and a batch an
+older release wrote still transforms and loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ainsdale_etl.adapters.storage.local import LocalStorage
+from ainsdale_etl.core.batches import read_manifest
+from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
+from ainsdale_etl.load.ddl import table_ddl
+from ainsdale_etl.load.migrate import MIGRATIONS
+from conftest import query
+
+PREVIOUS = Path(__file__).parent / "fixtures" / "previous_release"
+OLD_BATCH = "20261201T113817697738Z"
+
+
+@pytest.fixture
+def wh_env(monkeypatch, tmp_path, warehouse_url):
+    """Settings for commands that need only the warehouse (and buckets for the old batch)."""
+    for name, value in {
+        "AINSDALE_SOURCE_URL": warehouse_url,  # never read by these commands
+        "AINSDALE_WAREHOUSE_URL": warehouse_url,
+        "AINSDALE_INGEST_URI": str(tmp_path / "ingest"),
+        "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
+        "AINSDALE_HOME": str(tmp_path / "home"),
+        "AINSDALE_LOG_FORMAT": "json",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return warehouse_url
+
+
+def run_script(url: str, script: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(script)  # no parameters: the simple protocol, many statements at once
+
+
+def versions(url: str) -> list[tuple[object, ...]]:
+    return query(url, "SELECT version, baseline FROM ainsdale_meta.schema_version ORDER BY 1")
+
+
+def results(output: str) -> list[str]:
+    return [json.loads(ln)["message"] for ln in output.splitlines() if '"event": "result"' in ln]
+
+
+def test_the_migrations_end_at_the_registrys_version():
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_dry_run_prints_the_sql_and_writes_nothing_then_migrate_creates(cli, wh_env):
+    out = cli("migrate", "--dry-run").output
+    assert 'CREATE TABLE IF NOT EXISTS "fact_payment"' in out
+    assert "-- migration 0002_ledger_schema_version" in out
+    assert results(out) == [
+        f"would migrate the warehouse's schema from version 0 to {SCHEMA_VERSION}"
+    ]
+    assert query(
+        wh_env,
+        "SELECT count(*) FROM pg_tables WHERE schemaname <> 'pg_catalog' "
+        "AND schemaname <> 'information_schema'",
+    ) == [(0,)]
+    cli("migrate")
+    assert versions(wh_env) == [(v, False) for v in range(1, SCHEMA_VERSION + 1)]
+    again = results(cli("migrate").output)
+    assert again == [
+        f"the warehouse's schema is at version {SCHEMA_VERSION}, this release's: nothing to do"
+    ]
+
+
+def test_the_migrated_star_tables_are_the_registrys(cli, wh_env):
+    """A registry change without its migration fails here: the migrated star tables are
+    compared with those the registry's DDL creates, column by column, constraint by constraint."""
+    cli("migrate")
+    ddl = ";\n".join(table_ddl(t) for t in STAR_TABLES.values())
+    run_script(wh_env, f"CREATE SCHEMA registry; SET search_path = registry; {ddl}")
+
+    def shape(schema: str) -> list[tuple[object, ...]]:
+        columns = query(
+            wh_env,
+            "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, "
+            "coalesce(character_maximum_length, numeric_precision), numeric_scale, is_identity "
+            "FROM information_schema.columns WHERE table_schema = $1 ORDER BY 1, 3",
+            [schema],
+        )
+        constraints = query(
+            wh_env,
+            "SELECT c.conrelid::regclass::text, c.conname, "
+            "pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "WHERE c.connamespace = $1::regnamespace ORDER BY 1, 2",
+            [schema],
+        )
+        unqualified = [tuple(str(v).replace(f"{schema}.", "") for v in c) for c in constraints]
+        return [*columns, *unqualified]
+
+    assert shape("public") == shape("registry")
+
+
+def test_a_warehouse_of_the_previous_release_is_upgraded_with_its_data(cli, wh_env, tmp_path):
+    run_script(wh_env, (PREVIOUS / "warehouse.sql").read_text())  # as that release left it
+    out = cli("migrate", "--dry-run").output
+    assert "-- Version 1 (baseline)" in out and "ADD COLUMN IF NOT EXISTS schema_version" in out
+    assert query(wh_env, "SELECT to_regclass('ainsdale_meta.schema_version')") == [(None,)]
+    assert results(cli("migrate").output) == [
+        f"migrated the warehouse's schema from version 1 to {SCHEMA_VERSION}"
+    ]
+    assert versions(wh_env) == [(1, True), *((v, False) for v in range(2, SCHEMA_VERSION + 1))]
+    assert query(
+        wh_env, "SELECT batch_id, rows::text, schema_version FROM ainsdale_meta.loaded_batch"
+    ) == [("20261101T090000000000Z", '{"dim_currency": 1}', None)]
+    assert query(wh_env, "SELECT currency_code FROM dim_currency WHERE currency_id = 99") == [
+        ("CHF",)
+    ]
+
+    # A batch that release extracted still transforms and loads into the upgraded warehouse.
+    shutil.copytree(PREVIOUS / "ingest", tmp_path / "ingest")
+    assert read_manifest(LocalStorage(tmp_path / "ingest"), OLD_BATCH).schema_version == 1
+    cli("transform")
+    cli("load")
+    assert query(
+        wh_env,
+        "SELECT schema_version FROM ainsdale_meta.loaded_batch WHERE batch_id = $1",
+        [OLD_BATCH],
+    ) == [(SCHEMA_VERSION,)]  # its Parquet, written by this release
+    assert query(wh_env, "SELECT count(*) FROM fact_sales_order") == [(11,)]
+    [parquet] = (tmp_path / "processed").rglob(f"{OLD_BATCH}_fact_sales_order.parquet")
+    metadata = pq.ParquetFile(parquet).metadata.metadata
+    assert metadata[b"ainsdale_etl.schema_version"] == str(SCHEMA_VERSION).encode()
+    manifest = next((tmp_path / "processed").rglob("*_manifest.json")).read_text()
+    assert json.loads(manifest)["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_warehouse_newer_than_the_tool_is_refused_in_one_line(cli, wh_env):
+    cli("migrate")
+    query(wh_env, "INSERT INTO ainsdale_meta.schema_version (version, name) VALUES (99, 'later')")
+    for command in ("migrate", "load"):
+        result = cli(command, expect=2)
+        errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+        assert errors == [
+            "error: the warehouse's schema is version 99, newer than this ainsdale-etl's "
+            f"({SCHEMA_VERSION}): a later release migrated it; run that release (or newer)"
+        ]
+        assert "Traceback" not in result.output
