@@ -245,3 +245,16 @@ def test_many_fast_failing_runs_never_abort(tmp_path, new_database_url, warehous
     })  # fmt: skip
     codes = [run(["run-all"], env, tmp_path).returncode for _ in range(200)]
     assert set(codes) == {1}, sorted(set(codes))
+
+
+def test_check_and_load_refuse_a_warehouse_of_other_tables_in_the_same_words(etl_env, tmp_path):
+    query(etl_env["AINSDALE_WAREHOUSE_URL"], "CREATE TABLE customers (id int)")
+    checked = run(["check", "--json"], cli_env(etl_env), tmp_path)
+    assert checked.returncode == 1
+    failed = [c for c in json.loads(checked.stdout)["checks"] if not c["ok"]]
+    assert [c["name"] for c in failed] == ["warehouse schema"]  # said once, where the load stops
+    loaded = run(["load"], cli_env(etl_env), tmp_path)
+    assert loaded.returncode == 2
+    [line] = error_lines(loaded.stderr)
+    assert line == f"error: {failed[0]['detail']}"
+    assert "did not create (e.g. public.customers)" in line

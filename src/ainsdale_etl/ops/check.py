@@ -269,7 +269,7 @@ def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
     if ctx.settings.warehouse_is_embedded or not warehouse.ok:
         return []
     db, where = ctx.warehouse, _where(ctx.warehouse)
-    return [
-        _attempt("warehouse schema", lambda: warehouse_schema_detail(db, where)),
-        _attempt("load privileges", lambda: load_privileges_detail(db, where)),
-    ]
+    schema = _attempt("warehouse schema", lambda: warehouse_schema_detail(db, where))
+    if not schema.ok:  # refused (tables it did not create, a newer schema): the load stops there
+        return [schema]
+    return [schema, _attempt("load privileges", lambda: load_privileges_detail(db, where))]
