@@ -296,6 +296,8 @@ TEMPLATE_DUMMIES = {
     "assign_public_ip": "DISABLED",
     "topic_arn": "arn:aws:sns:eu-west-2:123456789012:ainsdale-etl-prod-alerts",
     "step_timeout_seconds": "3600",
+    "try_later_attempts": "3",
+    "try_later_wait_seconds": "120",
 }
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
@@ -321,13 +323,15 @@ def rendered_definition() -> dict[str, Any]:
 
 
 def ecs_steps() -> list[tuple[str, dict[str, Any]]]:
-    """The ECS task states in execution order, following Next from StartAt."""
+    """The ECS task states in execution order, following Next from StartAt (past the Pass
+    states that set up the execution's counters)."""
     definition = rendered_definition()
     states, name, order = definition["States"], definition["StartAt"], []
     while name:
         state = states[name]
-        assert state["Resource"].endswith(":states:::ecs:runTask.sync"), name
-        order.append((name, state))
+        if state["Type"] != "Pass":
+            assert state["Resource"].endswith(":states:::ecs:runTask.sync"), name
+            order.append((name, state))
         name = state.get("Next")
     return order
 
@@ -359,17 +363,21 @@ def test_pipeline_runs_extract_transform_load_on_the_cluster() -> None:
     assert {c["name"] for c in containers()} == {"${local.container_name}"}
 
 
-def test_every_step_retries_with_backoff_then_alerts_and_fails() -> None:
+def test_a_step_retries_only_the_errors_of_starting_its_task_never_its_exit() -> None:
+    """What the task's exit code means is the Catch's to decide (see
+    tests/test_deploy_state_machine.py, which walks the definition); Retry only covers ECS
+    refusing or failing to start the task."""
     states = rendered_definition()["States"]
     for name, state in ecs_steps():
-        assert state["Retry"], f"{name} has no Retry"
-        for retrier in state["Retry"]:
-            assert retrier["BackoffRate"] > 1, name
-            assert retrier["MaxAttempts"] >= 1, name
-            assert retrier["IntervalSeconds"] >= 1, name
-        (catcher,) = state["Catch"]
-        assert catcher["ErrorEquals"] == ["States.ALL"], name
-        notify = states[catcher["Next"]]
+        first, *others = state["Retry"]
+        assert first == {"ErrorEquals": ["States.TaskFailed", "States.Timeout"], "MaxAttempts": 0}
+        for retrier in others:
+            assert retrier["BackoffRate"] > 1 and 1 <= retrier["MaxAttempts"] <= 3, name
+        exits, anything = state["Catch"]
+        assert exits["ErrorEquals"] == ["States.TaskFailed"], name
+        assert states[exits["Next"]]["Type"] == "Pass", name
+        assert anything["ErrorEquals"] == ["States.ALL"], name
+        notify = states[anything["Next"]]
         assert notify["Type"] == "Task"
         assert notify["Resource"].endswith(":states:::sns:publish")
         assert notify["Parameters"]["TopicArn"] == TEMPLATE_DUMMIES["topic_arn"]
@@ -399,7 +407,15 @@ def test_failed_executions_raise_an_alarm_to_the_topic() -> None:
             metrics.update(re.findall(r'"(\w+)"', alarm["for_each"]))
         else:
             metrics.add(alarm["metric_name"])
-    assert "ExecutionsFailed" in metrics
+    assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+
+
+def test_failed_executions_alarm_once_per_incident_not_per_run() -> None:
+    failing = root().resources[("aws_cloudwatch_metric_alarm", "executions_failing")]
+    periods = root().resolve(failing["evaluation_periods"])
+    assert periods == root().variables["failed_runs_to_alarm"]["default"] >= 2
+    assert failing["datapoints_to_alarm"] == failing["evaluation_periods"]
+    assert failing["period"] == "${var.schedule_period_minutes * 60}"
 
 
 # ---- schedules -------------------------------------------------------------------------

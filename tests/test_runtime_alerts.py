@@ -93,8 +93,10 @@ def test_publish_sends_subject_and_json_body(topic):
 def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkeypatch):
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "2")  # a refused connection is retried once
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
+    # A role the server does not know: a refusal, not transient, so exit 1 and no retry.
     result = cli("run-all", expect=1)
     [envelope] = received()
     body = json.loads(envelope["Message"])
@@ -104,7 +106,7 @@ def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkey
     assert "hunter2secret" not in envelope["Message"] + result.output
     assert body["step"] == "extract" and body["batch_id"] is None
     events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
-    assert events == ["step_started", "step_started", "warning", "failed", "alert_published"]
+    assert events == ["step_started", "step_started", "failed", "alert_published"]
 
 
 def test_broken_settings_page_too(cli, etl_env, topic, monkeypatch):
@@ -122,7 +124,9 @@ def test_a_failure_to_page_is_logged_and_the_original_failure_stands(
     cli, etl_env, fake_aws, monkeypatch
 ):
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-2:123456789012:missing")
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
     monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")  # no retry warnings in the way
     result = cli("extract", expect=1)
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
@@ -177,7 +181,9 @@ def test_debugging_shows_the_traceback_and_keeps_the_exit_code_and_the_page(
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
     monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
     result = CliRunner().invoke(app, ["--debug", "extract"])
     assert result.exit_code == 1  # what the scheduler sees does not change under --debug

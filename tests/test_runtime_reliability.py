@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all
@@ -154,6 +155,50 @@ def test_retrying_repeats_transient_failures_and_stops_at_the_bound():
                                   sleep=slept.append),
                  what="outer", policy=FAST, on_retry=messages.append, sleep=slept.append)  # fmt: skip
     assert len(calls) == 4
+
+
+def _client_error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    response = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "PutObject")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "failure,code",
+    [
+        (lambda: DatabaseError("cannot connect: connection refused", transient=True), 75),
+        (lambda: DatabaseError("relation x does not exist"), 1),
+        (lambda: LockedError("another run holds the pipeline lock"), 75),
+        (lambda: _client_error("SlowDown", 503), 75),
+        (lambda: _client_error("InternalError", 500), 75),
+        (lambda: _client_error("AccessDenied", 403), 1),
+        (lambda: EndpointConnectionError(endpoint_url="https://s3"), 75),
+        (lambda: NoCredentialsError(), 2),
+        (lambda: ConfigError("AINSDALE_X: bad"), 2),
+    ],
+    ids=[
+        "db-transient",
+        "db-refused",
+        "locked",
+        "s3-slowdown",
+        "s3-500",
+        "s3-denied",
+        "no-network",
+        "no-credentials",
+        "config",
+    ],
+)
+def test_a_failure_that_a_later_run_may_cure_exits_75(failure, code):
+    """Try later (75) is one class for the scheduler: the lock, and a database or AWS fault
+    that outlived the in-process retries. Bad input (1) and configuration (2) are not."""
+    from ainsdale_etl.runtime.failures import describe_failure
+
+    message, exit_code = describe_failure(failure())
+    assert exit_code == code, message
 
 
 def test_a_permanent_failure_is_not_retried(pg_admin_url):
