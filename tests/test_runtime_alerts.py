@@ -35,7 +35,8 @@ def test_subject_names_command_and_exit_code_in_at_most_100_ascii_characters():
 
 
 def test_body_says_what_failed_where_and_how_to_retry():
-    failure = Failure("run-all", 1, "database error: x", step="load", batch_id=BATCH)
+    incident = f"run-all|load|{BATCH}|DatabaseError"
+    failure = Failure("run-all", 1, "database error: x", "load", BATCH, incident=incident)
     body = alert_body(failure, NOW)
     assert body | {"host": None} == {
         "command": "run-all",
@@ -44,6 +45,7 @@ def test_body_says_what_failed_where_and_how_to_retry():
         "exit_code": 1,
         "error": "database error: x",
         "retry": retry_hint(failure),
+        "incident": incident,
         "timestamp": "2026-11-25T17:48:12+00:00",
         "host": None,
     }
@@ -156,11 +158,12 @@ def toy_app():
     return app
 
 
-def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch):
+def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch, tmp_path):
     from ainsdale_etl.cli.session import state
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", str(tmp_path / "processed"))  # alert state
     runner = CliRunner()
     monkeypatch.setattr(state, "reporter", None)  # the real app's callback does this per run
     assert runner.invoke(toy_app, ["locked"]).exit_code == 75

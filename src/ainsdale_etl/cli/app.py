@@ -243,7 +243,8 @@ def verify(as_json: AsJson = False) -> None:
         print_verification(result)
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
-        fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
+        message = f"warehouse differs from the source: {'; '.join(failed)}"
+        fail(message, int(ExitCode.FAILED), error_class="VerifyFailed")
 
 
 @app.command()

@@ -27,6 +27,18 @@ class AlertSettings(BaseSettings):
     alert_topic_arn: str | None = Field(
         default=None, description="SNS topic a failed command publishes to (unset: no alerts)."
     )
+    alert_repeat_seconds: float = Field(
+        default=4 * 3600,
+        ge=0,
+        description="A failure like the last one (same command, step, batch and error class) "
+        "pages again only after this long; a different one pages at once.",
+    )
+    alert_after_repeats: int = Field(
+        default=3,
+        ge=1,
+        description="A stopped run (exit 130) or a transient fault past its retries (75) "
+        "pages only when it happens this many times before a success.",
+    )
 
 
 class Settings(AlertSettings):
@@ -174,9 +186,18 @@ def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str | No
     ]
 
 
+def alert_settings() -> AlertSettings:
+    """The alert settings, even when the other settings do not validate (and their defaults
+    when these do not either, so that a failure still pages)."""
+    try:
+        return AlertSettings()
+    except ValidationError:
+        try:
+            return AlertSettings(alert_repeat_seconds=0, alert_after_repeats=1)
+        except ValidationError:
+            return AlertSettings.model_construct(alert_topic_arn=None)
+
+
 def alert_topic_arn() -> str | None:
     """The alert topic, even when the other settings do not validate."""
-    try:
-        return AlertSettings().alert_topic_arn or None
-    except ValidationError:
-        return None
+    return alert_settings().alert_topic_arn or None
