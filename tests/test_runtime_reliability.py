@@ -361,3 +361,58 @@ def test_fault_specs_parse():
     [kill, sleep] = parse_faults("object_written:kill:3, lock_acquired:sleep=1.5")
     assert (kill.point, kill.action, kill.nth) == ("object_written", "kill", 3)
     assert (sleep.point, sleep.action, sleep.nth) == ("lock_acquired", "sleep=1.5", 1)
+
+
+@pytest.fixture
+def idle_cut_url(warehouse_url):
+    """The warehouse as a role whose sessions the server ends after 1 s of idleness, as an
+    ``idle_session_timeout`` (or a NAT gateway's idle cut) would after longer."""
+    import uuid
+
+    import psycopg
+
+    role = f"ainsdale_idle_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"ALTER ROLE {role} SET idle_session_timeout = '1s'")
+    parts = urlsplit(warehouse_url)
+    host = parts.netloc.rpartition("@")[2]
+    yield parts._replace(netloc=f"{role}@{host}").geturl()
+    with psycopg.connect(warehouse_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [role]
+        )
+        admin.execute(f"DROP ROLE {role}")
+
+
+def test_the_heartbeat_keeps_the_lock_through_idleness_and_sees_it_cut(idle_cut_url):
+    import psycopg
+
+    db = Database("warehouse", SecretStr(idle_cut_url))
+    with pipeline_lock(db, wait_seconds=0, heartbeat_seconds=0.3) as lock:
+        time.sleep(3)  # three idle timeouts' worth, with nothing else said on the session
+        lock.verify()
+        assert not lock.lost.is_set()
+        with psycopg.connect(idle_cut_url, autocommit=True) as other:
+            # Still held: no other session can take it.
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", [PIPELINE_LOCK_KEY]).fetchone() == (False,)  # fmt: skip
+            other.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = %s::bigint::oid AND pid <> pg_backend_pid()",
+                [PIPELINE_LOCK_KEY],
+            )
+        # The heartbeat notices the cut by itself within a beat or two, so the next commit's
+        # check refuses at once, without asking the server.
+        assert lock.lost.wait(2), "the heartbeat did not notice the lost connection"
+        with pytest.raises(LockedError) as err:
+            lock.verify()
+        assert err.value.exit_code == ExitCode.TRY_LATER
+
+
+def test_without_a_heartbeat_an_idle_cut_loses_the_lock_before_the_next_commit(idle_cut_url):
+    db = Database("warehouse", SecretStr(idle_cut_url))
+    with pipeline_lock(db, wait_seconds=0, heartbeat_seconds=0) as lock:
+        time.sleep(2)
+        with pytest.raises(LockedError, match="lost the pipeline lock") as err:
+            lock.verify()
+        assert err.value.exit_code == 75

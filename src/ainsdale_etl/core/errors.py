@@ -61,6 +61,11 @@ class LockedError(TryLaterError):
     """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
 
 
+class LockLostError(LockedError):
+    """The run's lock went with its connection: it stopped before committing anything more.
+    Unlike another run holding the lock, a fault worth paging about when it repeats."""
+
+
 class DatabaseError(EtlError):
     """A database could not be reached or refused a statement (message scrubbed of secrets).
 

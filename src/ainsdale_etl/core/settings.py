@@ -89,6 +89,12 @@ class Settings(AlertSettings):
         description="How long a run waits for another run to release the pipeline lock before "
         "exiting 75 (try later).",
     )
+    lock_heartbeat_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often the pipeline lock's idle connection is sent SELECT 1, so no "
+        "idle timeout cuts it and a cut is noticed within one beat (0: never).",
+    )
     db_attempts: int = Field(
         4,
         ge=1,
