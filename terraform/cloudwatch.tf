@@ -52,3 +52,46 @@ resource "aws_cloudwatch_metric_alarm" "executions_timed_out" {
   alarm_actions       = [aws_sns_topic.alerts.arn]
   ok_actions          = [aws_sns_topic.alerts.arn]
 }
+
+# ---- the app's own metrics (CloudWatch Embedded Metric Format in the task's log lines) ----
+
+locals {
+  # Told to the app as AINSDALE_METRICS_NAMESPACE (ecs.tf): one namespace per environment.
+  metrics_namespace = local.name
+  # Periods of the schedule the freshness threshold spans: every one of them must breach.
+  freshness_periods = max(2, ceil(var.freshness_threshold_minutes / var.schedule_period_minutes))
+}
+
+# The warehouse is stale: its lag behind totesys (lag_seconds, reported at the end of every
+# extract, load and run-all that ended well) stayed above the threshold, or nothing reported
+# it at all (missing data breaches): the schedule is disabled, every run fails or exits 75,
+# the lock is held by a run that hangs, or a backlog keeps the newest batch waiting.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  alarm_name          = "${local.name}-warehouse-stale"
+  alarm_description   = "ainsdale-etl: the warehouse lags totesys by more than ${var.freshness_threshold_minutes} minutes, or no run reported its freshness. Dashboard: ${local.name}. Logs: ${aws_cloudwatch_log_group.tasks.name}"
+  namespace           = local.metrics_namespace
+  metric_name         = "lag_seconds"
+  statistic           = "Minimum"
+  period              = var.schedule_period_minutes * 60
+  evaluation_periods  = local.freshness_periods
+  datapoints_to_alarm = local.freshness_periods
+  threshold           = var.freshness_threshold_minutes * 60
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}
+
+resource "aws_cloudwatch_dashboard" "pipeline" {
+  dashboard_name = local.name
+  dashboard_body = templatefile("${path.module}/templates/dashboard.json.tftpl", {
+    namespace           = local.metrics_namespace
+    region              = local.region
+    state_machine_arn   = aws_sfn_state_machine.pipeline.arn
+    log_group           = aws_cloudwatch_log_group.tasks.name
+    freshness_alarm_arn = aws_cloudwatch_metric_alarm.freshness.arn
+    failing_alarm_arn   = aws_cloudwatch_metric_alarm.executions_failing.arn
+    threshold_seconds   = var.freshness_threshold_minutes * 60
+  })
+}

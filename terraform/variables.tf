@@ -172,6 +172,17 @@ variable "access_log_retention_days" {
 
 # ---- alerting ----
 
+variable "freshness_threshold_minutes" {
+  description = "The freshness alarm fires when the warehouse lags totesys by more than this, or when no run has reported its freshness for this long (schedule disabled, every run failing or exiting 75)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.freshness_threshold_minutes >= 10 && var.freshness_threshold_minutes <= 1440
+    error_message = "freshness_threshold_minutes must be between 10 and 1440."
+  }
+}
+
 variable "failed_runs_to_alarm" {
   description = "Schedule periods in a row with failed executions before the ExecutionsFailed alarm fires (one stopped or locked-out run is not an incident)."
   type        = number

@@ -418,6 +418,63 @@ def test_failed_executions_alarm_once_per_incident_not_per_run() -> None:
     assert failing["period"] == "${var.schedule_period_minutes * 60}"
 
 
+# ---- the app's metrics: freshness alarm and dashboard ----------------------------------
+
+DASHBOARD = TERRAFORM / "templates" / "dashboard.json.tftpl"
+
+
+def test_the_freshness_alarm_watches_the_lag_the_app_reports_and_missing_data_breaches() -> None:
+    from ainsdale_etl.cli.metrics import METRIC_NAMES
+
+    alarm = root().resources[("aws_cloudwatch_metric_alarm", "freshness")]
+    # The namespace the alarm reads is the one the task is told to write.
+    assert alarm["namespace"] == "${local.metrics_namespace}"
+    for container in containers():
+        assert container_environment(container)["AINSDALE_METRICS_NAMESPACE"] == alarm["namespace"]
+    assert alarm["metric_name"] == "lag_seconds" and "lag_seconds" in METRIC_NAMES
+    assert alarm["statistic"] == "Minimum"  # one fresh report in a period is enough
+    # No report at all is a stale warehouse: a disabled schedule, runs that all fail or exit 75.
+    assert alarm["treat_missing_data"] == "breaching"
+    assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"]
+    assert alarm["threshold"] == "${var.freshness_threshold_minutes * 60}"
+    assert [reference(a) for a in alarm["alarm_actions"]] == [("aws_sns_topic", "alerts")]
+
+
+@cache
+def rendered_dashboard() -> dict[str, Any]:
+    dummies = {
+        "namespace": "ainsdale-etl-prod",
+        "region": "eu-west-2",
+        "state_machine_arn": "arn:aws:states:eu-west-2:123456789012:stateMachine:x",
+        "log_group": "/ecs/ainsdale-etl-prod",
+        "freshness_alarm_arn": "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:a",
+        "failing_alarm_arn": "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:b",
+        "threshold_seconds": "7200",
+    }
+    text = DASHBOARD.read_text()
+    dashboard = root().resources[("aws_cloudwatch_dashboard", "pipeline")]
+    passed = set(re.findall(r"(\w+)\s*=", dashboard["dashboard_body"].split("{", 1)[1]))
+    assert set(PLACEHOLDER.findall(text)) == set(dummies) == passed
+    return json.loads(PLACEHOLDER.sub(lambda match: dummies[match.group(1)], text))
+
+
+def test_the_dashboard_shows_throughput_lag_and_failures_of_metrics_the_app_emits() -> None:
+    from ainsdale_etl.cli.metrics import METRIC_NAMES
+
+    widgets = rendered_dashboard()["widgets"]
+    named: set[str] = set()
+    for widget in widgets:
+        for line in widget["properties"].get("metrics", []):
+            if isinstance(line[0], str) and line[0] == "ainsdale-etl-prod":
+                named.add(line[1])
+            elif isinstance(line[0], dict):
+                named.update(re.findall(r"MetricName=\"(\w+)\"", line[0]["expression"]))
+    assert named <= METRIC_NAMES, named - METRIC_NAMES
+    assert {"rows_per_s", "lag_seconds", "failures", "batches_pending"} <= named
+    titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
+    assert all(word in titles for word in ("throughput", "lag", "failures"))
+
+
 # ---- schedules -------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import atexit
 import gc
 import json
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +41,7 @@ from ainsdale_etl.cli.session import (
     warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
+from ainsdale_etl.ops.freshness import report_freshness
 
 app = typer.Typer(
     name="ainsdale-etl",
@@ -121,12 +122,15 @@ def extract(
             "--batch-id reads that batch's own windows: drop --tables/--full/--dry-run"
         )
     ctx = make_context()
+    started = datetime.now(UTC)
     with nullcontext() if dry_run else exclusive(ctx, wait):
         result = (
             reextract_batch(ctx, batch_id)
             if batch_id is not None
             else extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
         )
+    if not dry_run and batch_id is None:
+        report_freshness(ctx, checked_at=started)
     print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
@@ -191,6 +195,7 @@ def load(
         return
     with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
+    report_freshness(ctx)
     say(f"loaded {len(results)} batch(es) into the warehouse")
 
 
@@ -205,11 +210,13 @@ def run_all(
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
     ctx = make_context()
+    started = datetime.now(UTC)
     with exclusive(ctx, wait):
         warm_up()
         summary = run_everything(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )
+    report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
 
 

@@ -37,20 +37,26 @@ class _Whereabouts:
 
 
 class JsonReporter(_Whereabouts):
-    """One JSON object per event, for CloudWatch Logs Insights and other log pipelines."""
+    """One JSON object per event, for CloudWatch Logs Insights and other log pipelines; the
+    events that measure something carry CloudWatch metrics too (see cli/metrics.py)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, namespace: str = "") -> None:
         self.stream = stream or sys.stdout
+        self.namespace = namespace  # of the embedded metrics; empty: none
 
     def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
+        from ainsdale_etl.cli.metrics import embedded_metrics
+
         self._note(fields)
+        now = datetime.now(UTC)
         record = {
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": now.isoformat(timespec="milliseconds"),
             "level": level,
             "event": event,
             **({"message": message} if message else {}),
             **fields,
         }
+        record |= embedded_metrics(self.namespace, event, record, int(now.timestamp() * 1000))
         self.stream.write(json.dumps(record, default=str) + "\n")
         self.stream.flush()
 
@@ -130,7 +136,10 @@ def make_reporter(
     log_format: str | None, stream: TextIO | None = None, *, quiet: bool = False
 ) -> JsonReporter | ConsoleReporter:
     """The run's reporter; JSON log lines go to ``stream`` (default stdout)."""
+    from ainsdale_etl.core.settings import alert_settings
+
     fmt = log_format or ("console" if sys.stdout.isatty() else "json")
-    reporter = JsonReporter(stream) if fmt == "json" else ConsoleReporter()
+    namespace = alert_settings().metrics_namespace
+    reporter = JsonReporter(stream, namespace=namespace) if fmt == "json" else ConsoleReporter()
     reporter.quiet = quiet
     return reporter

@@ -17,8 +17,8 @@ SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-
 
 
 class AlertSettings(BaseSettings):
-    """Where failures are paged: read on its own, so that a run whose other settings are
-    invalid can still page about it."""
+    """Where failures are paged and metrics go: read on its own, so that a run whose other
+    settings are invalid can still page about it, and count it."""
 
     model_config = SettingsConfigDict(
         env_prefix="AINSDALE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -32,6 +32,11 @@ class AlertSettings(BaseSettings):
         ge=0,
         description="A failure like the last one (same command, step, batch and error class) "
         "pages again only after this long; a different one pages at once.",
+    )
+    metrics_namespace: str = Field(
+        default="ainsdale-etl",
+        description="CloudWatch namespace of the metrics embedded in JSON log lines "
+        "(empty: no metrics).",
     )
     alert_after_repeats: int = Field(
         default=3,
