@@ -690,11 +690,18 @@ def test_image_is_multi_stage_on_a_pinned_python_base() -> None:
         assert ":" in image and not image.endswith(":latest")
 
 
-def test_image_installs_a_wheel_without_extras_and_carries_no_build_tools() -> None:
+def test_image_installs_the_lock_without_extras_and_carries_no_build_tools() -> None:
     stages = dockerfile_stages()
     build_runs = " ".join(run for stage in stages[:-1] for run in instructions(stage, "RUN"))
-    assert "pip wheel" in build_runs and "/opt/venv" in build_runs
-    assert not re.search(r"\.\[|\[(dev|local|report)\]|pip install (-e|--editable)", build_runs)
+    assert "uv sync --locked --no-editable" in build_runs
+    build_env = " ".join(env for stage in stages[:-1] for env in instructions(stage, "ENV"))
+    assert "UV_PROJECT_ENVIRONMENT=/opt/venv" in build_env.split()
+    assert not re.search(r"--extra|--all-extras|\[(dev|local|report)\]|-e |--editable", build_runs)
+    assert any("uv.lock" in copy for copy in instructions(stages[0], "COPY"))
+    # The uv that builds the image is the one the lock pins (and make install bootstraps).
+    (uv_arg,) = [a for a in instructions(stages[0], "ARG") if a.startswith("UV_VERSION=")]
+    locked = re.search(r'name = "uv"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text())
+    assert locked and uv_arg == f"UV_VERSION={locked.group(1)}"
     final = stages[-1]
     assert not instructions(final, "RUN"), "the final stage installs nothing"
     copies = instructions(final, "COPY")
@@ -720,4 +727,4 @@ def test_dockerignore_admits_only_what_the_build_copies() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(lines)
+    assert {"!pyproject.toml", "!uv.lock", "!README.md", "!src/"} <= set(lines)
