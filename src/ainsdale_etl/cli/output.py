@@ -20,16 +20,24 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 
+# A batch that stopped the run: run-all goes on to load the batches before it, but the
+# failure, its alert and its incident key are about this one.
+_STOPPING_EVENTS = {"batch_quarantined", "batch_blocked"}
+
+
 class _Whereabouts:
-    """The step and batch the run was last heard of in."""
+    """The step and batch the run was last heard of in, or that stopped it."""
 
     step: str | None = None
     batch_id: str | None = None
+    stopped_at: tuple[str | None, str | None] | None = None  # (step, batch) of a quarantine
     quiet = False  # --quiet: info events only move the whereabouts; nothing is written
 
-    def _note(self, fields: dict[str, Any]) -> None:
+    def _note(self, fields: dict[str, Any], event: str = "") -> None:
         if fields.get("alongside"):  # run-all's background load: the run is where it was
             return
+        if event in _STOPPING_EVENTS:
+            self.stopped_at = (fields.get("step"), fields.get("batch_id"))
         step = fields.get("step") or self.step
         if step != self.step:
             self.step, self.batch_id = step, None  # a new step has not reached a batch yet
@@ -47,7 +55,7 @@ class JsonReporter(_Whereabouts):
     def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
         from ainsdale_etl.cli.metrics import embedded_metrics
 
-        self._note(fields)
+        self._note(fields, event)
         now = datetime.now(UTC)
         record = {
             "timestamp": now.isoformat(timespec="milliseconds"),
@@ -62,7 +70,7 @@ class JsonReporter(_Whereabouts):
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
         if self.quiet:
-            self._note(fields)
+            self._note(fields, event)
             return
         self._emit("info", event, message, fields)
 
@@ -93,7 +101,7 @@ class ConsoleReporter(_Whereabouts):
         self.console = Console(stderr=True, highlight=False)
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
-        self._note(fields)
+        self._note(fields, event)
         if self.quiet:
             return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]

@@ -136,9 +136,9 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     one): see :mod:`.incidents`. Another run holding the lock never pages (the freshness
     alarm notices a lock held for too long).
 
-    ``reporter`` knows the step and batch the run was in. A failure to page, or to read or
-    write the incident state, is logged, never raised, so the original failure and its exit
-    code stand; without its state, a failure pages as if it were new.
+    ``reporter`` knows the step and batch the run was in (or the batch that stopped it). A
+    failure to page, or to read or write the incident state, is logged, never raised, so the
+    original failure and its exit code stand; without its state, a failure pages as if new.
     """
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings
@@ -147,7 +147,8 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     topic = settings.alert_topic_arn
     if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
-    step, batch_id = reporter.step, reporter.batch_id
+    # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
+    step, batch_id = getattr(reporter, "stopped_at", None) or (reporter.step, reporter.batch_id)
     key = incident_key(command, step, batch_id, error_class or f"exit {code}")
     failure = Failure(command, code, scrub(message), step, batch_id, incident=key)
     store = _store_or_warn(reporter, "suppress repeated alerts")
