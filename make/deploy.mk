@@ -96,6 +96,6 @@ security: tools
 	$(TOOLS)/bandit $(BANDIT_FLAGS)
 	@test -x $(BIN)/uv || { echo "security: $(BIN)/uv missing - run 'make install' first" >&2; exit 2; }
 	$(BIN)/uv export --locked --quiet --all-extras --no-emit-project --format requirements-txt -o $(AUDIT_REQUIREMENTS)
-	$(TOOLS)/pip-audit --progress-spinner off --disable-pip --no-deps -r $(AUDIT_REQUIREMENTS)
+	$(TOOLS)/pip-audit --progress-spinner off --disable-pip --require-hashes -r $(AUDIT_REQUIREMENTS)
 
 deploy-check: docker-lint tf-check gha-lint security docker
