@@ -7,27 +7,41 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+# uv installs from uv.lock, the one record of every version (see README: Development, the
+# lock). It is itself a locked dev dependency: the bootstrap installs that version with pip.
+UV := $(BIN)/uv
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock 2>/dev/null)
+UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
 NAIVE_VENV := .venv-naive
 NAIVE_STAMP := $(NAIVE_VENV)/.installed
 SCALE ?= 1
 
-.PHONY: help install demo test stress coverage lint format typecheck bench clean
+.PHONY: help install demo test stress coverage lint format typecheck bench lock lock-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv and install the package with its dev, local and report extras
+install: $(STAMP) ## Create .venv and install exactly uv.lock: the package with its dev, local and report extras
 
-$(STAMP): pyproject.toml
+$(UV):
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; install it and rerun make" >&2; exit 2; }
+	@test -n "$(UV_VERSION)" || { echo "error: uv.lock names no uv; run 'make lock' where uv is installed" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --extra dev
 	@touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(UV_SYNC) --extra dev --extra bench
 	@touch $(BENCH_STAMP)
+
+lock: | $(UV) ## Re-resolve uv.lock after a change to pyproject.toml (`make lock ARGS=--upgrade` for new versions)
+	$(UV) lock $(ARGS)
+
+lock-check: | $(UV) ## Fail if uv.lock no longer matches pyproject.toml
+	$(UV) lock --check
 
 # The naive baseline runs from a venv of its own, so its pandas is not installed next to ours.
 $(NAIVE_STAMP): bench/naive-requirements.txt

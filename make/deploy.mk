@@ -8,7 +8,7 @@
 #   make tf-check      terraform fmt -check + checkov on terraform/
 #   make tf-validate   terraform init -backend=false + validate (needs the provider registry)
 #   make gha-lint      zizmor on .github/workflows
-#   make security      bandit on src/, pip-audit on the project venv
+#   make security      bandit on src/, pip-audit on uv.lock
 #   make deploy-check  all of the checks above
 
 # The root Makefile defines these; the defaults let this file run on its own too.
@@ -89,9 +89,13 @@ tf-validate:
 gha-lint: tools
 	$(TOOLS)/zizmor $(if $(GH_TOKEN),,--offline) .github/workflows
 
+# pip-audit reads the lock (every extra, with hashes): what the image and `make install` get.
+AUDIT_REQUIREMENTS := $(VENV)/requirements-audit.txt
+
 security: tools
 	$(TOOLS)/bandit $(BANDIT_FLAGS)
-	@test -x $(PY) || { echo "security: $(PY) missing - run 'make install' first" >&2; exit 2; }
-	PIPAPI_PYTHON_LOCATION=$(PY) $(TOOLS)/pip-audit --progress-spinner off --skip-editable
+	@test -x $(BIN)/uv || { echo "security: $(BIN)/uv missing - run 'make install' first" >&2; exit 2; }
+	$(BIN)/uv export --locked --quiet --all-extras --no-emit-project --format requirements-txt -o $(AUDIT_REQUIREMENTS)
+	$(TOOLS)/pip-audit --progress-spinner off --disable-pip --require-hashes -r $(AUDIT_REQUIREMENTS)
 
 deploy-check: docker-lint tf-check gha-lint security docker

@@ -46,6 +46,7 @@ locals {
     AINSDALE_PROCESSED_URI       = "s3://${module.processed_bucket.id}"
     AINSDALE_ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
     AINSDALE_LOG_FORMAT          = "json"
+    AINSDALE_METRICS_NAMESPACE   = local.metrics_namespace
     AINSDALE_HOME                = "/tmp/ainsdale"
     AINSDALE_REPORT_PUBLISH      = "true" # the dashboard, to the processed bucket after each load
     AWS_REGION                   = local.region

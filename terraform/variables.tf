@@ -102,6 +102,34 @@ variable "step_timeout_seconds" {
   default     = 3600
 }
 
+variable "try_later_attempts" {
+  description = "How many times one execution waits out a step's exit 75 (try later: lock held, or a database or AWS fault that outlived the task's retries) and runs the step again."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.try_later_attempts >= 0 && var.try_later_attempts <= 10
+    error_message = "try_later_attempts must be between 0 and 10."
+  }
+}
+
+variable "try_later_wait_seconds" {
+  description = "How long the state machine waits before running a step again after its exit 75."
+  type        = number
+  default     = 120
+}
+
+variable "schedule_period_minutes" {
+  description = "Minutes between scheduled starts (what schedule_expression says): the alarms count missed and failed runs in these periods."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.schedule_period_minutes >= 1 && var.schedule_period_minutes <= 480
+    error_message = "schedule_period_minutes must be between 1 and 480."
+  }
+}
+
 # ---- task size ----
 
 variable "task_cpu" {
@@ -143,6 +171,28 @@ variable "access_log_retention_days" {
 }
 
 # ---- alerting ----
+
+variable "freshness_threshold_minutes" {
+  description = "The freshness alarm fires when the warehouse lags totesys by more than this, or when no run has reported its freshness for this long (schedule disabled, every run failing or exiting 75)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.freshness_threshold_minutes >= 10 && var.freshness_threshold_minutes <= 1440
+    error_message = "freshness_threshold_minutes must be between 10 and 1440."
+  }
+}
+
+variable "failed_runs_to_alarm" {
+  description = "Schedule periods in a row with failed executions before the ExecutionsFailed alarm fires (one stopped or locked-out run is not an incident)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.failed_runs_to_alarm >= 1 && var.failed_runs_to_alarm <= 10
+    error_message = "failed_runs_to_alarm must be between 1 and 10."
+  }
+}
 
 variable "alert_email" {
   description = "Email address subscribed to failure alerts (empty: no subscription; confirm the email AWS sends)."

@@ -296,6 +296,8 @@ TEMPLATE_DUMMIES = {
     "assign_public_ip": "DISABLED",
     "topic_arn": "arn:aws:sns:eu-west-2:123456789012:ainsdale-etl-prod-alerts",
     "step_timeout_seconds": "3600",
+    "try_later_attempts": "3",
+    "try_later_wait_seconds": "120",
 }
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
@@ -321,13 +323,15 @@ def rendered_definition() -> dict[str, Any]:
 
 
 def ecs_steps() -> list[tuple[str, dict[str, Any]]]:
-    """The ECS task states in execution order, following Next from StartAt."""
+    """The ECS task states in execution order, following Next from StartAt (past the Pass
+    states that set up the execution's counters)."""
     definition = rendered_definition()
     states, name, order = definition["States"], definition["StartAt"], []
     while name:
         state = states[name]
-        assert state["Resource"].endswith(":states:::ecs:runTask.sync"), name
-        order.append((name, state))
+        if state["Type"] != "Pass":
+            assert state["Resource"].endswith(":states:::ecs:runTask.sync"), name
+            order.append((name, state))
         name = state.get("Next")
     return order
 
@@ -359,17 +363,21 @@ def test_pipeline_runs_extract_transform_load_on_the_cluster() -> None:
     assert {c["name"] for c in containers()} == {"${local.container_name}"}
 
 
-def test_every_step_retries_with_backoff_then_alerts_and_fails() -> None:
+def test_a_step_retries_only_the_errors_of_starting_its_task_never_its_exit() -> None:
+    """What the task's exit code means is the Catch's to decide (see
+    tests/test_deploy_state_machine.py, which walks the definition); Retry only covers ECS
+    refusing or failing to start the task."""
     states = rendered_definition()["States"]
     for name, state in ecs_steps():
-        assert state["Retry"], f"{name} has no Retry"
-        for retrier in state["Retry"]:
-            assert retrier["BackoffRate"] > 1, name
-            assert retrier["MaxAttempts"] >= 1, name
-            assert retrier["IntervalSeconds"] >= 1, name
-        (catcher,) = state["Catch"]
-        assert catcher["ErrorEquals"] == ["States.ALL"], name
-        notify = states[catcher["Next"]]
+        first, *others = state["Retry"]
+        assert first == {"ErrorEquals": ["States.TaskFailed", "States.Timeout"], "MaxAttempts": 0}
+        for retrier in others:
+            assert retrier["BackoffRate"] > 1 and 1 <= retrier["MaxAttempts"] <= 3, name
+        exits, anything = state["Catch"]
+        assert exits["ErrorEquals"] == ["States.TaskFailed"], name
+        assert states[exits["Next"]]["Type"] == "Pass", name
+        assert anything["ErrorEquals"] == ["States.ALL"], name
+        notify = states[anything["Next"]]
         assert notify["Type"] == "Task"
         assert notify["Resource"].endswith(":states:::sns:publish")
         assert notify["Parameters"]["TopicArn"] == TEMPLATE_DUMMIES["topic_arn"]
@@ -399,7 +407,72 @@ def test_failed_executions_raise_an_alarm_to_the_topic() -> None:
             metrics.update(re.findall(r'"(\w+)"', alarm["for_each"]))
         else:
             metrics.add(alarm["metric_name"])
-    assert "ExecutionsFailed" in metrics
+    assert {"ExecutionsFailed", "ExecutionsTimedOut"} <= metrics
+
+
+def test_failed_executions_alarm_once_per_incident_not_per_run() -> None:
+    failing = root().resources[("aws_cloudwatch_metric_alarm", "executions_failing")]
+    periods = root().resolve(failing["evaluation_periods"])
+    assert periods == root().variables["failed_runs_to_alarm"]["default"] >= 2
+    assert failing["datapoints_to_alarm"] == failing["evaluation_periods"]
+    assert failing["period"] == "${var.schedule_period_minutes * 60}"
+
+
+# ---- the app's metrics: freshness alarm and dashboard ----------------------------------
+
+DASHBOARD = TERRAFORM / "templates" / "dashboard.json.tftpl"
+
+
+def test_the_freshness_alarm_watches_the_lag_the_app_reports_and_missing_data_breaches() -> None:
+    from ainsdale_etl.cli.metrics import METRIC_NAMES
+
+    alarm = root().resources[("aws_cloudwatch_metric_alarm", "freshness")]
+    # The namespace the alarm reads is the one the task is told to write.
+    assert alarm["namespace"] == "${local.metrics_namespace}"
+    for container in containers():
+        assert container_environment(container)["AINSDALE_METRICS_NAMESPACE"] == alarm["namespace"]
+    assert alarm["metric_name"] == "lag_seconds" and "lag_seconds" in METRIC_NAMES
+    assert alarm["statistic"] == "Minimum"  # one fresh report in a period is enough
+    # No report at all is a stale warehouse: a disabled schedule, runs that all fail or exit 75.
+    assert alarm["treat_missing_data"] == "breaching"
+    assert alarm["evaluation_periods"] == alarm["datapoints_to_alarm"]
+    assert alarm["threshold"] == "${var.freshness_threshold_minutes * 60}"
+    assert [reference(a) for a in alarm["alarm_actions"]] == [("aws_sns_topic", "alerts")]
+
+
+@cache
+def rendered_dashboard() -> dict[str, Any]:
+    dummies = {
+        "namespace": "ainsdale-etl-prod",
+        "region": "eu-west-2",
+        "state_machine_arn": "arn:aws:states:eu-west-2:123456789012:stateMachine:x",
+        "log_group": "/ecs/ainsdale-etl-prod",
+        "freshness_alarm_arn": "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:a",
+        "failing_alarm_arn": "arn:aws:cloudwatch:eu-west-2:123456789012:alarm:b",
+        "threshold_seconds": "7200",
+    }
+    text = DASHBOARD.read_text()
+    dashboard = root().resources[("aws_cloudwatch_dashboard", "pipeline")]
+    passed = set(re.findall(r"(\w+)\s*=", dashboard["dashboard_body"].split("{", 1)[1]))
+    assert set(PLACEHOLDER.findall(text)) == set(dummies) == passed
+    return json.loads(PLACEHOLDER.sub(lambda match: dummies[match.group(1)], text))
+
+
+def test_the_dashboard_shows_throughput_lag_and_failures_of_metrics_the_app_emits() -> None:
+    from ainsdale_etl.cli.metrics import METRIC_NAMES
+
+    widgets = rendered_dashboard()["widgets"]
+    named: set[str] = set()
+    for widget in widgets:
+        for line in widget["properties"].get("metrics", []):
+            if isinstance(line[0], str) and line[0] == "ainsdale-etl-prod":
+                named.add(line[1])
+            elif isinstance(line[0], dict):
+                named.update(re.findall(r"MetricName=\"(\w+)\"", line[0]["expression"]))
+    assert named <= METRIC_NAMES, named - METRIC_NAMES
+    assert {"rows_per_s", "lag_seconds", "failures", "batches_pending"} <= named
+    titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
+    assert all(word in titles for word in ("throughput", "lag", "failures"))
 
 
 # ---- schedules -------------------------------------------------------------------------
@@ -617,12 +690,21 @@ def test_image_is_multi_stage_on_a_pinned_python_base() -> None:
         assert ":" in image and not image.endswith(":latest")
 
 
-def test_image_installs_a_wheel_with_only_the_report_extra_and_no_build_tools() -> None:
+def test_image_installs_the_lock_with_only_the_report_extra_and_no_build_tools() -> None:
     stages = dockerfile_stages()
     build_runs = " ".join(run for stage in stages[:-1] for run in instructions(stage, "RUN"))
-    assert "pip wheel" in build_runs and "/opt/venv" in build_runs
-    assert "[report]" in build_runs  # the published dashboard is built in the task
-    assert not re.search(r"\.\[|\[(dev|local)\]|pip install (-e|--editable)", build_runs)
+    assert "uv sync --locked --no-editable" in build_runs
+    build_env = " ".join(env for stage in stages[:-1] for env in instructions(stage, "ENV"))
+    assert "UV_PROJECT_ENVIRONMENT=/opt/venv" in build_env.split()
+    assert "--extra report" in build_runs  # the published dashboard is built in the task
+    assert not re.search(
+        r"--all-extras|--extra (dev|local)|\[(dev|local)\]|-e |--editable", build_runs
+    )
+    assert any("uv.lock" in copy for copy in instructions(stages[0], "COPY"))
+    # The uv that builds the image is the one the lock pins (and make install bootstraps).
+    (uv_arg,) = [a for a in instructions(stages[0], "ARG") if a.startswith("UV_VERSION=")]
+    locked = re.search(r'name = "uv"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text())
+    assert locked and uv_arg == f"UV_VERSION={locked.group(1)}"
     final = stages[-1]
     assert not instructions(final, "RUN"), "the final stage installs nothing"
     copies = instructions(final, "COPY")
@@ -648,4 +730,4 @@ def test_dockerignore_admits_only_what_the_build_copies() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(lines)
+    assert {"!pyproject.toml", "!uv.lock", "!README.md", "!src/"} <= set(lines)

@@ -35,7 +35,8 @@ def test_subject_names_command_and_exit_code_in_at_most_100_ascii_characters():
 
 
 def test_body_says_what_failed_where_and_how_to_retry():
-    failure = Failure("run-all", 1, "database error: x", step="load", batch_id=BATCH)
+    incident = f"run-all|load|{BATCH}|DatabaseError"
+    failure = Failure("run-all", 1, "database error: x", "load", BATCH, incident=incident)
     body = alert_body(failure, NOW)
     assert body | {"host": None} == {
         "command": "run-all",
@@ -44,6 +45,7 @@ def test_body_says_what_failed_where_and_how_to_retry():
         "exit_code": 1,
         "error": "database error: x",
         "retry": retry_hint(failure),
+        "incident": incident,
         "timestamp": "2026-11-25T17:48:12+00:00",
         "host": None,
     }
@@ -93,8 +95,10 @@ def test_publish_sends_subject_and_json_body(topic):
 def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkeypatch):
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "2")  # a refused connection is retried once
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
+    # A role the server does not know: a refusal, not transient, so exit 1 and no retry.
     result = cli("run-all", expect=1)
     [envelope] = received()
     body = json.loads(envelope["Message"])
@@ -105,7 +109,7 @@ def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkey
     assert body["step"] == "extract" and body["batch_id"] is None
     events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
     assert [e for e in events if e != "listed_whole"] == [
-        "step_started", "step_started", "warning", "failed", "alert_published",
+        "step_started", "step_started", "failed", "alert_published",
     ]  # fmt: skip
 
 
@@ -124,7 +128,9 @@ def test_a_failure_to_page_is_logged_and_the_original_failure_stands(
     cli, etl_env, fake_aws, monkeypatch
 ):
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", "arn:aws:sns:eu-west-2:123456789012:missing")
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
     monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")  # no retry warnings in the way
     result = cli("extract", expect=1)
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
@@ -154,11 +160,12 @@ def toy_app():
     return app
 
 
-def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch):
+def test_try_later_does_not_page_but_a_crash_does(toy_app, topic, monkeypatch, tmp_path):
     from ainsdale_etl.cli.session import state
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", str(tmp_path / "processed"))  # alert state
     runner = CliRunner()
     monkeypatch.setattr(state, "reporter", None)  # the real app's callback does this per run
     assert runner.invoke(toy_app, ["locked"]).exit_code == 75
@@ -179,7 +186,9 @@ def test_debugging_shows_the_traceback_and_keeps_the_exit_code_and_the_page(
 
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
+    monkeypatch.setenv(
+        "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
+    )
     monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
     result = CliRunner().invoke(app, ["--debug", "extract"])
     assert result.exit_code == 1  # what the scheduler sees does not change under --debug

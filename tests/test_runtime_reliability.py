@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all
@@ -154,6 +155,50 @@ def test_retrying_repeats_transient_failures_and_stops_at_the_bound():
                                   sleep=slept.append),
                  what="outer", policy=FAST, on_retry=messages.append, sleep=slept.append)  # fmt: skip
     assert len(calls) == 4
+
+
+def _client_error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    response = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "PutObject")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "failure,code",
+    [
+        (lambda: DatabaseError("cannot connect: connection refused", transient=True), 75),
+        (lambda: DatabaseError("relation x does not exist"), 1),
+        (lambda: LockedError("another run holds the pipeline lock"), 75),
+        (lambda: _client_error("SlowDown", 503), 75),
+        (lambda: _client_error("InternalError", 500), 75),
+        (lambda: _client_error("AccessDenied", 403), 1),
+        (lambda: EndpointConnectionError(endpoint_url="https://s3"), 75),
+        (lambda: NoCredentialsError(), 2),
+        (lambda: ConfigError("AINSDALE_X: bad"), 2),
+    ],
+    ids=[
+        "db-transient",
+        "db-refused",
+        "locked",
+        "s3-slowdown",
+        "s3-500",
+        "s3-denied",
+        "no-network",
+        "no-credentials",
+        "config",
+    ],
+)
+def test_a_failure_that_a_later_run_may_cure_exits_75(failure, code):
+    """Try later (75) is one class for the scheduler: the lock, and a database or AWS fault
+    that outlived the in-process retries. Bad input (1) and configuration (2) are not."""
+    from ainsdale_etl.runtime.failures import describe_failure
+
+    message, exit_code = describe_failure(failure())
+    assert exit_code == code, message
 
 
 def test_a_permanent_failure_is_not_retried(pg_admin_url):
@@ -316,3 +361,58 @@ def test_fault_specs_parse():
     [kill, sleep] = parse_faults("object_written:kill:3, lock_acquired:sleep=1.5")
     assert (kill.point, kill.action, kill.nth) == ("object_written", "kill", 3)
     assert (sleep.point, sleep.action, sleep.nth) == ("lock_acquired", "sleep=1.5", 1)
+
+
+@pytest.fixture
+def idle_cut_url(warehouse_url):
+    """The warehouse as a role whose sessions the server ends after 1 s of idleness, as an
+    ``idle_session_timeout`` (or a NAT gateway's idle cut) would after longer."""
+    import uuid
+
+    import psycopg
+
+    role = f"ainsdale_idle_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"ALTER ROLE {role} SET idle_session_timeout = '1s'")
+    parts = urlsplit(warehouse_url)
+    host = parts.netloc.rpartition("@")[2]
+    yield parts._replace(netloc=f"{role}@{host}").geturl()
+    with psycopg.connect(warehouse_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [role]
+        )
+        admin.execute(f"DROP ROLE {role}")
+
+
+def test_the_heartbeat_keeps_the_lock_through_idleness_and_sees_it_cut(idle_cut_url):
+    import psycopg
+
+    db = Database("warehouse", SecretStr(idle_cut_url))
+    with pipeline_lock(db, wait_seconds=0, heartbeat_seconds=0.3) as lock:
+        time.sleep(3)  # three idle timeouts' worth, with nothing else said on the session
+        lock.verify()
+        assert not lock.lost.is_set()
+        with psycopg.connect(idle_cut_url, autocommit=True) as other:
+            # Still held: no other session can take it.
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", [PIPELINE_LOCK_KEY]).fetchone() == (False,)  # fmt: skip
+            other.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND objid = %s::bigint::oid AND pid <> pg_backend_pid()",
+                [PIPELINE_LOCK_KEY],
+            )
+        # The heartbeat notices the cut by itself within a beat or two, so the next commit's
+        # check refuses at once, without asking the server.
+        assert lock.lost.wait(2), "the heartbeat did not notice the lost connection"
+        with pytest.raises(LockedError) as err:
+            lock.verify()
+        assert err.value.exit_code == ExitCode.TRY_LATER
+
+
+def test_without_a_heartbeat_an_idle_cut_loses_the_lock_before_the_next_commit(idle_cut_url):
+    db = Database("warehouse", SecretStr(idle_cut_url))
+    with pipeline_lock(db, wait_seconds=0, heartbeat_seconds=0) as lock:
+        time.sleep(2)
+        with pytest.raises(LockedError, match="lost the pipeline lock") as err:
+            lock.verify()
+        assert err.value.exit_code == 75

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ainsdale_etl.core.errors import ConfigError, EtlError
+from ainsdale_etl.core.errors import ConfigError, EtlError, TryLaterError
 
 
 def region_of(arn: str | None) -> str | None:
@@ -41,6 +41,27 @@ def aws_client(
 
 
 _CONFIGURATION_ERRORS = {"NoCredentialsError", "PartialCredentialsError", "NoRegionError"}
+# Faults of the moment: the network, throttling, a service's own 5xx. botocore has retried
+# them already (adaptive mode, up to 8 attempts), so what reaches us is for a later run.
+_TRANSIENT_ERRORS = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "ProxyConnectionError",
+}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+}
 
 
 def is_aws_error(exc: BaseException) -> bool:
@@ -67,10 +88,22 @@ def describe_aws_error(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def is_transient_aws_error(exc: BaseException) -> bool:
+    """A network fault, throttling or a 5xx: worth a later run, unlike a refusal (403, 404)."""
+    if type(exc).__name__ in _TRANSIENT_ERRORS:
+        return True
+    response = getattr(exc, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if response else None
+    return error_code(exc) in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+
+
 def aws_failure(exc: BaseException, doing: str) -> EtlError:
     """The expected failure for an AWS error met while ``doing`` something: missing
-    credentials or region are configuration (exit 2), anything else a failed run (exit 1)."""
+    credentials or region are configuration (exit 2), a fault of the moment that outlived
+    botocore's retries is "try later" (exit 75), anything else a failed run (exit 1)."""
     message = f"{doing}: {describe_aws_error(exc)}"
     if type(exc).__name__ in _CONFIGURATION_ERRORS:
         return ConfigError(f"{message}; configure AWS credentials and AWS_REGION")
+    if is_transient_aws_error(exc):
+        return TryLaterError(f"{message}; a later run will try again")
     return EtlError(message)

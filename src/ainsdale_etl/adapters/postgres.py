@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -256,13 +256,17 @@ class Database:
             yield conn
 
     @contextmanager
-    def psycopg_connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    def psycopg_connect(
+        self, *, autocommit: bool = False, options: Mapping[str, str | int] | None = None
+    ) -> Iterator[psycopg.Connection]:
         """A psycopg connection: for ``COPY ... TO STDOUT`` (which ADBC does not offer), and
-        for the run lock, which should not wait for ADBC to be imported."""
+        for the run lock, which should not wait for ADBC to be imported. ``options`` are
+        libpq connection parameters added to the URI's (e.g. keepalives)."""
         import psycopg
 
         def open_connection(uri: str) -> psycopg.Connection:
-            return psycopg.connect(uri, autocommit=autocommit)
+            extra: dict[str, Any] = dict(options or {})  # libpq keywords, beside psycopg's own
+            return psycopg.connect(uri, autocommit=autocommit, **extra)
 
         with self._session(open_connection, psycopg.Error) as conn:
             yield conn

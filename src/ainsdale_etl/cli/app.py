@@ -6,6 +6,7 @@ import atexit
 import gc
 import json
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -41,6 +42,7 @@ from ainsdale_etl.cli.session import (
     warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
+from ainsdale_etl.ops.freshness import report_freshness
 
 app = typer.Typer(
     name="ainsdale-etl",
@@ -121,12 +123,15 @@ def extract(
             "--batch-id reads that batch's own windows: drop --tables/--full/--dry-run"
         )
     ctx = make_context()
+    started = datetime.now(UTC)
     with nullcontext() if dry_run else exclusive(ctx, wait):
         result = (
             reextract_batch(ctx, batch_id)
             if batch_id is not None
             else extract_batch(ctx, tables=parse_tables(tables), full=full, dry_run=dry_run)
         )
+    if not dry_run and batch_id is None:
+        report_freshness(ctx, checked_at=started)
     print_counts(
         "would extract" if dry_run else "extracted", {t: e.rows for t, e in result.tables.items()}
     )
@@ -189,6 +194,7 @@ def load(
         return
     with exclusive(ctx, wait):
         results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
+    report_freshness(ctx)
     say(f"loaded {len(results)} batch(es) into the warehouse")
     publish_after_load(ctx, len(results))
 
@@ -204,11 +210,13 @@ def run_all(
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
     ctx = make_context()
+    started = datetime.now(UTC)
     with exclusive(ctx, wait):
         warm_up()
         summary = run_everything(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )
+    report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
     publish_after_load(ctx, len(summary.loaded))
 
@@ -243,7 +251,8 @@ def verify(as_json: AsJson = False) -> None:
         print_verification(result)
     if not result.ok:
         failed = [f"{c.mart} {c.name}" for c in result.checks if not c.ok]
-        fail(f"warehouse differs from the source: {'; '.join(failed)}", int(ExitCode.FAILED))
+        message = f"warehouse differs from the source: {'; '.join(failed)}"
+        fail(message, int(ExitCode.FAILED), error_class="VerifyFailed")
 
 
 @app.command()

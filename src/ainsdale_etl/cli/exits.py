@@ -15,7 +15,7 @@ import typer
 
 from ainsdale_etl.cli.session import reporter, state
 from ainsdale_etl.core.errors import ExitCode
-from ainsdale_etl.runtime.alerts import page
+from ainsdale_etl.runtime.alerts import page, resolve_incidents
 from ainsdale_etl.runtime.failures import describe_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,19 +24,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 NEVER_PAGES = {"check"}
 
 
-def fail(message: str, code: int, *, alert: bool = True) -> None:
-    """End the command with one line on stderr, the failure in the logs, and an alert."""
+def fail(message: str, code: int, *, alert: bool = True, error_class: str = "") -> None:
+    """End the command with one line on stderr, the failure in the logs, and an alert (once
+    per incident: ``error_class`` is part of its key, see runtime/incidents.py)."""
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.cli.output import JsonReporter
 
     message = scrub(message)  # last line of defence: no credential leaves the process
     run_reporter = reporter()
     if isinstance(run_reporter, JsonReporter):
-        run_reporter.error(message, exit_code=code)  # for CloudWatch queries
+        # For CloudWatch queries, and the failures metric (see cli/metrics.py).
+        run_reporter.error(message, exit_code=code, command=state.command)
     typer.echo(f"error: {message}", err=True)
     if alert and state.command not in NEVER_PAGES:
-        page(run_reporter, state.command or "ainsdale-etl", message, code)
+        page(run_reporter, state.command or "ainsdale-etl", message, code, error_class)
     raise typer.Exit(code)
+
+
+def _succeeded(options: dict[str, Any]) -> None:
+    """A command that did its work resolves the incidents its kind had open (a dry run did
+    not, and proves nothing)."""
+    if state.command and state.command not in NEVER_PAGES and not options.get("dry_run"):
+        resolve_incidents(reporter(), state.command)
 
 
 def handle_errors(func: F) -> F:
@@ -49,18 +58,21 @@ def handle_errors(func: F) -> F:
         state.command = func.__name__.replace("_", "-")  # as Typer names the command
         try:
             with stop_on_sigterm():
-                return func(*args, **kwargs)
-        except typer.Exit:
+                result = func(*args, **kwargs)
+        except typer.Exit as done:
+            if done.exit_code == 0:
+                _succeeded(kwargs)
             raise
         except KeyboardInterrupt:
-            fail("interrupted", int(ExitCode.INTERRUPTED))
+            fail("interrupted", int(ExitCode.INTERRUPTED), error_class="KeyboardInterrupt")
         except Exception as exc:
             message, code = describe_failure(exc)
             if state.debug:
                 # The traceback, then the same line, exit code and page as without --debug:
                 # debugging a scheduled task must not change what its scheduler sees.
                 traceback.print_exc()
-            fail(message, code)
-        return None
+            fail(message, code, error_class=type(exc).__name__)
+        _succeeded(kwargs)
+        return result
 
     return wrapper  # type: ignore[return-value]

@@ -20,16 +20,24 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 
+# A batch that stopped the run: run-all goes on to load the batches before it, but the
+# failure, its alert and its incident key are about this one.
+_STOPPING_EVENTS = {"batch_quarantined", "batch_blocked"}
+
+
 class _Whereabouts:
-    """The step and batch the run was last heard of in."""
+    """The step and batch the run was last heard of in, or that stopped it."""
 
     step: str | None = None
     batch_id: str | None = None
+    stopped_at: tuple[str | None, str | None] | None = None  # (step, batch) of a quarantine
     quiet = False  # --quiet: info events only move the whereabouts; nothing is written
 
-    def _note(self, fields: dict[str, Any]) -> None:
+    def _note(self, fields: dict[str, Any], event: str = "") -> None:
         if fields.get("alongside"):  # run-all's background load: the run is where it was
             return
+        if event in _STOPPING_EVENTS:
+            self.stopped_at = (fields.get("step"), fields.get("batch_id"))
         step = fields.get("step") or self.step
         if step != self.step:
             self.step, self.batch_id = step, None  # a new step has not reached a batch yet
@@ -37,26 +45,32 @@ class _Whereabouts:
 
 
 class JsonReporter(_Whereabouts):
-    """One JSON object per event, for CloudWatch Logs Insights and other log pipelines."""
+    """One JSON object per event, for CloudWatch Logs Insights and other log pipelines; the
+    events that measure something carry CloudWatch metrics too (see cli/metrics.py)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, namespace: str = "") -> None:
         self.stream = stream or sys.stdout
+        self.namespace = namespace  # of the embedded metrics; empty: none
 
     def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
-        self._note(fields)
+        from ainsdale_etl.cli.metrics import embedded_metrics
+
+        self._note(fields, event)
+        now = datetime.now(UTC)
         record = {
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "timestamp": now.isoformat(timespec="milliseconds"),
             "level": level,
             "event": event,
             **({"message": message} if message else {}),
             **fields,
         }
+        record |= embedded_metrics(self.namespace, event, record, int(now.timestamp() * 1000))
         self.stream.write(json.dumps(record, default=str) + "\n")
         self.stream.flush()
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
         if self.quiet:
-            self._note(fields)
+            self._note(fields, event)
             return
         self._emit("info", event, message, fields)
 
@@ -87,7 +101,7 @@ class ConsoleReporter(_Whereabouts):
         self.console = Console(stderr=True, highlight=False)
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
-        self._note(fields)
+        self._note(fields, event)
         if self.quiet:
             return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]
@@ -130,7 +144,10 @@ def make_reporter(
     log_format: str | None, stream: TextIO | None = None, *, quiet: bool = False
 ) -> JsonReporter | ConsoleReporter:
     """The run's reporter; JSON log lines go to ``stream`` (default stdout)."""
+    from ainsdale_etl.core.settings import alert_settings
+
     fmt = log_format or ("console" if sys.stdout.isatty() else "json")
-    reporter = JsonReporter(stream) if fmt == "json" else ConsoleReporter()
+    namespace = alert_settings().metrics_namespace
+    reporter = JsonReporter(stream, namespace=namespace) if fmt == "json" else ConsoleReporter()
     reporter.quiet = quiet
     return reporter

@@ -88,10 +88,11 @@ def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
+    heartbeat = ctx.settings.lock_heartbeat_seconds
     require_writable_buckets(ctx)
     ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
     with (
-        pipeline_lock(ctx.warehouse, wait_seconds=seconds) as lock,
+        pipeline_lock(ctx.warehouse, wait_seconds=seconds, heartbeat_seconds=heartbeat) as lock,
         ctx.warehouse.reusing_connections(),
     ):
         ctx.lock_check = lock.verify

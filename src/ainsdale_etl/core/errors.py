@@ -13,7 +13,10 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the run failed: bad input, a database error, a failed check
     USAGE = 2  # bad configuration or usage: fix the settings or the command line
-    TRY_LATER = 75  # EX_TEMPFAIL: another run holds the lock; the schedule's retry will do
+    # EX_TEMPFAIL: nothing is wrong with the input or the configuration, and nothing was
+    # committed halfway: another run holds the lock, or a database or AWS fault outlived the
+    # in-process retries. The same command later may well succeed; a scheduler retries it.
+    TRY_LATER = 75
     INTERRUPTED = 130  # stopped by SIGINT/SIGTERM at a safe point; rerun to carry on
 
 
@@ -47,10 +50,20 @@ class BadRowError(BadInputError):
         self.row_id = row_id
 
 
-class LockedError(EtlError):
-    """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
+class TryLaterError(EtlError):
+    """A failure of the moment, not of the input or the configuration: the same command, run
+    again later, may succeed (exit 75; Step Functions waits and retries it)."""
 
     exit_code = ExitCode.TRY_LATER
+
+
+class LockedError(TryLaterError):
+    """Another run holds the pipeline lock; nothing was done, so retrying later is safe."""
+
+
+class LockLostError(LockedError):
+    """The run's lock went with its connection: it stopped before committing anything more.
+    Unlike another run holding the lock, a fault worth paging about when it repeats."""
 
 
 class DatabaseError(EtlError):
@@ -64,3 +77,6 @@ class DatabaseError(EtlError):
         super().__init__(message)
         self.transient = transient
         self.retries_exhausted = False
+        # A transient fault that reaches the CLI has outlived every in-process retry
+        # (core/retry.py): only a later run can cure it, so it is "try later".
+        self.exit_code = ExitCode.TRY_LATER if transient else ExitCode.FAILED

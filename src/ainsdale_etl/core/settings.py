@@ -17,8 +17,8 @@ SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-
 
 
 class AlertSettings(BaseSettings):
-    """Where failures are paged: read on its own, so that a run whose other settings are
-    invalid can still page about it."""
+    """Where failures are paged and metrics go: read on its own, so that a run whose other
+    settings are invalid can still page about it, and count it."""
 
     model_config = SettingsConfigDict(
         env_prefix="AINSDALE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -26,6 +26,23 @@ class AlertSettings(BaseSettings):
 
     alert_topic_arn: str | None = Field(
         default=None, description="SNS topic a failed command publishes to (unset: no alerts)."
+    )
+    alert_repeat_seconds: float = Field(
+        default=4 * 3600,
+        ge=0,
+        description="A failure like the last one (same command, step, batch and error class) "
+        "pages again only after this long; a different one pages at once.",
+    )
+    metrics_namespace: str = Field(
+        default="ainsdale-etl",
+        description="CloudWatch namespace of the metrics embedded in JSON log lines "
+        "(empty: no metrics).",
+    )
+    alert_after_repeats: int = Field(
+        default=3,
+        ge=1,
+        description="A stopped run (exit 130) or a transient fault past its retries (75) "
+        "pages only when it happens this many times before a success.",
     )
 
 
@@ -76,6 +93,12 @@ class Settings(AlertSettings):
         ge=0,
         description="How long a run waits for another run to release the pipeline lock before "
         "exiting 75 (try later).",
+    )
+    lock_heartbeat_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often the pipeline lock's idle connection is sent SELECT 1, so no "
+        "idle timeout cuts it and a cut is noticed within one beat (0: never).",
     )
     db_attempts: int = Field(
         4,
@@ -186,9 +209,18 @@ def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str | No
     ]
 
 
+def alert_settings() -> AlertSettings:
+    """The alert settings, even when the other settings do not validate (and their defaults
+    when these do not either, so that a failure still pages)."""
+    try:
+        return AlertSettings()
+    except ValidationError:
+        try:
+            return AlertSettings(alert_repeat_seconds=0, alert_after_repeats=1)
+        except ValidationError:
+            return AlertSettings.model_construct(alert_topic_arn=None)
+
+
 def alert_topic_arn() -> str | None:
     """The alert topic, even when the other settings do not validate."""
-    try:
-        return AlertSettings().alert_topic_arn or None
-    except ValidationError:
-        return None
+    return alert_settings().alert_topic_arn or None

@@ -1,7 +1,9 @@
-"""Failure alerts: one SNS message per failed command, saying what failed and how to retry.
+"""Failure alerts: one SNS message per incident, saying what failed and how to retry, and one
+more when it is resolved.
 
 The message is built by pure functions from a :class:`Failure`; only :func:`publish_alert`
 talks to AWS. The error text is the one line the CLI printed, already scrubbed of secrets.
+Which failures page, and which successes resolve, is :mod:`.incidents`' to decide.
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from ainsdale_etl.core.errors import ExitCode
+from ainsdale_etl.runtime.incidents import (
+    Incident,
+    IncidentStore,
+    OpenIncidents,
+    decide,
+    incident_key,
+    incident_store,
+    resolve,
+)
 
 # SNS subjects: ASCII, no line breaks, at most 100 characters.
 SUBJECT_LIMIT = 100
@@ -30,6 +43,7 @@ class Failure:
     error: str
     step: str | None = None
     batch_id: str | None = None
+    incident: str | None = None  # the stable key (see runtime/incidents.py)
 
 
 def alert_subject(failure: Failure) -> str:
@@ -60,53 +74,140 @@ def alert_body(failure: Failure, now: datetime) -> dict[str, Any]:
         "exit_code": failure.exit_code,
         "error": failure.error[:ERROR_LIMIT],
         "retry": retry_hint(failure),
+        "incident": failure.incident,
         "timestamp": now.astimezone(UTC).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
     }
 
 
-def publish_alert(topic_arn: str, failure: Failure, now: datetime | None = None) -> str:
-    """Publish the alert for ``failure``; returns the SNS message id."""
+def resolved_body(command: str, incidents: list[Incident], now: datetime) -> dict[str, Any]:
+    """The message that closes ``incidents``: a run of the same command succeeded."""
+    return {
+        "command": command,
+        "resolved": [
+            {
+                "incident": i.key,
+                "exit_code": i.exit_code,
+                "failures": i.failures,
+                "since": i.opened_at.astimezone(UTC).isoformat(timespec="seconds"),
+                "last_error": i.error[:ERROR_LIMIT],
+            }
+            for i in incidents
+        ],
+        "timestamp": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+    }
+
+
+def _publish(topic_arn: str, subject: str, body: dict[str, Any]) -> str:
     from ainsdale_etl.adapters.aws import aws_client
 
-    # Few, short attempts: the run has already failed, and its exit must not wait on SNS.
+    # Few, short attempts: the run has already ended, and its exit must not wait on SNS.
     sns = aws_client("sns", arn=topic_arn, max_attempts=3, timeout=10)
-    body = alert_body(failure, now or datetime.now(UTC))
-    response = sns.publish(
-        TopicArn=topic_arn,
-        Subject=alert_subject(failure),
-        Message=json.dumps(body, indent=2),
-    )
+    subject = _NOT_PRINTABLE_ASCII.sub(" ", subject)[:SUBJECT_LIMIT]
+    response = sns.publish(TopicArn=topic_arn, Subject=subject, Message=json.dumps(body, indent=2))
     return str(response["MessageId"])
 
 
-def page(reporter: Any, command: str, message: str, code: int) -> None:
-    """Page through SNS if a topic is set, unless the scheduler will simply retry (exit 75).
+def publish_alert(topic_arn: str, failure: Failure, now: datetime | None = None) -> str:
+    """Publish the alert for ``failure``; returns the SNS message id."""
+    return _publish(
+        topic_arn, alert_subject(failure), alert_body(failure, now or datetime.now(UTC))
+    )
 
-    ``reporter`` knows the step and batch the run was in. A failure to page is logged, never
-    raised, so the original failure and its exit code stand.
+
+def _store_or_warn(reporter: Any, doing: str) -> IncidentStore | None:
+    try:
+        return incident_store()
+    except Exception as exc:
+        _warn(reporter, f"cannot open the alert state to {doing}", exc)
+        return None
+
+
+def _warn(reporter: Any, what: str, exc: Exception) -> None:
+    from ainsdale_etl.adapters.aws import describe_aws_error
+    from ainsdale_etl.adapters.postgres import scrub
+
+    reporter.warning(scrub(f"{what}: {describe_aws_error(exc)}"))
+
+
+def page(reporter: Any, command: str, message: str, code: int, error_class: str = "") -> None:
+    """Page through SNS if a topic is set and this failure opens an incident (or reminds of
+    one): see :mod:`.incidents`. Another run holding the lock never pages (the freshness
+    alarm notices a lock held for too long).
+
+    ``reporter`` knows the step and batch the run was in (or the batch that stopped it). A
+    failure to page, or to read or write the incident state, is logged, never raised, so the
+    original failure and its exit code stand; without its state, a failure pages as if new.
     """
     from ainsdale_etl.adapters.postgres import scrub
-    from ainsdale_etl.core.errors import ExitCode
-    from ainsdale_etl.core.settings import alert_topic_arn
+    from ainsdale_etl.core.settings import alert_settings
 
-    topic = alert_topic_arn()
-    if not topic or code in (ExitCode.OK, ExitCode.TRY_LATER):
+    settings = alert_settings()
+    topic = settings.alert_topic_arn
+    if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
-    failure = Failure(
-        command=command,
-        exit_code=code,
-        error=scrub(message),
-        step=reporter.step,
-        batch_id=reporter.batch_id,
+    # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
+    step, batch_id = getattr(reporter, "stopped_at", None) or (reporter.step, reporter.batch_id)
+    key = incident_key(command, step, batch_id, error_class or f"exit {code}")
+    failure = Failure(command, code, scrub(message), step, batch_id, incident=key)
+    store = _store_or_warn(reporter, "suppress repeated alerts")
+    now = datetime.now(UTC)
+    state = OpenIncidents()
+    if store is not None:
+        try:
+            state = store.read(command)
+        except Exception as exc:
+            _warn(reporter, "cannot read the alert state; alerting as if new", exc)
+            store = None  # a state that cannot be read is not overwritten
+    due, state = decide(
+        state,
+        key,
+        code,
+        failure.error,
+        now,
+        repeat_seconds=settings.alert_repeat_seconds,
+        after_repeats=settings.alert_after_repeats,
     )
-    try:
-        message_id = publish_alert(topic, failure)
-    except Exception as exc:
-        from ainsdale_etl.adapters.aws import describe_aws_error
+    if due:
+        try:
+            message_id = publish_alert(topic, failure, now)
+        except Exception as exc:
+            _warn(reporter, f"could not publish the failure alert to {topic}", exc)
+            state.incidents[key].paged_at = None  # unsent: the next failure tries again
+        else:
+            reporter.event("alert_published", topic=topic, message_id=message_id, incident=key)
+    else:
+        reporter.event("alert_suppressed", incident=key, failures=state.incidents[key].failures)
+    if store is not None:
+        try:
+            store.write(command, state)
+        except Exception as exc:
+            _warn(reporter, "cannot write the alert state", exc)
 
-        reporter.warning(
-            scrub(f"could not publish the failure alert to {topic}: {describe_aws_error(exc)}")
-        )
+
+def resolve_incidents(reporter: Any, command: str) -> None:
+    """After a success: close the command's open incidents, with one "resolved" message for
+    those that paged. Never raises."""
+    from ainsdale_etl.core.settings import alert_settings
+
+    topic = alert_settings().alert_topic_arn
+    if not topic:
         return
-    reporter.event("alert_published", topic=topic, message_id=message_id)
+    store = _store_or_warn(reporter, "resolve open alerts")
+    if store is None:
+        return
+    try:
+        state = store.read(command)
+        if not state.incidents:
+            return
+        paged = resolve(state)
+        if paged:
+            subject = f"ainsdale-etl {command} resolved"
+            message_id = _publish(topic, subject, resolved_body(command, paged, datetime.now(UTC)))
+            reporter.event(
+                "alert_resolved", topic=topic, message_id=message_id, incidents=len(paged)
+            )
+        store.write(command, OpenIncidents())
+    except Exception as exc:
+        _warn(reporter, "could not resolve the open alerts", exc)
