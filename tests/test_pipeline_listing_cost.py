@@ -111,9 +111,10 @@ def test_an_incremental_run_makes_the_same_s3_requests_after_3_and_after_300_bat
     with s3_requests(monkeypatch) as after_300:
         result = cli("run-all")
     assert after_3 == after_300, (after_3, after_300)
-    # Seven listings, each from its watermark: the newest batch (extract), both buckets
-    # (transform), the processed bucket twice (is a load waiting? which?), quarantine marks twice.
-    assert after_300["ListObjectsV2"] == 7
+    # Eight listings, each from its watermark: the newest batch (extract), both buckets
+    # (transform), the processed bucket twice (is a load waiting? which?), quarantine marks
+    # twice, and the ingest bucket for the freshness metric's batches pending.
+    assert after_300["ListObjectsV2"] == 8
     assert "listed_whole" not in result.stdout
     assert (
         len(

@@ -37,16 +37,12 @@ def freshness(
 def report_freshness(ctx: Context, checked_at: datetime | None = None) -> None:
     """The ``freshness`` event for the run that just ended well; ``checked_at``: when it read
     totesys, if it did. A failure to measure is a warning, never the run's failure."""
-    from ainsdale_etl.core.batches import committed_batches
     from ainsdale_etl.load.ledger import loaded_batches
+    from ainsdale_etl.pipeline.pending import not_loaded
 
     try:
-        fields = freshness(
-            committed_batches(ctx.ingest),
-            loaded_batches(ctx.warehouse),
-            checked_at,
-            datetime.now(UTC),
-        )
+        loaded = set(loaded_batches(ctx.warehouse))
+        fields = freshness(not_loaded(ctx, loaded), loaded, checked_at, datetime.now(UTC))
     except Exception as exc:
         ctx.reporter.warning(f"could not measure the warehouse's freshness: {exc}")
         return

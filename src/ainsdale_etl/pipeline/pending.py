@@ -9,7 +9,7 @@ the steps themselves.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.batches import committed_batches
 from ainsdale_etl.core.watermarks import contiguous_through, read_watermark, write_watermark
@@ -43,15 +43,28 @@ def pending_transforms(ctx: Context) -> list[str]:
     return [b for b in extracted if b not in done]
 
 
+def _loaded_through(mark: dict[str, Any] | None, loaded: set[str]) -> str | None:
+    """The "loaded" watermark's batch, if it still describes this warehouse's ledger."""
+    if mark is None or sum(b <= mark["batch_id"] for b in loaded) != mark.get("ledger_rows"):
+        return None
+    return str(mark["batch_id"])
+
+
+def not_loaded(ctx: Context, loaded: set[str]) -> list[str]:
+    """Extracted batches the warehouse's ledger does not hold yet (the freshness metric's
+    pending), listed from the "loaded" watermark like the load's own listing."""
+    since = _loaded_through(read_watermark(ctx.processed, LOADED), loaded)
+    return [b for b in committed_batches(ctx.ingest, since=since) if b not in loaded]
+
+
 def pending_loads(ctx: Context, loaded: set[str]) -> list[str]:
     """Transformed batches the warehouse's ledger does not hold. The watermark also records how
     many ledger rows it covered: a warehouse replaced or restored since does not match, and
     every batch is looked at again."""
     mark = read_watermark(ctx.processed, LOADED)
-    since = mark["batch_id"] if mark else None
-    if mark is not None and sum(b <= mark["batch_id"] for b in loaded) != mark.get("ledger_rows"):
+    since = _loaded_through(mark, loaded)
+    if mark is not None and since is None:
         _listed_whole(ctx, "load", "the warehouse's ledger does not match its watermark")
-        since = None
     elif since is None:
         _listed_whole(ctx, "load", "no watermark yet")
     transformed = committed_batches(ctx.processed, since=since)
