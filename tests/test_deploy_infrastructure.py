@@ -708,7 +708,20 @@ def test_image_installs_the_lock_with_only_the_report_extra_and_no_build_tools()
     final = stages[-1]
     assert not instructions(final, "RUN"), "the final stage installs nothing"
     copies = instructions(final, "COPY")
-    assert copies == ["--from=build /opt/venv /opt/venv"]
+    assert copies == [
+        "--from=build /opt/venv /opt/venv",
+        "--from=fonts /usr/share/fonts /usr/share/fonts",
+    ]
+
+
+def test_image_carries_fonts_for_cjk_and_emoji_names() -> None:
+    # The dashboard's PNGs are drawn in the task: names in CJK or with emoji need glyphs.
+    (fonts,) = [s for s in dockerfile_stages() if s[0][1].endswith(" AS fonts")]
+    installs = " ".join(instructions(fonts, "RUN"))
+    assert all(
+        p in installs
+        for p in ("fonts-noto-cjk", "fonts-noto-color-emoji", "--no-install-recommends")
+    )
 
 
 def test_image_writes_only_under_tmp() -> None:
