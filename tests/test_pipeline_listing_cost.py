@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,7 +15,7 @@ from botocore.client import BaseClient
 
 from ainsdale_etl.core.batches import manifest_key, new_batch_id, parse_batch_id
 from conftest import query
-from processes import warehouse_contents
+from processes import ledger, warehouse_contents
 
 BUCKETS = ("ingest-bucket", "processed-bucket")
 
@@ -93,37 +94,42 @@ def add_history(s3, warehouse_url: str, count: int) -> None:
     )
 
 
+def _one_round(cli, etl_env, monkeypatch) -> dict[str, Counter[str]]:
+    """The S3 requests of an incremental run, as run-all and as the state machine's three
+    tasks (extract, transform, load: each its own process in AWS)."""
+    counts = {}
+    for commands in (["run-all"], ["extract"], ["transform"], ["load"]):
+        if commands[0] in ("run-all", "extract"):
+            touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+        with s3_requests(monkeypatch) as counted:
+            result = cli(*commands)
+        assert "listed_whole" not in result.stdout, commands
+        counts[commands[0]] = counted
+    return counts
+
+
 def test_an_incremental_run_makes_the_same_s3_requests_after_3_and_after_300_batches(
     cli, etl_env, s3_buckets, monkeypatch
 ):
     for _ in range(3):
         touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
         cli("run-all")
-    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
-    with s3_requests(monkeypatch) as after_3:
-        cli("run-all")
+    after_3 = _one_round(cli, etl_env, monkeypatch)
     add_history(s3_buckets, etl_env["AINSDALE_WAREHOUSE_URL"], 297)
     # The ledger grew under the "loaded" watermark, as no real run makes it: the next run
     # notices, lists every batch once and moves the watermark; the one after is steady state.
     touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
     assert '"listed_whole"' in cli("run-all").stdout
-    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
-    with s3_requests(monkeypatch) as after_300:
-        result = cli("run-all")
+    after_300 = _one_round(cli, etl_env, monkeypatch)
     assert after_3 == after_300, (after_3, after_300)
     # Eight listings, each from its watermark: the newest batch (extract), both buckets
     # (transform), the processed bucket twice (is a load waiting? which?), quarantine marks
     # twice, and the ingest bucket for the freshness metric's batches pending.
-    assert after_300["ListObjectsV2"] == 8
-    assert "listed_whole" not in result.stdout
-    assert (
-        len(
-            query(
-                etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
-            )
-        )
-        == 303
+    assert after_300["run-all"]["ListObjectsV2"] == 8
+    loaded = query(
+        etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT batch_id FROM ainsdale_meta.loaded_batch"
     )
+    assert len(loaded) == 3 + 2 + 297 + 1 + 2
 
 
 def test_a_lost_watermark_costs_one_full_listing_and_nothing_else(cli, etl_env, s3_buckets):
@@ -163,3 +169,27 @@ def test_a_new_warehouse_behind_an_old_watermark_still_gets_every_batch(
     cli("load")
     assert warehouse_contents(fresh) == warehouse_contents(etl_env["AINSDALE_WAREHOUSE_URL"])
     assert len(query(fresh, "SELECT batch_id FROM ainsdale_meta.loaded_batch")) == 2
+
+
+def test_a_batch_repaired_out_of_turn_does_not_carry_the_loaded_watermark_past_a_waiting_one(
+    cli, etl_env
+):
+    ingest, wh = Path(etl_env["AINSDALE_INGEST_URI"]), etl_env["AINSDALE_WAREHOUSE_URL"]
+    touch_a_row(etl_env["AINSDALE_SOURCE_URL"])
+    cli("extract")
+    [first] = [p.name for p in ingest.glob("data/*/*/*/*")]
+    [csv] = ingest.glob(f"data/*/*/*/{first}/{first}_staff.csv")
+    good = csv.read_bytes()
+    csv.write_bytes(good[: len(good) // 2])  # damaged: the batch is quarantined at transform
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = now() "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("run-all", expect=1)  # extracts a second batch, which waits behind the first
+    [second] = [p.name for p in ingest.glob("data/*/*/*/*") if p.name != first]
+    cli("transform", "--batch-id", second)  # a repair out of turn, as the README allows
+    cli("load", "--batch-id", second)
+    cli("load")  # a scheduled load: nothing due, and the watermarks must not move past `first`
+    csv.write_bytes(good)  # the objects restored
+    cli("run-all")
+    assert ledger(wh) == sorted([first, second])
+    cli("verify")

@@ -329,6 +329,10 @@ def _backend_gone(url: str, pid: int) -> bool:
     return False
 
 
+# Tests share one server (and run side by side under xdist): only this test's database's locks.
+THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+
 def test_a_lock_whose_connection_dropped_stops_the_run_before_it_commits(warehouse_url):
     import psycopg
 
@@ -336,7 +340,8 @@ def test_a_lock_whose_connection_dropped_stops_the_run_before_it_commits(warehou
     with pipeline_lock(db, wait_seconds=0) as lock, psycopg.connect(warehouse_url) as admin:
         lock.verify()  # held: nothing to say
         [(pid,)] = admin.execute(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::bigint::oid",
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::bigint::oid "
+            f"AND {THIS_DATABASE}",
             [PIPELINE_LOCK_KEY],
         ).fetchall()
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
@@ -398,7 +403,7 @@ def test_the_heartbeat_keeps_the_lock_through_idleness_and_sees_it_cut(idle_cut_
             assert other.execute("SELECT pg_try_advisory_lock(%s)", [PIPELINE_LOCK_KEY]).fetchone() == (False,)  # fmt: skip
             other.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND objid = %s::bigint::oid AND pid <> pg_backend_pid()",
+                f"AND objid = %s::bigint::oid AND pid <> pg_backend_pid() AND {THIS_DATABASE}",
                 [PIPELINE_LOCK_KEY],
             )
         # The heartbeat notices the cut by itself within a beat or two, so the next commit's

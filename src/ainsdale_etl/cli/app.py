@@ -151,14 +151,13 @@ def transform(
     wait: Wait = None,
 ) -> None:
     """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
-    from ainsdale_etl.core.batches import committed_batches
     from ainsdale_etl.pipeline.pending import pending_transforms
     from ainsdale_etl.pipeline.steps import transform_pending
 
     ctx = make_context()
-    chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, since, until)
+    chosen = chosen_batches(ctx.ingest, batch_id, since, until)
     if dry_run:
-        ids = chosen if chosen is not None else pending_transforms(ctx)
+        ids = chosen if chosen is not None else pending_transforms(ctx, record=False)
         print_batch_rows("would transform", ctx.ingest, ids)
         return
     with exclusive(ctx, wait):
@@ -179,16 +178,17 @@ def load(
     wait: Wait = None,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
-    from ainsdale_etl.core.batches import committed_batches
     from ainsdale_etl.load.ledger import loaded_batches
     from ainsdale_etl.pipeline.pending import pending_loads
     from ainsdale_etl.pipeline.steps import load_pending
 
     ctx = make_context()
-    chosen = chosen_batches(committed_batches(ctx.processed), batch_id, since, until)
+    chosen = chosen_batches(ctx.processed, batch_id, since, until)
     if dry_run:
         ids = (
-            chosen if chosen is not None else pending_loads(ctx, set(loaded_batches(ctx.warehouse)))
+            chosen
+            if chosen is not None
+            else pending_loads(ctx, set(loaded_batches(ctx.warehouse)), record=False)
         )
         print_batch_rows("would load", ctx.processed, ids)
         return

@@ -7,9 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ainsdale_etl.core.batches import parse_batch_id, select_batches
+from ainsdale_etl.core.batches import (
+    committed_batches,
+    manifest_key,
+    parse_batch_id,
+    select_batches,
+)
 from ainsdale_etl.core.errors import ConfigError
 from ainsdale_etl.core.registry import SOURCE_TABLES
+from ainsdale_etl.core.storage import Storage
 
 
 def parse_tables(value: str | None) -> list[str] | None:
@@ -39,14 +45,23 @@ def batch_bound(value: str | None) -> str | None:
 
 
 def chosen_batches(
-    all_ids: list[str], batch_id: str | None, since: str | None, until: str | None
+    bucket: Storage, batch_id: str | None, since: str | None, until: str | None
 ) -> list[str] | None:
-    """The committed batches a --batch-id or --since/--until names (None: no choice made)."""
+    """The committed batches of ``bucket`` a --batch-id or --since/--until names (None: no
+    choice made). Only a range lists the bucket: a scheduled run names none, and one batch is
+    one look at its manifest (see core/watermarks.py: listings must not grow with history)."""
     if batch_id is None and since is None and until is None:
         return None
-    chosen = select_batches(
-        all_ids, batch_id=batch_id, since=batch_bound(since), until=batch_bound(until)
-    )
+    if since is None and until is None:
+        parse_batch_id(batch_id or "")
+        chosen = [batch_id] if batch_id and bucket.exists(manifest_key(batch_id)) else []
+    else:
+        chosen = select_batches(
+            committed_batches(bucket),
+            batch_id=batch_id,
+            since=batch_bound(since),
+            until=batch_bound(until),
+        )
     if batch_id is not None and not chosen:
         raise ConfigError(f"no committed batch {batch_id}; 'ainsdale-etl batches' lists them")
     return chosen

@@ -17,12 +17,11 @@ def run_everything(
     ctx: Context, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
 ) -> RunSummary:
     """run-all under the caller's lock: a new batch, or ``batch_id`` again."""
-    from ainsdale_etl.core.batches import committed_batches
     from ainsdale_etl.pipeline.run_all import run_all as run_pipeline
 
     chosen = None
     if batch_id is not None:
-        chosen = chosen_batches(committed_batches(ctx.ingest), batch_id, None, None)
+        chosen = chosen_batches(ctx.ingest, batch_id, None, None)
     return run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
 
 

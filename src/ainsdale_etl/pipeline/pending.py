@@ -25,8 +25,9 @@ def _listed_whole(ctx: Context, step: str, why: str) -> None:
     ctx.reporter.event("listed_whole", f"{step}: {why}; listed every batch", step=step)
 
 
-def pending_transforms(ctx: Context) -> list[str]:
-    """Extracted batches not yet transformed."""
+def pending_transforms(ctx: Context, *, record: bool = True) -> list[str]:
+    """Extracted batches not yet transformed (``record``: move the watermark if it may; a dry
+    run writes nothing)."""
     mark = read_watermark(ctx.processed, TRANSFORMED)
     since = mark["batch_id"] if mark else None
     transformed = committed_batches(ctx.processed, since=since)
@@ -38,7 +39,7 @@ def pending_transforms(ctx: Context) -> list[str]:
     extracted = committed_batches(ctx.ingest, since=since)
     done = set(transformed)
     through = contiguous_through(extracted, done)
-    if through is not None and through != since:
+    if record and through is not None and through != since:
         write_watermark(ctx.processed, TRANSFORMED, through)
     return [b for b in extracted if b not in done]
 
@@ -57,10 +58,14 @@ def not_loaded(ctx: Context, loaded: set[str]) -> list[str]:
     return [b for b in committed_batches(ctx.ingest, since=since) if b not in loaded]
 
 
-def pending_loads(ctx: Context, loaded: set[str]) -> list[str]:
+def pending_loads(ctx: Context, loaded: set[str], *, record: bool = True) -> list[str]:
     """Transformed batches the warehouse's ledger does not hold. The watermark also records how
     many ledger rows it covered: a warehouse replaced or restored since does not match, and
-    every batch is looked at again."""
+    every batch is looked at again.
+
+    It never passes the "transformed" watermark: a batch not transformed yet (quarantined,
+    while a later one was repaired out of turn) sorts before later ones, and must still be
+    listed when its transform comes."""
     mark = read_watermark(ctx.processed, LOADED)
     since = _loaded_through(mark, loaded)
     if mark is not None and since is None:
@@ -68,8 +73,11 @@ def pending_loads(ctx: Context, loaded: set[str]) -> list[str]:
     elif since is None:
         _listed_whole(ctx, "load", "no watermark yet")
     transformed = committed_batches(ctx.processed, since=since)
-    through = contiguous_through(transformed, loaded)
-    if through is not None and through != since:
+    ceiling = read_watermark(ctx.processed, TRANSFORMED)
+    through = contiguous_through(
+        [b for b in transformed if ceiling is not None and b <= ceiling["batch_id"]], loaded
+    )
+    if record and through is not None and through != since:
         rows = sum(b <= through for b in loaded)
         write_watermark(ctx.processed, LOADED, through, ledger_rows=rows)
     return [b for b in transformed if b not in loaded]
