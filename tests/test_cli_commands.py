@@ -81,18 +81,29 @@ def test_a_keyword_connection_string_is_refused_without_echoing_it(cli, etl_env,
     assert "hunter2" not in result.output
 
 
-@pytest.mark.parametrize("command", ["extract", "check", "run-all"])
-def test_an_unencoded_at_in_a_password_is_refused_without_echoing_any_of_it(
-    command, cli, etl_env, monkeypatch
+@pytest.mark.parametrize(
+    ("command", "password"),
+    [("extract", "s3cretPW@with@at"), ("check", "s3cretPW@with@at"), ("run-all", "s3cretPW@with@at"),
+     ("verify", "s3cretPW/with@at"), ("verify", "s3cretPW?with@at")],
+)  # fmt: skip
+def test_an_unencoded_reserved_character_in_a_password_is_refused_without_echoing_any_of_it(
+    command, password, cli, etl_env, monkeypatch
 ):
-    """libpq would split the authority at the first '@' and name the password's tail as the
-    host ('failed to resolve host with@at@127.0.0.1'): refused by structure, before any use."""
-    monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://postgres:s3cretPW@with@at@127.0.0.1/db")
+    """libpq would cut the authority at the first '/' or '?' and split it at the first '@',
+    and name the pieces ('failed to resolve host with@at@127.0.0.1', 'invalid integer value
+    "s3cretPW" for connection option "port"'): refused by structure, before any use."""
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", f"postgresql://postgres:{password}@127.0.0.1/db")
     result = cli(command, expect=2)
     [line] = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert "AINSDALE_SOURCE_URL" in line and "unencoded '@'" in line and "%40" in line
+    assert "AINSDALE_SOURCE_URL" in line and "unencoded '@', '/' or '?'" in line and "%40" in line
     for fragment in ("s3cret", "with", "at@", "PW"):
         assert fragment not in result.output
+
+
+def test_seed_url_is_checked_the_same_way(cli, etl_env):
+    result = cli("seed", "--url", "postgresql://postgres:s3cretPW/with@at@127.0.0.1/db", expect=2)
+    assert "unencoded '@', '/' or '?'" in result.output
+    assert all(fragment not in result.output for fragment in ("s3cret", "with", "at@"))
 
 
 def test_load_refuses_a_warehouse_holding_foreign_tables(cli, etl_env):

@@ -38,8 +38,11 @@ def seed(
     from pydantic import SecretStr
 
     from ainsdale_etl.adapters.postgres import Database
+    from ainsdale_etl.core.settings import postgres_uri_problem
     from ainsdale_etl.ops.seed import seed as run_seed
 
+    if url and (problem := postgres_uri_problem(url)):
+        raise ConfigError(f"--url {problem}")
     ctx = make_context()
     db = Database("source", SecretStr(url)) if url else ctx.source
     counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)

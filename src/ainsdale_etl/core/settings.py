@@ -16,6 +16,23 @@ from ainsdale_etl.core.storage import parse_bucket_uri
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 
+def postgres_uri_problem(uri: str) -> str | None:
+    """What is wrong with a PostgreSQL URI, never echoing any of it; None if nothing."""
+    if not uri.startswith(("postgresql://", "postgres://")):
+        return "must be a postgresql://user:password@host:port/dbname URI"
+    # By structure. libpq ends the authority at the first '/' or '?' and splits it at the
+    # first '@': a password holding any of the three would be cut, and its pieces named in
+    # libpq's errors as a port, a host or a database.
+    rest = uri.split("://", 1)[1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    if authority.count("@") > 1 or ("@" not in authority and "@" in rest[len(authority) :]):
+        return (
+            "is malformed: its user:password holds an unencoded '@', '/' or '?' (or an '@' "
+            "follows the host); percent-encode them as %40, %2F and %3F"
+        )
+    return None
+
+
 class AlertSettings(BaseSettings):
     """Where failures are paged and metrics go: read on its own, so that a run whose other
     settings are invalid can still page about it, and count it."""
@@ -146,18 +163,10 @@ class Settings(AlertSettings):
     def _a_postgres_uri(cls, value: SecretStr | None) -> SecretStr | None:
         # Only the URI form: its credentials can be told apart and masked in every message
         # (a keyword string "host=… password=…" could be echoed whole).
-        if value is None:
-            return value
-        uri = value.get_secret_value()
-        if not uri.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql://user:password@host:port/dbname URI")
-        # By structure, never echoing any of it: libpq splits the authority at the first '@'
-        # and would name the rest of the password as the host.
-        authority = uri.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-        if authority.count("@") > 1:
-            raise ValueError(
-                "is malformed: its user:password holds an unencoded '@'; write it as %40"
-            )
+        if value is not None:
+            problem = postgres_uri_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(problem)
         return value
 
     @property
