@@ -580,6 +580,7 @@ def test_a_load_publishes_the_report_when_the_setting_says_so(
     report_warehouse: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ainsdale_etl.cli.report import publish_after_load
+    from ainsdale_etl.core.events import NullReporter
     from ainsdale_etl.core.settings import load_settings
     from ainsdale_etl.runtime.context import Context
 
@@ -593,6 +594,19 @@ def test_a_load_publishes_the_report_when_the_setting_says_so(
     assert not latest.exists()
     publish_after_load(Context(load_settings()), 1)
     assert (latest / "index.html").is_file() and (latest / "report.json").is_file()
+    # A bucket that cannot take the report: a warning, and the load that committed stands.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", str(blocker))
+    warned: list[str] = []
+
+    class Listening(NullReporter):
+        def warning(self, message: str, **fields: object) -> None:
+            warned.append(message)
+
+    publish_after_load(Context(load_settings(), Listening()), 1)
+    [message] = warned
+    assert "the dashboard was not published" in message and "report --publish" in message
 
 
 def test_report_sums_valid_money_of_any_size(cli, etl_env, tmp_path: Path) -> None:

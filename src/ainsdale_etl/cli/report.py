@@ -45,8 +45,20 @@ def publish_after_load(ctx: Any, loaded: int) -> None:
     something: stakeholders see each load without anyone running the CLI."""
     if not ctx.settings.report_publish or loaded == 0:
         return
-    with tempfile.TemporaryDirectory(prefix="ainsdale-report-") as folder:
-        publish(ctx, Path(folder))
+    try:
+        with tempfile.TemporaryDirectory(prefix="ainsdale-report-") as folder:
+            publish(ctx, Path(folder))
+    except Exception as exc:
+        # The load committed: a report that could not be published must not fail it (and have
+        # the scheduler retry a load with nothing left to load).
+        from ainsdale_etl.adapters.postgres import scrub
+        from ainsdale_etl.runtime.failures import describe_failure
+
+        ctx.reporter.warning(
+            f"the dashboard was not published ({scrub(describe_failure(exc)[0])}); the load "
+            "stands: `ainsdale-etl report --publish` publishes it",
+            kind="report_not_published",
+        )
 
 
 @handle_errors
