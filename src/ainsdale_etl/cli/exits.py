@@ -41,10 +41,19 @@ def fail(message: str, code: int, *, alert: bool = True, error_class: str = "") 
     raise typer.Exit(code)
 
 
+# Options that narrow a command to chosen batches: its success says nothing of the others.
+_NARROWING = ("dry_run", "batch_id", "since", "until", "tables")
+
+
 def _succeeded(options: dict[str, Any]) -> None:
-    """A command that did its work resolves the incidents its kind had open (a dry run did
-    not, and proves nothing)."""
-    if state.command and state.command not in NEVER_PAGES and not options.get("dry_run"):
+    """A command that did its whole work resolves the incidents its kind had open. A dry run
+    proves nothing; a repair of one batch (--batch-id) or a range says nothing of a batch
+    still quarantined before it, whose incident stays open."""
+    if (
+        state.command
+        and state.command not in NEVER_PAGES
+        and not any(options.get(name) for name in _NARROWING)
+    ):
         resolve_incidents(reporter(), state.command)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ainsdale_etl.core.errors import ExitCode
 from ainsdale_etl.runtime.incidents import (
+    PAGE_WHEN_REPEATED,
     Incident,
     IncidentStore,
     OpenIncidents,
@@ -148,8 +149,17 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
     # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
-    step, batch_id = getattr(reporter, "stopped_at", None) or (reporter.step, reporter.batch_id)
+    stopped_at = getattr(reporter, "stopped_at", None)
+    step, batch_id = stopped_at or (reporter.step, reporter.batch_id)
+    if stopped_at:
+        # Its first run fails with the row's error, every later one with "quarantined": one
+        # incident, whichever class said it.
+        error_class = "quarantined"
     key = incident_key(command, step, batch_id, error_class or f"exit {code}")
+    if code in PAGE_WHEN_REPEATED:
+        # A stop or a fault of the moment lands wherever the run was: only its repetition
+        # matters, so every one counts towards the same incident.
+        key = incident_key(command, None, None, f"exit {code}")
     failure = Failure(command, code, scrub(message), step, batch_id, incident=key)
     store = _store_or_warn(reporter, "suppress repeated alerts")
     now = datetime.now(UTC)
@@ -158,8 +168,9 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
         try:
             state = store.read(command)
         except Exception as exc:
+            # Rewritten below: a state that cannot be read must not wedge every later page.
             _warn(reporter, "cannot read the alert state; alerting as if new", exc)
-            store = None  # a state that cannot be read is not overwritten
+    previous = state.incidents.get(key)
     due, state = decide(
         state,
         key,
@@ -174,7 +185,9 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
             message_id = publish_alert(topic, failure, now)
         except Exception as exc:
             _warn(reporter, f"could not publish the failure alert to {topic}", exc)
-            state.incidents[key].paged_at = None  # unsent: the next failure tries again
+            # Unsent: the next failure tries again, and an earlier page still counts for the
+            # "resolved" message.
+            state.incidents[key].paged_at = previous.paged_at if previous else None
         else:
             reporter.event("alert_published", topic=topic, message_id=message_id, incident=key)
     else:
