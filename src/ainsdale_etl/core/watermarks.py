@@ -59,5 +59,14 @@ def newest_batches(ingest: Storage, reporter: Reporter) -> list[str]:
     why = (
         "no watermark yet" if mark is None else f"batch {mark['batch_id']} of its watermark is gone"
     )
+    return listed_whole(ingest, reporter, why)
+
+
+def listed_whole(
+    ingest: Storage, reporter: Reporter, why: str = "a window older than the newest batch"
+) -> list[str]:
+    """Every committed batch, in the one listing whose cost grows with history: said as a
+    ``listed_whole`` event, so that a run doing it every time (a table extracted alone with
+    ``--tables``, key checks every N batches) shows in the logs."""
     reporter.event("listed_whole", f"extract: {why}; listed every batch", step="extract")
     return committed_batches(ingest)

@@ -23,7 +23,6 @@ from ainsdale_etl.core.batches import (
     History,
     Manifest,
     TableEntry,
-    committed_batches,
     new_batch_id,
     object_key,
     sha256_file,
@@ -32,7 +31,7 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
-from ainsdale_etl.core.watermarks import NEWEST, newest_batches, write_watermark
+from ainsdale_etl.core.watermarks import NEWEST, listed_whole, newest_batches, write_watermark
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
     Known,
@@ -159,7 +158,7 @@ def extract(
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
     committed = newest_batches(ingest, reporter)
-    history = History(ingest, committed, older=lambda: committed_batches(ingest))
+    history = History(ingest, committed, older=lambda: listed_whole(ingest, reporter))
     # Batches are processed in id order: a new id sorts after the last committed one even if
     # this host's clock is behind the one that wrote it.
     batch_id = batch_id or new_batch_id(after=committed[-1] if committed else None)

@@ -73,12 +73,16 @@ class TriggerSkipping:
                 """SELECT t.tgname FROM pg_trigger t JOIN pg_constraint c ON c.oid = t.tgconstraint
                    WHERE t.tgrelid = to_regclass($1) AND c.contype = 'f'
                      AND c.conrelid = t.tgrelid AND t.tgisinternal""",
-                [quote_ident(table.name)],
+                [f"public.{quote_ident(table.name)}"],  # the star's schema, not the search path
             )
             if _TRIGGER_NAME.fullmatch(row[0])
         ]
+        if not names:  # no foreign-key trigger (keys dropped, renamed): nothing to skip
+            yield
+            return
         quoted = [f'"{n}"' for n in names]
         name = quote_ident(table.name)
+        # Inside the load's transaction: an error before the ENABLE rolls the DISABLE back too.
         cur.execute(f"ALTER TABLE {name} " + ", ".join(f"DISABLE TRIGGER {n}" for n in quoted))
         yield
         cur.execute(f"ALTER TABLE {name} " + ", ".join(f"ENABLE TRIGGER {n}" for n in quoted))

@@ -87,9 +87,11 @@ SQL: dict[str, str] = {
 SELECT to_regclass('public.fact_sales_order') IS NOT NULL
    AND to_regclass('ainsdale_meta.loaded_batch') IS NOT NULL AS ready
 """,
+    # The newest batch, not the latest load: reloading an old batch (a repair) must not make
+    # the report "as of" it, nor overwrite that batch's published report.
     "latest_batch": """
 SELECT batch_id, loaded_at FROM ainsdale_meta.loaded_batch
-ORDER BY loaded_at DESC, batch_id DESC LIMIT 1
+ORDER BY batch_id DESC LIMIT 1
 """,
     "headline": f"""WITH {_SALES}
 SELECT c.currency_code, count(*) AS orders, sum(s.units_sold) AS units,
