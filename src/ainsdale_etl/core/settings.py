@@ -228,8 +228,3 @@ def alert_settings() -> AlertSettings:
             return AlertSettings(alert_repeat_seconds=0, alert_after_repeats=1)
         except ValidationError:
             return AlertSettings.model_construct(alert_topic_arn=None)
-
-
-def alert_topic_arn() -> str | None:
-    """The alert topic, even when the other settings do not validate."""
-    return alert_settings().alert_topic_arn or None
