@@ -14,6 +14,9 @@ from enum import StrEnum
 # column, and ship a migration of the same number (load/migrations/): the warehouse records
 # the version it is at, and manifests and Parquet objects the version that wrote them.
 SCHEMA_VERSION = 2
+# A joined dimension's row in a batch's Parquet: the newest batch its source rows came from,
+# the version the load orders it by (load/versions.py). Not a warehouse column.
+SOURCE_VERSION = "_source_batch"
 
 
 class Kind(StrEnum):

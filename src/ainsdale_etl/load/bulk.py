@@ -78,7 +78,7 @@ def bulk_load(
     if foreign_keys or referencing:
         fault_point("foreign_keys_dropped")
     with triggers.off(cur, table):
-        rows = int(cur.adbc_ingest(table.name, data.reader, mode="append"))
+        rows = int(cur.adbc_ingest(table.name, data.only(table.column_names).reader, mode="append"))
     if table.is_fact and not skip_triggers:  # before the foreign keys are re-added
         infer_members(cur, batch_id, table, quote_ident(table.name))
     for constraint, definition in [*own_keys, *foreign_keys]:

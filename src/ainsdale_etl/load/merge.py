@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
-from ainsdale_etl.core.registry import StarTable, quote_ident
+from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import check_references, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
 
-def _merge_sql(table: StarTable, staging: str) -> str:
+def _merge_sql(table: StarTable, staging: str, *, per_row: bool = False) -> str:
     """The statement merging ``staging`` into ``table``: facts and dates are only added;
     other dimensions are upserted where no newer version of the row is loaded (see
     :mod:`.versions`; parameters: $1 the batch id, $2 the table's name)."""
@@ -36,7 +36,7 @@ def _merge_sql(table: StarTable, staging: str) -> str:
     incoming = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in values)
     # Skip rows that did not change: no dead tuples, no needless index churn.
     return (
-        f"{insert} s WHERE {not_superseded(table, 's')} "
+        f"{insert} s WHERE {not_superseded(table, 's', per_row=per_row)} "
         f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
         f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
     )
@@ -70,7 +70,8 @@ def merge_table(
         check_references(cur, batch_id, table, staging, dates)  # the rest are all there now
     else:
         check_references(cur, batch_id, table, staging)
-    sql = _merge_sql(table, staging)
+    per_row = SOURCE_VERSION in data.reader.schema.names  # a joined dimension's own versions
+    sql = _merge_sql(table, staging, per_row=per_row)
     versioned = not table.is_fact and table.name != "dim_date"
     with triggers.off(cur, table):
         merged = int(
@@ -81,6 +82,6 @@ def merge_table(
             )[0][0]
         )
     if versioned:
-        record_versions(cur, batch_id, table, staging)
+        record_versions(cur, batch_id, table, staging, per_row=per_row)
     cur.execute(f"DROP TABLE {staging}")
     return merged

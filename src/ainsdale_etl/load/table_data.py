@@ -24,6 +24,17 @@ class TableData:
     rows: int
     reader: pa.RecordBatchReader
 
+    def only(self, columns: list[str]) -> TableData:
+        """The same rows with just ``columns`` (a copy straight into a table takes its columns,
+        not the versions that ride along for the merge)."""
+        import pyarrow as pa
+
+        if self.reader.schema.names == columns:
+            return self
+        schema = pa.schema([self.reader.schema.field(c) for c in columns])
+        batches = (batch.select(columns) for batch in self.reader)
+        return TableData(self.rows, pa.RecordBatchReader.from_batches(schema, batches))
+
 
 def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> TableData:
     """A star table's Parquet object, downloaded, checked, and opened as a stream of batches."""

@@ -1,9 +1,11 @@
 """Dimension rows ordered by source version, not by load order.
 
 Each dimension row's version is the batch it was built in: batches are extracted in snapshot
-order, so of two batches holding the same row, the later one holds its later version (for a
-dimension that joins tables, the transform builds the row from the state as of its batch, so
-the same holds). ``last_updated`` would not do: it is whatever a writer's clock said. The
+order, so of two batches holding the same row, the later one holds its later version.
+``last_updated`` would not do: it is whatever a writer's clock said. A dimension that joins
+tables is built from the current state, which a batch transformed out of turn (after a later
+one) takes partly from that later batch: its rows carry their own version, the newest batch of
+their parts (``SOURCE_VERSION``, see transform/star/dimensions.py). The
 versions live beside the star, in ``ainsdale_meta.dim_version``, so the spec's columns stay
 exactly the spec's; an upsert writes a row only if no newer version of it is loaded, so any
 set of batches loaded in any order ends with the same warehouse.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.registry import StarTable, quote_ident
+from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
 from ainsdale_etl.load.ddl import DIM_BASE_VERSION, DIM_VERSION
 from ainsdale_etl.load.inferred import resolve_members
 
@@ -21,9 +23,18 @@ if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
 
-def not_superseded(table: StarTable, alias: str) -> str:
+def row_version(alias: str, per_row: bool) -> str:
+    """A staged row's version: its :data:`SOURCE_VERSION` where the batch gives one (a joined
+    dimension: the newest batch of its parts), else the batch's id ($1)."""
+    if not per_row:
+        return "$1"
+    return f'coalesce({alias}."{SOURCE_VERSION}", $1)'
+
+
+def not_superseded(table: StarTable, alias: str, *, per_row: bool = False) -> str:
     """A condition on staged rows (``alias``) of a dimension: no newer version of the row is
-    loaded. Parameters: $1 the batch id, $2 the dimension's name.
+    loaded. Parameters: $1 the batch id, $2 the dimension's name; ``per_row``: the staged rows
+    carry their own versions (:func:`row_version`).
 
     A row's version is its entry in ``dim_version``, else, if the row is there, the batch that
     bulk-loaded the table (``dim_base_version``: one entry per table, not a million), else
@@ -34,17 +45,19 @@ def not_superseded(table: StarTable, alias: str) -> str:
         (SELECT v.batch_id FROM {DIM_VERSION} v WHERE v.dim = $2 AND v.id = {alias}.{key}),
         (SELECT b.batch_id FROM {DIM_BASE_VERSION} b WHERE b.dim = $2 AND EXISTS (
             SELECT FROM {quote_ident(table.name)} d WHERE d.{key} = {alias}.{key})),
-        '') <= $1"""
+        '') <= {row_version(alias, per_row)}"""
 
 
-def record_versions(cur: Cursor, batch_id: str, table: StarTable, staging: str) -> None:
-    """Record ``batch_id`` as the version of the dimension rows staged in ``staging``, unless a
-    newer one is (call after the merge)."""
+def record_versions(
+    cur: Cursor, batch_id: str, table: StarTable, staging: str, *, per_row: bool = False
+) -> None:
+    """Record the version of the dimension rows staged in ``staging`` (``batch_id``, or each
+    row's own: see :func:`row_version`), unless a newer one is (call after the merge)."""
     resolve_members(cur, table, staging)
     key = quote_ident(table.key[0])
     cur.execute(
         f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
-            SELECT $2, {key}, $1 FROM {staging}
+            SELECT $2, s.{key}, {row_version("s", per_row)} FROM {staging} s
             ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id
             WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
         [batch_id, table.name],

@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import polars as pl
 
-from ainsdale_etl.core.registry import PLACEHOLDER_TEXT, STAR_TABLES
+from ainsdale_etl.core.registry import PLACEHOLDER_TEXT, SOURCE_VERSION, STAR_TABLES
 from ainsdale_etl.transform.star.conform import conform, empty_source
-from ainsdale_etl.transform.star.current import latest
+from ainsdale_etl.transform.star.current import BATCH_COLUMN, latest
 
 
 def build_dim_location(address: pl.DataFrame) -> pl.DataFrame:
@@ -66,16 +66,39 @@ def unknown_references(
     return rows.join(known, left_on=column, right_on=key, how="anti")
 
 
+def _with_source_version(
+    conformed: pl.DataFrame, joined: pl.DataFrame, *versions: str
+) -> pl.DataFrame:
+    """``conformed`` with :data:`SOURCE_VERSION`, the newest batch any of its row's source
+    rows came from, where the current state says (``versions``: its batch columns).
+
+    A joined row is as new as its newest part, not as the batch that rebuilt it: a batch
+    transformed after a later one (a repair out of turn) rebuilds staff from the later one's
+    staff rows, and what it builds must not count as older than what that batch loaded.
+    """
+    present = [v for v in versions if v in joined.columns]
+    if not present:
+        return conformed  # built from the source itself (verify): no batches to speak of
+    return conformed.with_columns(joined.select(pl.max_horizontal(present).alias(SOURCE_VERSION)))
+
+
 def build_dim_staff(staff: pl.DataFrame, department: pl.DataFrame) -> pl.DataFrame:
     """Staff with their department's name and location. A department not delivered yet gives
     the placeholder name (the row is rebuilt when the department arrives: see
     :func:`build_dimensions`), as the load does for facts (load/inferred.py)."""
     joined = staff.join(
-        department.select("department_id", "department_name", "location"),
+        department.select("department_id", "department_name", "location", *_batch(department)),
         on="department_id",
         how="left",
+        suffix="_department",
     ).with_columns(pl.col("department_name").fill_null(PLACEHOLDER_TEXT))
-    return conform(joined, "dim_staff")
+    return _with_source_version(
+        conform(joined, "dim_staff"), joined, BATCH_COLUMN, f"{BATCH_COLUMN}_department"
+    )
+
+
+def _batch(state: pl.DataFrame) -> list[str]:
+    return [BATCH_COLUMN] if BATCH_COLUMN in state.columns else []
 
 
 def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) -> pl.DataFrame:
@@ -93,11 +116,15 @@ def build_dim_counterparty(counterparty: pl.DataFrame, address: pl.DataFrame) ->
             )
         ),
         pl.col("phone").alias("counterparty_legal_phone_number"),
+        *(pl.col(c).alias(f"{c}_address") for c in _batch(address)),
     )
     joined = counterparty.join(legal, on="legal_address_id", how="left")
     required = [c.name for c in STAR_TABLES["dim_counterparty"].columns if not c.nullable]
     placeholders = [pl.col(c).fill_null(PLACEHOLDER_TEXT) for c in required if c in legal.columns]
-    return conform(joined.with_columns(placeholders), "dim_counterparty")
+    joined = joined.with_columns(placeholders)
+    return _with_source_version(
+        conform(joined, "dim_counterparty"), joined, BATCH_COLUMN, f"{BATCH_COLUMN}_address"
+    )
 
 
 def _ids(frame: pl.DataFrame, column: str) -> pl.Series:
