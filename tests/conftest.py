@@ -100,6 +100,9 @@ def etl_env(
         "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
         "AINSDALE_HOME": str(tmp_path / "home"),
         "AINSDALE_LOG_FORMAT": "json",
+        # The lake is its own tests' business (tests/test_lake*.py turn it on): every other
+        # run would pay for eleven Iceberg commits it does not look at.
+        "AINSDALE_LAKE_CATALOG": "none",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
