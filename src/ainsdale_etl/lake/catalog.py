@@ -30,6 +30,9 @@ TABLE_PROPERTIES = {
     "write.target-file-size-bytes": str(128 * 1024 * 1024),
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
+    # Each commit writes a metadata file; keep the last few, not one per batch forever.
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
 }
 
 
