@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from conftest import query
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held
+from conftest import query
 
 REGION = "eu-west-2"
 
