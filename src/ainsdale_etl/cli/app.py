@@ -210,10 +210,12 @@ def run_all(
     wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    from ainsdale_etl.lake.catalog import lake_imports
+
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait):
-        warm_up()
+        warm_up(then=lake_imports(ctx.settings))
         summary = run_everything(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )

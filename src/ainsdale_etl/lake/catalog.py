@@ -9,6 +9,7 @@ the catalog only says which metadata file is current.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,10 +56,26 @@ def _io_properties() -> dict[str, str]:
     return props
 
 
+def lake_imports(settings: Settings) -> tuple[str, ...]:
+    """The modules the lake step will import (for run-all to import early, in the background:
+    pyiceberg and SQLAlchemy take over a second)."""
+    if not settings.lake_enabled:
+        return ()
+    kind = settings.lake_catalog
+    catalog = {"sql": "pyiceberg.catalog.sql", "glue": "pyiceberg.catalog.glue"}
+    return ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
+
+
 def open_catalog(settings: Settings) -> Catalog | None:
     """The lake's catalog, or None when the lake is off."""
     if not settings.lake_enabled:
         return None
+    # pyiceberg warns of an overwrite that replaces nothing: to the lake, a dimension's new
+    # ids. Set once for the process (catch_warnings is not thread-safe; the lake writes
+    # tables side by side).
+    warnings.filterwarnings(
+        "ignore", "Delete operation did not match any records", UserWarning, "pyiceberg"
+    )
     kind = settings.lake_catalog
     warehouse = lake_location(settings)
     props = {"warehouse": warehouse, **_io_properties()}

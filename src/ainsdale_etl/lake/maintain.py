@@ -9,7 +9,6 @@ how far it expired, so a batch whose snapshot is gone is not written again.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -61,9 +60,7 @@ def compact(ice: Table, is_fact: bool) -> None:
             first, following = _month_bounds(int(month))
             where = f"{PARTITION_COLUMN} >= '{first}' AND {PARTITION_COLUMN} < '{following}'"
         rows = ice.scan(row_filter=where).to_arrow()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Delete operation did not match any records")
-            ice.overwrite(rows, overwrite_filter=where, snapshot_properties={COMPACTED: "true"})
+        ice.overwrite(rows, overwrite_filter=where, snapshot_properties={COMPACTED: "true"})
 
 
 def expire(ice: Table, before: datetime) -> int:

@@ -10,8 +10,9 @@ rewritten with the warehouse's current rows.
 
 from __future__ import annotations
 
+import threading
 import time
-import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
@@ -32,65 +33,87 @@ if TYPE_CHECKING:
 def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
     """Write every loaded batch the lake does not hold yet; returns batch -> table -> rows
     written (nothing when the lake is off)."""
+    started = time.perf_counter()
+    ctx.reporter.event("step_started", step="lake")
     catalog = open_catalog(ctx.settings)
     if catalog is None:
         return {}
-    ctx.reporter.event("step_started", step="lake")
     changes = warehouse_changes(ctx.warehouse)
-    if not changes.loaded:
-        return {}
-    tables = {name: lake_table(catalog, ctx.settings, t) for name, t in STAR_TABLES.items()}
-    due = owed(tables, changes)
     written: dict[str, dict[str, int]] = {}
-    if not due:
-        return written
-    with ctx.warehouse.connect() as conn, conn.cursor() as cur:
-        for batch_id, name in due:
-            checkpoint(f"while writing batch {batch_id} to the lake (its tables so far are in)")
-            ctx.lock_check()
-            started = time.perf_counter()
-            rows = write_batch(ctx, cur, tables[name], STAR_TABLES[name], batch_id, changes.base)
-            written.setdefault(batch_id, {})[name] = rows
-            ctx.reporter.event(
-                "lake_table_written",
-                step="lake",
-                batch_id=batch_id,
-                table=name,
-                rows=rows,
-                seconds=round(time.perf_counter() - started, 3),
-            )
-            fault_point("lake_table_written")
-        conn.rollback()  # it only read, and made a temporary table
-    ctx.reporter.event("lake_synced", step="lake", batches=len(written))
+    if changes.loaded:
+        tables = {name: lake_table(catalog, ctx.settings, t) for name, t in STAR_TABLES.items()}
+        due = owed(tables, changes)
+        if due:
+            written = _write(ctx, tables, due, changes.base)
+    ctx.reporter.event(
+        "lake_synced",
+        step="lake",
+        batches=len(written),
+        rows=sum(sum(t.values()) for t in written.values()),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return written
+
+
+def _write(
+    ctx: Context, tables: dict[str, Table], due: list[tuple[str, str]], base: dict[str, str]
+) -> dict[str, dict[str, int]]:
+    """Each table's owed batches in batch order; tables side by side (``AINSDALE_WORKERS``,
+    each on a warehouse connection of its own): their commits are independent, and most of a
+    commit is Parquet encoding and file writes, which release the GIL."""
+    queue: list[str] = list(dict.fromkeys(name for _, name in due))
+    lock = threading.Lock()
+    written: dict[str, dict[str, int]] = {}
+
+    def next_table() -> str | None:
+        with lock:
+            return queue.pop(0) if queue else None
+
+    def work() -> None:
+        with ctx.warehouse.connect() as conn, conn.cursor() as cur:
+            while (name := next_table()) is not None:
+                for batch_id in (b for b, n in due if n == name):
+                    rows = _write_one(ctx, cur, tables[name], name, batch_id, base)
+                    with lock:
+                        written.setdefault(batch_id, {})[name] = rows
+            conn.rollback()  # it only read, and made a temporary table
+
+    workers = max(1, min(ctx.settings.workers, len(queue)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake") as pool:
+        for future in [pool.submit(work) for _ in range(workers)]:
+            future.result()
+    return {b: written[b] for b in sorted(written)}
+
+
+def _write_one(
+    ctx: Context, cur: Any, ice: Table, name: str, batch_id: str, base: dict[str, str]
+) -> int:
+    checkpoint(f"while writing batch {batch_id} to the lake (the tables written so far are in)")
+    ctx.lock_check()
+    started = time.perf_counter()
+    rows = write_batch(ctx, cur, ice, STAR_TABLES[name], batch_id, base)
+    ctx.reporter.event(
+        "lake_table_written",
+        step="lake",
+        batch_id=batch_id,
+        table=name,
+        rows=rows,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    fault_point("lake_table_written")
+    return rows
 
 
 def write_batch(
     ctx: Context, cur: Any, ice: Table, table: StarTable, batch_id: str, base: dict[str, str]
 ) -> int:
     """One commit: ``batch_id``'s rows of ``table``; returns the rows written."""
-    summary = {BATCH_PROPERTY: batch_id}
-    schema = ice.schema()
-    with warnings.catch_warnings():
-        # pyiceberg warns of an overwrite that replaces nothing: a dimension's new ids.
-        warnings.filterwarnings("ignore", "Delete operation did not match any records")
-        return _commit(ctx, cur, ice, table, batch_id, base, schema, summary)
-
-
-def _commit(
-    ctx: Context,
-    cur: Any,
-    ice: Table,
-    table: StarTable,
-    batch_id: str,
-    base: dict[str, str],
-    schema: Any,
-    summary: dict[str, str],
-) -> int:
     from pyiceberg import expressions
 
     # pyiceberg's expressions take (name, literals) at run time; its stubs say otherwise.
     in_ids: Any = expressions.In
+    summary = {BATCH_PROPERTY: batch_id}
+    schema = ice.schema()
 
     if table.is_fact:
         rows = fact_rows(cur, ctx.processed, table, batch_id)
@@ -102,8 +125,11 @@ def _commit(
         )
         ice.append(data, snapshot_properties=summary)
         return len(data)
-    if table.name == "dim_date" or base.get(table.name) == batch_id:
-        # Added to only (dim_date), or bulk-loaded whole: the table as the warehouse has it.
+    if table.name == "dim_date":  # only ever added to: the dates the lake lacks
+        data = _missing_dates(ice, as_lake_rows(table, whole_table(cur, table), schema))
+        ice.append(data, snapshot_properties=summary)
+        return len(data)
+    if base.get(table.name) == batch_id:  # bulk-loaded whole: the table as the warehouse has it
         data = as_lake_rows(table, whole_table(cur, table), schema)
         ice.overwrite(data, snapshot_properties=summary)
         return len(data)
@@ -114,6 +140,15 @@ def _commit(
     else:  # every row it brought is superseded already: record the batch, write nothing
         ice.append(data, snapshot_properties=summary)
     return len(data)
+
+
+def _missing_dates(ice: Table, dates: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    if ice.current_snapshot() is None:
+        return dates
+    held = ice.scan(selected_fields=("date_id",)).to_arrow()["date_id"]
+    return dates.filter(pc.invert(pc.is_in(dates["date_id"], value_set=held)))
 
 
 def _not_in_lake(ice: Table, table: StarTable, rows: pa.Table) -> pa.Table:
