@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from ainsdale_etl.cli.exits import handle_errors
-from ainsdale_etl.cli.options import Wait
+from ainsdale_etl.cli.options import AsJson, Wait
 from ainsdale_etl.cli.results import print_counts, say
-from ainsdale_etl.cli.session import exclusive, make_context
+from ainsdale_etl.cli.session import exclusive, json_document, make_context
 
 if TYPE_CHECKING:
     from ainsdale_etl.runtime.context import Context
@@ -66,3 +66,28 @@ def maintain(wait: Wait = None) -> None:
     expired = sum(m.snapshots_expired for m in done.values())
     deleted = sum(m.files_deleted for m in done.values())
     say(f"lake maintained: {expired} snapshot(s) expired, {deleted} unreferenced file(s) deleted")
+
+
+@lake.command()
+@handle_errors
+def tables(as_json: AsJson = False) -> None:
+    """List the lake's tables: rows, snapshots, latest batch and current metadata file."""
+    import json
+
+    from ainsdale_etl.lake.describe import describe_lake
+
+    json_document(as_json)
+    ctx = make_context()
+    _require_lake(ctx)
+    found = describe_lake(ctx.settings)
+    if as_json:
+        typer.echo(json.dumps([t.as_dict() for t in found], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("table", "rows", "snapshots", "latest batch", "metadata", title="lake")
+    for t in found:
+        batch = t.latest_batch or ""
+        table.add_row(t.name, f"{t.rows:,}", str(t.snapshots), batch, t.metadata_location)
+    Console(width=200).print(table)

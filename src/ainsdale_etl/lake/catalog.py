@@ -109,14 +109,17 @@ def identifier(settings: Settings, table: StarTable) -> tuple[str, str]:
 
 def lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> Table:
     """The lake's Iceberg table for ``table``, created (with its namespace) the first time."""
-    from pyiceberg.exceptions import NoSuchTableError
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     ident = identifier(settings, table)
     try:
         return catalog.load_table(ident)
     except NoSuchTableError:
         pass
-    catalog.create_namespace_if_not_exists(settings.lake_database)
+    try:  # asked first: in production the database is Terraform's, and the task may not make one
+        catalog.load_namespace_properties(settings.lake_database)
+    except NoSuchNamespaceError:
+        catalog.create_namespace(settings.lake_database)
     schema = iceberg_schema(table)
     return catalog.create_table_if_not_exists(
         ident,
