@@ -1,8 +1,9 @@
 """Which Iceberg catalog holds the lake, and where its tables' files go.
 
 ``AINSDALE_LAKE_CATALOG`` chooses: ``sql`` (the embedded default, a SQLite file under
-``$AINSDALE_HOME/lake``), ``glue`` (production: the Glue database ``AINSDALE_LAKE_DATABASE``),
-any pyiceberg catalog URI, or ``none``. Every table lives under ``<processed bucket>/lake/``:
+``$AINSDALE_HOME/lake`` in pyiceberg's SQL catalog schema, :mod:`.sqlite_catalog`), ``glue``
+(production: the Glue database ``AINSDALE_LAKE_DATABASE``), any pyiceberg catalog URI, or
+``none``. Every table lives under ``<processed bucket>/lake/``:
 the catalog only says which metadata file is current.
 """
 
@@ -58,11 +59,11 @@ def _io_properties() -> dict[str, str]:
 
 def lake_imports(settings: Settings) -> tuple[str, ...]:
     """The modules the lake step will import (for run-all to import early, in the background:
-    pyiceberg and SQLAlchemy take over a second)."""
+    pyiceberg takes most of a second)."""
     if not settings.lake_enabled:
         return ()
     kind = settings.lake_catalog
-    catalog = {"sql": "pyiceberg.catalog.sql", "glue": "pyiceberg.catalog.glue"}
+    catalog = {"sql": "pyiceberg.catalog", "glue": "pyiceberg.catalog.glue"}
     return ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
 
 
@@ -80,11 +81,11 @@ def open_catalog(settings: Settings) -> Catalog | None:
     warehouse = lake_location(settings)
     props = {"warehouse": warehouse, **_io_properties()}
     if kind == "sql":
-        from pyiceberg.catalog.sql import SqlCatalog
+        from ainsdale_etl.lake.sqlite_catalog import SqliteCatalog
 
         folder = (settings.home / LAKE_FOLDER).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{folder / 'catalog.db'}", **props)
+        return SqliteCatalog(CATALOG_NAME, folder / "catalog.db", **props)
     if kind == "glue":
         from pyiceberg.catalog.glue import GlueCatalog
 

@@ -51,6 +51,11 @@ class WarehouseChanges:
     touched: set[tuple[str, str]] = field(default_factory=set)  # (table, batch): extra changes
     base: dict[str, str] = field(default_factory=dict)  # dimension -> batch that bulk-loaded it
 
+    def only_change(self, table: str) -> str | None:
+        """The batch that changed ``table`` if exactly one loaded batch did, else None."""
+        changed = [b for b in self.loaded if self.changed(table, b)]
+        return changed[0] if len(changed) == 1 else None
+
     def changed(self, table: str, batch_id: str) -> bool:
         rows = self.loaded[batch_id]["rows"].get(table, 0)
         return bool(rows) or (table, batch_id) in self.touched or self.base.get(table) == batch_id

@@ -2,9 +2,10 @@
 no snapshot needs any more (``ainsdale-etl lake maintain``, under the pipeline lock).
 
 pyiceberg has no compaction, so a table's small files are rewritten as one with an overwrite
-snapshot, partition by partition for a fact (month by month of ``created_date``), whole for a
-dimension. Expiring a snapshot ends time travel to it; the ledger (:mod:`.ledger`) remembers
-how far it expired, so a batch whose snapshot is gone is not written again.
+snapshot, partition by partition for a fact (year by year of ``created_date``, sorted by it),
+whole for a dimension. Expiring a snapshot ends time travel to it; the ledger
+(:mod:`.ledger`) remembers how far it expired, so a batch whose snapshot is gone is not
+written again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.lake.catalog import LAKE_FOLDER, existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import EXPIRED_BEFORE
-from ainsdale_etl.lake.schema import PARTITION_COLUMN
+from ainsdale_etl.lake.schema import PARTITION_COLUMN, PARTITION_NAME
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -37,29 +38,28 @@ class Maintained:
     files_deleted: int = 0
 
 
-def _month_bounds(months_since_epoch: int) -> tuple[date, date]:
-    year, month = divmod(months_since_epoch, 12)
-    first = date(1970 + year, month + 1, 1)
-    following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    return first, following
+def _year_bounds(years_since_epoch: int) -> tuple[date, date]:
+    return date(1970 + years_since_epoch, 1, 1), date(1971 + years_since_epoch, 1, 1)
 
 
 def compact(ice: Table, is_fact: bool) -> None:
-    """Rewrite each partition (each month of a fact, a dimension whole) held in more than one
+    """Rewrite each partition (each year of a fact, a dimension whole) held in more than one
     data file as one file, with one overwrite snapshot per partition."""
     files = ice.inspect.files().select(["partition", "file_path"]).to_pylist()
     by_partition: dict[Any, int] = {}
     for f in files:
-        month = (f["partition"] or {}).get("created_month") if is_fact else None
-        by_partition[month] = by_partition.get(month, 0) + 1
-    for month, count in sorted(by_partition.items(), key=lambda kv: (kv[0] is None, kv[0])):
+        year = (f["partition"] or {}).get(PARTITION_NAME) if is_fact else None
+        by_partition[year] = by_partition.get(year, 0) + 1
+    for year, count in sorted(by_partition.items(), key=lambda kv: (kv[0] is None, kv[0])):
         if count < 2:
             continue
         where = "True"
-        if month is not None:
-            first, following = _month_bounds(int(month))
+        if year is not None:
+            first, following = _year_bounds(int(year))
             where = f"{PARTITION_COLUMN} >= '{first}' AND {PARTITION_COLUMN} < '{following}'"
         rows = ice.scan(row_filter=where).to_arrow()
+        if is_fact:
+            rows = rows.sort_by(PARTITION_COLUMN)
         ice.overwrite(rows, overwrite_filter=where, snapshot_properties={COMPACTED: "true"})
 
 

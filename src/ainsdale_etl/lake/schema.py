@@ -2,8 +2,14 @@
 
 Money stays exact: numeric(10,2) is Iceberg decimal(10,2), as in the warehouse. Facts carry the
 warehouse's surrogate key too, so a reader can tell versions apart and the lake can tell which
-versions it already holds; they are partitioned by month of ``created_date``, the column
-analysts filter by, so a query on a quarter reads that quarter's files.
+versions it already holds.
+
+Facts are partitioned by **year** of ``created_date`` (the column analysts filter by), and each
+file is written sorted by it, so a query on a month reads that year's files and, in them, only
+the row groups of that month. Not by month: a batch's versions are of orders created any time
+(an update to an old order keeps its creation date), so monthly partitions made each
+incremental batch write one tiny file per month of history (37 at the seed's three years):
+measured at scale 10, 0.14 s a commit against 0.03 s by year, and ten times the files.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 
 BATCH_PROPERTY = "ainsdale.batch_id"  # in each snapshot's summary: the batch it holds
 PARTITION_COLUMN = "created_date"
+PARTITION_NAME = "created_year"
 
 
 def lake_columns(table: StarTable) -> list[str]:
@@ -72,9 +79,9 @@ def iceberg_schema(table: StarTable) -> Schema:
 
 
 def partition_spec(table: StarTable, schema: Schema) -> PartitionSpec:
-    """Facts by month of creation; dimensions (small, read whole) unpartitioned."""
+    """Facts by year of creation; dimensions (small, read whole) unpartitioned."""
     from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
-    from pyiceberg.transforms import MonthTransform
+    from pyiceberg.transforms import YearTransform
 
     if not table.is_fact:
         return UNPARTITIONED_PARTITION_SPEC
@@ -83,13 +90,15 @@ def partition_spec(table: StarTable, schema: Schema) -> PartitionSpec:
         PartitionField(
             source_id=source.field_id,
             field_id=1000,
-            transform=MonthTransform(),
-            name="created_month",
+            transform=YearTransform(),
+            name=PARTITION_NAME,
         )
     )
 
 
 def as_lake_rows(table: StarTable, rows: pa.Table, schema: Schema) -> pa.Table:
-    """Warehouse rows (any column order, ADBC's types) cast to the lake's Arrow schema."""
+    """Warehouse rows (any column order, ADBC's types) cast to the lake's Arrow schema; a
+    fact's sorted by creation date (see the module's docstring)."""
     arrow = schema.as_arrow()
-    return rows.select(lake_columns(table)).cast(arrow)
+    cast = rows.select(lake_columns(table)).cast(arrow)
+    return cast.sort_by(PARTITION_COLUMN) if table.is_fact else cast

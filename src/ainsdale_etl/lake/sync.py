@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
 from ainsdale_etl.lake.catalog import lake_table, open_catalog
-from ainsdale_etl.lake.ledger import owed
+from ainsdale_etl.lake.ledger import WarehouseChanges, owed
 from ainsdale_etl.lake.rows import dimension_rows, fact_rows, warehouse_changes, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
 from ainsdale_etl.runtime.shutdown import checkpoint
@@ -44,7 +44,7 @@ def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
         tables = {name: lake_table(catalog, ctx.settings, t) for name, t in STAR_TABLES.items()}
         due = owed(tables, changes)
         if due:
-            written = _write(ctx, tables, due, changes.base)
+            written = _write(ctx, tables, due, changes)
     ctx.reporter.event(
         "lake_synced",
         step="lake",
@@ -56,7 +56,7 @@ def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
 
 
 def _write(
-    ctx: Context, tables: dict[str, Table], due: list[tuple[str, str]], base: dict[str, str]
+    ctx: Context, tables: dict[str, Table], due: list[tuple[str, str]], changes: WarehouseChanges
 ) -> dict[str, dict[str, int]]:
     """Each table's owed batches in batch order; tables side by side (``AINSDALE_WORKERS``,
     each on a warehouse connection of its own): their commits are independent, and most of a
@@ -73,7 +73,7 @@ def _write(
         with ctx.warehouse.connect() as conn, conn.cursor() as cur:
             while (name := next_table()) is not None:
                 for batch_id in (b for b, n in due if n == name):
-                    rows = _write_one(ctx, cur, tables[name], name, batch_id, base)
+                    rows = _write_one(ctx, cur, tables[name], name, batch_id, changes)
                     with lock:
                         written.setdefault(batch_id, {})[name] = rows
             conn.rollback()  # it only read, and made a temporary table
@@ -86,12 +86,12 @@ def _write(
 
 
 def _write_one(
-    ctx: Context, cur: Any, ice: Table, name: str, batch_id: str, base: dict[str, str]
+    ctx: Context, cur: Any, ice: Table, name: str, batch_id: str, changes: WarehouseChanges
 ) -> int:
     checkpoint(f"while writing batch {batch_id} to the lake (the tables written so far are in)")
     ctx.lock_check()
     started = time.perf_counter()
-    rows = write_batch(ctx, cur, ice, STAR_TABLES[name], batch_id, base)
+    rows = write_batch(ctx, cur, ice, STAR_TABLES[name], batch_id, changes)
     ctx.reporter.event(
         "lake_table_written",
         step="lake",
@@ -105,7 +105,7 @@ def _write_one(
 
 
 def write_batch(
-    ctx: Context, cur: Any, ice: Table, table: StarTable, batch_id: str, base: dict[str, str]
+    ctx: Context, cur: Any, ice: Table, table: StarTable, batch_id: str, changes: WarehouseChanges
 ) -> int:
     """One commit: ``batch_id``'s rows of ``table``; returns the rows written."""
     from pyiceberg import expressions
@@ -114,7 +114,15 @@ def write_batch(
     in_ids: Any = expressions.In
     summary = {BATCH_PROPERTY: batch_id}
     schema = ice.schema()
+    base = changes.base
+    # The lake is empty and this is the only batch that changed the table: all of it is this
+    # batch's (a first load), read whole rather than matched key by key.
+    sole = ice.current_snapshot() is None and changes.only_change(table.name) == batch_id
 
+    if table.is_fact and sole:  # the lake starts with the first batch: the table as it is
+        data = as_lake_rows(table, whole_table(cur, table), schema)
+        ice.append(data, snapshot_properties=summary)
+        return len(data)
     if table.is_fact:
         rows = fact_rows(cur, ctx.processed, table, batch_id)
         fresh = _not_in_lake(ice, table, rows) if rows is not None else None
