@@ -190,3 +190,26 @@ def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_file(cli, lake_env):
     wh = lake_env["AINSDALE_WAREHOUSE_URL"]
     assert len(sales.scan().to_arrow()) == counts(wh)["fact_sales_order"]
     assert sorted(t[1] for t in theirs.list_tables("ainsdale")) == sorted(STAR_TABLES)
+
+
+def test_a_placeholder_reaches_the_lake_and_the_real_row_replaces_it(cli, lake_env):
+    """An early-arriving fact's dimension row: the warehouse's placeholder, then the real one."""
+    src = lake_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES (9100, localtimestamp, localtimestamp, "
+               "'Late', '/late', 'late.json')")  # fmt: skip
+    query(src, "UPDATE sales_order SET design_id = 9100, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("extract", "--tables", "sales_order")
+    cli("transform")
+    cli("load")
+
+    def design_9100():
+        rows = lake_tables()["dim_design"].scan(row_filter="design_id = 9100").to_arrow()
+        return [r["design_name"] for r in rows.to_pylist()]
+
+    assert design_9100() == ["unknown"]
+    cli("run-all")
+    assert design_9100() == ["Late"]
+    assert json.loads(cli("verify", "--json").stdout)["ok"]

@@ -53,22 +53,24 @@ def whole_table(cur: Any, table: StarTable) -> pa.Table:
 
 
 def dimension_rows(cur: Any, table: StarTable, batch_id: str) -> tuple[list[int], pa.Table]:
-    """The ids of ``table`` whose newest version is ``batch_id``'s (upserted, placeholders,
-    deletions) and their current rows (a deleted one has none)."""
+    """The ids of ``table`` that ``batch_id`` holds the newest version of (upserted or deleted)
+    or added a placeholder for, and their current rows (a deleted one has none)."""
+    mine = (
+        f"SELECT id FROM {DIM_VERSION} WHERE dim = $1 AND batch_id = $2 "
+        f"UNION SELECT id FROM {INFERRED} WHERE dim = $1 AND batch_id = $2"
+    )
     ids = [
         int(r[0])
         for r in fetch_all(
             cur,
-            f"SELECT id FROM {DIM_VERSION} WHERE dim = $1 AND batch_id = $2 "
-            f"UNION SELECT id FROM {DELETED} WHERE star_table = $1 AND batch_id = $2",
+            f"{mine} UNION SELECT id FROM {DELETED} WHERE star_table = $1 AND batch_id = $2",
             [table.name, batch_id],
         )
     ]
     key = quote_ident(table.key[0])
     rows = fetch_arrow(
         cur,
-        f"SELECT {_select(table)} FROM {quote_ident(table.name)} d WHERE d.{key} IN "
-        f"(SELECT id FROM {DIM_VERSION} WHERE dim = $1 AND batch_id = $2)",
+        f"SELECT {_select(table)} FROM {quote_ident(table.name)} d WHERE d.{key} IN ({mine})",
         [table.name, batch_id],
     )
     return ids, rows
