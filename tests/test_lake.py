@@ -124,7 +124,8 @@ def test_a_run_killed_between_two_tables_commits_is_completed_once_by_the_next(l
     killed = run(["run-all"], env | {"AINSDALE_FAULTS": "lake_table_written:kill:3"}, tmp_path)
     assert killed.returncode == -9, killed.stderr
     held = {n: bool(batches_held(ice)) for n, ice in lake_tables().items() if ice is not None}
-    assert sum(held.values()) == 3
+    # Killed at the third commit; with two writers the other may have made a fourth.
+    assert 3 <= sum(held.values()) <= 4
     done = run(["load"], env, tmp_path)  # nothing to load: the lake catches up
     assert done.returncode == 0, done.stderr
     for ice in lake_tables().values():

@@ -70,13 +70,18 @@ def _write(
             return queue.pop(0) if queue else None
 
     def work() -> None:
-        with ctx.warehouse.connect() as conn, conn.cursor() as cur:
-            while (name := next_table()) is not None:
-                for batch_id in (b for b, n in due if n == name):
-                    rows = _write_one(ctx, cur, tables[name], name, batch_id, changes)
-                    with lock:
-                        written.setdefault(batch_id, {})[name] = rows
-            conn.rollback()  # it only read, and made a temporary table
+        try:
+            with ctx.warehouse.connect() as conn, conn.cursor() as cur:
+                while (name := next_table()) is not None:
+                    for batch_id in (b for b, n in due if n == name):
+                        rows = _write_one(ctx, cur, tables[name], name, batch_id, changes)
+                        with lock:
+                            written.setdefault(batch_id, {})[name] = rows
+                conn.rollback()  # it only read, and made a temporary table
+        except BaseException:
+            with lock:  # a stop or a failure: the other writers take no further table
+                queue.clear()
+            raise
 
     workers = max(1, min(ctx.settings.workers, len(queue)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake") as pool:
