@@ -49,6 +49,8 @@ locals {
     AINSDALE_METRICS_NAMESPACE   = local.metrics_namespace
     AINSDALE_HOME                = "/tmp/ainsdale"
     AINSDALE_REPORT_PUBLISH      = "true" # the dashboard, to the processed bucket after each load
+    AINSDALE_LAKE_CATALOG        = "glue" # the lake's Iceberg tables (lake.tf)
+    AINSDALE_LAKE_DATABASE       = aws_glue_catalog_database.lake.name
     AWS_REGION                   = local.region
   }
 

@@ -56,3 +56,18 @@ output "network_configuration" {
     assignPublicIp = var.assign_public_ip ? "ENABLED" : "DISABLED"
   }
 }
+
+output "lake_database" {
+  description = "Glue database of the lake's Iceberg tables (Athena: FROM <this>.fact_sales_order)."
+  value       = aws_glue_catalog_database.lake.name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup to query the lake in (engine v3, encrypted results)."
+  value       = aws_athena_workgroup.lake.name
+}
+
+output "lake_analyst_role_arn" {
+  description = "Read-only role for analysts: Athena in the lake workgroup, the lake's tables and files."
+  value       = aws_iam_role.lake_analyst.arn
+}

@@ -199,3 +199,26 @@ variable "alert_email" {
   type        = string
   default     = ""
 }
+
+variable "lake_database" {
+  description = "Glue database of the lake's Iceberg tables (AINSDALE_LAKE_DATABASE); lower case, digits and underscores."
+  type        = string
+  default     = "ainsdale_lake"
+
+  validation {
+    condition     = can(regex("^[a-z0-9_]{1,255}$", var.lake_database))
+    error_message = "lake_database must be lower-case letters, digits and underscores (Athena's rule)."
+  }
+}
+
+variable "athena_results_retention_days" {
+  description = "Days Athena's query results are kept in their bucket."
+  type        = number
+  default     = 30
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "A query in the lake's workgroup that would scan more than this many bytes is cancelled (cost guard)."
+  type        = number
+  default     = 10737418240 # 10 GiB
+}

@@ -83,6 +83,14 @@ def shared_source_url(new_database_url: Callable[[str], str]) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _lake_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lake is its own tests' business (tests/test_lake*.py turn it on): every other run
+    would pay for pyiceberg's import and eleven Iceberg commits it does not look at."""
+    if "AINSDALE_LAKE_CATALOG" not in os.environ:
+        monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "none")
+
+
 @pytest.fixture
 def warehouse_url(new_database_url: Callable[[str], str]) -> str:
     return new_database_url("warehouse")
@@ -100,6 +108,7 @@ def etl_env(
         "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
         "AINSDALE_HOME": str(tmp_path / "home"),
         "AINSDALE_LOG_FORMAT": "json",
+        "AINSDALE_LAKE_CATALOG": "none",  # see _lake_off_by_default
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

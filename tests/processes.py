@@ -16,7 +16,8 @@ EXE = str(Path(sys.executable).with_name("ainsdale-etl"))
 def cli_env(env: dict[str, str], **extra: str) -> dict[str, str]:
     """The test's AINSDALE_* settings over a clean copy of this process's environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AINSDALE_")}
-    return base | env | extra
+    # The lake is off unless a test turns it on (see conftest.etl_env).
+    return base | {"AINSDALE_LAKE_CATALOG": "none"} | env | extra
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:

@@ -108,6 +108,7 @@ def stack(moto_endpoint, new_database_url, tmp_path_factory) -> Stack:
         "AINSDALE_ALERT_TOPIC_ARN": topic,
         "AINSDALE_LOG_FORMAT": "json",
         "AINSDALE_HOME": str(home),
+        "AINSDALE_LAKE_CATALOG": "none",  # the lake on Glue: tests/test_lake_glue.py
     }
     return Stack(moto_endpoint, env, source_url, warehouse_url, warehouse_arn, client, read_alerts)
 

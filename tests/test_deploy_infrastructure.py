@@ -517,7 +517,7 @@ def test_roles_are_assumable_only_by_their_service() -> None:
         "scheduler": "scheduler.amazonaws.com",
     }
     roles = root().of_type("aws_iam_role")
-    assert set(roles) == set(expected)
+    assert set(roles) == set(expected) | {"lake_analyst"}  # people's role: see the lake's tests
     trust = root().data[("aws_iam_policy_document", "assume")]
     for role, service in expected.items():
         key = re.search(r'assume\["(\w+)"\]', roles[role]["assume_role_policy"])
@@ -744,3 +744,57 @@ def test_dockerignore_admits_only_what_the_build_copies() -> None:
     ]
     assert lines[0] == "*"
     assert {"!pyproject.toml", "!uv.lock", "!README.md", "!src/"} <= set(lines)
+
+
+# ---- the lake ----------------------------------------------------------------------------
+
+
+def test_the_task_writes_the_lake_to_glue_in_its_own_database():
+    environment = container_environment(containers()[0])
+    assert environment["AINSDALE_LAKE_CATALOG"] == "glue"
+    assert refers_to(environment["AINSDALE_LAKE_DATABASE"], "aws_glue_catalog_database", "lake")
+    lake = [
+        s
+        for s in role_policy_statements("task")
+        if any(a.startswith("glue:") for a in s["actions"])
+    ]
+    assert lake
+    (statement,) = lake
+    assert {"glue:CreateTable", "glue:UpdateTable"} <= set(statement["actions"])
+    assert not any("Database" in a and "Get" not in a for a in statement["actions"])
+    assert "*" not in local_value(statement["resources"])
+    arns = " ".join(root().locals[n] for n in ("lake_database_arn", "lake_tables_arn"))
+    assert arns.count("aws_glue_catalog_database.lake.name") == 2
+
+
+def test_athena_reads_the_lake_on_engine_v3_with_encrypted_expiring_results():
+    (workgroup,) = root().of_type("aws_athena_workgroup").values()
+    (config,) = workgroup["configuration"]
+    assert config["enforce_workgroup_configuration"] is True
+    assert config["engine_version"][0]["selected_engine_version"] == "Athena engine version 3"
+    (results,) = config["result_configuration"]
+    assert "module.athena_results_bucket.id" in results["output_location"]
+    assert results["encryption_configuration"][0]["encryption_option"] == "SSE_KMS"
+    module = root().modules["athena_results_bucket"]
+    assert module["source"] == "./modules/data_bucket"
+    assert module["current_version_expiration_days"] == "${var.athena_results_retention_days}"
+    rules = bucket_module().of_type("aws_s3_bucket_lifecycle_configuration")
+    (lifecycle,) = rules.values()
+    assert lifecycle["rule"][0]["dynamic"][0]["expiration"]
+
+
+def test_the_analyst_role_only_reads_the_lake():
+    (trust,) = statements(root().data[("aws_iam_policy_document", "analyst_assume")])
+    assert trust["principals"][0]["identifiers"] == [
+        "arn:${local.partition}:iam::${local.account_id}:root"
+    ]
+    policy = root().data[("aws_iam_policy_document", "lake_analyst")]
+    actions = {a for s in statements(policy) for a in root().resolve(s["actions"])
+               if isinstance(a, str)} | set(root().locals["lake_glue_read"])  # fmt: skip
+    writes = {a for a in actions if a.startswith("glue:") and not a.startswith("glue:Get")}
+    assert not writes
+    reads_lake = next(s for s in statements(policy) if s["sid"] == "ReadLakeObjects")
+    assert reads_lake["actions"] == ["s3:GetObject"]
+    assert root().locals["lake_objects_arn"].endswith("/lake/*")
+    (attachment,) = root().of_type("aws_iam_role_policy_attachment").values()
+    assert reference(attachment["role"]) == ("aws_iam_role", "lake_analyst")

@@ -13,6 +13,7 @@ import typer
 
 from ainsdale_etl.cli.exits import fail, handle_errors
 from ainsdale_etl.cli.group import GlobalOptionsGroup
+from ainsdale_etl.cli.lake import lake
 from ainsdale_etl.cli.local import demo, embedded, seed
 from ainsdale_etl.cli.migrate import migrate
 from ainsdale_etl.cli.options import (
@@ -209,10 +210,12 @@ def run_all(
     wait: Wait = None,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    from ainsdale_etl.lake.catalog import lake_imports
+
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait):
-        warm_up()
+        warm_up(then=lake_imports(ctx.settings))
         summary = run_everything(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )
@@ -239,12 +242,17 @@ def batches(as_json: AsJson = False) -> None:
 @app.command()
 @handle_errors
 def verify(as_json: AsJson = False) -> None:
-    """Reconcile the warehouse with the source; exit 1 and show the differences if they differ."""
+    """Reconcile the warehouse with the source, and the lake with the warehouse; exit 1 and
+    show the differences if they differ."""
     from ainsdale_etl.ops.verify import verify as run_verify
 
     json_document(as_json)
     ctx = make_context()
     result = run_verify(ctx.source, ctx.warehouse)
+    if ctx.settings.lake_enabled:
+        from ainsdale_etl.ops.verify_lake import verify_lake
+
+        result.checks += verify_lake(ctx.settings, ctx.warehouse)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
@@ -295,3 +303,4 @@ app.command()(seed)
 app.command()(demo)
 app.command()(migrate)
 app.add_typer(embedded, name="embedded")
+app.add_typer(lake, name="lake")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,9 @@ from ainsdale_etl.cli.options import Force, Wait
 from ainsdale_etl.cli.results import print_counts, say
 from ainsdale_etl.cli.session import exclusive, make_context
 from ainsdale_etl.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ainsdale_etl.runtime.context import Context
 
 
 @handle_errors
@@ -87,7 +90,23 @@ def demo(
         say(f"warehouse         embedded PostgreSQL under {Path(ctx.settings.home).resolve()}")
         say("                  `ainsdale-etl embedded url warehouse` prints a URI for psql or BI")
     say(f"dashboard         {report.index.resolve()} (works offline)")
+    _say_lake(ctx)
     say("next: `ainsdale-etl verify` reconciles the warehouse with totesys, table by table")
+
+
+def _say_lake(ctx: Context) -> None:
+    """Where the lake is, and one query to try on it."""
+    if not ctx.settings.lake_enabled:
+        return
+    from ainsdale_etl.lake.catalog import lake_location
+    from ainsdale_etl.lake.describe import describe_lake, query_to_try
+
+    tables = describe_lake(ctx.settings)
+    say(f"lake              {len(tables)} Iceberg tables under {lake_location(ctx.settings)}")
+    say("                  `ainsdale-etl lake tables` lists them (README: Querying the lake)")
+    if query := query_to_try(tables):
+        say("try, in DuckDB (INSTALL iceberg; LOAD iceberg;):")
+        say(f"  {query};")
 
 
 class EmbeddedDatabase(StrEnum):

@@ -99,14 +99,15 @@ def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
         yield
 
 
-def warm_up() -> None:
-    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s) on a background thread
-    while run-all extracts, which needs only polars, and only at the end of a changed table.
+def warm_up(*, then: tuple[str, ...] = ()) -> None:
+    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s), ``then`` more (the
+    lake's pyiceberg: about 1.5 s) on a background thread while run-all extracts, which needs
+    only polars, and only at the end of a changed table.
     Only third-party packages that never import this one: no import lock can be taken in an
     order the main thread could take in reverse."""
 
     def load() -> None:
-        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi"):
+        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi", *then):
             with suppress(Exception):  # the main thread imports it again, and says why
                 importlib.import_module(name)
 

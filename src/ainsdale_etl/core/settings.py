@@ -144,6 +144,35 @@ class Settings(AlertSettings):
         "or retyped losing data always fails (see README: Upgrading).",
     )
 
+    lake_catalog: str = Field(
+        "sql",
+        description="Where the lake's Iceberg tables are catalogued: sql (a SQLite file under "
+        "AINSDALE_HOME/lake), glue (the AWS Glue Data Catalog), a pyiceberg catalog URI "
+        "(e.g. sqlite:///path, postgresql://..., https://rest-catalog), or none (no lake).",
+    )
+    lake_database: str = Field(
+        "ainsdale",
+        pattern=r"^[a-z0-9_]{1,255}$",
+        description="The lake's namespace: the Glue database the tables are in.",
+    )
+    lake_snapshot_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="'lake maintain' expires snapshots older than this (the latest always "
+        "stays): how far back time travel reaches.",
+    )
+
+    @field_validator("lake_catalog")
+    @classmethod
+    def _a_lake_catalog(cls, value: str) -> str:
+        if value.lower() in {"sql", "glue", "none", "off", ""} or "://" in value:
+            return value.lower() if "://" not in value else value
+        raise ValueError("must be sql, glue, none or a catalog URI (scheme://...)")
+
+    @property
+    def lake_enabled(self) -> bool:
+        return self.lake_catalog not in {"none", "off", ""}
+
     @field_validator("s3_kms_key_id")
     @classmethod
     def _kms_key_needs_kms(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -96,7 +96,7 @@ def load_pending(
     explicit: bool | None = None,
 ) -> dict[str, dict[str, int]]:
     """Load the pending batches (or ``batch_ids``), oldest first (``explicit``: see
-    :func:`transform_pending`)."""
+    :func:`transform_pending`), then bring the lake up to the warehouse (:func:`lake_step`)."""
     from ainsdale_etl.load.ledger import loaded_batches
     from ainsdale_etl.load.migrate import ensure_warehouse
 
@@ -119,7 +119,17 @@ def load_pending(
             )
             loaded.add(batch_id)
             bar.advance()
+    lake_step(ctx)
     return results
+
+
+def lake_step(ctx: Context) -> dict[str, dict[str, int]]:
+    """Write every loaded batch the lake does not hold yet (nothing when the lake is off)."""
+    if not ctx.settings.lake_enabled:
+        return {}
+    from ainsdale_etl.lake.sync import sync_lake
+
+    return sync_lake(ctx)
 
 
 def extract_batch(

@@ -38,6 +38,7 @@ POINTS = frozenset(
         "foreign_keys_dropped",  # a bulk load dropped foreign keys (in its transaction)
         "batch_loaded",  # a batch's load transaction committed
         "lock_acquired",  # the run lock was taken
+        "lake_table_written",  # a batch was committed to one lake table
     }
 )
 

@@ -17,3 +17,9 @@ variable "noncurrent_version_retention_days" {
   description = "Days an overwritten or deleted object version is kept."
   type        = number
 }
+
+variable "current_version_expiration_days" {
+  description = "Days an object is kept at all (null: for ever). For buckets of throwaway results."
+  type        = number
+  default     = null
+}

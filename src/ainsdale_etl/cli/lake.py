@@ -1,0 +1,93 @@
+"""``ainsdale-etl lake sync|maintain``: the lake's own commands (load and run-all sync it too)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from ainsdale_etl.cli.exits import handle_errors
+from ainsdale_etl.cli.options import AsJson, Wait
+from ainsdale_etl.cli.results import print_counts, say
+from ainsdale_etl.cli.session import exclusive, json_document, make_context
+
+if TYPE_CHECKING:
+    from ainsdale_etl.runtime.context import Context
+
+lake = typer.Typer(
+    help="The lake: the star as Iceberg tables in the processed bucket, for Athena, DuckDB, "
+    "Spark (see README: Querying the lake).",
+    no_args_is_help=True,
+)
+
+
+def _require_lake(ctx: Context) -> None:
+    from ainsdale_etl.core.errors import ConfigError
+
+    if not ctx.settings.lake_enabled:
+        raise ConfigError("the lake is off: set AINSDALE_LAKE_CATALOG (sql, glue or a URI)")
+
+
+@lake.command()
+@handle_errors
+def sync(wait: Wait = None) -> None:
+    """Write every loaded batch the lake does not hold yet (load and run-all do this too)."""
+    from ainsdale_etl.lake.catalog import lake_location
+    from ainsdale_etl.pipeline.steps import lake_step
+
+    ctx = make_context()
+    _require_lake(ctx)
+    with exclusive(ctx, wait):
+        written = lake_step(ctx)
+    totals: dict[str, int] = {}
+    for tables in written.values():
+        for name, n in tables.items():
+            totals[name] = totals.get(name, 0) + n
+    if written:
+        print_counts(f"lake: wrote {len(written)} batch(es)", totals)
+    say(f"the lake is up to date with the warehouse at {lake_location(ctx.settings)}")
+
+
+@lake.command()
+@handle_errors
+def maintain(wait: Wait = None) -> None:
+    """Compact small files, expire snapshots older than AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS
+    and delete the data files no snapshot reads."""
+    from ainsdale_etl.lake.maintain import maintain_lake
+
+    ctx = make_context()
+    _require_lake(ctx)
+    with exclusive(ctx, wait):
+        done = maintain_lake(ctx)
+    print_counts(
+        "lake: data files per table after maintenance",
+        {name: m.files_after for name, m in done.items()},
+    )
+    expired = sum(m.snapshots_expired for m in done.values())
+    deleted = sum(m.files_deleted for m in done.values())
+    say(f"lake maintained: {expired} snapshot(s) expired, {deleted} unreferenced file(s) deleted")
+
+
+@lake.command()
+@handle_errors
+def tables(as_json: AsJson = False) -> None:
+    """List the lake's tables: rows, snapshots, latest batch and current metadata file."""
+    import json
+
+    from ainsdale_etl.lake.describe import describe_lake
+
+    json_document(as_json)
+    ctx = make_context()
+    _require_lake(ctx)
+    found = describe_lake(ctx.settings)
+    if as_json:
+        typer.echo(json.dumps([t.as_dict() for t in found], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("table", "rows", "snapshots", "latest batch", "metadata", title="lake")
+    for t in found:
+        batch = t.latest_batch or ""
+        table.add_row(t.name, f"{t.rows:,}", str(t.snapshots), batch, t.metadata_location)
+    Console(width=200).print(table)

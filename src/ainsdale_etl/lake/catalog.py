@@ -1,0 +1,141 @@
+"""Which Iceberg catalog holds the lake, and where its tables' files go.
+
+``AINSDALE_LAKE_CATALOG`` chooses: ``sql`` (the embedded default, a SQLite file under
+``$AINSDALE_HOME/lake`` in pyiceberg's SQL catalog schema, :mod:`.sqlite_catalog`), ``glue``
+(production: the Glue database ``AINSDALE_LAKE_DATABASE``), any pyiceberg catalog URI, or
+``none``. Every table lives under ``<processed bucket>/lake/``:
+the catalog only says which metadata file is current.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.core.registry import StarTable
+from ainsdale_etl.core.storage import parse_bucket_uri
+from ainsdale_etl.lake.schema import iceberg_schema, partition_spec
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+    from ainsdale_etl.core.settings import Settings
+
+CATALOG_NAME = "ainsdale"
+LAKE_FOLDER = "lake"
+# Target size of a data file (pyiceberg's default is 512 MiB: a Fargate task's whole memory).
+TABLE_PROPERTIES = {
+    "write.target-file-size-bytes": str(128 * 1024 * 1024),
+    "write.parquet.compression-codec": "zstd",
+    "format-version": "2",
+    # Each commit writes a metadata file; keep the last few, not one per batch forever.
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+}
+
+
+def lake_location(settings: Settings) -> str:
+    """``s3://bucket[/prefix]/lake`` or ``file:///folder/lake`` under the processed bucket."""
+    uri = settings.processed_uri or str(settings.home / "processed")
+    where = parse_bucket_uri(uri)
+    if where.bucket:
+        return "/".join(p for p in (f"s3://{where.bucket}", where.prefix, LAKE_FOLDER) if p)
+    return (Path(where.folder).expanduser().resolve() / LAKE_FOLDER).as_uri()
+
+
+def _io_properties() -> dict[str, str]:
+    """pyarrow's S3 file system pointed where boto3 is (moto, MinIO) and in the same region."""
+    props = {}
+    if endpoint := os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
+        props["s3.endpoint"] = endpoint
+    if region := os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
+        props["s3.region"] = region
+    return props
+
+
+def lake_imports(settings: Settings) -> tuple[str, ...]:
+    """The modules the lake step will import (for run-all to import early, in the background:
+    pyiceberg takes most of a second)."""
+    if not settings.lake_enabled:
+        return ()
+    kind = settings.lake_catalog
+    catalog = {"sql": "pyiceberg.catalog", "glue": "pyiceberg.catalog.glue"}
+    return ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
+
+
+def open_catalog(settings: Settings) -> Catalog | None:
+    """The lake's catalog, or None when the lake is off."""
+    if not settings.lake_enabled:
+        return None
+    # pyiceberg warns of an overwrite that replaces nothing: to the lake, a dimension's new
+    # ids. Set once for the process (catch_warnings is not thread-safe; the lake writes
+    # tables side by side).
+    warnings.filterwarnings(
+        "ignore", "Delete operation did not match any records", UserWarning, "pyiceberg"
+    )
+    kind = settings.lake_catalog
+    warehouse = lake_location(settings)
+    props = {"warehouse": warehouse, **_io_properties()}
+    if kind == "sql":
+        from ainsdale_etl.lake.sqlite_catalog import SqliteCatalog
+
+        folder = (settings.home / LAKE_FOLDER).expanduser().resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return SqliteCatalog(CATALOG_NAME, folder / "catalog.db", **props)
+    if kind == "glue":
+        from pyiceberg.catalog.glue import GlueCatalog
+
+        if endpoint := os.environ.get("AWS_ENDPOINT_URL_GLUE") or os.environ.get(
+            "AWS_ENDPOINT_URL"
+        ):
+            props["glue.endpoint"] = endpoint
+        if "s3.region" in props:
+            props["glue.region"] = props["s3.region"]
+        return GlueCatalog(CATALOG_NAME, **props)
+    from pyiceberg.catalog import load_catalog
+
+    try:
+        return load_catalog(CATALOG_NAME, uri=kind, **props)
+    except ValueError as exc:
+        raise ConfigError(f"AINSDALE_LAKE_CATALOG: {exc}") from None
+
+
+def identifier(settings: Settings, table: StarTable) -> tuple[str, str]:
+    return (settings.lake_database, table.name)
+
+
+def lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> Table:
+    """The lake's Iceberg table for ``table``, created (with its namespace) the first time."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    ident = identifier(settings, table)
+    try:
+        return catalog.load_table(ident)
+    except NoSuchTableError:
+        pass
+    try:  # asked first: in production the database is Terraform's, and the task may not make one
+        catalog.load_namespace_properties(settings.lake_database)
+    except NoSuchNamespaceError:
+        catalog.create_namespace(settings.lake_database)
+    schema = iceberg_schema(table)
+    return catalog.create_table_if_not_exists(
+        ident,
+        schema,
+        location=f"{lake_location(settings)}/{table.name}",
+        partition_spec=partition_spec(table, schema),
+        properties=TABLE_PROPERTIES,
+    )
+
+
+def existing_lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> Table | None:
+    """The lake's table for ``table`` if it has been made, else None (for readers)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    try:
+        return catalog.load_table(identifier(settings, table))
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None

@@ -1,0 +1,216 @@
+"""The lake: the star as Iceberg tables, one snapshot per table per batch, agreeing with the
+warehouse (a SQL catalog on SQLite over a local folder, as `make demo` builds it)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.settings import load_settings
+from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
+from ainsdale_etl.lake.ledger import batches_held, snapshot_of
+from ainsdale_etl.lake.schema import BATCH_PROPERTY
+from conftest import query
+from processes import cli_env, run
+
+
+@pytest.fixture
+def lake_env(etl_env, monkeypatch):
+    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
+    return etl_env | {"AINSDALE_LAKE_CATALOG": "sql"}
+
+
+def lake_tables():
+    settings = load_settings()
+    catalog = open_catalog(settings)
+    return {name: existing_lake_table(catalog, settings, t) for name, t in STAR_TABLES.items()}
+
+
+def counts(wh_url):
+    return {n: query(wh_url, f'SELECT count(*) FROM "{n}"')[0][0] for n in STAR_TABLES}
+
+
+def batch_snapshots(ice):
+    """batch id -> how many commits wrote it (each ends with one append, even an empty one; a
+    dimension's overwrite is a delete, or an overwrite, then that append, in one commit)."""
+    seen = {}
+    for s in ice.metadata.snapshots:
+        batch = s.summary.additional_properties.get(BATCH_PROPERTY)
+        if batch and s.summary.operation.value == "append":
+            seen[batch] = seen.get(batch, 0) + 1
+    return seen
+
+
+def change_a_design_and_an_order(src, name="Renamed"):
+    query(src, "UPDATE design SET design_name = $1, last_updated = localtimestamp(3) "
+               "WHERE design_id = (SELECT min(design_id) FROM design)", [name])  # fmt: skip
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+               "last_updated = localtimestamp(3) WHERE sales_order_id = "
+               "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+
+
+def test_run_all_builds_the_star_and_verify_reconciles_it(cli, lake_env):
+    cli("run-all")
+    wh = counts(lake_env["AINSDALE_WAREHOUSE_URL"])
+    for name, ice in lake_tables().items():
+        assert ice is not None, name
+        assert len(ice.scan().to_arrow()) == wh[name], name
+        assert len(batches_held(ice)) == 1
+    fact = lake_tables()["fact_sales_order"]
+    assert str(fact.schema().find_field("unit_price").field_type) == "decimal(10, 2)"
+    assert [f.name for f in fact.spec().fields] == ["created_year"]
+    report = json.loads(cli("verify", "--json").stdout)
+    lake_checks = [c for c in report["checks"] if c["mart"].startswith("lake ")]
+    assert len(lake_checks) == 2 * 11 + 3 and report["ok"], report
+
+
+def test_an_incremental_batch_is_one_snapshot_of_the_tables_it_changed_with_time_travel(
+    cli, lake_env
+):
+    src, wh = lake_env["AINSDALE_SOURCE_URL"], lake_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    first = counts(wh)
+    change_a_design_and_an_order(src)
+    cli("run-all")
+    b1, b2 = [r[0] for r in query(wh, "SELECT batch_id FROM ainsdale_meta.loaded_batch ORDER BY 1")]
+    tables = lake_tables()
+    touched = {n for n, ice in tables.items() if b2 in batches_held(ice)}
+    assert {"dim_design", "fact_sales_order"} <= touched <= {"dim_design", "fact_sales_order",
+                                                             "dim_date"}  # fmt: skip
+    sales = tables["fact_sales_order"]
+    assert len(sales.scan().to_arrow()) == first["fact_sales_order"] + 1  # a new version
+    as_of_b1 = sales.scan(snapshot_id=snapshot_of(sales, b1)).to_arrow()
+    assert len(as_of_b1) == first["fact_sales_order"]
+    design = tables["dim_design"].scan().to_arrow().to_pylist()
+    assert len(design) == first["dim_design"]  # upserted, not appended
+    assert "Renamed" in {d["design_name"] for d in design}
+    # Nothing new: a sync writes nothing, and commits nothing.
+    before = {n: len(ice.metadata.snapshots) for n, ice in tables.items()}
+    cli("lake", "sync")
+    assert {n: len(ice.metadata.snapshots) for n, ice in lake_tables().items()} == before
+    assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_an_older_batch_loaded_after_a_newer_one_leaves_the_newer_value_and_a_reload_adds_nothing(
+    cli, lake_env
+):
+    src = lake_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    change_a_design_and_an_order(src, "Newest name")
+    cli("extract")
+    query(src, "UPDATE sales_order SET units_sold = 1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT max(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("extract")
+    cli("transform")
+    batches = sorted(p.name.split("_")[0] for p in Path(lake_env["AINSDALE_INGEST_URI"]).glob(
+        "data/*/*/*/*/*_manifest.json"))  # fmt: skip
+    _, b2, b3 = batches
+    cli("load", "--batch-id", b3)
+    cli("load", "--batch-id", b2)
+    names = {d["design_name"] for d in lake_tables()["dim_design"].scan().to_arrow().to_pylist()}
+    assert "Newest name" in names
+    cli("load", "--batch-id", b2, "--force")
+    for ice in lake_tables().values():
+        assert all(n == 1 for n in batch_snapshots(ice).values())
+    assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_a_run_killed_between_two_tables_commits_is_completed_once_by_the_next(lake_env, tmp_path):
+    env = cli_env(lake_env)
+    killed = run(["run-all"], env | {"AINSDALE_FAULTS": "lake_table_written:kill:3"}, tmp_path)
+    assert killed.returncode == -9, killed.stderr
+    held = {n: bool(batches_held(ice)) for n, ice in lake_tables().items() if ice is not None}
+    # Killed at the third commit; with two writers the other may have made a fourth.
+    assert 3 <= sum(held.values()) <= 4
+    done = run(["load"], env, tmp_path)  # nothing to load: the lake catches up
+    assert done.returncode == 0, done.stderr
+    for ice in lake_tables().values():
+        assert list(batch_snapshots(ice).values()) == [1]
+    verified = run(["verify", "--json"], env, tmp_path)
+    assert json.loads(verified.stdout)["ok"], verified.stdout
+
+
+def test_an_independent_reader_agrees_with_the_warehouse(cli, lake_env):
+    """DuckDB's iceberg extension (from its PyPI wheel: no download) reads the lake's metadata
+    and data files on its own."""
+    duckdb = pytest.importorskip("duckdb")
+    import duckdb_ext
+
+    src, wh = lake_env["AINSDALE_SOURCE_URL"], lake_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    change_a_design_and_an_order(src)
+    cli("run-all")
+    extensions = Path(next(iter(duckdb_ext.__path__))) / "extensions"
+    con = duckdb.connect(config={"extension_directory": str(extensions)})
+    con.execute("LOAD iceberg")
+    ice = lake_tables()["fact_sales_order"]
+    lake = con.execute(
+        "SELECT count(*), sum(units_sold * unit_price) FROM iceberg_scan(?)",
+        [ice.metadata_location],
+    ).fetchone()
+    expected = query(wh, "SELECT count(*), sum(units_sold * unit_price)::text "
+                         "FROM fact_sales_order")[0]  # fmt: skip
+    assert (lake[0], Decimal(lake[1])) == (expected[0], Decimal(expected[1]))
+
+
+def test_maintain_compacts_and_expires_and_the_lake_still_agrees(cli, lake_env, monkeypatch):
+    src = lake_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    for name in ("One", "Two"):
+        change_a_design_and_an_order(src, name)
+        cli("run-all")
+    files_before = {n: len(ice.inspect.files()) for n, ice in lake_tables().items()}
+    assert files_before["dim_design"] > 1
+    monkeypatch.setenv("AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS", "0")
+    cli("lake", "maintain")
+    tables = lake_tables()
+    assert len(tables["dim_design"].inspect.files()) == 1
+    assert all(len(ice.metadata.snapshots) <= 2 for ice in tables.values())  # delete + append
+    processed = Path(lake_env["AINSDALE_PROCESSED_URI"])
+    on_disk = len(list((processed / "lake" / "dim_design" / "data").glob("*.parquet")))
+    assert on_disk == 1
+    cli("lake", "sync")  # expired batches are not written again
+    assert all(len(ice.metadata.snapshots) <= 2 for ice in lake_tables().values())
+    assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_file(cli, lake_env):
+    """Written without SQLAlchemy, read by pyiceberg's own SqlCatalog (what the README shows)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    cli("run-all")
+    listed = json.loads(cli("lake", "tables", "--json").stdout)
+    assert [t["name"] for t in listed] == list(STAR_TABLES)
+    db = Path(lake_env["AINSDALE_HOME"]) / "lake" / "catalog.db"
+    theirs = SqlCatalog("ainsdale", uri=f"sqlite:///{db}")
+    sales = theirs.load_table("ainsdale.fact_sales_order")
+    wh = lake_env["AINSDALE_WAREHOUSE_URL"]
+    assert len(sales.scan().to_arrow()) == counts(wh)["fact_sales_order"]
+    assert sorted(t[1] for t in theirs.list_tables("ainsdale")) == sorted(STAR_TABLES)
+
+
+def test_a_placeholder_reaches_the_lake_and_the_real_row_replaces_it(cli, lake_env):
+    """An early-arriving fact's dimension row: the warehouse's placeholder, then the real one."""
+    src = lake_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES (9100, localtimestamp, localtimestamp, "
+               "'Late', '/late', 'late.json')")  # fmt: skip
+    query(src, "UPDATE sales_order SET design_id = 9100, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("extract", "--tables", "sales_order")
+    cli("transform")
+    cli("load")
+
+    def design_9100():
+        rows = lake_tables()["dim_design"].scan(row_filter="design_id = 9100").to_arrow()
+        return [r["design_name"] for r in rows.to_pylist()]
+
+    assert design_9100() == ["unknown"]
+    cli("run-all")
+    assert design_9100() == ["Late"]
+    assert json.loads(cli("verify", "--json").stdout)["ok"]
