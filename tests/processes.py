@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from conftest import query
@@ -51,3 +52,18 @@ def ledger(url: str) -> list[str]:
     if query(url, "SELECT to_regclass('ainsdale_meta.loaded_batch') IS NULL") == [(True,)]:
         return []
     return [r[0] for r in query(url, "SELECT batch_id FROM ainsdale_meta.loaded_batch ORDER BY 1")]
+
+
+LATE_DESIGN_ID = 9100
+
+
+def extract_an_order_before_its_design(cli: Any, src: str) -> None:
+    """An early-arriving fact: a sales order now names design 9100 ('Late'), which is in
+    totesys but not extracted yet (only sales_order is)."""
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES ($1, localtimestamp, localtimestamp, "
+               "'Late', '/late', 'late.json')", [LATE_DESIGN_ID])  # fmt: skip
+    query(src, "UPDATE sales_order SET design_id = $1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)",
+          [LATE_DESIGN_ID])  # fmt: skip
+    cli("extract", "--tables", "sales_order")

@@ -15,7 +15,7 @@ from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held, snapshot_of
 from ainsdale_etl.lake.schema import BATCH_PROPERTY
 from conftest import query
-from processes import cli_env, run
+from processes import cli_env, extract_an_order_before_its_design, run
 
 
 @pytest.fixture
@@ -197,12 +197,7 @@ def test_a_placeholder_reaches_the_lake_and_the_real_row_replaces_it(cli, lake_e
     """An early-arriving fact's dimension row: the warehouse's placeholder, then the real one."""
     src = lake_env["AINSDALE_SOURCE_URL"]
     cli("run-all")
-    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
-               "file_location, file_name) VALUES (9100, localtimestamp, localtimestamp, "
-               "'Late', '/late', 'late.json')")  # fmt: skip
-    query(src, "UPDATE sales_order SET design_id = 9100, last_updated = localtimestamp(3) "
-               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
-    cli("extract", "--tables", "sales_order")
+    extract_an_order_before_its_design(cli, src)
     cli("transform")
     cli("load")
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from conftest import query
-from processes import warehouse_contents
+from processes import extract_an_order_before_its_design, warehouse_contents
 from test_pipeline_end_to_end import manifests
 
 
@@ -79,12 +79,7 @@ def test_a_fact_whose_design_arrives_two_batches_later_loads_at_once(cli, etl_en
     """Kimball's early-arriving fact: no quarantine, an inferred member, then the real row."""
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
-    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
-               "file_location, file_name) VALUES (9100, localtimestamp, localtimestamp, "
-               "'Late', '/late', 'late.json')")  # fmt: skip
-    query(src, "UPDATE sales_order SET design_id = 9100, last_updated = localtimestamp(3) "
-               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
-    cli("extract", "--tables", "sales_order")
+    extract_an_order_before_its_design(cli, src)
     cli("transform")
     result = cli("load")  # the order's batch loads; the design is a placeholder
     assert '"kind": "inferred_members"' in result.output

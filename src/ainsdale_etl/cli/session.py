@@ -73,7 +73,7 @@ def require_writable_buckets(ctx: Any) -> None:
 
     for name, setting in (("ingest", "INGEST_URI"), ("processed", "PROCESSED_URI")):
         storage = getattr(ctx, name)
-        problem = getattr(getattr(storage, "inner", storage), "writable_problem", None)
+        problem = getattr(storage, "writable_problem", None)  # local folders only
         reason = problem() if problem else None
         if reason:
             raise ConfigError(

@@ -50,7 +50,7 @@ def contiguous_through(ordered: list[str], done: set[str]) -> str | None:
 
 def newest_batches(ingest: Storage, reporter: Reporter) -> list[str]:
     """The newest committed batch and any after it: what a new batch's windows follow, in one
-    listing from the ``newest`` watermark (see :mod:`ainsdale_etl.core.watermarks`)."""
+    listing from the ``newest`` watermark."""
     mark = read_watermark(ingest, NEWEST)
     if mark is not None:
         committed = committed_batches(ingest, since=mark["batch_id"])
