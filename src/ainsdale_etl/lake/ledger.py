@@ -44,12 +44,22 @@ def snapshot_of(table: Table, batch_id: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class KeyRange:
+    """The surrogate keys a bulk load gave one batch's rows of a fact, in its object's order."""
+
+    first_key: int
+    rows: int
+    object_sha256: str
+
+
+@dataclass(frozen=True)
 class WarehouseChanges:
     """What each loaded batch did to the warehouse, as far as the lake needs to know."""
 
     loaded: dict[str, dict[str, Any]]  # the warehouse's ledger: batch -> {loaded_at, rows}
     touched: set[tuple[str, str]] = field(default_factory=set)  # (table, batch): extra changes
     base: dict[str, str] = field(default_factory=dict)  # dimension -> batch that bulk-loaded it
+    key_ranges: dict[tuple[str, str], KeyRange] = field(default_factory=dict)  # (fact, batch)
 
     def only_change(self, table: str) -> str | None:
         """The batch that changed ``table`` if exactly one loaded batch did, else None."""

@@ -4,6 +4,9 @@ The warehouse already ordered everything (a dimension row from an older batch ne
 a newer one, see load/versions.py), so the lake copies its outcome rather than redoing it:
 a dimension's current rows for the ids the batch touched, and a fact's rows for the versions
 the batch delivered.
+
+Where the warehouse's outcome is known to be the batch's object itself, the lake reads the
+object instead (:mod:`.objects`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ from typing import TYPE_CHECKING, Any
 from ainsdale_etl.adapters.postgres import fetch_all, fetch_arrow
 from ainsdale_etl.core.batches import fetch_checked, read_manifest
 from ainsdale_etl.core.registry import MONEY, StarTable, quote_ident
-from ainsdale_etl.lake.ledger import WarehouseChanges
+from ainsdale_etl.lake.ledger import KeyRange, WarehouseChanges
 from ainsdale_etl.lake.schema import lake_columns
-from ainsdale_etl.load.ddl import DELETED, DIM_BASE_VERSION, DIM_VERSION, INFERRED
+from ainsdale_etl.load.ddl import (
+    DELETED,
+    DIM_BASE_VERSION,
+    DIM_VERSION,
+    FACT_KEY_RANGE,
+    INFERRED,
+)
 from ainsdale_etl.load.ledger import loaded_batches
 
 if TYPE_CHECKING:
@@ -40,7 +49,15 @@ def warehouse_changes(db: Database) -> WarehouseChanges:
             f"UNION SELECT DISTINCT star_table, batch_id FROM {DELETED}"
         ).fetchall()
         base = conn.execute(f"SELECT dim, batch_id FROM {DIM_BASE_VERSION}").fetchall()
-    return WarehouseChanges(loaded, {(t, b) for t, b in touched}, dict(base))
+        ranges = conn.execute(
+            f"SELECT star_table, batch_id, first_key, rows, object_sha256 FROM {FACT_KEY_RANGE}"
+        ).fetchall()
+    return WarehouseChanges(
+        loaded,
+        {(t, b) for t, b in touched},
+        dict(base),
+        {(t, b): KeyRange(int(first), int(rows), sha) for t, b, first, rows, sha in ranges},
+    )
 
 
 def _select(table: StarTable, alias: str = "d") -> str:
@@ -101,3 +118,7 @@ def fact_rows(cur: Any, processed: Storage, table: StarTable, batch_id: str) -> 
     return fetch_arrow(
         cur, f"SELECT {_select(table)} FROM {quote_ident(table.name)} d JOIN {_KEYS} k ON {on}"
     )
+
+
+def row_count(cur: Any, table: StarTable) -> int:
+    return int(fetch_all(cur, f"SELECT count(*) FROM {quote_ident(table.name)}")[0][0])

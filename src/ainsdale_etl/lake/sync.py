@@ -16,17 +16,28 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
+from ainsdale_etl.lake.append import append_chunks
 from ainsdale_etl.lake.catalog import lake_table, open_catalog
 from ainsdale_etl.lake.ledger import WarehouseChanges, owed
-from ainsdale_etl.lake.rows import dimension_rows, fact_rows, warehouse_changes, whole_table
+from ainsdale_etl.lake.objects import object_chunks, usable_object
+from ainsdale_etl.lake.rows import (
+    dimension_rows,
+    fact_rows,
+    row_count,
+    warehouse_changes,
+    whole_table,
+)
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import pyarrow as pa
     from pyiceberg.table import Table
 
+    from ainsdale_etl.core.batches import TableEntry
     from ainsdale_etl.runtime.context import Context
 
 
@@ -124,25 +135,17 @@ def write_batch(
     # batch's (a first load), read whole rather than matched key by key.
     sole = ice.current_snapshot() is None and changes.only_change(table.name) == batch_id
 
-    if table.is_fact and sole:  # the lake starts with the first batch: the table as it is
-        data = as_lake_rows(table, whole_table(cur, table), schema)
-        ice.append(data, snapshot_properties=summary)
-        return len(data)
     if table.is_fact:
-        rows = fact_rows(cur, ctx.processed, table, batch_id)
-        fresh = _not_in_lake(ice, table, rows) if rows is not None else None
-        data = (
-            as_lake_rows(table, fresh, schema)
-            if fresh is not None
-            else schema.as_arrow().empty_table()
-        )
-        ice.append(data, snapshot_properties=summary)
-        return len(data)
+        return _write_fact(ctx, cur, ice, table, batch_id, changes, sole=sole)
     if table.name == "dim_date":  # only ever added to: the dates the lake lacks
         data = _missing_dates(ice, as_lake_rows(table, whole_table(cur, table), schema))
         ice.append(data, snapshot_properties=summary)
         return len(data)
     if base.get(table.name) == batch_id:  # bulk-loaded whole: the table as the warehouse has it
+        entry = _as_bulk_loaded(ctx, cur, table, batch_id, changes) if sole else None
+        if entry is not None:  # the lake's table is empty (sole): appending is overwriting
+            chunks = object_chunks(ctx.processed, batch_id, entry, table, None)
+            return append_chunks(ice, chunks, summary, lambda c: as_lake_rows(table, c, schema))
         data = as_lake_rows(table, whole_table(cur, table), schema)
         ice.overwrite(data, snapshot_properties=summary)
         return len(data)
@@ -155,6 +158,51 @@ def write_batch(
     return len(data)
 
 
+def _write_fact(
+    ctx: Context,
+    cur: Any,
+    ice: Table,
+    table: StarTable,
+    batch_id: str,
+    changes: WarehouseChanges,
+    *,
+    sole: bool,
+) -> int:
+    """A fact's versions that ``batch_id`` delivered, less those the lake holds already: from
+    the batch's object where its bulk load keyed it (:mod:`.objects`), else the warehouse's
+    rows (the whole table on the lake's first write of it)."""
+    summary = {BATCH_PROPERTY: batch_id}
+    schema = ice.schema()
+    keys = changes.key_ranges.get((table.name, batch_id))
+    entry = usable_object(ctx.processed, table, batch_id, keys) if keys else None
+    chunks: Iterable[pa.Table]
+    lowest: int | None
+    if entry is not None and keys is not None:
+        chunks, lowest = object_chunks(ctx.processed, batch_id, entry, table, keys), keys.first_key
+    else:
+        rows = whole_table(cur, table) if sole else fact_rows(cur, ctx.processed, table, batch_id)
+        has_rows = rows is not None and len(rows) > 0
+        chunks, lowest = ([rows], _lowest(table, rows)) if has_rows else ([], None)
+    held = _held_keys(ice, table, lowest)
+
+    def prepare(chunk: pa.Table) -> pa.Table:
+        return as_lake_rows(table, _without(chunk, table, held), schema)
+
+    return append_chunks(ice, chunks, summary, prepare)
+
+
+def _as_bulk_loaded(
+    ctx: Context, cur: Any, table: StarTable, batch_id: str, changes: WarehouseChanges
+) -> TableEntry | None:
+    """The object a dimension's rows were bulk-loaded from, when they are still the whole
+    table: no other batch changed it (the caller's ``sole``), this one added no placeholders
+    to it and deleted nothing from it, and the counts agree. None otherwise."""
+    if (table.name, batch_id) in changes.touched:
+        return None
+    entry = usable_object(ctx.processed, table, batch_id, None)
+    return entry if entry is not None and entry.rows == row_count(cur, table) else None
+
+
 def _missing_dates(ice: Table, dates: pa.Table) -> pa.Table:
     import pyarrow.compute as pc
 
@@ -164,20 +212,30 @@ def _missing_dates(ice: Table, dates: pa.Table) -> pa.Table:
     return dates.filter(pc.invert(pc.is_in(dates["date_id"], value_set=held)))
 
 
-def _not_in_lake(ice: Table, table: StarTable, rows: pa.Table) -> pa.Table:
-    """``rows`` less those whose surrogate keys the lake holds already (a batch written again
-    after its snapshot expired, or versions an earlier batch also delivered). Newer versions
-    have higher keys, so the scan reads only the newest files."""
+def _lowest(table: StarTable, rows: pa.Table) -> int:
     import pyarrow.compute as pc
+
+    return int(pc.min(rows[table.surrogate_key or ""]).as_py())
+
+
+def _held_keys(ice: Table, table: StarTable, lowest: int | None) -> pa.Array | None:
+    """The surrogate keys from ``lowest`` up that the lake holds already (a batch written again
+    after its snapshot expired, or versions an earlier batch also delivered); None if none.
+    Newer versions have higher keys, so the scan reads only the newest files."""
     from pyiceberg import expressions
 
-    at_least: Any = expressions.GreaterThanOrEqual  # (name, literal): see _commit
-
+    at_least: Any = expressions.GreaterThanOrEqual  # (name, literal): see write_batch
     key = table.surrogate_key or ""
-    if len(rows) == 0 or ice.current_snapshot() is None:
-        return rows
-    lowest = pc.min(rows[key]).as_py()
+    if lowest is None or ice.current_snapshot() is None:
+        return None
     held = ice.scan(row_filter=at_least(key, lowest), selected_fields=(key,)).to_arrow()
-    if len(held) == 0:
+    return held[key] if len(held) else None
+
+
+def _without(rows: pa.Table, table: StarTable, held: pa.Array | None) -> pa.Table:
+    import pyarrow.compute as pc
+
+    if held is None:
         return rows
-    return rows.filter(pc.invert(pc.is_in(rows[key], value_set=held[key])))
+    key = rows[table.surrogate_key or ""]
+    return rows.filter(pc.invert(pc.is_in(key, value_set=held)))

@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
-from ainsdale_etl.load.ddl import foreign_key_constraints, key_constraints, referencing_constraints
+from ainsdale_etl.load.ddl import (
+    FACT_KEY_RANGE,
+    foreign_key_constraints,
+    key_constraints,
+    referencing_constraints,
+)
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import dangling_reference_error, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
@@ -77,8 +82,11 @@ def bulk_load(
         cur.execute(f"ALTER TABLE {quote_ident(table.name)} DROP CONSTRAINT {constraint}")
     if foreign_keys or referencing:
         fault_point("foreign_keys_dropped")
+    copied = data.only(table.column_names)
+    if table.surrogate_key:
+        copied = _with_reserved_keys(cur, batch_id, table, copied)
     with triggers.off(cur, table):
-        rows = int(cur.adbc_ingest(table.name, data.only(table.column_names).reader, mode="append"))
+        rows = int(cur.adbc_ingest(table.name, copied.reader, mode="append"))
     if table.is_fact and not skip_triggers:  # before the foreign keys are re-added
         infer_members(cur, batch_id, table, quote_ident(table.name))
     for constraint, definition in [*own_keys, *foreign_keys]:
@@ -90,3 +98,23 @@ def bulk_load(
     # No ANALYZE: autovacuum analyzes a table that gained this many rows within a minute, and
     # doing it here as well took half a second of every initial load at scale 100.
     return rows
+
+
+def _with_reserved_keys(cur: Cursor, batch_id: str, table: StarTable, data: TableData) -> TableData:
+    """``data`` with the fact's surrogate keys given here, in the object's row order, from one
+    range taken from the identity's sequence; the range is recorded with the rows. The lake
+    then writes these rows from the batch's object, keys and all, rather than read millions of
+    rows back from the warehouse (lake/rows.py). COPY writes given identity values as they are.
+    A rolled-back load leaves a gap in the keys, as any rolled-back insert does."""
+    sequence = "pg_get_serial_sequence($1, $2)"
+    where = [quote_ident(table.name), table.surrogate_key]
+    first = int(fetch_all(cur, f"SELECT nextval({sequence})", where)[0][0])
+    fetch_all(cur, f"SELECT setval({sequence}, $3)", [*where, first + max(data.rows, 1) - 1])
+    cur.execute(
+        f"""INSERT INTO {FACT_KEY_RANGE} (star_table, batch_id, first_key, rows, object_sha256)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (star_table, batch_id) DO UPDATE SET first_key = EXCLUDED.first_key,
+                rows = EXCLUDED.rows, object_sha256 = EXCLUDED.object_sha256""",
+        [table.name, batch_id, first, data.rows, data.sha256],
+    )
+    return data.numbered(table.surrogate_key or "", first)

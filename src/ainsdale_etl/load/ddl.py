@@ -16,6 +16,7 @@ DELETED = f"{META_SCHEMA}.deleted_row"  # rows deleted in totesys (see load/dele
 DIM_VERSION = f"{META_SCHEMA}.dim_version"  # each dimension row's version (load/versions.py)
 DIM_BASE_VERSION = f"{META_SCHEMA}.dim_base_version"  # ... of the rows a bulk load put there
 INFERRED = f"{META_SCHEMA}.inferred_member"  # placeholders for late rows (load/inferred.py)
+FACT_KEY_RANGE = f"{META_SCHEMA}.fact_key_range"  # keys a bulk load gave a fact (load/bulk.py)
 
 
 def _column_ddl(table: StarTable) -> list[str]:

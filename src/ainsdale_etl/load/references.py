@@ -79,8 +79,8 @@ class ReferenceCheck:
         self.table = table
         self._seen: dict[str, list[pa.Array]] = {c.name: [] for c in table.foreign_keys}
         self._types = {name: data.reader.schema.field(name).type for name in self._seen}
-        self.data = TableData(
-            data.rows, pa.RecordBatchReader.from_batches(data.reader.schema, self._watch(data))
+        self.data = data.with_reader(
+            pa.RecordBatchReader.from_batches(data.reader.schema, self._watch(data))
         )
 
     def _watch(self, data: TableData) -> Iterator[pa.RecordBatch]:

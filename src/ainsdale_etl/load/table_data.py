@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import TableEntry, fetch_checked
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import pyarrow as pa
 
     from ainsdale_etl.core.storage import Storage
@@ -23,6 +25,10 @@ class TableData:
 
     rows: int
     reader: pa.RecordBatchReader
+    sha256: str = ""  # of the object the rows are read from, in its order ("" if unknown)
+
+    def with_reader(self, reader: pa.RecordBatchReader) -> TableData:
+        return replace(self, reader=reader)
 
     def only(self, columns: list[str]) -> TableData:
         """The same rows with just ``columns`` (a copy straight into a table takes its columns,
@@ -33,7 +39,29 @@ class TableData:
             return self
         schema = pa.schema([self.reader.schema.field(c) for c in columns])
         batches = (batch.select(columns) for batch in self.reader)
-        return TableData(self.rows, pa.RecordBatchReader.from_batches(schema, batches))
+        return self.with_reader(pa.RecordBatchReader.from_batches(schema, batches))
+
+    def numbered(self, column: str, first: int) -> TableData:
+        """The same rows with ``column`` in front, numbering them from ``first`` in order (the
+        surrogate keys a bulk load gives a fact's rows, see :mod:`.bulk`)."""
+        import pyarrow as pa
+
+        schema = pa.schema([pa.field(column, pa.int32(), nullable=False), *self.reader.schema])
+        batches = numbered_batches(self.reader, first, schema)
+        return self.with_reader(pa.RecordBatchReader.from_batches(schema, batches))
+
+
+def numbered_batches(
+    batches: Iterable[pa.RecordBatch], first: int, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Each batch with a first column of consecutive integers, counting on from ``first``."""
+    import numpy as np
+    import pyarrow as pa
+
+    for batch in batches:
+        keys = pa.array(np.arange(first, first + batch.num_rows, dtype=np.int32))
+        yield pa.RecordBatch.from_arrays([keys, *batch.columns], schema=schema)
+        first += batch.num_rows
 
 
 def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> TableData:
@@ -44,5 +72,7 @@ def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: P
     parquet = pq.ParquetFile(fetch_checked(processed, batch_id, entry, tmp))
     reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
     return TableData(
-        parquet.metadata.num_rows, pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader)
+        parquet.metadata.num_rows,
+        pa.RecordBatchReader.from_batches(parquet.schema_arrow, reader),
+        entry.sha256 or "",
     )

@@ -11,6 +11,7 @@ from ainsdale_etl.load.ddl import (
     DELETED,
     DIM_BASE_VERSION,
     DIM_VERSION,
+    FACT_KEY_RANGE,
     INFERRED,
     LEDGER,
     referencing_constraints,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.extract.drift import DriftPolicy
 
-_META = (LEDGER, DELETED, DIM_VERSION, DIM_BASE_VERSION, INFERRED)
+_META = (LEDGER, DELETED, DIM_VERSION, DIM_BASE_VERSION, INFERRED, FACT_KEY_RANGE)
 # What the merge path does to each table (load/merge.py, deletions.py, versions.py, inferred.py).
 _MERGE_NEEDS = [
     *((name, p) for name in STAR_TABLES for p in ("SELECT", "INSERT", "DELETE")),
