@@ -222,3 +222,48 @@ def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
     assert set(paths.values()) == {"bulk"} and len(paths) == 11  # every table starts empty
     assert warehouse_contents(warehouse) == reference_warehouse
     assert foreign_keys(warehouse) == keys
+
+
+# With the steps overlapped, the transform's and the load's objects and copies interleave with
+# the extract's: a kill at any of these objects stops the three steps at different places.
+OVERLAPPED_KILLS = [f"object_written:kill:{n}" for n in (1, 4, 9, 14, 20, 26, 33, 38)]
+
+
+@pytest.mark.parametrize("fault", OVERLAPPED_KILLS)
+def test_a_run_overlapping_its_steps_killed_anywhere_is_completed_by_the_next(
+    fault, crash_env, reference_warehouse, tmp_path
+):
+    overlapped = crash_env | {"AINSDALE_OVERLAP_STEPS": "on", "AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
+    killed = run(["run-all"], overlapped | {"AINSDALE_FAULTS": fault}, tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
+    if ledger(warehouse):
+        assert warehouse_contents(warehouse) == reference_warehouse
+    else:
+        assert all(rows == [] for rows in warehouse_contents(warehouse).values())
+    # Nothing transformed is committed before the extract that it transforms.
+    processed = {p.name.split("_")[0] for p in manifests(tmp_path / "processed")}
+    assert processed <= {p.name.split("_")[0] for p in manifests(tmp_path / "ingest")}
+
+    again = run(["run-all"], overlapped, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert warehouse_contents(warehouse) == reference_warehouse
+    assert len(manifests(tmp_path / "ingest")) == 1
+
+
+def test_an_overlapped_run_transforms_and_loads_tables_before_the_extract_commits(
+    crash_env, reference_warehouse, tmp_path
+):
+    """Held before its manifest, the extract has written every table: the load alongside has
+    taken them already, and the transform and the load commit only after the extract does."""
+    overlapped = crash_env | {"AINSDALE_OVERLAP_STEPS": "on", "AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
+    held = run(["run-all"], overlapped | {"AINSDALE_FAULTS": "extract_committing:sleep=3"},
+               tmp_path)  # fmt: skip
+    assert held.returncode == 0, held.stderr
+    order = [(e["event"], e.get("table")) for e in map(json.loads, held.stdout.splitlines())]
+    committed = order.index(("batch_committed", None))
+    assert ("table_loaded", "fact_sales_order") in order[:committed]
+    assert ("batch_transformed", None) in order[committed:]
+    assert [e for e in order if e[0] == "batch_loaded"] == [("batch_loaded", None)]
+    assert order.index(("batch_loaded", None)) > committed
+    assert warehouse_contents(crash_env["AINSDALE_WAREHOUSE_URL"]) == reference_warehouse

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -33,6 +34,23 @@ _KNOWN_SECRETS: set[str] = set()
 
 
 MIN_SCRUBBED_LENGTH = 4
+
+
+class ConnectTime:
+    """Connections this process opened and the seconds it waited for them (every database,
+    every thread): the ``connections`` line of a run's time breakdown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count, self.seconds = 0, 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.count += 1
+            self.seconds += seconds
+
+
+CONNECT_TIME = ConnectTime()
 
 
 def scrub(text: str, *secrets: str) -> str:
@@ -163,8 +181,11 @@ class Database:
         or, if nothing went wrong and ``done`` is given, handed to ``done`` instead."""
 
         def attempt() -> C:
+            started = time.perf_counter()
             try:
-                return open_connection(self.url.get_secret_value())
+                conn = open_connection(self.url.get_secret_value())
+                CONNECT_TIME.add(time.perf_counter() - started)
+                return conn
             except driver_error as exc:
                 raise self._error(
                     f"cannot connect to the {self.label} database{self._from}", exc

@@ -32,7 +32,12 @@ from ainsdale_etl.cli.options import (
 )
 from ainsdale_etl.cli.report import publish_after_load, report
 from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
-from ainsdale_etl.cli.runs import print_batch_rows, print_run, run_everything
+from ainsdale_etl.cli.runs import (
+    print_batch_rows,
+    print_run,
+    report_connect_time,
+    run_everything,
+)
 from ainsdale_etl.cli.session import (
     LogFormat,
     exclusive,
@@ -219,6 +224,7 @@ def run_all(
         summary = run_everything(
             ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
         )
+    report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
     publish_after_load(ctx, len(summary.loaded))

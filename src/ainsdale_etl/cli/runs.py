@@ -8,6 +8,7 @@ from ainsdale_etl.cli.options import chosen_batches
 from ainsdale_etl.cli.results import print_counts, say
 
 if TYPE_CHECKING:
+    from ainsdale_etl.core.events import Reporter
     from ainsdale_etl.core.storage import Storage
     from ainsdale_etl.pipeline.run_all import RunSummary
     from ainsdale_etl.runtime.context import Context
@@ -23,6 +24,18 @@ def run_everything(
     if batch_id is not None:
         chosen = chosen_batches(ctx.ingest, batch_id, None, None)
     return run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
+
+
+def report_connect_time(reporter: Reporter) -> None:
+    """How long the run waited for database connections (a line of its time breakdown)."""
+    from ainsdale_etl.adapters.postgres import CONNECT_TIME
+
+    reporter.event(
+        "connect_time",
+        step="run-all",
+        sessions=CONNECT_TIME.count,
+        seconds=round(CONNECT_TIME.seconds, 3),
+    )
 
 
 def print_run(summary: RunSummary) -> None:

@@ -50,6 +50,7 @@ from ainsdale_etl.extract.windows import (
     previous_windows,
 )
 from ainsdale_etl.runtime.shutdown import checkpoint
+from ainsdale_etl.testing.faults import fault_point
 
 if TYPE_CHECKING:
     import psycopg
@@ -146,6 +147,7 @@ def extract(
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
     source_drift: DriftPolicy = "warn",
+    on_table: Callable[[str, str, TableEntry], None] = lambda batch_id, name, entry: None,
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch.
 
@@ -153,6 +155,10 @@ def extract(
     Every ``key_check_every`` batches (0: never), each table's ids are compared with those
     delivered so far, to find the rows deleted at the source. The source's columns are
     compared with the registry's first, under ``source_drift`` (see :mod:`.drift`).
+
+    ``on_table(batch_id, table, entry)`` is called (from a worker thread) as each table's
+    object is written, before the manifest commits them all (run-all transforms them as they
+    come, see transform/arrivals.py).
     """
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
@@ -197,6 +203,7 @@ def extract(
                         if path is not None and key is not None and path.exists():
                             ingest.put_file(key, path)
                             path.unlink()
+                    on_table(batch_id, name, entry)
                 return entry, time.perf_counter() - table_started, why_whole
 
             with ThreadPoolExecutor(max_workers=len(snap.connections)) as pool:
@@ -230,6 +237,7 @@ def extract(
             full=full or not previous,
             tables=entries,
         )
+        fault_point("extract_committing")
         before_commit()  # e.g. confirm the run still holds its lock
         write_manifest(ingest, manifest)
         write_watermark(ingest, NEWEST, batch_id)

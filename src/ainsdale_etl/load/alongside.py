@@ -47,7 +47,7 @@ class _Abandoned(Exception):
     """The transform did not commit what this load was loading."""
 
 
-class _Marked:
+class Marked:
     """The run's reporter, with every event of this load marked ``alongside``: they are logged
     as usual, but do not move where the run is said to be (the step and batch a failure alert
     names), which is the transform's."""
@@ -142,7 +142,7 @@ class LoadAlongside:
         from ainsdale_etl.load.migrate import ensure_warehouse
 
         ctx = self._ctx
-        reporter = _Marked(ctx.reporter)
+        reporter = Marked(ctx.reporter)
         started = time.perf_counter()
         try:
             ensure_warehouse(ctx.warehouse, force=self._force)
@@ -155,7 +155,7 @@ class LoadAlongside:
                     bulk_min_rows=ctx.settings.bulk_load_min_rows,
                     reporter=reporter,
                     before_commit=self._before_commit,
-                    deletions=deletions_of(ctx.ingest, self._batch_id),
+                    deletions=lambda: deletions_of(ctx.ingest, self._batch_id),
                 )
             report_loaded(reporter, self._batch_id, merged, time.perf_counter() - started)
             self._merged = merged

@@ -44,7 +44,7 @@ def load_tables(
     bulk_min_rows: int = BULK_MIN_ROWS,
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
-    deletions: dict[str, tuple[str, list[int]]] | None = None,
+    deletions: Callable[[], dict[str, tuple[str, list[int]]]] = dict,
     schema_version: int = SCHEMA_VERSION,
 ) -> dict[str, int]:
     """Load one batch's star tables, apply the deletions its extract found, and record it in
@@ -55,6 +55,9 @@ def load_tables(
     triggers, a table that is bulk-loaded goes in as soon as it arrives, since its references
     are checked set-based at the end; every other table waits, and they are loaded in the
     registry's order, dimensions before the facts that point at them.
+
+    ``deletions()`` gives the deletions to apply, asked once every table is in (run-all's
+    extract may still be writing the batch when its load begins).
 
     ``schema_version`` is the version that wrote the batch (its manifest's), for the ledger.
 
@@ -108,9 +111,10 @@ def load_tables(
                 load(table, waiting[name], bulk=is_bulk(table, waiting[name]))
         for check in checks:
             check.verify(cur, batch_id)
-        if deletions:
-            removed = apply_deletions(cur, batch_id, deletions)
-            for name, (_, ids) in deletions.items():
+        deleted = deletions()
+        if deleted:
+            removed = apply_deletions(cur, batch_id, deleted)
+            for name, (_, ids) in deleted.items():
                 reporter.event(
                     "deletions_applied",
                     step="load",
@@ -149,7 +153,7 @@ def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
             bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
-            deletions=deletions_of(ctx.ingest, batch_id),
+            deletions=lambda: deletions_of(ctx.ingest, batch_id),
             schema_version=manifest.schema_version,
         )
     report_loaded(ctx.reporter, batch_id, merged, time.perf_counter() - started)

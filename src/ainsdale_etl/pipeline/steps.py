@@ -15,6 +15,9 @@ from ainsdale_etl.pipeline.policy import active_marks, guarded_step, stop_if_blo
 from ainsdale_etl.pipeline.supersede import transform_superseding
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ainsdale_etl.core.batches import TableEntry
     from ainsdale_etl.extract.extract import ExtractResult
     from ainsdale_etl.runtime.context import Context
 
@@ -84,6 +87,18 @@ def transform_pending(
     return ids
 
 
+def nothing_waiting(ctx: Context) -> bool:
+    """No batch waits for a transform or a load, and none is quarantined: a new batch may go
+    through all three steps at once. Lists from the watermarks, and moves them, as the
+    scheduled steps do."""
+    from ainsdale_etl.load.ledger import loaded_batches
+
+    loaded = set(loaded_batches(ctx.warehouse))
+    if active_marks(ctx, loaded) or pending_transforms(ctx):
+        return False
+    return not pending_loads(ctx, loaded)
+
+
 def _named(batch_ids: list[str] | None, explicit: bool | None) -> bool:
     return batch_ids is not None if explicit is None else explicit
 
@@ -138,9 +153,11 @@ def extract_batch(
     tables: list[str] | None = None,
     full: bool = False,
     dry_run: bool = False,
+    on_table: Callable[[str, str, TableEntry], None] | None = None,
 ) -> ExtractResult:
     """Extract a new batch, repeating the whole extract after a transient database fault
-    (nothing is committed before its manifest, so a repeat is safe)."""
+    (nothing is committed before its manifest, so a repeat is safe; a repeat is a new batch
+    id, which ``on_table``, told of each table's object as it is written, sees)."""
     from ainsdale_etl.extract.extract import extract
 
     return retrying(
@@ -155,6 +172,7 @@ def extract_batch(
             workers=ctx.settings.workers,
             before_commit=ctx.lock_check,
             source_drift=ctx.settings.source_drift,
+            on_table=on_table or (lambda batch_id, name, entry: None),
         ),
         what="extract",
         policy=ctx.retry_policy,

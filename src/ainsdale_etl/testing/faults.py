@@ -39,6 +39,7 @@ POINTS = frozenset(
         "batch_loaded",  # a batch's load transaction committed
         "lock_acquired",  # the run lock was taken
         "lake_table_written",  # a batch was committed to one lake table
+        "extract_committing",  # every table of a batch extracted, its manifest not yet written
     }
 )
 

@@ -22,8 +22,6 @@ from ainsdale_etl.core.batches import (
     fetch_checked,
     object_key,
     parse_batch_id,
-    read_manifest,
-    readable,
     rewrite_extension,
     sha256_file,
     write_manifest,
@@ -31,6 +29,7 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import Reporter, rate
 from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES
+from ainsdale_etl.transform.arrivals import Arrivals, committed_tables, read_as_they_come
 from ainsdale_etl.transform.notices import (
     FUTURE_SLACK,
     report_future_dated,
@@ -105,7 +104,8 @@ def _map_concurrently(function: Callable[[T], R], items: list[T], workers: int) 
 
 def _source_chunks(
     ingest: Storage,
-    manifest: Manifest,
+    batch_id: str,
+    entry: TableEntry,
     name: str,
     tmp: Path,
     warn: Callable[[str], None],
@@ -121,14 +121,13 @@ def _source_chunks(
 
     from ainsdale_etl.transform.contracts import read_source_csv
 
-    entry = manifest.tables[name]
-    path = fetch_checked(ingest, manifest.batch_id, entry, tmp)
+    path = fetch_checked(ingest, batch_id, entry, tmp)
     rows, ahead, furthest, left_out = 0, 0, None, [0]
-    limit = parse_batch_id(manifest.batch_id).replace(tzinfo=None) + FUTURE_SLACK
+    limit = parse_batch_id(batch_id).replace(tzinfo=None) + FUTURE_SLACK
     for chunk in read_source_csv(
         path,
         SOURCE_TABLES[name],
-        where=f"batch {manifest.batch_id}: {entry.key}",
+        where=f"batch {batch_id}: {entry.key}",
         warn=warn,
         block_bytes=CHUNK_BYTES,
         exclude=exclude,
@@ -146,8 +145,7 @@ def _source_chunks(
         future[name] = (ahead, furthest)
     if rows + left_out[0] != entry.rows:
         raise BadInputError(
-            f"batch {manifest.batch_id}: {entry.key} holds {rows} rows, its manifest says "
-            f"{entry.rows}"
+            f"batch {batch_id}: {entry.key} holds {rows} rows, its manifest says {entry.rows}"
         )
 
 
@@ -201,11 +199,13 @@ def transform_batch(
     before_commit: Callable[[], None] = lambda: None,
     on_written: Callable[[str, TableEntry], None] = lambda name, entry: None,
     exclude: Mapping[str, Collection[int]] | None = None,
+    arrivals: Arrivals | None = None,
 ) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
 
     ``on_written(table, entry)`` is called (from a worker thread) as each star table's object is
-    written, before the manifest commits them all.
+    written, before the manifest commits them all. Given ``arrivals``, each source table is
+    read as its extract writes it (:mod:`.arrivals`), and the manifest is the extract's commit.
 
     The star tables built row by row (facts, dim_transaction) are streamed: their source is
     read, checked, built and written ``CHUNK_BYTES`` of CSV at a time, so memory does not grow
@@ -223,13 +223,7 @@ def transform_batch(
     )
 
     started = time.perf_counter()
-    manifest = readable(read_manifest(ingest, batch_id))
-    names = []
-    for name, source_entry in manifest.tables.items():
-        if name not in SOURCE_TABLES:
-            reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
-        elif source_entry.rows:
-            names.append(name)
+    manifest, tables = (None, arrivals) if arrivals else committed_tables(ingest, batch_id)
     warnings: list[str] = []  # reported from this thread, not from the workers
     extension = rewrite_extension(processed, batch_id, "parquet")
     future: dict[str, tuple[int, datetime]] = {}
@@ -237,9 +231,13 @@ def transform_batch(
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
 
+        entries: dict[str, TableEntry] = {}
+
         def chunks(name: str) -> Iterator[pl.DataFrame]:
             left_out = (exclude or {}).get(name, ())
-            return _source_chunks(ingest, manifest, name, tmp, warnings.append, future, left_out)
+            return _source_chunks(
+                ingest, batch_id, entries[name], name, tmp, warnings.append, future, left_out
+            )
 
         def read(name: str) -> pl.DataFrame | _Streamed:
             if name not in ROW_WISE:
@@ -258,9 +256,7 @@ def transform_batch(
             return streamed
 
         try:
-            # Smallest first: the load running alongside (run-all) gets its first table sooner.
-            smallest_first = sorted(names, key=lambda n: manifest.tables[n].rows)
-            results = _map_concurrently(read, smallest_first, workers)
+            results = read_as_they_come(read, tables, entries, workers, reporter, batch_id)
         finally:
             for message in warnings:
                 reporter.warning(message, batch_id=batch_id, step="transform")
@@ -291,29 +287,30 @@ def transform_batch(
             return entry
 
         written = [n for n in sorted(star, key=lambda n: -star[n].height) if star[n].height]
-        entries = _map_concurrently(put, written, workers)
-        entries |= {n: s.entry for n, s in streamed.items() if s.entry.rows}
+        out = _map_concurrently(put, written, workers)
+        out |= {n: s.entry for n, s in streamed.items() if s.entry.rows}
         for name in STAR_TABLES:
-            if name in entries:
+            if name in out:
                 reporter.event(
                     "table_transformed",
                     step="transform",
                     batch_id=batch_id,
                     table=name,
-                    **rate(entries[name].rows, seconds[name]),
+                    **rate(out[name].rows, seconds[name]),
                 )
         # The current state is written before the manifest; merging is idempotent, so a crash
         # here followed by a rerun of this batch gives the same state.
         for name in JOINED_SOURCES:
             if name in changes:
                 _put_parquet(processed, current_key(name), current[name], tmp)
+    manifest = manifest or cast(Arrivals, arrivals).manifest
     transformed = Manifest(
         batch_id=batch_id,
         stage="transform",
         created_at=datetime.now().astimezone().isoformat(),
         full=manifest.full,
         source_batch_id=batch_id,
-        tables={name: entries[name] for name in STAR_TABLES if name in entries},
+        tables={name: out[name] for name in STAR_TABLES if name in out},
         superseded={name: sorted(ids) for name, ids in (exclude or {}).items() if ids},
     )
     before_commit()  # e.g. confirm the run still holds its lock
