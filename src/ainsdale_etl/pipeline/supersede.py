@@ -44,7 +44,7 @@ def newer_version(ctx: Context, batch_id: str, table: str, row_id: int) -> str |
                 return later
             if entry.key:
                 path = fetch_checked(ctx.ingest, later, entry, Path(tmp))
-                if row_id in ids_in_csv(path, SOURCE_TABLES[table]).to_pylist():
+                if bool((ids_in_csv(path, SOURCE_TABLES[table]) == row_id).any()):
                     return later
     return None
 
