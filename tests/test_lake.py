@@ -256,3 +256,20 @@ def test_rows_a_bulk_load_keyed_reach_the_lake_from_their_object_and_later_keys_
         lake, warehouse = lake_and_warehouse_rows(wh, name)
         assert lake == warehouse, name
     assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_what_pyiceberg_imports_and_the_lake_never_uses_loads_only_when_used():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from ainsdale_etl.lake.catalog import defer_unused_imports\n"
+        "defer_unused_imports()\n"
+        "import pyiceberg.table, pyiceberg.catalog\n"
+        "before = 'pyparsing' in sys.modules\n"
+        "from pyiceberg.table import _parse_row_filter\n"
+        "print(before, _parse_row_filter('design_id = 9100'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("False EqualTo(term=Reference(name='design_id')"), out.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from enum import StrEnum
 from typing import Any
@@ -99,7 +99,7 @@ def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
         yield
 
 
-def warm_up(*, then: tuple[str, ...] = ()) -> None:
+def warm_up(*, then: tuple[str | Callable[[], None], ...] = ()) -> None:
     """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s), ``then`` more (the
     lake's pyiceberg: about 1.5 s) on a background thread while run-all extracts, which needs
     only polars, and only at the end of a changed table.
@@ -109,7 +109,10 @@ def warm_up(*, then: tuple[str, ...] = ()) -> None:
     def load() -> None:
         for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi", *then):
             with suppress(Exception):  # the main thread imports it again, and says why
-                importlib.import_module(name)
+                if callable(name):  # a preparation of the imports after it
+                    name()
+                else:
+                    importlib.import_module(name)
 
     # Not a daemon: the interpreter waits for it before finalizing. A daemon thread still inside
     # an extension module's import when a fast-failing run exits can abort the process

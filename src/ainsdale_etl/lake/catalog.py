@@ -9,7 +9,11 @@ the catalog only says which metadata file is current.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import threading
+import types
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +24,8 @@ from ainsdale_etl.core.storage import parse_bucket_uri
 from ainsdale_etl.lake.schema import iceberg_schema, partition_spec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
@@ -57,14 +63,45 @@ def _io_properties() -> dict[str, str]:
     return props
 
 
-def lake_imports(settings: Settings) -> tuple[str, ...]:
-    """The modules the lake step will import (for run-all to import early, in the background:
-    pyiceberg takes most of a second)."""
+# pyiceberg imports these with itself, for what the lake never does: parse a row filter given
+# as text (pyparsing: 0.26 s) and read a ~/.pyiceberg.yaml (strictyaml: 0.11 s), together a
+# third of its import. Stood in for first (:class:`_OnFirstUse`), they load only when used.
+_UNUSED_AT_IMPORT = ("pyiceberg.expressions.parser", "strictyaml")
+_LOADING = threading.Lock()
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands in for a module in ``sys.modules`` until one of its names is first looked up,
+    then imports it and hands over. (importlib's LazyLoader will not do: the import system
+    reads a module's ``__spec__`` when it is imported again by name, which loads it.)"""
+
+    def __getattr__(self, name: str) -> object:
+        with _LOADING:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
+def defer_unused_imports() -> None:
+    """Stand in for the modules pyiceberg imports but the lake does not use (see above)."""
+    with _LOADING:
+        for name in _UNUSED_AT_IMPORT:
+            parent = name.rpartition(".")[0]
+            if parent:  # needed anyway, and "import a.b.c as x" looks for a.b
+                importlib.import_module(parent)
+            sys.modules.setdefault(name, _OnFirstUse(name))
+
+
+def lake_imports(settings: Settings) -> tuple[str | Callable[[], None], ...]:
+    """What the lake step will import (for run-all to import early, in the background:
+    pyiceberg takes most of a second), the lazy modules first."""
     if not settings.lake_enabled:
         return ()
     kind = settings.lake_catalog
     catalog = {"sql": "pyiceberg.catalog", "glue": "pyiceberg.catalog.glue"}
-    return ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
+    modules = ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
+    return (defer_unused_imports, *modules)
 
 
 def open_catalog(settings: Settings) -> Catalog | None:
@@ -77,6 +114,7 @@ def open_catalog(settings: Settings) -> Catalog | None:
     warnings.filterwarnings(
         "ignore", "Delete operation did not match any records", UserWarning, "pyiceberg"
     )
+    defer_unused_imports()
     kind = settings.lake_catalog
     warehouse = lake_location(settings)
     props = {"warehouse": warehouse, **_io_properties()}
