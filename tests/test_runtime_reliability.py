@@ -22,7 +22,7 @@ from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.extract.extract import extract
 from ainsdale_etl.pipeline.steps import load_pending, transform_pending
 from ainsdale_etl.runtime.context import Context
-from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY, pipeline_lock
+from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY, HeldLock, pipeline_lock
 from ainsdale_etl.testing.faults import parse_faults
 from conftest import with_database
 from test_pipeline_end_to_end import count
@@ -266,6 +266,24 @@ def test_a_connection_dropped_inside_the_load_is_retried_and_loads_once(
     assert len(loaded) == 1
     assert count(warehouse_url, "fact_sales_order") == count(source_url, "sales_order")
     assert count(warehouse_url, "fact_payment") == count(source_url, "payment")
+
+
+def test_a_run_lets_go_of_the_lock_itself_not_by_closing_its_connection(warehouse_url):
+    """A closed session's backend ends a moment after the close, and until then still holds
+    its locks: a command run right after another was refused (exit 75). The lock is
+    unlocked first, so it is free while the connection is still open."""
+    import psycopg
+
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+    with (
+        psycopg.connect(warehouse_url, autocommit=True) as holder,
+        psycopg.connect(warehouse_url, autocommit=True) as watcher,
+    ):
+        holder.execute("SELECT pg_advisory_lock(%s)", [PIPELINE_LOCK_KEY])
+        assert watcher.execute(held, [PIPELINE_LOCK_KEY]).fetchone() == (1,)
+        HeldLock(holder).release()
+        assert watcher.execute(held, [PIPELINE_LOCK_KEY]).fetchone() == (0,)
+        assert not holder.closed
 
 
 def test_the_lock_admits_one_run_and_names_the_holder(warehouse_url):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import Database
@@ -88,6 +88,15 @@ class HeldLock:
             self.lost.set()
         return not self.lost.is_set()
 
+    def release(self) -> None:
+        """Unlock before the connection closes: the server ends a closed session a moment
+        later, and until then the lock would still be held against the next run (a command
+        run right after another was refused with exit 75)."""
+        import psycopg
+
+        with self._using, suppress(psycopg.Error):
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", [PIPELINE_LOCK_KEY])
+
     def verify(self) -> None:
         """Raise :class:`LockedError` if the lock is gone: at once if the heartbeat saw its
         connection die, else after asking the server."""
@@ -144,7 +153,9 @@ def pipeline_lock(
             yield held
         finally:
             held.stop_heartbeat()
-        # Closing the connection releases the lock, on success and failure alike.
+            held.release()
+        # Closing the connection releases the lock too, on success and failure alike (a
+        # connection that died took the lock with it).
 
 
 def _first(row: tuple[object, ...] | None) -> object:
