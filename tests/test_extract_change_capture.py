@@ -224,6 +224,32 @@ def test_a_key_check_every_few_batches_still_finds_rows_created_and_deleted_betw
     assert entries[-1]["deleted"] == [9004]
 
 
+def test_an_unchanged_table_s_check_reuses_its_ids_until_a_row_goes_or_comes(cli, etl_env):
+    """A table with no rows extracted and as many rows as ids delivered is unchanged: its
+    check points at the last id set again, without reading it. An insert, then a hard delete,
+    each still show, and are kept in the next id set."""
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("run-all")
+    touch = "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 1"
+    query(src, touch)
+    cli("run-all")
+    first, second = (m["tables"]["design"] for m in _manifests(etl_env))
+    designs = query(src, "SELECT count(*) FROM design")[0][0]
+    assert second["ids_key"] == first["ids_key"] and second["ids_count"] == designs
+    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
+               "file_location, file_name) VALUES (9005, localtimestamp, localtimestamp, "
+               "'Brief', '/x', 'brief.json')")  # fmt: skip
+    cli("run-all")
+    query(src, "DELETE FROM design WHERE design_id = 9005")
+    query(src, touch)
+    cli("run-all")
+    *_, inserted, deleted = (m["tables"]["design"] for m in _manifests(etl_env))
+    assert inserted["deleted"] == [] and inserted["ids_count"] == designs + 1
+    assert inserted["ids_key"] != first["ids_key"]
+    assert deleted["deleted"] == [9005] and deleted["ids_count"] == designs
+    _verify_ok(cli)
+
+
 def test_a_mass_update_keeps_the_manifest_and_the_next_copy_small(cli, etl_env):
     """200,000 rows changed at once: the capture records transactions, not keys."""
     src = etl_env["AINSDALE_SOURCE_URL"]

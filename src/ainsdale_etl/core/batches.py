@@ -100,6 +100,7 @@ class TableEntry(BaseModel):
     deleted: list[int] = []
     ids_key: str | None = None
     ids_sha256: str | None = None
+    ids_count: int | None = None  # how many ids that object holds (None: not recorded)
 
 
 class Manifest(BaseModel):

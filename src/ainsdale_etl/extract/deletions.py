@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,11 +164,7 @@ def check_keys_of(
     if known is None:
         return read_ids(conn, table), []
     delivered = with_new_ids(known, extracted)
-    from psycopg import sql
-
-    count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
-    row = conn.execute(count).fetchone()
-    if row is not None and row[0] == len(delivered):
+    if row_count(conn, table) == len(delivered):
         return delivered, []
     present = read_ids(conn, table)
     return present, missing_from(delivered, present)
@@ -175,12 +172,20 @@ def check_keys_of(
 
 @dataclass(frozen=True)
 class Known:
-    """The ids delivered so far; ``entry`` is the manifest entry whose object holds exactly
-    them, when nothing was extracted since (a table unchanged since its last check can point
-    at that object again rather than store the same ids once more)."""
+    """The ids delivered so far, read only if asked for (:meth:`ids`). ``entry`` is the
+    manifest entry whose object holds exactly them, when nothing was extracted since, and
+    ``count`` how many it holds, if recorded: a table unchanged since its last check, with as
+    many rows as that, is proved unchanged by one ``count(*)``, and points at that object
+    again, without reading a single id (or importing numpy, see :func:`unchanged`)."""
 
-    ids: Ids
     entry: TableEntry | None
+    count: int | None
+    load: Callable[[], Ids | None]
+
+    def ids(self) -> Ids | None:
+        """The ids, or None if an object is gone (a batch deleted by hand): the check then
+        starts afresh, as a baseline, rather than fail every extract from now on."""
+        return self.load()
 
 
 def known_ids(
@@ -195,26 +200,55 @@ def known_ids(
         if entry is None:
             continue
         if entry.ids_key:
-            import numpy as np
-
-            try:
-                checked = fetch_checked(ingest, manifest.batch_id, _ids_entry(entry), tmp)
-                parts = [decode_ids(checked.read_bytes())]
-                checked.unlink()
-                for batch_id, extracted in since:  # only when checks are not every batch
-                    path = fetch_checked(ingest, batch_id, extracted, tmp)
-                    parts.append(ids_in_csv(path, table))
-                    path.unlink()
-            except BadInputError:
-                # An object gone (a batch deleted by hand): this check starts afresh, as a
-                # baseline, rather than fail every extract from now on.
-                return None
-            if len(parts) == 1:
-                return Known(parts[0], entry)
-            return Known(np.unique(np.concatenate(parts)), None)
+            load = partial(_read_known, ingest, table, tmp, (manifest.batch_id, entry), since)
+            if since:
+                return Known(None, None, load)
+            return Known(entry, entry.ids_count, load)
         if entry.key:
             since.append((manifest.batch_id, entry))
     return None
+
+
+def _read_known(
+    ingest: Storage,
+    table: SourceTable,
+    tmp: Path,
+    checked: tuple[str, TableEntry],
+    since: list[tuple[str, TableEntry]],
+) -> Ids | None:
+    """The ids of the check ``checked`` (batch, entry), with those extracted ``since``; None
+    if an object is gone."""
+    import numpy as np
+
+    try:
+        path = fetch_checked(ingest, checked[0], _ids_entry(checked[1]), tmp)
+        parts = [decode_ids(path.read_bytes())]
+        path.unlink()
+        for batch_id, extracted in since:  # only when checks skip batches
+            path = fetch_checked(ingest, batch_id, extracted, tmp)
+            parts.append(ids_in_csv(path, table))
+            path.unlink()
+    except BadInputError:
+        return None
+    return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+
+
+def unchanged(conn: psycopg.Connection, table: SourceTable, rows: int, known: Known | None) -> bool:
+    """Nothing extracted and nothing deleted since the last check: no row was extracted, and
+    the table holds as many as the ids delivered (every id it holds was delivered, so the
+    sets are equal; see the module's docstring)."""
+    if rows or known is None or known.entry is None or known.count is None:
+        return False
+    return row_count(conn, table) == known.count
+
+
+def row_count(conn: psycopg.Connection, table: SourceTable) -> int:
+    from psycopg import sql
+
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _ids_entry(entry: TableEntry) -> TableEntry:

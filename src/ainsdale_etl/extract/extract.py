@@ -39,6 +39,7 @@ from ainsdale_etl.extract.deletions import (
     check_keys_of,
     encode_ids,
     known_ids,
+    unchanged,
 )
 from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
 from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
@@ -309,11 +310,17 @@ def _extract_table(
         upper=format_ts(snap.upper),
         rows=rows,
     )
-    if check_keys:
-        delivered = known.ids if known is not None else None
+    if check_keys and known is not None and known.entry and unchanged(conn, table, rows, known):
+        # The same ids as the last check: point at its object again.
+        entry.ids_key, entry.ids_sha256 = known.entry.ids_key, known.entry.ids_sha256
+        entry.ids_count = known.count
+    elif check_keys:
+        delivered = known.ids() if known is not None else None
         present, entry.deleted = check_keys_of(conn, table, window, path, rows, delivered)
-        if known is not None and known.entry is not None and not rows and not entry.deleted:
-            entry.ids_key, entry.ids_sha256 = known.entry.ids_key, known.entry.ids_sha256
+        entry.ids_count = len(present)
+        reusable = known.entry if known is not None and delivered is not None else None
+        if reusable is not None and not rows and not entry.deleted:
+            entry.ids_key, entry.ids_sha256 = reusable.ids_key, reusable.ids_sha256
         else:
             ids_path = tmp / f"{table.name}.ids"
             ids_path.write_bytes(encode_ids(present))
