@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.local import LocalStorage
@@ -341,3 +343,26 @@ def test_a_local_get_file_is_a_snapshot_a_later_put_does_not_change(tmp_path):
     assert bucket.get_bytes("k") == b"version 2"
     bucket.get_file("k", copy)  # an existing target is replaced
     assert copy.read_bytes() == b"version 2"
+
+
+_segments = st.sampled_from(["data", "state", "2026", "2027", "01", "12", "a", "b_manifest.json"])
+_keys = st.lists(st.lists(_segments, min_size=1, max_size=4).map("/".join), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=_keys, prefix=st.sampled_from(["", "data/", "data/2026/", "state/", "d"]),
+       after=st.one_of(st.none(), _keys.map(lambda ks: ks[0] if ks else "data/2026/12")))  # fmt: skip
+def test_a_local_listing_walks_only_what_it_needs_and_finds_what_a_full_walk_finds(
+    tmp_path_factory, keys, prefix, after
+):
+    root = tmp_path_factory.mktemp("bucket")
+    storage = LocalStorage(root)
+    written = set()
+    for key in keys:
+        # A key cannot also be a folder of other keys: keep the first of such a pair.
+        if any(k.startswith(key + "/") or key.startswith(k + "/") for k in written):
+            continue
+        storage.put_bytes(key, b"x")
+        written.add(key)
+    expected = sorted(k for k in written if k.startswith(prefix) and (after is None or k > after))
+    assert storage.list(prefix, after=after) == expected

@@ -104,11 +104,29 @@ class LocalStorage:
         return self._path(key).as_uri()  # a file never expires: the folder's permissions rule
 
     def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
+        """Keys under ``prefix`` (after ``after``), walking only the folders that can hold
+        them: a listing from a watermark costs the same after 3 batches or 3,000, as on S3."""
         if not self.root.is_dir():
             return []
-        keys = (
-            p.relative_to(self.root).as_posix()
-            for p in self.root.rglob("*")
-            if p.is_file() and not p.name.startswith(".tmp-")
-        )
-        return sorted(k for k in keys if k.startswith(prefix) and (after is None or k > after))
+        keys = []
+        for folder, subfolders, names in os.walk(self.root):
+            here = Path(folder).relative_to(self.root).as_posix()
+            base = "" if here == "." else f"{here}/"
+            subfolders[:] = [d for d in subfolders if _may_hold(f"{base}{d}/", prefix, after)]
+            keys += [
+                f"{base}{name}"
+                for name in names
+                if not name.startswith(".tmp-")
+                and f"{base}{name}".startswith(prefix)
+                and (after is None or f"{base}{name}" > after)
+            ]
+        return sorted(keys)
+
+
+def _may_hold(folder: str, prefix: str, after: str | None) -> bool:
+    """Whether keys under ``folder`` (ending in "/") can start with ``prefix`` and sort after
+    ``after``: a folder that does not start with the prefix (nor leads to it), or sorts before
+    ``after`` without leading to it, holds none."""
+    if not (folder.startswith(prefix) or prefix.startswith(folder)):
+        return False
+    return after is None or folder > after or after.startswith(folder)
