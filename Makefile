@@ -54,6 +54,9 @@ $(NAIVE_STAMP): bench/naive-requirements.txt
 bench: $(BENCH_STAMP) $(NAIVE_STAMP) ## Benchmark against PostgreSQL COPY and a naive pandas pipeline (SCALE=1; see README)
 	$(PY) -m bench.run --scale $(SCALE) --naive-python $(NAIVE_VENV)/bin/python
 
+scaling: $(BENCH_STAMP) ## Table and chart (bench/results/scaling.png) of how cost grows, from the results
+	$(PY) -m bench.scaling
+
 demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 	$(BIN)/ainsdale-etl --log-format console demo
 
