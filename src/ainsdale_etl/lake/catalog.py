@@ -37,6 +37,11 @@ LAKE_FOLDER = "lake"
 TABLE_PROPERTIES = {
     "write.target-file-size-bytes": str(128 * 1024 * 1024),
     "write.parquet.compression-codec": "zstd",
+    # Plain encoding: dictionary pages barely shrink these columns (ids, dates, prices) and
+    # cost time to build (as in the transform's Parquet). pyiceberg cannot turn them off, but
+    # a one-byte limit makes the writer fall back to plain at once: at scale 100, a first
+    # load's lake step 2.64 s -> 2.32 s (three runs each) and its files 130 MB -> 106 MB.
+    "write.parquet.dict-size-bytes": "1",
     "format-version": "2",
     # Each commit writes a metadata file; keep the last few, not one per batch forever.
     "write.metadata.delete-after-commit.enabled": "true",
