@@ -67,3 +67,51 @@ resource "aws_scheduler_schedule" "run_all" {
     }
   }
 }
+
+# The lake's upkeep: `lake maintain` compacts the small files each batch adds and expires
+# snapshots past AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS. Weekly, at a quiet hour; it takes the
+# pipeline lock, so it waits up to ten minutes for a run in progress rather than exit 75.
+# Scheduler's templated ECS target cannot override the command, so this uses its universal
+# target: RunTask itself, with the same task definition and network.
+resource "aws_scheduler_schedule" "lake_maintain" {
+  name                         = "${local.name}-lake-maintain"
+  group_name                   = aws_scheduler_schedule_group.main.name
+  description                  = "Compact the lake and expire its old snapshots (ainsdale-etl lake maintain)."
+  schedule_expression          = var.lake_maintain_schedule_expression
+  schedule_expression_timezone = var.schedule_timezone
+  state                        = var.lake_maintain_schedule_state
+  kms_key_arn                  = aws_kms_key.main.arn
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 60
+  }
+
+  target {
+    arn      = "arn:${local.partition}:scheduler:::aws-sdk:ecs:runTask"
+    role_arn = aws_iam_role.scheduler.arn
+    input = jsonencode({
+      Cluster        = aws_ecs_cluster.main.arn
+      TaskDefinition = aws_ecs_task_definition.etl.arn
+      LaunchType     = "FARGATE"
+      PropagateTags  = "TASK_DEFINITION"
+      NetworkConfiguration = {
+        AwsvpcConfiguration = {
+          Subnets        = var.subnet_ids
+          SecurityGroups = var.security_group_ids
+          AssignPublicIp = var.assign_public_ip ? "ENABLED" : "DISABLED"
+        }
+      }
+      Overrides = {
+        ContainerOverrides = [
+          { Name = local.container_name, Command = ["lake", "maintain", "--wait", "600"] }
+        ]
+      }
+    })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 3
+    }
+  }
+}

@@ -85,6 +85,23 @@ variable "run_all_schedule_expression" {
   default     = "rate(30 minutes)"
 }
 
+variable "lake_maintain_schedule_expression" {
+  description = "When lake maintain (compaction, snapshot expiry) runs."
+  type        = string
+  default     = "cron(30 3 ? * SUN *)"
+}
+
+variable "lake_maintain_schedule_state" {
+  description = "ENABLED or DISABLED for the weekly lake maintain task."
+  type        = string
+  default     = "ENABLED"
+
+  validation {
+    condition     = contains(["ENABLED", "DISABLED"], var.lake_maintain_schedule_state)
+    error_message = "lake_maintain_schedule_state must be ENABLED or DISABLED."
+  }
+}
+
 variable "run_all_schedule_state" {
   description = "ENABLED or DISABLED for the plain run-all task schedule (a fallback to the state machine; enable one or the other)."
   type        = string

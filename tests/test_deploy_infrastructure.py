@@ -509,6 +509,23 @@ def test_run_all_schedule_targets_the_cluster_and_is_disabled_by_default() -> No
     assert all(c["command"] == ["run-all"] for c in containers())
 
 
+def test_lake_maintain_runs_weekly_as_the_task_with_its_command_waiting_for_the_lock() -> None:
+    schedule = root().resources[("aws_scheduler_schedule", "lake_maintain")]
+    (target,) = schedule["target"]
+    assert target["arn"].endswith(":scheduler:::aws-sdk:ecs:runTask")
+    assert reference(target["role_arn"]) == ("aws_iam_role", "scheduler")
+    run_task = target["input"]  # jsonencode(...) as written: the names it refers to
+    for part in ("aws_ecs_cluster.main.arn", "aws_ecs_task_definition.etl.arn", "FARGATE",
+                 "local.container_name", "var.subnet_ids", "var.security_group_ids"):  # fmt: skip
+        assert part in run_task, part
+    assert '["lake", "maintain", "--wait", "600"]' in run_task
+    assert root().resolve(schedule["state"]) == "ENABLED"
+    assert root().resolve(schedule["schedule_expression"]).startswith("cron(")
+    # The scheduler role may run that task (the same statement as the run-all schedule's).
+    runs = [s for s in role_policy_statements("scheduler") if "ecs:RunTask" in s["actions"]]
+    assert runs
+
+
 def test_roles_are_assumable_only_by_their_service() -> None:
     expected = {
         "task_execution": "ecs-tasks.amazonaws.com",
