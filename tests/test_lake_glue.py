@@ -54,9 +54,19 @@ def glue_env(etl_env, moto_endpoint, monkeypatch):
     return etl_env | aws | lake
 
 
+def lake_check(cli, expect=0):
+    [line] = [ln for ln in cli("check", "--json", expect=expect).output.splitlines()
+              if ln.startswith('{"ok"')]  # fmt: skip
+    return next(c for c in json.loads(line)["checks"] if c["name"] == "lake")
+
+
 def test_run_all_writes_the_lake_to_glue_and_s3_and_verify_reconciles_it(cli, glue_env):
     src, wh = glue_env["AINSDALE_SOURCE_URL"], glue_env["AINSDALE_WAREHOUSE_URL"]
+    # Glue's database is Terraform's to make: check says so before the first run.
+    missing = lake_check(cli, expect=1)
+    assert not missing["ok"] and "no Glue database ainsdale_test" in missing["detail"]
     cli("run-all")
+    assert lake_check(cli)["detail"].endswith("11 of 11 star tables")
     query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
                "last_updated = localtimestamp(3) WHERE sales_order_id = "
                "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip

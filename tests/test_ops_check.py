@@ -56,9 +56,24 @@ def test_json_logs_get_one_event_per_check(cli, etl_env):
         "warehouse",
         "warehouse schema",
         "load privileges",
+        "lake",
         "alerts",
     ]
     assert all(ln["event"] == "check" and ln["ok"] for ln in lines)
+
+
+def test_the_lake_s_catalog_is_reached_and_its_tables_counted(cli, etl_env, monkeypatch):
+    assert checks(cli("check", "--json").output)["lake"]["detail"].endswith("no lake is written")
+    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
+    assert checks(cli("check", "--json").output)["lake"]["detail"].endswith(
+        "no catalog yet (the first load makes it)"
+    )
+    assert not (Path(etl_env["AINSDALE_HOME"]) / "lake").exists()  # check writes nothing
+    cli("run-all")
+    assert checks(cli("check", "--json").output)["lake"]["detail"].endswith("11 of 11 star tables")
+    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sqlite:////nonexistent-folder/catalog.db")
+    found = checks(cli("check", "--json", expect=1).output)
+    assert not found["lake"]["ok"] and "nonexistent-folder" in found["lake"]["detail"]
 
 
 def test_a_broken_stack_fails_naming_each_fault(cli, etl_env, monkeypatch, new_database_url):

@@ -49,6 +49,11 @@ TABLE_PROPERTIES = {
 }
 
 
+def embedded_catalog_file(settings: Settings) -> Path:
+    """The SQLite file of the ``sql`` catalog."""
+    return (settings.home / LAKE_FOLDER).expanduser().resolve() / "catalog.db"
+
+
 def lake_location(settings: Settings) -> str:
     """``s3://bucket[/prefix]/lake`` or ``file:///folder/lake`` under the processed bucket."""
     uri = settings.processed_uri or str(settings.home / "processed")
@@ -126,9 +131,9 @@ def open_catalog(settings: Settings) -> Catalog | None:
     if kind == "sql":
         from ainsdale_etl.lake.sqlite_catalog import SqliteCatalog
 
-        folder = (settings.home / LAKE_FOLDER).expanduser().resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        return SqliteCatalog(CATALOG_NAME, folder / "catalog.db", **props)
+        path = embedded_catalog_file(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteCatalog(CATALOG_NAME, path, **props)
     if kind == "glue":
         from pyiceberg.catalog.glue import GlueCatalog
 

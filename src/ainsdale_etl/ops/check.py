@@ -243,6 +243,7 @@ def run_checks(ctx: Context) -> list[Check]:
     # Each schema line right after the check it builds on, and only once that passed.
     checks[1:1] = _source_schema_checks(ctx, checks[0])
     checks += _warehouse_schema_checks(ctx, checks[-1])
+    checks.append(_lake_check(ctx))
     topic = ctx.settings.alert_topic_arn
     checks.append(
         _attempt("alerts", lambda: topic_detail(topic))
@@ -273,3 +274,11 @@ def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
     if not schema.ok:  # refused (tables it did not create, a newer schema): the load stops there
         return [schema]
     return [schema, _attempt("load privileges", lambda: load_privileges_detail(db, where))]
+
+
+def _lake_check(ctx: Context) -> Check:
+    from ainsdale_etl.ops.check_lake import lake_detail
+
+    if not ctx.settings.lake_enabled:
+        return Check("lake", True, "AINSDALE_LAKE_CATALOG=none: no lake is written")
+    return _attempt("lake", lambda: lake_detail(ctx.settings))
