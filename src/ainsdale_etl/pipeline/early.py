@@ -73,12 +73,16 @@ class TransformAlongside:
         raised here."""
         from ainsdale_etl.core.batches import read_manifest
 
-        with self._lock:
-            arrivals = self._arrivals
-            if arrivals is None or arrivals.batch_id != extracted.batch_id:
-                self._give_up()
-            else:
-                arrivals.committed(read_manifest(self._ctx.ingest, arrivals.batch_id))
+        try:
+            with self._lock:
+                arrivals = self._arrivals
+                if arrivals is None or arrivals.batch_id != extracted.batch_id:
+                    self._give_up()
+                else:
+                    arrivals.committed(read_manifest(self._ctx.ingest, arrivals.batch_id))
+        except BaseException:  # the manifest unreadable: the transform must not wait for it
+            self.abandon()
+            raise
         self._join()
         error = self._error
         if isinstance(error, StopRequestedError | LockedError):
