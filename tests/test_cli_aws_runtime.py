@@ -159,6 +159,8 @@ def test_run_all_loads_through_s3_and_secrets(stack):
 
 
 def test_check_passes_on_the_stack(stack):
+    # Loaded first here too: under pytest-xdist this test may run on a worker of its own.
+    assert stack.run("run-all").returncode == 0
     result = stack.run("check", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     found = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
