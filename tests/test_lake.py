@@ -273,3 +273,22 @@ def test_what_pyiceberg_imports_and_the_lake_never_uses_loads_only_when_used():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("False EqualTo(term=Reference(name='design_id')"), out.stdout
+
+
+def test_a_sync_opens_only_the_tables_changed_after_its_watermark_while_it_holds():
+    from ainsdale_etl.lake.ledger import WarehouseChanges
+    from ainsdale_etl.lake.sync import tables_to_open
+
+    loaded = {
+        "b1": {"loaded_at": None, "rows": {name: 5 for name in STAR_TABLES}},
+        "b2": {"loaded_at": None, "rows": {"fact_sales_order": 1, "dim_date": 1}},
+        "b3": {"loaded_at": None, "rows": {"dim_staff": 1}},
+    }
+    changes = WarehouseChanges(loaded, {("dim_design", "b3")})  # a placeholder
+    mark = {"batch_id": "b2", "ledger_rows": 2, "catalog": "sql|ainsdale|x"}
+    assert tables_to_open(changes, mark, "sql|ainsdale|x") == ["dim_staff", "dim_design"]
+    everything = list(STAR_TABLES)
+    assert tables_to_open(changes, None, "sql|ainsdale|x") == everything
+    assert tables_to_open(changes, mark, "glue|ainsdale|s3://b/lake") == everything
+    # A batch from before the mark loaded since (a backfill): the mark no longer holds.
+    assert tables_to_open(changes, mark | {"ledger_rows": 1}, "sql|ainsdale|x") == everything

@@ -31,14 +31,15 @@ def _require_lake(ctx: Context) -> None:
 @lake.command()
 @handle_errors
 def sync(wait: Wait = None) -> None:
-    """Write every loaded batch the lake does not hold yet (load and run-all do this too)."""
+    """Write every loaded batch the lake does not hold yet (load and run-all do this too,
+    for the tables changed since the lake's watermark; this looks at every table)."""
     from ainsdale_etl.lake.catalog import lake_location
     from ainsdale_etl.pipeline.steps import lake_step
 
     ctx = make_context()
     _require_lake(ctx)
     with exclusive(ctx, wait):
-        written = lake_step(ctx)
+        written = lake_step(ctx, everything=True)
     totals: dict[str, int] = {}
     for tables in written.values():
         for name, n in tables.items():

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable
+from ainsdale_etl.core.watermarks import read_watermark, write_watermark
 from ainsdale_etl.lake.append import append_chunks
 from ainsdale_etl.lake.catalog import lake_table, open_catalog
 from ainsdale_etl.lake.ledger import WarehouseChanges, owed
@@ -31,6 +32,9 @@ from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
+# In the processed bucket: every loaded batch through it is in the lake (see tables_to_open).
+LAKE_WATERMARK = "lake"
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -41,9 +45,10 @@ if TYPE_CHECKING:
     from ainsdale_etl.runtime.context import Context
 
 
-def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
+def sync_lake(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, int]]:
     """Write every loaded batch the lake does not hold yet; returns batch -> table -> rows
-    written (nothing when the lake is off)."""
+    written (nothing when the lake is off). Only the tables the batches after the lake's
+    watermark changed are opened (:func:`tables_to_open`), unless ``everything``."""
     started = time.perf_counter()
     ctx.reporter.event("step_started", step="lake")
     catalog = open_catalog(ctx.settings)
@@ -52,10 +57,20 @@ def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
     changes = warehouse_changes(ctx.warehouse)
     written: dict[str, dict[str, int]] = {}
     if changes.loaded:
-        tables = {name: lake_table(catalog, ctx.settings, t) for name, t in STAR_TABLES.items()}
+        mark = None if everything else read_watermark(ctx.processed, LAKE_WATERMARK)
+        names = tables_to_open(changes, mark, _catalog_identity(ctx))
+        tables = {n: lake_table(catalog, ctx.settings, STAR_TABLES[n]) for n in names}
         due = owed(tables, changes)
         if due:
             written = _write(ctx, tables, due, changes)
+        newest = max(changes.loaded)
+        write_watermark(
+            ctx.processed,
+            LAKE_WATERMARK,
+            newest,
+            ledger_rows=len(changes.loaded),
+            catalog=_catalog_identity(ctx),
+        )
     ctx.reporter.event(
         "lake_synced",
         step="lake",
@@ -64,6 +79,31 @@ def sync_lake(ctx: Context) -> dict[str, dict[str, int]]:
         seconds=round(time.perf_counter() - started, 3),
     )
     return written
+
+
+def tables_to_open(
+    changes: WarehouseChanges, mark: dict[str, Any] | None, catalog: str
+) -> list[str]:
+    """The lake tables a sync must open (pure): every one, unless the lake's watermark still
+    describes this warehouse and catalog (as many ledger rows up to its batch as it counted,
+    the same catalog), in which case only those that the batches after it changed. Opening a
+    table reads and parses its metadata, which grows with its snapshots: an incremental run
+    opened all eleven for the two its batch changed."""
+    if (
+        mark is None
+        or mark.get("catalog") != catalog
+        or sum(b <= mark["batch_id"] for b in changes.loaded) != mark.get("ledger_rows")
+    ):
+        return list(STAR_TABLES)
+    after = [b for b in changes.loaded if b > mark["batch_id"]]
+    return [n for n in STAR_TABLES if any(changes.changed(n, b) for b in after)]
+
+
+def _catalog_identity(ctx: Context) -> str:
+    from ainsdale_etl.lake.catalog import lake_location
+
+    settings = ctx.settings
+    return f"{settings.lake_catalog}|{settings.lake_database}|{lake_location(settings)}"
 
 
 def _write(

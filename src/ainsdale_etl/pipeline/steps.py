@@ -138,13 +138,14 @@ def load_pending(
     return results
 
 
-def lake_step(ctx: Context) -> dict[str, dict[str, int]]:
-    """Write every loaded batch the lake does not hold yet (nothing when the lake is off)."""
+def lake_step(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, int]]:
+    """Write every loaded batch the lake does not hold yet (nothing when the lake is off);
+    ``everything``: look at every table, not only those changed since the lake's watermark."""
     if not ctx.settings.lake_enabled:
         return {}
     from ainsdale_etl.lake.sync import sync_lake
 
-    return sync_lake(ctx)
+    return sync_lake(ctx, everything=everything)
 
 
 def extract_batch(
