@@ -280,7 +280,7 @@ def test_a_sync_opens_only_the_tables_changed_after_its_watermark_while_it_holds
     from ainsdale_etl.lake.sync import tables_to_open
 
     loaded = {
-        "b1": {"loaded_at": None, "rows": {name: 5 for name in STAR_TABLES}},
+        "b1": {"loaded_at": None, "rows": dict.fromkeys(STAR_TABLES, 5)},
         "b2": {"loaded_at": None, "rows": {"fact_sales_order": 1, "dim_date": 1}},
         "b3": {"loaded_at": None, "rows": {"dim_staff": 1}},
     }
