@@ -4,6 +4,7 @@ uninterrupted run leaves it; two runs at once never interleave."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -267,3 +268,33 @@ def test_an_overlapped_run_transforms_and_loads_tables_before_the_extract_commit
     assert [e for e in order if e[0] == "batch_loaded"] == [("batch_loaded", None)]
     assert order.index(("batch_loaded", None)) > committed
     assert warehouse_contents(crash_env["AINSDALE_WAREHOUSE_URL"]) == reference_warehouse
+
+
+def test_a_table_extracted_twice_for_one_batch_gives_the_overlap_up(tmp_path):
+    """An extract repeated after a transient fault may reuse its batch id (a clock behind the
+    last batch's): a table arriving again, or one the manifest does not commit as it arrived,
+    sends the batch to the ordinary transform."""
+    from ainsdale_etl.core.batches import Manifest, TableEntry
+    from ainsdale_etl.pipeline.early import TransformAlongside
+    from ainsdale_etl.transform.arrivals import ArrivalsAbandonedError
+
+    class Consuming(TransformAlongside):  # the arrivals drained, nothing transformed
+        def _run(self, arrivals):
+            self.taken = []
+            with contextlib.suppress(ArrivalsAbandonedError):
+                for name, _ in arrivals:
+                    self.taken.append(name)
+
+    first = TableEntry(key="a.csv", rows=1, sha256="1")
+    repeated = Consuming(ctx=None)
+    repeated.table_extracted("b1", "staff", first)
+    repeated.table_extracted("b1", "staff", TableEntry(key="a.csv", rows=1, sha256="2"))
+    repeated._join()
+    assert repeated._given_up and repeated.taken == ["staff"]
+
+    changed = Consuming(ctx=None)
+    changed.table_extracted("b1", "staff", first)
+    manifest = Manifest(batch_id="b1", stage="extract", created_at="now", tables={
+        "staff": TableEntry(key="a.csv", rows=1, sha256="other")})  # fmt: skip
+    assert not changed._as_committed(manifest)
+    changed.abandon()

@@ -25,7 +25,7 @@ from ainsdale_etl.runtime.shutdown import StopRequestedError
 from ainsdale_etl.transform.arrivals import Arrivals, ArrivalsAbandonedError
 
 if TYPE_CHECKING:
-    from ainsdale_etl.core.batches import TableEntry
+    from ainsdale_etl.core.batches import Manifest, TableEntry
     from ainsdale_etl.extract.extract import ExtractResult
     from ainsdale_etl.runtime.context import Context
 
@@ -46,21 +46,31 @@ class TransformAlongside:
         self._transformed = False
         self._merged: dict[str, int] | None = None
         self._error: BaseException | None = None
+        self._received: dict[str, TableEntry] = {}
 
     def table_extracted(self, batch_id: str, name: str, entry: TableEntry) -> None:
         with self._lock:
             if self._given_up:
                 return
-            if self._arrivals is None:
-                self._arrivals = Arrivals(batch_id)
-                self._thread = threading.Thread(
-                    target=self._run, args=(self._arrivals,), name=f"transform {batch_id}"
-                )
-                self._thread.start()
-            elif self._arrivals.batch_id != batch_id:  # the extract began again: a new batch
+            try:
+                self._take(batch_id, name, entry)
+            except Exception:  # never the extract's failure: this is only a shortcut
                 self._give_up()
-                return
-            self._arrivals.table_written(name, entry)
+
+    def _take(self, batch_id: str, name: str, entry: TableEntry) -> None:  # under the lock
+        if self._arrivals is None:
+            self._arrivals = Arrivals(batch_id)
+            self._thread = threading.Thread(
+                target=self._run, args=(self._arrivals,), name=f"transform {batch_id}"
+            )
+            self._thread.start()
+        elif self._arrivals.batch_id != batch_id or name in self._received:
+            # The extract began again (a transient fault), under a new id or, with this host's
+            # clock behind the last batch's, the same one: what arrived before is moot.
+            self._give_up()
+            return
+        self._received[name] = entry
+        self._arrivals.table_written(name, entry)
 
     def abandon(self) -> None:
         with self._lock:
@@ -76,10 +86,13 @@ class TransformAlongside:
         try:
             with self._lock:
                 arrivals = self._arrivals
-                if arrivals is None or arrivals.batch_id != extracted.batch_id:
+                manifest = None
+                if arrivals is not None and arrivals.batch_id == extracted.batch_id:
+                    manifest = read_manifest(self._ctx.ingest, arrivals.batch_id)
+                if manifest is None or not self._as_committed(manifest):
                     self._give_up()
-                else:
-                    arrivals.committed(read_manifest(self._ctx.ingest, arrivals.batch_id))
+                elif arrivals is not None:
+                    arrivals.committed(manifest)
         except BaseException:  # the manifest unreadable: the transform must not wait for it
             self.abandon()
             raise
@@ -97,6 +110,11 @@ class TransformAlongside:
                 alongside=True,
             )
         return self._transformed, self._merged
+
+    def _as_committed(self, manifest: Manifest) -> bool:
+        """Every table taken is the one the manifest commits (the same object and checksum)."""
+        committed = {n: (e.key, e.sha256) for n, e in manifest.tables.items()}
+        return all(committed.get(n) == (e.key, e.sha256) for n, e in self._received.items())
 
     def _give_up(self) -> None:  # under the lock
         self._given_up = True
