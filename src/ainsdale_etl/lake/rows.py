@@ -49,9 +49,12 @@ def warehouse_changes(db: Database) -> WarehouseChanges:
             f"UNION SELECT DISTINCT star_table, batch_id FROM {DELETED}"
         ).fetchall()
         base = conn.execute(f"SELECT dim, batch_id FROM {DIM_BASE_VERSION}").fetchall()
-        ranges = conn.execute(
-            f"SELECT star_table, batch_id, first_key, rows, object_sha256 FROM {FACT_KEY_RANGE}"
-        ).fetchall()
+        ranges = []  # none in a warehouse a release before migration 0003 loaded
+        has_ranges = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [FACT_KEY_RANGE])
+        if (has_ranges.fetchone() or (False,))[0]:
+            ranges = conn.execute(
+                f"SELECT star_table, batch_id, first_key, rows, object_sha256 FROM {FACT_KEY_RANGE}"
+            ).fetchall()
     return WarehouseChanges(
         loaded,
         {(t, b) for t, b in touched},

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import pyarrow as pa
+    from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
     from ainsdale_etl.core.batches import TableEntry
@@ -58,6 +59,8 @@ def sync_lake(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, 
     written: dict[str, dict[str, int]] = {}
     if changes.loaded:
         mark = None if everything else read_watermark(ctx.processed, LAKE_WATERMARK)
+        if mark is not None and not _catalog_holds_every_table(catalog, ctx):
+            mark = None  # a lake deleted or rebuilt since: its watermark no longer holds
         names = tables_to_open(changes, mark, _catalog_identity(ctx))
         tables = {n: lake_table(catalog, ctx.settings, STAR_TABLES[n]) for n in names}
         due = owed(tables, changes)
@@ -97,6 +100,17 @@ def tables_to_open(
         return list(STAR_TABLES)
     after = [b for b in changes.loaded if b > mark["batch_id"]]
     return [n for n in STAR_TABLES if any(changes.changed(n, b) for b in after)]
+
+
+def _catalog_holds_every_table(catalog: Catalog, ctx: Context) -> bool:
+    """One listing of the lake's namespace (no table's metadata read)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    try:
+        listed = {name for _, name in catalog.list_tables(ctx.settings.lake_database)}
+    except NoSuchNamespaceError:
+        return False
+    return set(STAR_TABLES) <= listed
 
 
 def _catalog_identity(ctx: Context) -> str:
