@@ -281,9 +281,12 @@ def test_a_run_lets_go_of_the_lock_itself_not_by_closing_its_connection(warehous
     ):
         holder.execute("SELECT pg_advisory_lock(%s)", [PIPELINE_LOCK_KEY])
         assert watcher.execute(held, [PIPELINE_LOCK_KEY]).fetchone() == (1,)
-        HeldLock(holder).release()
+        lock = HeldLock(holder)
+        lock.release()
         assert watcher.execute(held, [PIPELINE_LOCK_KEY]).fetchone() == (0,)
         assert not holder.closed
+        with pytest.raises(LockedError):  # nothing commits once it let go
+            lock.verify()
 
 
 def test_the_lock_admits_one_run_and_names_the_holder(warehouse_url):

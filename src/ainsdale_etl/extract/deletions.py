@@ -181,6 +181,7 @@ class Known:
     entry: TableEntry | None
     count: int | None
     load: Callable[[], Ids | None]
+    stored: Callable[[], bool] = lambda: True  # whether ``entry``'s object is still there
 
     def ids(self) -> Ids | None:
         """The ids, or None if an object is gone (a batch deleted by hand): the check then
@@ -203,7 +204,8 @@ def known_ids(
             load = partial(_read_known, ingest, table, tmp, (manifest.batch_id, entry), since)
             if since:
                 return Known(None, None, load)
-            return Known(entry, entry.ids_count, load)
+            stored = partial(ingest.exists, entry.ids_key)
+            return Known(entry, entry.ids_count, load, stored)
         if entry.key:
             since.append((manifest.batch_id, entry))
     return None
@@ -239,7 +241,9 @@ def unchanged(conn: psycopg.Connection, table: SourceTable, rows: int, known: Kn
     sets are equal; see the module's docstring)."""
     if rows or known is None or known.entry is None or known.count is None:
         return False
-    return row_count(conn, table) == known.count
+    # The set's object must still be there to be pointed at again (one look, not a read): a
+    # batch deleted by hand makes this check the baseline, as reading the set would have.
+    return row_count(conn, table) == known.count and known.stored()
 
 
 def row_count(conn: psycopg.Connection, table: SourceTable) -> int:

@@ -86,11 +86,10 @@ class _OnFirstUse(types.ModuleType):
     reads a module's ``__spec__`` when it is imported again by name, which loads it.)"""
 
     def __getattr__(self, name: str) -> object:
-        with _LOADING:
+        with _LOADING:  # only the swap: the import system serialises the import itself
             if sys.modules.get(self.__name__) is self:
                 del sys.modules[self.__name__]
-            real = importlib.import_module(self.__name__)
-        return getattr(real, name)
+        return getattr(importlib.import_module(self.__name__), name)
 
 
 def defer_unused_imports() -> None:

@@ -94,6 +94,7 @@ class HeldLock:
         run right after another was refused with exit 75)."""
         import psycopg
 
+        self.lost.set()  # from here on, verify() refuses: nothing may commit after the unlock
         with self._using, suppress(psycopg.Error):
             self._conn.execute("SELECT pg_advisory_unlock(%s)", [PIPELINE_LOCK_KEY])
 
