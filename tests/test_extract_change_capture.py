@@ -250,6 +250,18 @@ def test_an_unchanged_table_s_check_reuses_its_ids_until_a_row_goes_or_comes(cli
     _verify_ok(cli)
 
 
+def test_an_unchanged_table_whose_id_set_was_deleted_by_hand_starts_a_new_one(cli, etl_env):
+    src, ingest = etl_env["AINSDALE_SOURCE_URL"], Path(etl_env["AINSDALE_INGEST_URI"])
+    touch = "UPDATE currency SET last_updated = localtimestamp(3) WHERE currency_id = 1"
+    cli("run-all")
+    gone = _manifests(etl_env)[0]["tables"]["design"]["ids_key"]
+    (ingest / gone).unlink()
+    query(src, touch)
+    cli("run-all")
+    latest = _manifests(etl_env)[-1]["tables"]["design"]
+    assert latest["ids_key"] != gone and (ingest / latest["ids_key"]).exists()
+
+
 def test_a_mass_update_keeps_the_manifest_and_the_next_copy_small(cli, etl_env):
     """200,000 rows changed at once: the capture records transactions, not keys."""
     src = etl_env["AINSDALE_SOURCE_URL"]
