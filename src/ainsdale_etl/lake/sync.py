@@ -61,7 +61,8 @@ def sync_lake(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, 
         mark = None if everything else read_watermark(ctx.processed, LAKE_WATERMARK)
         if mark is not None and not _catalog_holds_every_table(catalog, ctx):
             mark = None  # a lake deleted or rebuilt since: its watermark no longer holds
-        names = tables_to_open(changes, mark, _catalog_identity(ctx))
+        identity = _catalog_identity(ctx)
+        names = tables_to_open(changes, mark, identity)
         tables = {n: lake_table(catalog, ctx.settings, STAR_TABLES[n]) for n in names}
         due = owed(tables, changes)
         if due:
@@ -72,7 +73,7 @@ def sync_lake(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, 
             LAKE_WATERMARK,
             newest,
             ledger_rows=len(changes.loaded),
-            catalog=_catalog_identity(ctx),
+            catalog=identity,
         )
     ctx.reporter.event(
         "lake_synced",
