@@ -109,8 +109,6 @@ def etl_env(
         "AINSDALE_HOME": str(tmp_path / "home"),
         "AINSDALE_LOG_FORMAT": "json",
         "AINSDALE_LAKE_CATALOG": "none",  # see _lake_off_by_default
-        # Production's path (databases elsewhere), not auto's choice for these local servers.
-        "AINSDALE_OVERLAP_STEPS": os.environ.get("AINSDALE_OVERLAP_STEPS", "on"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

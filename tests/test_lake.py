@@ -1,5 +1,6 @@
-"""The lake: the star as Iceberg tables, one snapshot per table per batch, agreeing with the
-warehouse (a SQL catalog on SQLite over a local folder, as `make demo` builds it)."""
+"""The lake: the star as Iceberg tables, each brought to what its warehouse table holds, agreeing
+with the warehouse (pyiceberg's SQL catalog in the warehouse over a local folder, as `make demo`
+builds it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pydantic import SecretStr
+
+from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
@@ -26,7 +30,8 @@ def lake_env(etl_env, monkeypatch):
 
 def lake_tables():
     settings = load_settings()
-    catalog = open_catalog(settings)
+    warehouse = Database("warehouse", SecretStr(str(settings.warehouse_url.get_secret_value())))
+    catalog = open_catalog(settings, warehouse)
     return {name: existing_lake_table(catalog, settings, t) for name, t in STAR_TABLES.items()}
 
 
@@ -113,9 +118,12 @@ def test_an_older_batch_loaded_after_a_newer_one_leaves_the_newer_value_and_a_re
     cli("load", "--batch-id", b2)
     names = {d["design_name"] for d in lake_tables()["dim_design"].scan().to_arrow().to_pylist()}
     assert "Newest name" in names
-    cli("load", "--batch-id", b2, "--force")
-    for ice in lake_tables().values():
-        assert all(n == 1 for n in batch_snapshots(ice).values())
+    before = {n: len(ice.metadata.snapshots) for n, ice in lake_tables().items()}
+    cli("load", "--batch-id", b2, "--force")  # changes nothing in the warehouse: nor the lake
+    assert {n: len(ice.metadata.snapshots) for n, ice in lake_tables().items()} == before
+    for name in STAR_TABLES:
+        lake, warehouse = lake_and_warehouse_rows(lake_env["AINSDALE_WAREHOUSE_URL"], name)
+        assert lake == warehouse, name
     assert json.loads(cli("verify", "--json").stdout)["ok"]
 
 
@@ -164,29 +172,34 @@ def test_maintain_compacts_and_expires_and_the_lake_still_agrees(cli, lake_env, 
         change_a_design_and_an_order(src, name)
         cli("run-all")
     files_before = {n: len(ice.inspect.files()) for n, ice in lake_tables().items()}
-    assert files_before["dim_design"] > 1
+    sales_years = len({f["partition"]["created_year"] for f in lake_tables()[
+        "fact_sales_order"].inspect.files().to_pylist()})  # fmt: skip
+    assert files_before["fact_sales_order"] > sales_years  # the two versions' appends
     monkeypatch.setenv("AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS", "0")
     cli("lake", "maintain")
     tables = lake_tables()
-    assert len(tables["dim_design"].inspect.files()) == 1
+    assert len(tables["fact_sales_order"].inspect.files()) == sales_years
     assert all(len(ice.metadata.snapshots) <= 2 for ice in tables.values())  # delete + append
     processed = Path(lake_env["AINSDALE_PROCESSED_URI"])
-    on_disk = len(list((processed / "lake" / "dim_design" / "data").glob("*.parquet")))
-    assert on_disk == 1
+    on_disk = len(list((processed / "lake" / "fact_sales_order" / "data").rglob("*.parquet")))
+    assert on_disk == sales_years
     cli("lake", "sync")  # expired batches are not written again
     assert all(len(ice.metadata.snapshots) <= 2 for ice in lake_tables().values())
     assert json.loads(cli("verify", "--json").stdout)["ok"]
 
 
-def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_file(cli, lake_env):
-    """Written without SQLAlchemy, read by pyiceberg's own SqlCatalog (what the README shows)."""
+def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_in_the_warehouse(cli, lake_env, tmp_path):
+    """pyiceberg's own SqlCatalog, in the warehouse's ainsdale_lake schema (what the README
+    shows): nothing is kept in the directory the command runs in."""
     from pyiceberg.catalog.sql import SqlCatalog
 
     cli("run-all")
     listed = json.loads(cli("lake", "tables", "--json").stdout)
     assert [t["name"] for t in listed] == list(STAR_TABLES)
-    db = Path(lake_env["AINSDALE_HOME"]) / "lake" / "catalog.db"
-    theirs = SqlCatalog("ainsdale", uri=f"sqlite:///{db}")
+    assert not (Path(lake_env["AINSDALE_HOME"]) / "lake").exists()
+    url = lake_env["AINSDALE_WAREHOUSE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    options = "options=-csearch_path%3Dainsdale_lake"
+    theirs = SqlCatalog("ainsdale", uri=f"{url}{'&' if '?' in url else '?'}{options}")
     sales = theirs.load_table("ainsdale.fact_sales_order")
     wh = lake_env["AINSDALE_WAREHOUSE_URL"]
     assert len(sales.scan().to_arrow()) == counts(wh)["fact_sales_order"]
@@ -258,53 +271,21 @@ def test_rows_a_bulk_load_keyed_reach_the_lake_from_their_object_and_later_keys_
     assert json.loads(cli("verify", "--json").stdout)["ok"]
 
 
-def test_what_pyiceberg_imports_and_the_lake_never_uses_loads_only_when_used():
-    import subprocess
-    import sys
-
-    probe = (
-        "import sys\n"
-        "from ainsdale_etl.lake.catalog import defer_unused_imports\n"
-        "defer_unused_imports()\n"
-        "import pyiceberg.table, pyiceberg.catalog\n"
-        "before = 'pyparsing' in sys.modules\n"
-        "from pyiceberg.table import _parse_row_filter\n"
-        "print(before, _parse_row_filter('design_id = 9100'))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("False EqualTo(term=Reference(name='design_id')"), out.stdout
-
-
-def test_a_sync_opens_only_the_tables_changed_after_its_watermark_while_it_holds():
-    from ainsdale_etl.lake.ledger import WarehouseChanges
-    from ainsdale_etl.lake.sync import tables_to_open
-
-    loaded = {
-        "b1": {"loaded_at": None, "rows": dict.fromkeys(STAR_TABLES, 5)},
-        "b2": {"loaded_at": None, "rows": {"fact_sales_order": 1, "dim_date": 1}},
-        "b3": {"loaded_at": None, "rows": {"dim_staff": 1}},
-    }
-    changes = WarehouseChanges(loaded, {("dim_design", "b3")})  # a placeholder
-    mark = {"batch_id": "b2", "ledger_rows": 2, "catalog": "sql|ainsdale|x"}
-    assert tables_to_open(changes, mark, "sql|ainsdale|x") == ["dim_staff", "dim_design"]
-    everything = list(STAR_TABLES)
-    assert tables_to_open(changes, None, "sql|ainsdale|x") == everything
-    assert tables_to_open(changes, mark, "glue|ainsdale|s3://b/lake") == everything
-    # A batch from before the mark loaded since (a backfill): the mark no longer holds.
-    assert tables_to_open(changes, mark | {"ledger_rows": 1}, "sql|ainsdale|x") == everything
-
-
 def test_a_lake_deleted_by_hand_is_rebuilt_whole_by_the_next_run(cli, lake_env):
-    """The lake's watermark says which tables changed since; a catalog that lacks a table
-    (here, the whole lake deleted, catalog and all) makes the next sync look at every one."""
+    """Issue #28, case 2: its folder removed by hand, the lake wedged every command. Now
+    verify names it and the repair, `lake tables` lists what is left, and the next run that
+    loads a batch (or `lake sync`) rebuilds every table from the warehouse, saying so."""
     import shutil
 
     src, wh = lake_env["AINSDALE_SOURCE_URL"], lake_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")
-    shutil.rmtree(Path(lake_env["AINSDALE_HOME"]) / "lake")
     shutil.rmtree(Path(lake_env["AINSDALE_PROCESSED_URI"]) / "lake")
+    assert json.loads(cli("lake", "tables", "--json").stdout) == []
+    failed = json.loads(cli("verify", "--json", expect=1).stdout)
+    assert any("lake sync" in c.get("detail", "") for c in failed["checks"] if not c["ok"])
     change_a_design_and_an_order(src)
-    cli("run-all")  # its batch changed two tables; the lake gets all eleven back
+    out = cli("run-all").output  # its batch changed two tables; the lake gets all eleven back
+    assert out.count('"kind": "lake_table_rebuilt"') == len(STAR_TABLES)
     wh_counts = counts(wh)
     for name, ice in lake_tables().items():
         assert ice is not None and len(ice.scan().to_arrow()) == wh_counts[name], name

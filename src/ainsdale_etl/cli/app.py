@@ -22,6 +22,7 @@ from ainsdale_etl.cli.options import (
     DryRun,
     Force,
     Full,
+    Rebind,
     ReExtract,
     Since,
     Tables,
@@ -45,7 +46,6 @@ from ainsdale_etl.cli.session import (
     json_logs,
     make_context,
     state,
-    warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
 from ainsdale_etl.ops.freshness import report_freshness
@@ -120,6 +120,7 @@ def extract(
     dry_run: DryRun = False,
     wait: Wait = None,
     batch_id: ReExtract = None,
+    rebind: Rebind = False,
 ) -> None:
     """Extract rows changed since the last batch into a new CSV batch in the ingest bucket."""
     from ainsdale_etl.pipeline.steps import extract_batch, reextract_batch
@@ -130,7 +131,7 @@ def extract(
         )
     ctx = make_context()
     started = datetime.now(UTC)
-    with nullcontext() if dry_run else exclusive(ctx, wait):
+    with nullcontext() if dry_run else exclusive(ctx, wait, rebind=rebind):
         result = (
             reextract_batch(ctx, batch_id)
             if batch_id is not None
@@ -155,18 +156,19 @@ def transform(
         bool, typer.Option("--dry-run", help="Show which batches would be transformed.")
     ] = False,
     wait: Wait = None,
+    rebind: Rebind = False,
 ) -> None:
     """Turn pending (or the chosen) CSV batches into Parquet star tables in the processed bucket."""
-    from ainsdale_etl.pipeline.pending import pending_transforms
+    from ainsdale_etl.pipeline.pending import due
     from ainsdale_etl.pipeline.steps import transform_pending
 
     ctx = make_context()
     chosen = chosen_batches(ctx.ingest, batch_id, since, until)
     if dry_run:
-        ids = chosen if chosen is not None else pending_transforms(ctx, record=False)
+        ids = chosen if chosen is not None else due(ctx).transform
         print_batch_rows("would transform", ctx.ingest, ids)
         return
-    with exclusive(ctx, wait):
+    with exclusive(ctx, wait, rebind=rebind):
         done = transform_pending(ctx, chosen, explicit=batch_id is not None)
     say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
 
@@ -182,24 +184,20 @@ def load(
         bool, typer.Option("--dry-run", help="Show which batches would be loaded; write nothing.")
     ] = False,
     wait: Wait = None,
+    rebind: Rebind = False,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
-    from ainsdale_etl.load.ledger import loaded_batches
-    from ainsdale_etl.pipeline.pending import pending_loads
+    from ainsdale_etl.pipeline.pending import due
     from ainsdale_etl.pipeline.steps import load_pending
 
     ctx = make_context()
     chosen = chosen_batches(ctx.processed, batch_id, since, until)
     if dry_run:
-        ids = (
-            chosen
-            if chosen is not None
-            else pending_loads(ctx, set(loaded_batches(ctx.warehouse)), record=False)
-        )
+        ids = chosen if chosen is not None else due(ctx).load
         print_batch_rows("would load", ctx.processed, ids)
         return
-    with exclusive(ctx, wait):
-        results = load_pending(ctx, chosen, force=force, explicit=batch_id is not None)
+    with exclusive(ctx, wait, force=force, rebind=rebind):
+        results = load_pending(ctx, chosen, explicit=batch_id is not None)
     report_freshness(ctx)
     say(f"loaded {len(results)} batch(es) into the warehouse")
     publish_after_load(ctx, len(results))
@@ -213,17 +211,13 @@ def run_all(
     batch_id: BatchId = None,
     force: Force = False,
     wait: Wait = None,
+    rebind: Rebind = False,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    from ainsdale_etl.lake.catalog import lake_imports
-
     ctx = make_context()
     started = datetime.now(UTC)
-    with exclusive(ctx, wait):
-        warm_up(then=lake_imports(ctx.settings))
-        summary = run_everything(
-            ctx, tables=parse_tables(tables), full=full, batch_id=batch_id, force=force
-        )
+    with exclusive(ctx, wait, force=force, rebind=rebind):
+        summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
@@ -232,17 +226,35 @@ def run_all(
 
 @app.command()
 @handle_errors
-def batches(as_json: AsJson = False) -> None:
-    """List batches, newest last, with their status (extracted / transformed / loaded)."""
+def batches(
+    as_json: AsJson = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also read every committed object back against its checksum; exit 1 naming "
+            "each one that is gone or changed, with its repair.",
+        ),
+    ] = False,
+) -> None:
+    """List batches from the ledger, newest last, with their status (extracted / transformed /
+    loaded / quarantined / lost) and any committed object that is gone."""
     from ainsdale_etl.ops.status import batch_statuses
 
     json_document(as_json)
     ctx = make_context()
-    rows = batch_statuses(ctx)
+    rows = batch_statuses(ctx, check=check)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
-        return
-    print_batches(rows, ctx.ingest.uri)
+    else:
+        print_batches(rows, ctx.ingest.uri)
+    problems = sum(len(r.missing) for r in rows if r.status != "lost")
+    if check and problems:
+        fail(
+            f"{problems} committed object(s) gone or changed; see the list above for the repair",
+            int(ExitCode.FAILED),
+            alert=False,
+        )
 
 
 @app.command()

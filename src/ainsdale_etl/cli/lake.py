@@ -31,8 +31,9 @@ def _require_lake(ctx: Context) -> None:
 @lake.command()
 @handle_errors
 def sync(wait: Wait = None) -> None:
-    """Write every loaded batch the lake does not hold yet (load and run-all do this too,
-    for the tables changed since the lake's watermark; this looks at every table)."""
+    """Bring every lake table to what the warehouse holds, rebuilding any whose files are gone
+    (load and run-all do this when the ledger shows a batch the lake has not taken; this
+    compares every table whatever the ledger says)."""
     from ainsdale_etl.lake.catalog import lake_location
     from ainsdale_etl.pipeline.steps import lake_step
 
@@ -40,12 +41,9 @@ def sync(wait: Wait = None) -> None:
     _require_lake(ctx)
     with exclusive(ctx, wait):
         written = lake_step(ctx, everything=True)
-    totals: dict[str, int] = {}
-    for tables in written.values():
-        for name, n in tables.items():
-            totals[name] = totals.get(name, 0) + n
-    if written:
-        print_counts(f"lake: wrote {len(written)} batch(es)", totals)
+    changed = {name: n for name, n in written.items() if n}
+    if changed:
+        print_counts("lake: rows written", changed)
     say(f"the lake is up to date with the warehouse at {lake_location(ctx.settings)}")
 
 
@@ -80,7 +78,7 @@ def tables(as_json: AsJson = False) -> None:
     json_document(as_json)
     ctx = make_context()
     _require_lake(ctx)
-    found = describe_lake(ctx.settings)
+    found = describe_lake(ctx.settings, ctx.warehouse)
     if as_json:
         typer.echo(json.dumps([t.as_dict() for t in found], indent=2))
         return

@@ -76,7 +76,7 @@ def demo(
     quiet, ctx.reporter.quiet = getattr(ctx.reporter, "quiet", False), True  # the story, not steps
     try:
         with exclusive(ctx, wait):
-            summary = run_everything(ctx, tables=None, full=False, batch_id=None, force=False)
+            summary = run_everything(ctx, tables=None, full=False, batch_id=None)
     finally:
         ctx.reporter.quiet = quiet
     for line in story_of(summary):
@@ -101,7 +101,7 @@ def _say_lake(ctx: Context) -> None:
     from ainsdale_etl.lake.catalog import lake_location
     from ainsdale_etl.lake.describe import describe_lake, query_to_try
 
-    tables = describe_lake(ctx.settings)
+    tables = describe_lake(ctx.settings, ctx.warehouse)
     say(f"lake              {len(tables)} Iceberg tables under {lake_location(ctx.settings)}")
     say("                  `ainsdale-etl lake tables` lists them (README: Querying the lake)")
     if query := query_to_try(tables):

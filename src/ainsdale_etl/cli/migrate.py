@@ -27,7 +27,7 @@ def migrate(
     from ainsdale_etl.load.migrate import migrate_warehouse
 
     ctx = make_context()
-    with nullcontext() if dry_run else exclusive(ctx, wait):
+    with nullcontext() if dry_run else exclusive(ctx, wait, prepare=False):
         plan = migrate_warehouse(ctx.warehouse, force=force, dry_run=dry_run)
     if plan.up_to_date:
         say(f"the warehouse's schema is at version {plan.version}, this release's: nothing to do")

@@ -106,3 +106,12 @@ Force = Annotated[
         "--force", help="Proceed even if the database holds data this tool did not create."
     ),
 ]
+
+Rebind = Annotated[
+    bool,
+    typer.Option(
+        "--rebind",
+        help="Move the warehouse to the configured buckets and lake when it was fed from "
+        "others (see README: State); without it such a run is refused.",
+    ),
+]

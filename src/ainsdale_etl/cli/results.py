@@ -47,7 +47,7 @@ def print_batches(rows: list[BatchStatus], where: str) -> None:
         "batch id", "status", "rows", "deleted", "read at (UTC)", title=f"batches in {where}"
     )
     for r in rows:
-        status = f"[red]{r.status}[/red]" if r.problem else r.status
+        status = f"[red]{r.status}[/red]" if r.problem or r.missing else r.status
         deleted = ", ".join(f"{n} {c:,}" for n, c in r.deleted.items())
         table.add_row(r.batch_id, status, f"{r.rows:,}", deleted, r.upper or "")
     Console().print(table)
@@ -62,6 +62,8 @@ def print_batches(rows: list[BatchStatus], where: str) -> None:
                 f"batch {r.batch_id} is quarantined ({r.problem}); every run tries it again: "
                 "fix the row in totesys or restore its objects"
             )
+        for problem in r.missing:
+            typer.echo(f"batch {r.batch_id}: {problem}")
 
 
 def print_verification(result: Verification) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def run_everything(
-    ctx: Context, *, tables: list[str] | None, full: bool, batch_id: str | None, force: bool
+    ctx: Context, *, tables: list[str] | None, full: bool, batch_id: str | None
 ) -> RunSummary:
     """run-all under the caller's lock: a new batch, or ``batch_id`` again."""
     from ainsdale_etl.pipeline.run_all import run_all as run_pipeline
@@ -23,7 +23,7 @@ def run_everything(
     chosen = None
     if batch_id is not None:
         chosen = chosen_batches(ctx.ingest, batch_id, None, None)
-    return run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen, force=force)
+    return run_pipeline(ctx, tables=tables, full=full, batch_ids=chosen)
 
 
 def report_connect_time(reporter: Reporter) -> None:

@@ -83,8 +83,18 @@ def require_writable_buckets(ctx: Any) -> None:
 
 
 @contextmanager
-def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
-    """Hold the pipeline lock (see runtime/lock.py) for a command that writes."""
+def exclusive(
+    ctx: Any,
+    wait: float | None,
+    *,
+    force: bool = False,
+    rebind: bool = False,
+    prepare: bool = True,
+) -> Iterator[None]:
+    """Hold the pipeline lock (see runtime/lock.py) for a command that writes, with the
+    warehouse migrated and bound to this environment (pipeline/binding.py) unless not to
+    ``prepare`` it (``migrate`` does its own)."""
+    from ainsdale_etl.pipeline.binding import prepare_warehouse
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
@@ -96,6 +106,9 @@ def exclusive(ctx: Any, wait: float | None) -> Iterator[None]:
         ctx.warehouse.reusing_connections(),
     ):
         ctx.lock_check = lock.verify
+        if prepare:
+            ctx.reporter.event("step_started", step="prepare")
+            ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
         yield
 
 

@@ -112,6 +112,9 @@ class Manifest(BaseModel):
     schema_version: int = SCHEMA_VERSION
     full: bool = False
     source_batch_id: str | None = None  # transform: the ingest batch it was built from
+    # extract: the batch whose windows this one continues (the chain the ledger records; a
+    # gap in it is a batch lost before it was loaded, see pipeline/repair.py)
+    follows: str | None = None
     # transform: source rows left out because a later batch holds a newer version of them
     # (bad here, fixed in totesys since: see pipeline/supersede.py), per source table
     superseded: dict[str, list[int]] = {}
@@ -120,6 +123,10 @@ class Manifest(BaseModel):
     @property
     def total_rows(self) -> int:
         return sum(t.rows for t in self.tables.values())
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -217,7 +224,8 @@ class History:
 
     ``committed`` may be only the newest batches; ``older`` lists them all, and is called the
     first time a walk goes past the oldest of them (rarely: the newest batch usually holds
-    every table's window)."""
+    every table's window). A batch whose manifest is gone (expired by a lifecycle rule, say)
+    is passed over: a walk then finds an older window, and reads again rather than loses."""
 
     def __init__(
         self,
@@ -239,6 +247,10 @@ class History:
             if index == len(self._ids):
                 return
             if index == len(self._read):
-                self._read.append(read_manifest(self._storage, self._ids[index]))
+                try:
+                    self._read.append(read_manifest(self._storage, self._ids[index]))
+                except ObjectNotFoundError:
+                    del self._ids[index]
+                    continue
             yield self._read[index]
             index += 1

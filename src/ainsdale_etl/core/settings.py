@@ -97,12 +97,6 @@ class Settings(AlertSettings):
         description="Compare each table's ids with those delivered so far, to find rows deleted "
         "in totesys, every this many extracts (0: never; see README: change capture).",
     )
-    overlap_steps: Literal["auto", "on", "off"] = Field(
-        "auto",
-        description="run-all extracts, transforms and loads a new batch's tables at once: on, "
-        "off, or auto (on unless a database runs on this machine, whose cores the steps would "
-        "compete for; see README: Performance).",
-    )
     workers: int = Field(
         2,
         ge=1,
@@ -205,22 +199,6 @@ class Settings(AlertSettings):
         return value
 
     @property
-    def overlaps_steps(self) -> bool:
-        """Whether run-all overlaps its steps (``overlap_steps``, with auto decided)."""
-        if self.overlap_steps != "auto":
-            return self.overlap_steps == "on"
-        here = (
-            self.source_is_embedded
-            or self.warehouse_is_embedded
-            or any(
-                on_this_machine(u.get_secret_value())
-                for u in (self.source_url, self.warehouse_url)
-                if u
-            )
-        )
-        return not here
-
-    @property
     def source_is_embedded(self) -> bool:
         return self.source_url is None and self.source_secret_id is None
 
@@ -231,18 +209,6 @@ class Settings(AlertSettings):
     @property
     def uses_embedded_database(self) -> bool:
         return self.source_is_embedded or self.warehouse_is_embedded
-
-
-def on_this_machine(url: str) -> bool:
-    """Whether a PostgreSQL URI names a server on this machine (a loopback host, or a Unix
-    socket: no host, or a host that is a path)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
-    return (
-        not host or host.startswith("/") or host in {"localhost", "::1"} or host.startswith("127.")
-    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from queue import SimpleQueue
@@ -31,7 +31,6 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
-from ainsdale_etl.core.watermarks import NEWEST, listed_whole, newest_batches, write_watermark
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
     Known,
@@ -57,6 +56,35 @@ if TYPE_CHECKING:
     import psycopg
 
 _WRITE_BUFFER = 1 << 20
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The committed batches a new batch follows, from the batch ledger: ``batches`` (oldest
+    first; perhaps only the newest, with ``older`` giving them all), and where a lost batch
+    sends the windows back to (``window_floor``: windows are read from the batches before it)."""
+
+    batches: list[str]
+    older: Callable[[], list[str]] | None = None
+    window_floor: str | None = None
+    lost: list[str] = field(default_factory=list)
+    newest: str | None = None  # the newest batch id ever extracted, lost or not
+
+    @property
+    def follows(self) -> str | None:
+        """The batch the new one continues: the last whose windows it reads on from."""
+        kept = [b for b in self.batches if self.window_floor is None or b < self.window_floor]
+        return kept[-1] if kept else None
+
+    def history(self, ingest: Storage) -> History:
+        return History(ingest, self.batches, older=self.older)
+
+    def window_history(self, ingest: Storage) -> History:
+        """The batches whose windows a new batch reads on from: those before a lost one."""
+        if self.window_floor is None:
+            return self.history(ingest)
+        before = [b for b in (self.older or (lambda: self.batches))() if b < self.window_floor]
+        return History(ingest, before)
 
 
 @dataclass(frozen=True)
@@ -138,6 +166,7 @@ def _changed_and_largest_first(conn: psycopg.Connection, names: list[str]) -> li
 def extract(
     source: Database,
     ingest: Storage,
+    prior: Prior,
     *,
     tables: list[str] | None = None,
     full: bool = False,
@@ -148,28 +177,23 @@ def extract(
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
     source_drift: DriftPolicy = "warn",
-    on_table: Callable[[str, str, TableEntry], None] = lambda batch_id, name, entry: None,
 ) -> ExtractResult:
     """Extract changed rows of ``tables`` (default: all) into a new committed batch.
 
     Up to ``workers`` tables are copied at once, each on its own connection to the source.
     Every ``key_check_every`` batches (0: never), each table's ids are compared with those
     delivered so far, to find the rows deleted at the source. The source's columns are
-    compared with the registry's first, under ``source_drift`` (see :mod:`.drift`).
-
-    ``on_table(batch_id, table, entry)`` is called (from a worker thread) as each table's
-    object is written, before the manifest commits them all (run-all transforms them as they
-    come, see transform/arrivals.py).
+    compared with the registry's first, under ``source_drift`` (see :mod:`.drift`). Each
+    table's window follows on from ``prior``'s batches (the ledger's).
     """
     reporter = reporter or NullReporter()
     reporter.event("step_started", step="extract")
     names = tables or list(SOURCE_TABLES)
-    committed = newest_batches(ingest, reporter)
-    history = History(ingest, committed, older=lambda: listed_whole(ingest, reporter))
+    history = prior.history(ingest)
     # Batches are processed in id order: a new id sorts after the last committed one even if
     # this host's clock is behind the one that wrote it.
-    batch_id = batch_id or new_batch_id(after=committed[-1] if committed else None)
-    previous = {} if full else previous_windows(history, names)
+    batch_id = batch_id or new_batch_id(after=prior.newest)
+    previous = {} if full else previous_windows(prior.window_history(ingest), names)
     started = time.perf_counter()
     entries: dict[str, TableEntry] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +228,6 @@ def extract(
                         if path is not None and key is not None and path.exists():
                             ingest.put_file(key, path)
                             path.unlink()
-                    on_table(batch_id, name, entry)
                 return entry, time.perf_counter() - table_started, why_whole
 
             with ThreadPoolExecutor(max_workers=len(snap.connections)) as pool:
@@ -236,12 +259,12 @@ def extract(
             stage="extract",
             created_at=datetime.now().astimezone().isoformat(),
             full=full or not previous,
+            follows=prior.follows,
             tables=entries,
         )
         fault_point("extract_committing")
         before_commit()  # e.g. confirm the run still holds its lock
         write_manifest(ingest, manifest)
-        write_watermark(ingest, NEWEST, batch_id)
         reporter.event(
             "batch_committed",
             step="extract",

@@ -23,13 +23,24 @@ def append_chunks(
     chunks: Iterable[pa.Table],
     summary: dict[str, str],
     prepare: Callable[[pa.Table], pa.Table] = lambda chunk: chunk,
+    *,
+    properties: dict[str, str] | None = None,
+    replace: bool = False,
 ) -> int:
-    """Append every chunk (each passed through ``prepare``) in one commit; returns the rows."""
+    """Append every chunk (each passed through ``prepare``) in one commit, with the table
+    ``properties`` set in the same commit (and, if ``replace``, every row before deleted);
+    returns the rows."""
+    from pyiceberg.expressions import AlwaysTrue
+
     # Private, but it is what Transaction.append itself calls; uv.lock pins the version.
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
     rows, counter = 0, itertools.count(0)
     with ice.transaction() as tx:
+        if replace:
+            tx.delete(delete_filter=AlwaysTrue(), snapshot_properties=summary)
+        if properties:
+            tx.set_properties(properties)
         update = tx.update_snapshot(snapshot_properties=summary)
         with update.fast_append() as append:
             for chunk in chunks:

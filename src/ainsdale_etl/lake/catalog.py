@@ -1,34 +1,35 @@
 """Which Iceberg catalog holds the lake, and where its tables' files go.
 
-``AINSDALE_LAKE_CATALOG`` chooses: ``sql`` (the embedded default, a SQLite file under
-``$AINSDALE_HOME/lake`` in pyiceberg's SQL catalog schema, :mod:`.sqlite_catalog`), ``glue``
-(production: the Glue database ``AINSDALE_LAKE_DATABASE``), any pyiceberg catalog URI, or
-``none``. Every table lives under ``<processed bucket>/lake/``:
-the catalog only says which metadata file is current.
+``AINSDALE_LAKE_CATALOG`` chooses: ``sql`` (the embedded default: pyiceberg's SQL catalog in
+the warehouse database itself, schema ``ainsdale_lake``), ``glue`` (production: the Glue
+database ``AINSDALE_LAKE_DATABASE``), any pyiceberg catalog URI, or ``none``. Every table lives
+under ``<processed bucket>/lake/``: the catalog only says which metadata file is current.
+
+The catalog belongs to the environment, never to the directory a command runs in: the
+embedded one lives beside the batch ledger in the warehouse (backed up, restored and replaced
+with it, and reached from any machine that reaches the warehouse), and before a table is
+written its location is checked to lie under the configured processed bucket, and its
+namespace to belong to this warehouse's environment (:func:`guard_namespace`).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-import threading
-import types
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.core.errors import ConfigError, RefusedError
 from ainsdale_etl.core.registry import StarTable
 from ainsdale_etl.core.storage import parse_bucket_uri
 from ainsdale_etl.lake.schema import iceberg_schema, partition_spec
+from ainsdale_etl.load.ddl import LAKE_CATALOG_SCHEMA
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
+    from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.core.settings import Settings
 
 CATALOG_NAME = "ainsdale"
@@ -49,9 +50,24 @@ TABLE_PROPERTIES = {
 }
 
 
-def embedded_catalog_file(settings: Settings) -> Path:
-    """The SQLite file of the ``sql`` catalog."""
-    return (settings.home / LAKE_FOLDER).expanduser().resolve() / "catalog.db"
+# On the lake's namespace: the environment (pipeline/binding.py) whose lake it is.
+OWNER_PROPERTY = "ainsdale.environment"
+
+
+def sql_catalog_uri(warehouse: Database) -> str:
+    """The SQLAlchemy URI of the embedded catalog: the warehouse, in its lake schema."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = warehouse.url.get_secret_value()
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(
+            "AINSDALE_LAKE_CATALOG=sql keeps the catalog in the warehouse, whose URL must be a "
+            "postgresql:// URI; set AINSDALE_WAREHOUSE_URL as one, or choose another catalog"
+        )
+    extra = f"options=-csearch_path%3D{LAKE_CATALOG_SCHEMA}&connect_timeout=10"
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg", query=query))
 
 
 def lake_location(settings: Settings) -> str:
@@ -73,47 +89,7 @@ def _io_properties() -> dict[str, str]:
     return props
 
 
-# pyiceberg imports these with itself, for what the lake never does: parse a row filter given
-# as text (pyparsing: 0.26 s) and read a ~/.pyiceberg.yaml (strictyaml: 0.11 s), together a
-# third of its import. Stood in for first (:class:`_OnFirstUse`), they load only when used.
-_UNUSED_AT_IMPORT = ("pyiceberg.expressions.parser", "strictyaml")
-_LOADING = threading.Lock()
-
-
-class _OnFirstUse(types.ModuleType):
-    """Stands in for a module in ``sys.modules`` until one of its names is first looked up,
-    then imports it and hands over. (importlib's LazyLoader will not do: the import system
-    reads a module's ``__spec__`` when it is imported again by name, which loads it.)"""
-
-    def __getattr__(self, name: str) -> object:
-        with _LOADING:  # only the swap: the import system serialises the import itself
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), name)
-
-
-def defer_unused_imports() -> None:
-    """Stand in for the modules pyiceberg imports but the lake does not use (see above)."""
-    with _LOADING:
-        for name in _UNUSED_AT_IMPORT:
-            parent = name.rpartition(".")[0]
-            if parent:  # needed anyway, and "import a.b.c as x" looks for a.b
-                importlib.import_module(parent)
-            sys.modules.setdefault(name, _OnFirstUse(name))
-
-
-def lake_imports(settings: Settings) -> tuple[str | Callable[[], None], ...]:
-    """What the lake step will import (for run-all to import early, in the background:
-    pyiceberg takes most of a second), the lazy modules first."""
-    if not settings.lake_enabled:
-        return ()
-    kind = settings.lake_catalog
-    catalog = {"sql": "pyiceberg.catalog", "glue": "pyiceberg.catalog.glue"}
-    modules = ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
-    return (defer_unused_imports, *modules)
-
-
-def open_catalog(settings: Settings) -> Catalog | None:
+def open_catalog(settings: Settings, warehouse: Database) -> Catalog | None:
     """The lake's catalog, or None when the lake is off."""
     if not settings.lake_enabled:
         return None
@@ -123,16 +99,12 @@ def open_catalog(settings: Settings) -> Catalog | None:
     warnings.filterwarnings(
         "ignore", "Delete operation did not match any records", UserWarning, "pyiceberg"
     )
-    defer_unused_imports()
     kind = settings.lake_catalog
-    warehouse = lake_location(settings)
-    props = {"warehouse": warehouse, **_io_properties()}
+    props = {"warehouse": lake_location(settings), **_io_properties()}
     if kind == "sql":
-        from ainsdale_etl.lake.sqlite_catalog import SqliteCatalog
+        from pyiceberg.catalog.sql import SqlCatalog
 
-        path = embedded_catalog_file(settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteCatalog(CATALOG_NAME, path, **props)
+        return SqlCatalog(CATALOG_NAME, uri=sql_catalog_uri(warehouse), **props)
     if kind == "glue":
         from pyiceberg.catalog.glue import GlueCatalog
 
@@ -155,27 +127,65 @@ def identifier(settings: Settings, table: StarTable) -> tuple[str, str]:
     return (settings.lake_database, table.name)
 
 
-def lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> Table:
-    """The lake's Iceberg table for ``table``, created (with its namespace) the first time."""
-    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+def guard_namespace(catalog: Catalog, settings: Settings, environment: str | None) -> None:
+    """Make the lake's namespace if it is not there (in production it is Terraform's, and the
+    task may not make one), and claim it for ``environment``; refuse one another environment
+    claimed (two environments of one account sharing a Glue database)."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    namespace = settings.lake_database
+    try:
+        owner = catalog.load_namespace_properties(namespace).get(OWNER_PROPERTY)
+    except NoSuchNamespaceError:
+        catalog.create_namespace(namespace)
+        owner = None
+    if environment is None or owner == environment:
+        return
+    if owner is not None:
+        raise RefusedError(
+            f"the lake namespace {namespace} belongs to another environment ({owner}; this "
+            f"warehouse is {environment}): give each environment its own AINSDALE_LAKE_DATABASE"
+        )
+    catalog.update_namespace_properties(namespace, updates={OWNER_PROPERTY: environment})
+
+
+def check_location(settings: Settings, table: StarTable, ice: Table) -> Table:
+    """``ice``, if its files live under the configured processed bucket's lake; else refused
+    (a catalog that remembers another environment's bucket)."""
+    expected = lake_location(settings)
+    if not ice.location().rstrip("/").startswith(expected.rstrip("/") + "/"):
+        raise RefusedError(
+            f"the lake table {settings.lake_database}.{table.name} lives at {ice.location()}, "
+            f"not under this environment's lake {expected}: the catalog belongs to another "
+            "environment; point AINSDALE_LAKE_CATALOG / AINSDALE_LAKE_DATABASE at this one's"
+        )
+    return ice
+
+
+def lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> tuple[Table, str]:
+    """The lake's Iceberg table for ``table``, and how it was found: ``held`` (as it was),
+    ``new`` (made for the first time) or ``rebuilt`` (made anew because its metadata is gone,
+    its files removed by hand; the caller rewrites it from the warehouse)."""
+    from pyiceberg.exceptions import NoSuchTableError
 
     ident = identifier(settings, table)
+    how = "new"
     try:
-        return catalog.load_table(ident)
+        return check_location(settings, table, catalog.load_table(ident)), "held"
     except NoSuchTableError:
         pass
-    try:  # asked first: in production the database is Terraform's, and the task may not make one
-        catalog.load_namespace_properties(settings.lake_database)
-    except NoSuchNamespaceError:
-        catalog.create_namespace(settings.lake_database)
+    except FileNotFoundError:
+        catalog.drop_table(ident)  # its registration only: its files are gone already
+        how = "rebuilt"
     schema = iceberg_schema(table)
-    return catalog.create_table_if_not_exists(
+    made = catalog.create_table_if_not_exists(
         ident,
         schema,
         location=f"{lake_location(settings)}/{table.name}",
         partition_spec=partition_spec(table, schema),
         properties=TABLE_PROPERTIES,
     )
+    return check_location(settings, table, made), how
 
 
 def existing_lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> Table | None:
@@ -185,4 +195,6 @@ def existing_lake_table(catalog: Catalog, settings: Settings, table: StarTable) 
     try:
         return catalog.load_table(identifier(settings, table))
     except (NoSuchTableError, NoSuchNamespaceError):
+        return None
+    except FileNotFoundError:  # registered, but its metadata is gone: rebuilt by a sync
         return None

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
-from ainsdale_etl.lake.ledger import batches_held
+from ainsdale_etl.lake.schema import BATCH_PROPERTY
 
 if TYPE_CHECKING:
+    from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.core.settings import Settings
 
 
@@ -26,9 +27,9 @@ class LakeTable:
         return asdict(self)
 
 
-def describe_lake(settings: Settings) -> list[LakeTable]:
+def describe_lake(settings: Settings, warehouse: Database) -> list[LakeTable]:
     """The lake's tables that exist, in the registry's order (none when the lake is off)."""
-    catalog = open_catalog(settings)
+    catalog = open_catalog(settings, warehouse)
     if catalog is None:
         return []
     found = []
@@ -39,7 +40,7 @@ def describe_lake(settings: Settings) -> list[LakeTable]:
         snapshot = ice.current_snapshot()
         summary = snapshot.summary if snapshot is not None else None
         rows = int(summary.get("total-records") or 0) if summary is not None else 0
-        latest = max(batches_held(ice), default=None)
+        latest = summary.additional_properties.get(BATCH_PROPERTY) if summary else None
         snapshots = len(ice.metadata.snapshots)
         found.append(LakeTable(name, rows, snapshots, latest, ice.metadata_location))
     return found

@@ -3,9 +3,8 @@ no snapshot needs any more (``ainsdale-etl lake maintain``, under the pipeline l
 
 pyiceberg has no compaction, so a table's small files are rewritten as one with an overwrite
 snapshot, partition by partition for a fact (year by year of ``created_date``, sorted by it),
-whole for a dimension. Expiring a snapshot ends time travel to it; the ledger
-(:mod:`.ledger`) remembers how far it expired, so a batch whose snapshot is gone is not
-written again.
+whole for a dimension. Expiring a snapshot ends time travel to it; what the lake owes is
+decided by content (:mod:`.sync`), so nothing is written again for it.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.lake.catalog import LAKE_FOLDER, existing_lake_table, open_catalog
-from ainsdale_etl.lake.ledger import EXPIRED_BEFORE
 from ainsdale_etl.lake.schema import PARTITION_COLUMN, PARTITION_NAME
 
 if TYPE_CHECKING:
@@ -68,9 +66,6 @@ def expire(ice: Table, before: datetime) -> int:
     old = [s for s in ice.metadata.snapshots if s.timestamp_ms < before.timestamp() * 1000]
     if not old:
         return 0
-    # Recorded first: a crash in between leaves snapshots that the ledger reads as held anyway.
-    with ice.transaction() as tx:
-        tx.set_properties({EXPIRED_BEFORE: str(int(before.timestamp() * 1000))})
     current = ice.current_snapshot()
     ids = [s.snapshot_id for s in old if current is None or s.snapshot_id != current.snapshot_id]
     if ids:
@@ -93,7 +88,7 @@ def delete_unreferenced(processed: Storage, ice: Table, name: str) -> int:
 def maintain_lake(ctx: Context, *, now: datetime | None = None) -> dict[str, Maintained]:
     """Compact, expire past ``AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS`` and clean every lake
     table; nothing when the lake is off."""
-    catalog = open_catalog(ctx.settings)
+    catalog = open_catalog(ctx.settings, ctx.warehouse)
     if catalog is None:
         return {}
     before = (now or datetime.now(UTC)) - timedelta(days=ctx.settings.lake_snapshot_retention_days)

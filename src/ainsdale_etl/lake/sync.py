@@ -1,11 +1,21 @@
-"""The lake step: every batch the warehouse holds, written once to each lake table it changed.
+"""The lake step: each lake table brought to what its warehouse table holds.
 
-Runs after the warehouse load committed (``load``, ``run-all``, ``lake sync``). Each (batch,
-table) is one Iceberg commit whose snapshot summary names the batch (:mod:`.ledger`), so a
-crash between two commits leaves the lake consistent table by table, and the next run picks up
-where it stopped, in batch order. A commit is also safe to repeat: a fact's versions are
-appended only if their surrogate keys are not in the lake yet, and a dimension's ids are
-rewritten with the warehouse's current rows.
+The warehouse is the truth and the lake its copy, so the question for each table is not
+"which batches does it lack" but "does it hold what the warehouse holds". Each table carries a
+**fingerprint** of the warehouse content it copies, computed on the server and set as a table
+property in the same atomic commit as the data (a property outlives snapshot expiry and
+compaction). A table is written when the warehouse's fingerprint differs, whatever the ledger's
+merge counts say:
+
+* a dimension (small) is rewritten whole;
+* a fact, whose versions are only ever added, gets the rows keyed after the newest it holds,
+  once the rows it holds are confirmed to be the warehouse's (same count and key sum up to
+  that key); otherwise, or on its first write, it is written whole, from the batch's objects
+  where a bulk load numbered them (:mod:`.objects`), else streamed from the warehouse.
+
+A table whose metadata is gone (its folder removed by hand) is made anew and rebuilt, with one
+warning. Each commit names the newest loaded batch in its snapshot summary, so ``AS OF`` a batch
+still reads the lake as that batch left it. The ledger records when each batch reached the lake.
 """
 
 from __future__ import annotations
@@ -13,123 +23,109 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable
-from ainsdale_etl.core.watermarks import read_watermark, write_watermark
+from ainsdale_etl.adapters.postgres import fetch_all
+from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.append import append_chunks
-from ainsdale_etl.lake.catalog import lake_table, open_catalog
-from ainsdale_etl.lake.ledger import WarehouseChanges, owed
+from ainsdale_etl.lake.catalog import guard_namespace, lake_table, open_catalog
 from ainsdale_etl.lake.objects import object_chunks, usable_object
-from ainsdale_etl.lake.rows import (
-    dimension_rows,
-    fact_rows,
-    row_count,
-    warehouse_changes,
-    whole_table,
-)
+from ainsdale_etl.lake.rows import streamed_rows, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
+from ainsdale_etl.load.ddl import FACT_KEY_RANGE, LEDGER
+from ainsdale_etl.load.ledger import record_lake
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
-
-# In the processed bucket: every loaded batch through it is in the lake (see tables_to_open).
-LAKE_WATERMARK = "lake"
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     import pyarrow as pa
-    from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-    from ainsdale_etl.core.batches import TableEntry
     from ainsdale_etl.runtime.context import Context
 
+FINGERPRINT = "ainsdale.fingerprint"  # table property: the warehouse content the table copies
 
-def sync_lake(ctx: Context, *, everything: bool = False) -> dict[str, dict[str, int]]:
-    """Write every loaded batch the lake does not hold yet; returns batch -> table -> rows
-    written (nothing when the lake is off). Only the tables the batches after the lake's
-    watermark changed are opened (:func:`tables_to_open`), unless ``everything``."""
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a warehouse table held: its rows and a digest of them (a dimension: md5 over
+    every row's text; a fact: the sum of its keys, with its newest key)."""
+
+    rows: int
+    digest: str
+    newest_key: int | None = None
+
+    def text(self) -> str:
+        return f"{self.rows}:{self.digest}:{'' if self.newest_key is None else self.newest_key}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fingerprint | None:
+        try:
+            rows, digest, newest = (text or "").split(":")
+            return cls(int(rows), digest, int(newest) if newest else None)
+        except ValueError:
+            return None
+
+
+def fingerprint(cur: Any, table: StarTable, *, up_to: int | None = None) -> Fingerprint:
+    """The warehouse's fingerprint of ``table`` (of a fact's rows keyed ``up_to`` if given)."""
+    name = quote_ident(table.name)
+    if table.surrogate_key:
+        key = quote_ident(table.surrogate_key)
+        where = f" WHERE {key} <= {int(up_to)}" if up_to is not None else ""
+        rows, total, newest = fetch_all(
+            cur, f"SELECT count(*), coalesce(sum({key}), 0)::text, max({key}) FROM {name}{where}"
+        )[0]
+        return Fingerprint(int(rows), str(total), None if newest is None else int(newest))
+    order = ", ".join(quote_ident(k) for k in table.key)
+    rows, digest = fetch_all(
+        cur,
+        f"SELECT count(*), md5(coalesce(string_agg(md5(d::text), '' ORDER BY {order}), '')) "
+        f"FROM {name} d",
+    )[0]
+    return Fingerprint(int(rows), str(digest))
+
+
+def sync_lake(ctx: Context) -> dict[str, int]:
+    """Bring every lake table to its warehouse table; returns table -> rows written."""
     started = time.perf_counter()
     ctx.reporter.event("step_started", step="lake")
-    catalog = open_catalog(ctx.settings)
+    catalog = open_catalog(ctx.settings, ctx.warehouse)
     if catalog is None:
         return {}
-    changes = warehouse_changes(ctx.warehouse)
-    written: dict[str, dict[str, int]] = {}
-    if changes.loaded:
-        mark = None if everything else read_watermark(ctx.processed, LAKE_WATERMARK)
-        if mark is not None and not _catalog_holds_every_table(catalog, ctx):
-            mark = None  # a lake deleted or rebuilt since: its watermark no longer holds
-        identity = _catalog_identity(ctx)
-        names = tables_to_open(changes, mark, identity)
-        tables = {n: lake_table(catalog, ctx.settings, STAR_TABLES[n]) for n in names}
-        due = owed(tables, changes)
-        if due:
-            written = _write(ctx, tables, due, changes)
-        newest = max(changes.loaded)
-        write_watermark(
-            ctx.processed,
-            LAKE_WATERMARK,
-            newest,
-            ledger_rows=len(changes.loaded),
-            catalog=identity,
-        )
+    try:
+        guard_namespace(catalog, ctx.settings, ctx.environment_id)
+        with ctx.warehouse.psycopg_connect() as conn:
+            at, newest = conn.execute(
+                f"SELECT now(), max(batch_id) FILTER (WHERE loaded_at IS NOT NULL) FROM {LEDGER}"
+            ).fetchone() or (None, None)
+        written = _write_tables(ctx, catalog, str(newest or ""))
+    finally:
+        engine = getattr(catalog, "engine", None)
+        if engine is not None:
+            engine.dispose()  # the SQL catalog's pooled connections to the warehouse
+    if at is not None:
+        record_lake(ctx.warehouse, at)
     ctx.reporter.event(
         "lake_synced",
         step="lake",
-        batches=len(written),
-        rows=sum(sum(t.values()) for t in written.values()),
+        tables=len([n for n in written.values() if n]),
+        rows=sum(written.values()),
         seconds=round(time.perf_counter() - started, 3),
     )
     return written
 
 
-def tables_to_open(
-    changes: WarehouseChanges, mark: dict[str, Any] | None, catalog: str
-) -> list[str]:
-    """The lake tables a sync must open (pure): every one, unless the lake's watermark still
-    describes this warehouse and catalog (as many ledger rows up to its batch as it counted,
-    the same catalog), in which case only those that the batches after it changed. Opening a
-    table reads and parses its metadata, which grows with its snapshots: an incremental run
-    opened all eleven for the two its batch changed."""
-    if (
-        mark is None
-        or mark.get("catalog") != catalog
-        or sum(b <= mark["batch_id"] for b in changes.loaded) != mark.get("ledger_rows")
-    ):
-        return list(STAR_TABLES)
-    after = [b for b in changes.loaded if b > mark["batch_id"]]
-    return [n for n in STAR_TABLES if any(changes.changed(n, b) for b in after)]
-
-
-def _catalog_holds_every_table(catalog: Catalog, ctx: Context) -> bool:
-    """One listing of the lake's namespace (no table's metadata read)."""
-    from pyiceberg.exceptions import NoSuchNamespaceError
-
-    try:
-        listed = {name for _, name in catalog.list_tables(ctx.settings.lake_database)}
-    except NoSuchNamespaceError:
-        return False
-    return set(STAR_TABLES) <= listed
-
-
-def _catalog_identity(ctx: Context) -> str:
-    from ainsdale_etl.lake.catalog import lake_location
-
-    settings = ctx.settings
-    return f"{settings.lake_catalog}|{settings.lake_database}|{lake_location(settings)}"
-
-
-def _write(
-    ctx: Context, tables: dict[str, Table], due: list[tuple[str, str]], changes: WarehouseChanges
-) -> dict[str, dict[str, int]]:
-    """Each table's owed batches in batch order; tables side by side (``AINSDALE_WORKERS``,
-    each on a warehouse connection of its own): their commits are independent, and most of a
-    commit is Parquet encoding and file writes, which release the GIL."""
-    queue: list[str] = list(dict.fromkeys(name for _, name in due))
+def _write_tables(ctx: Context, catalog: Any, newest: str) -> dict[str, int]:
+    """Each table in turn, side by side (``AINSDALE_WORKERS``, each on a warehouse connection
+    of its own): their commits are independent, and most of a commit is Parquet encoding and
+    file writes, which release the GIL."""
+    queue = list(STAR_TABLES)
     lock = threading.Lock()
-    written: dict[str, dict[str, int]] = {}
+    written: dict[str, int] = {}
 
     def next_table() -> str | None:
         with lock:
@@ -137,13 +133,14 @@ def _write(
 
     def work() -> None:
         try:
+            # No writer runs beside this (the pipeline lock), so each table's fingerprint and
+            # rows are read from one state of the warehouse.
             with ctx.warehouse.connect() as conn, conn.cursor() as cur:
                 while (name := next_table()) is not None:
-                    for batch_id in (b for b, n in due if n == name):
-                        rows = _write_one(ctx, cur, tables[name], name, batch_id, changes)
-                        with lock:
-                            written.setdefault(batch_id, {})[name] = rows
-                conn.rollback()  # it only read, and made a temporary table
+                    rows = _sync_table(ctx, cur, catalog, STAR_TABLES[name], newest)
+                    with lock:
+                        written[name] = rows
+                conn.rollback()  # it only read
         except BaseException:
             with lock:  # a stop or a failure: the other writers take no further table
                 queue.clear()
@@ -153,21 +150,35 @@ def _write(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake") as pool:
         for future in [pool.submit(work) for _ in range(workers)]:
             future.result()
-    return {b: written[b] for b in sorted(written)}
+    return {n: written[n] for n in STAR_TABLES if n in written}
 
 
-def _write_one(
-    ctx: Context, cur: Any, ice: Table, name: str, batch_id: str, changes: WarehouseChanges
-) -> int:
-    checkpoint(f"while writing batch {batch_id} to the lake (the tables written so far are in)")
+def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: str) -> int:
+    checkpoint(f"while writing {table.name} to the lake (the tables written so far are in)")
     ctx.lock_check()
     started = time.perf_counter()
-    rows = write_batch(ctx, cur, ice, STAR_TABLES[name], batch_id, changes)
+    ice, how = lake_table(catalog, ctx.settings, table)
+    wanted = fingerprint(cur, table)
+    held = Fingerprint.parse(ice.properties.get(FINGERPRINT)) if how == "held" else None
+    if held == wanted:
+        return 0
+    if how == "rebuilt":
+        ctx.reporter.warning(
+            f"lake table {table.name} was gone (its files removed?); rebuilt from the warehouse",
+            kind="lake_table_rebuilt",
+            step="lake",
+            table=table.name,
+        )
+    commit = {FINGERPRINT: wanted.text()}
+    summary = {BATCH_PROPERTY: newest} if newest else {}
+    if table.is_fact and held is not None and _holds_prefix(cur, table, held):
+        rows = _append_after(ctx, cur, ice, table, held, summary, commit)
+    else:
+        rows = _write_whole(ctx, cur, ice, table, summary, commit, wanted)
     ctx.reporter.event(
         "lake_table_written",
         step="lake",
-        batch_id=batch_id,
-        table=name,
+        table=table.name,
         rows=rows,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -175,122 +186,88 @@ def _write_one(
     return rows
 
 
-def write_batch(
-    ctx: Context, cur: Any, ice: Table, table: StarTable, batch_id: str, changes: WarehouseChanges
-) -> int:
-    """One commit: ``batch_id``'s rows of ``table``; returns the rows written."""
-    from pyiceberg import expressions
-
-    # pyiceberg's expressions take (name, literals) at run time; its stubs say otherwise.
-    in_ids: Any = expressions.In
-    summary = {BATCH_PROPERTY: batch_id}
-    schema = ice.schema()
-    base = changes.base
-    # The lake is empty and this is the only batch that changed the table: all of it is this
-    # batch's (a first load), read whole rather than matched key by key.
-    sole = ice.current_snapshot() is None and changes.only_change(table.name) == batch_id
-
-    if table.is_fact:
-        return _write_fact(ctx, cur, ice, table, batch_id, changes, sole=sole)
-    if table.name == "dim_date":  # only ever added to: the dates the lake lacks
-        data = _missing_dates(ice, as_lake_rows(table, whole_table(cur, table), schema))
-        ice.append(data, snapshot_properties=summary)
-        return len(data)
-    if base.get(table.name) == batch_id:  # bulk-loaded whole: the table as the warehouse has it
-        entry = _as_bulk_loaded(ctx, cur, table, batch_id, changes) if sole else None
-        if entry is not None:  # the lake's table is empty (sole): appending is overwriting
-            chunks = object_chunks(ctx.processed, batch_id, entry, table, None)
-            return append_chunks(ice, chunks, summary, lambda c: as_lake_rows(table, c, schema))
-        data = as_lake_rows(table, whole_table(cur, table), schema)
-        ice.overwrite(data, snapshot_properties=summary)
-        return len(data)
-    ids, current = dimension_rows(cur, table, batch_id)
-    data = as_lake_rows(table, current, schema)
-    if ids:
-        ice.overwrite(data, overwrite_filter=in_ids(table.key[0], ids), snapshot_properties=summary)
-    else:  # every row it brought is superseded already: record the batch, write nothing
-        ice.append(data, snapshot_properties=summary)
-    return len(data)
+def _holds_prefix(cur: Any, table: StarTable, held: Fingerprint) -> bool:
+    """The lake's fact rows are the warehouse's up to its newest key: only rows after it are
+    owed (fact versions are only ever added, with higher keys)."""
+    if held.newest_key is None:
+        return held.rows == 0
+    return fingerprint(cur, table, up_to=held.newest_key) == held
 
 
-def _write_fact(
+def _append_after(
     ctx: Context,
     cur: Any,
     ice: Table,
     table: StarTable,
-    batch_id: str,
-    changes: WarehouseChanges,
-    *,
-    sole: bool,
+    held: Fingerprint,
+    summary: dict[str, str],
+    commit: dict[str, str],
 ) -> int:
-    """A fact's versions that ``batch_id`` delivered, less those the lake holds already: from
-    the batch's object where its bulk load keyed it (:mod:`.objects`), else the warehouse's
-    rows (the whole table on the lake's first write of it)."""
-    summary = {BATCH_PROPERTY: batch_id}
     schema = ice.schema()
-    keys = changes.key_ranges.get((table.name, batch_id))
-    entry = usable_object(ctx.processed, table, batch_id, keys) if keys else None
+    key = quote_ident(table.surrogate_key or "")
+    after = -1 if held.newest_key is None else held.newest_key
+    chunks = streamed_rows(cur, table, f"WHERE d.{key} > {int(after)}")
+    return append_chunks(
+        ice, chunks, summary, lambda c: as_lake_rows(table, c, schema), properties=commit
+    )
+
+
+def _write_whole(
+    ctx: Context,
+    cur: Any,
+    ice: Table,
+    table: StarTable,
+    summary: dict[str, str],
+    commit: dict[str, str],
+    wanted: Fingerprint,
+) -> int:
+    """The table as the warehouse has it, replacing whatever the lake held."""
+    schema = ice.schema()
     chunks: Iterable[pa.Table]
-    lowest: int | None
-    if entry is not None and keys is not None:
-        chunks, lowest = object_chunks(ctx.processed, batch_id, entry, table, keys), keys.first_key
-    else:
-        rows = whole_table(cur, table) if sole else fact_rows(cur, ctx.processed, table, batch_id)
-        has_rows = rows is not None and len(rows) > 0
-        chunks, lowest = ([rows], _lowest(table, rows)) if has_rows else ([], None)
-    held = _held_keys(ice, table, lowest)
+    if table.is_fact:
+        chunks = _from_objects(ctx, cur, table, wanted) or streamed_rows(cur, table, "")
+        return append_chunks(
+            ice,
+            chunks,
+            summary,
+            lambda c: as_lake_rows(table, c, schema),
+            properties=commit,
+            replace=ice.current_snapshot() is not None,
+        )
+    data = as_lake_rows(table, whole_table(cur, table), schema)
+    with ice.transaction() as tx:
+        if ice.current_snapshot() is None:
+            tx.append(data, snapshot_properties=summary)
+        else:
+            tx.overwrite(data, snapshot_properties=summary)
+        tx.set_properties(commit)
+    return len(data)
 
-    def prepare(chunk: pa.Table) -> pa.Table:
-        return as_lake_rows(table, _without(chunk, table, held), schema)
 
-    return append_chunks(ice, chunks, summary, prepare)
+def _from_objects(
+    ctx: Context, cur: Any, table: StarTable, wanted: Fingerprint
+) -> Iterable[pa.Table] | None:
+    """A fact's rows from the one batch object a bulk load numbered them from, when that is
+    the whole table (a first load): a fraction of the cost of reading them back."""
+    from ainsdale_etl.lake.ledger import KeyRange
 
-
-def _as_bulk_loaded(
-    ctx: Context, cur: Any, table: StarTable, batch_id: str, changes: WarehouseChanges
-) -> TableEntry | None:
-    """The object a dimension's rows were bulk-loaded from, when they are still the whole
-    table: no other batch changed it (the caller's ``sole``), this one added no placeholders
-    to it and deleted nothing from it, and the counts agree. None otherwise."""
-    if (table.name, batch_id) in changes.touched:
+    ranges = fetch_all(
+        cur,
+        f"SELECT batch_id, first_key, rows, object_sha256 FROM {FACT_KEY_RANGE} "
+        "WHERE star_table = $1",
+        [table.name],
+    )
+    if len(ranges) != 1:
         return None
-    entry = usable_object(ctx.processed, table, batch_id, None)
-    return entry if entry is not None and entry.rows == row_count(cur, table) else None
-
-
-def _missing_dates(ice: Table, dates: pa.Table) -> pa.Table:
-    import pyarrow.compute as pc
-
-    if ice.current_snapshot() is None:
-        return dates
-    held = ice.scan(selected_fields=("date_id",)).to_arrow()["date_id"]
-    return dates.filter(pc.invert(pc.is_in(dates["date_id"], value_set=held)))
-
-
-def _lowest(table: StarTable, rows: pa.Table) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.min(rows[table.surrogate_key or ""]).as_py())
-
-
-def _held_keys(ice: Table, table: StarTable, lowest: int | None) -> pa.Array | None:
-    """The surrogate keys from ``lowest`` up that the lake holds already (a batch written again
-    after its snapshot expired, or versions an earlier batch also delivered); None if none.
-    Newer versions have higher keys, so the scan reads only the newest files."""
-    from pyiceberg import expressions
-
-    at_least: Any = expressions.GreaterThanOrEqual  # (name, literal): see write_batch
-    key = table.surrogate_key or ""
-    if lowest is None or ice.current_snapshot() is None:
+    batch_id, first, rows, sha = ranges[0]
+    keys = KeyRange(int(first), int(rows), str(sha))
+    last = keys.first_key + keys.rows - 1
+    covers = (wanted.rows, wanted.newest_key, wanted.digest) == (
+        keys.rows,
+        last,
+        str((keys.first_key + last) * keys.rows // 2),
+    )
+    entry = usable_object(ctx.processed, table, str(batch_id), keys) if covers else None
+    if entry is None:
         return None
-    held = ice.scan(row_filter=at_least(key, lowest), selected_fields=(key,)).to_arrow()
-    return held[key] if len(held) else None
-
-
-def _without(rows: pa.Table, table: StarTable, held: pa.Array | None) -> pa.Table:
-    import pyarrow.compute as pc
-
-    if held is None:
-        return rows
-    key = rows[table.surrogate_key or ""]
-    return rows.filter(pc.invert(pc.is_in(key, value_set=held)))
+    return object_chunks(ctx.processed, str(batch_id), entry, table, keys)

@@ -11,7 +11,11 @@ from __future__ import annotations
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 
 META_SCHEMA = "ainsdale_meta"
-LEDGER = f"{META_SCHEMA}.loaded_batch"
+LEDGER = f"{META_SCHEMA}.batch"  # the batch ledger (load/ledger.py)
+ENVIRONMENT = (
+    f"{META_SCHEMA}.environment"  # the buckets and lake it is fed from (pipeline/binding.py)
+)
+LAKE_CATALOG_SCHEMA = "ainsdale_lake"  # the embedded lake catalog (lake/catalog.py)
 DELETED = f"{META_SCHEMA}.deleted_row"  # rows deleted in totesys (see load/deletions.py)
 DIM_VERSION = f"{META_SCHEMA}.dim_version"  # each dimension row's version (load/versions.py)
 DIM_BASE_VERSION = f"{META_SCHEMA}.dim_base_version"  # ... of the rows a bulk load put there

@@ -273,7 +273,13 @@ def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
     schema = _attempt("warehouse schema", lambda: warehouse_schema_detail(db, where))
     if not schema.ok:  # refused (tables it did not create, a newer schema): the load stops there
         return [schema]
-    return [schema, _attempt("load privileges", lambda: load_privileges_detail(db, where))]
+    from ainsdale_etl.ops.check_lake import environment_detail
+
+    return [
+        schema,
+        _attempt("load privileges", lambda: load_privileges_detail(db, where)),
+        _attempt("environment", lambda: environment_detail(ctx)),
+    ]
 
 
 def _lake_check(ctx: Context) -> Check:
@@ -281,4 +287,4 @@ def _lake_check(ctx: Context) -> Check:
 
     if not ctx.settings.lake_enabled:
         return Check("lake", True, "AINSDALE_LAKE_CATALOG=none: no lake is written")
-    return _attempt("lake", lambda: lake_detail(ctx.settings))
+    return _attempt("lake", lambda: lake_detail(ctx))

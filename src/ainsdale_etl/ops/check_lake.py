@@ -1,4 +1,5 @@
-"""``check``'s lake line: its catalog reached, and how many of the star's tables it holds."""
+"""``check``'s lake and environment lines: the catalog reached, its tables where this
+environment's lake is, and the warehouse fed from these buckets. Writes nothing."""
 
 from __future__ import annotations
 
@@ -8,25 +9,43 @@ from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import STAR_TABLES
 
 if TYPE_CHECKING:
-    from ainsdale_etl.core.settings import Settings
+    from ainsdale_etl.runtime.context import Context
 
 
-def lake_detail(settings: Settings) -> str:
-    """The catalog answers and lists the lake's namespace; else :class:`EtlError` saying what
-    to do. A namespace not made yet is fine for the embedded catalog (the first load makes
-    it) and not for Glue, whose database Terraform makes and the task may not."""
+def lake_detail(ctx: Context) -> str:
+    """The catalog answers and lists the lake's namespace, and each table it holds lives under
+    the configured processed bucket; else :class:`EtlError` saying what to do. A namespace
+    not made yet is fine for the embedded catalog (the first load makes it) and not for Glue,
+    whose database Terraform makes and the task may not."""
     from pyiceberg.exceptions import NoSuchNamespaceError
 
     from ainsdale_etl.adapters.aws import describe_aws_error
-    from ainsdale_etl.lake.catalog import embedded_catalog_file, lake_location, open_catalog
+    from ainsdale_etl.lake.catalog import check_location, identifier, lake_location, open_catalog
+    from ainsdale_etl.load.ddl import LAKE_CATALOG_SCHEMA
+    from ainsdale_etl.pipeline.binding import lake_of
 
-    where = f"{settings.lake_catalog} catalog, {lake_location(settings)}"
-    if settings.lake_catalog == "sql" and not embedded_catalog_file(settings).exists():
-        return f"{where}: no catalog yet (the first load makes it)"  # check writes nothing
+    settings = ctx.settings
+    where = f"{lake_of(settings)}, {lake_location(settings)}"
+    if settings.lake_catalog == "sql":
+        if settings.warehouse_is_embedded:
+            return f"{where}: in the embedded warehouse (started by a run, not by check)"
+        with ctx.warehouse.psycopg_connect() as conn:
+            made = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", [f"{LAKE_CATALOG_SCHEMA}.iceberg_tables"]
+            ).fetchone()
+        if not made or not made[0]:
+            return f"{where}: no catalog yet (the first load makes it)"
     try:
-        catalog = open_catalog(settings)
+        catalog = open_catalog(settings, ctx.warehouse)
         assert catalog is not None  # the caller checked that the lake is on
         listed = catalog.list_tables(settings.lake_database)
+        held = [name for _, name in listed if name in STAR_TABLES]
+        for name in held:
+            check_location(
+                settings,
+                STAR_TABLES[name],
+                catalog.load_table(identifier(settings, STAR_TABLES[name])),
+            )
     except NoSuchNamespaceError:
         if settings.lake_catalog == "glue":
             raise EtlError(
@@ -36,7 +55,31 @@ def lake_detail(settings: Settings) -> str:
         return f"{where}: no tables yet (the first load makes them)"
     except EtlError:
         raise
-    except Exception as exc:  # the catalog's own errors: boto3's, SQLite's, a REST server's
+    except FileNotFoundError:
+        return f"{where}: a table's files are gone; the next load (or 'lake sync') rebuilds it"
+    except Exception as exc:  # the catalog's own errors: boto3's, SQLAlchemy's, a REST server's
         raise EtlError(f"{where}: {describe_aws_error(exc)}") from None
-    held = {name for _, name in listed} & set(STAR_TABLES)
     return f"{where}: {len(held)} of {len(STAR_TABLES)} star tables"
+
+
+def environment_detail(ctx: Context) -> str:
+    """The buckets and lake the warehouse is bound to are the configured ones."""
+    from ainsdale_etl.load.ddl import ENVIRONMENT
+    from ainsdale_etl.pipeline.binding import Environment, configured
+
+    with ctx.warehouse.psycopg_connect() as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [ENVIRONMENT]).fetchone()
+        row = None
+        if exists and exists[0]:
+            row = conn.execute(
+                f"SELECT ingest_uri, processed_uri, lake FROM {ENVIRONMENT}"
+            ).fetchone()
+    if row is None:
+        return "not bound yet: the first run binds the warehouse to these buckets and lake"
+    diffs = Environment(row[0], row[1], row[2]).differences(configured(ctx))
+    if diffs:
+        raise EtlError(
+            f"the warehouse is fed from another environment: {'; '.join(diffs)}; a run would "
+            "be refused (see README: State, --rebind)"
+        )
+    return f"fed from {row[0]} and {row[1]}; lake {row[2]}"

@@ -37,12 +37,14 @@ def freshness(
 def report_freshness(ctx: Context, checked_at: datetime | None = None) -> None:
     """The ``freshness`` event for the run that just ended well; ``checked_at``: when it read
     totesys, if it did. A failure to measure is a warning, never the run's failure."""
-    from ainsdale_etl.load.ledger import loaded_batches
-    from ainsdale_etl.pipeline.pending import not_loaded
+    from ainsdale_etl.load.ledger import newest_loaded
+    from ainsdale_etl.pipeline.pending import due
 
     try:
-        loaded = set(loaded_batches(ctx.warehouse))
-        fields = freshness(not_loaded(ctx, loaded), loaded, checked_at, datetime.now(UTC))
+        now = due(ctx)
+        newest = [b for b in [newest_loaded(ctx.warehouse)] if b is not None]
+        pending = sorted({*now.transform, *now.load})
+        fields = freshness(pending + newest, newest, checked_at, datetime.now(UTC))
     except Exception as exc:
         ctx.reporter.warning(f"could not measure the warehouse's freshness: {exc}")
         return

@@ -44,7 +44,7 @@ def _lake_money(frame: pl.DataFrame, fact: str, codes: dict[int, str]) -> dict[s
 def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
     """One row-count check per star table and one money check per fact, lake against
     warehouse; none when the lake is off."""
-    catalog = open_catalog(settings)
+    catalog = open_catalog(settings, warehouse)
     if catalog is None:
         return []
     checks: list[Check] = []
@@ -67,7 +67,16 @@ def _table_checks(
     rows = int(_frame(cur, f"SELECT count(*) AS n FROM {quote_ident(table.name)}")["n"][0])
     ice = existing_lake_table(catalog, settings, table)
     if ice is None:
-        return [Check(mart, "rows", 0, rows, "no lake table yet: run `ainsdale-etl lake sync`")]
+        return [
+            Check(
+                mart,
+                "rows",
+                0,
+                rows,
+                "no lake table (never written, or its files are gone): run "
+                "`ainsdale-etl lake sync`, which rebuilds it from the warehouse",
+            )
+        ]
     key = table.surrogate_key or table.key[0]
     quantity, price = _MONEY_COLUMNS.get(table.name, (None, None))
     columns = [key, *(["currency_id", price] if price else []), *([quantity] if quantity else [])]

@@ -12,20 +12,14 @@ bad row nothing supersedes keeps the batch quarantined, as before.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.batches import (
-    Manifest,
-    TableEntry,
-    committed_batches,
-    fetch_checked,
-    read_manifest,
-)
+from ainsdale_etl.core.batches import Manifest, fetch_checked, read_manifest
 from ainsdale_etl.core.errors import BadRowError
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.extract.deletions import ids_in_csv
+from ainsdale_etl.load.ledger import extracted_ids
 from ainsdale_etl.transform.transform import transform_batch
 
 if TYPE_CHECKING:
@@ -36,7 +30,7 @@ def newer_version(ctx: Context, batch_id: str, table: str, row_id: int) -> str |
     """The first batch after ``batch_id`` that holds a newer version of ``table``'s row
     ``row_id``, or its deletion; None if none does."""
     with tempfile.TemporaryDirectory() as tmp:
-        for later in (b for b in committed_batches(ctx.ingest, since=batch_id) if b > batch_id):
+        for later in (b for b in extracted_ids(ctx.warehouse) if b > batch_id):
             entry = read_manifest(ctx.ingest, later).tables.get(table)
             if entry is None:
                 continue
@@ -49,9 +43,7 @@ def newer_version(ctx: Context, batch_id: str, table: str, row_id: int) -> str |
     return None
 
 
-def transform_superseding(
-    ctx: Context, batch_id: str, on_written: Callable[[str, TableEntry], None]
-) -> Manifest:
+def transform_superseding(ctx: Context, batch_id: str) -> Manifest:
     """Transform ``batch_id``, leaving out each bad row version a later batch supersedes."""
     exclude: dict[str, set[int]] = {}
     while True:
@@ -63,7 +55,6 @@ def transform_superseding(
                 ctx.reporter,
                 workers=ctx.settings.workers,
                 before_commit=ctx.lock_check,
-                on_written=on_written,
                 exclude=exclude,
             )
         except BadRowError as exc:

@@ -24,6 +24,9 @@ class Context:
     reporter: Reporter = field(default_factory=NullReporter)
     # Raises if the run lock was lost; set by whoever takes the lock (see runtime/lock.py).
     lock_check: Callable[[], None] = lambda: None
+    # The environment the warehouse is bound to (pipeline/binding.py), once a writing command
+    # has checked it: the lake refuses a namespace another environment owns.
+    environment_id: str | None = None
 
     def _database(
         self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str

@@ -22,6 +22,8 @@ from ainsdale_etl.core.batches import (
     fetch_checked,
     object_key,
     parse_batch_id,
+    read_manifest,
+    readable,
     rewrite_extension,
     sha256_file,
     write_manifest,
@@ -29,7 +31,6 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.events import Reporter, rate
 from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES
-from ainsdale_etl.transform.arrivals import Arrivals, committed_tables, read_as_they_come
 from ainsdale_etl.transform.notices import (
     FUTURE_SLACK,
     report_future_dated,
@@ -207,15 +208,9 @@ def transform_batch(
     *,
     workers: int = 2,
     before_commit: Callable[[], None] = lambda: None,
-    on_written: Callable[[str, TableEntry], None] = lambda name, entry: None,
     exclude: Mapping[str, Collection[int]] | None = None,
-    arrivals: Arrivals | None = None,
 ) -> Manifest:
     """Build a batch's star tables as Parquet in the processed bucket, committed by a manifest.
-
-    ``on_written(table, entry)`` is called (from a worker thread) as each star table's object is
-    written, before the manifest commits them all. Given ``arrivals``, each source table is
-    read as its extract writes it (:mod:`.arrivals`), and the manifest is the extract's commit.
 
     The star tables built row by row (facts, dim_transaction) are streamed: their source is
     read, checked, built and written ``CHUNK_BYTES`` of CSV at a time, so memory does not grow
@@ -233,7 +228,9 @@ def transform_batch(
     )
 
     started = time.perf_counter()
-    manifest, tables = (None, arrivals) if arrivals else committed_tables(ingest, batch_id)
+    manifest = readable(read_manifest(ingest, batch_id))
+    for name in (n for n in manifest.tables if n not in SOURCE_TABLES):
+        reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
     warnings: list[str] = []  # reported from this thread, not from the workers
     extension = rewrite_extension(processed, batch_id, "parquet")
     future: dict[str, tuple[int, datetime]] = {}
@@ -241,7 +238,7 @@ def transform_batch(
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
 
-        entries: dict[str, TableEntry] = {}
+        entries = {n: e for n, e in manifest.tables.items() if n in SOURCE_TABLES and e.rows}
 
         def chunks(name: str) -> Iterator[pl.DataFrame]:
             left_out = (exclude or {}).get(name, ())
@@ -261,12 +258,11 @@ def transform_batch(
             streamed.entry = TableEntry(key=key, rows=streamed.entry.rows, sha256=sha256_file(out))
             processed.put_file(key, out)
             out.unlink()  # never written again: a local bucket may hold it as a hard link
-            if streamed.entry.rows:
-                on_written(ROW_WISE[name][0], streamed.entry)
             return streamed
 
         try:
-            results = read_as_they_come(read, tables, entries, workers, reporter, batch_id)
+            by_size = sorted(entries, key=lambda n: entries[n].rows)
+            results = _map_concurrently(read, by_size, workers)
         finally:
             for message in warnings:
                 reporter.warning(message, batch_id=batch_id, step="transform")
@@ -293,7 +289,7 @@ def transform_batch(
             table_started = time.perf_counter()
             entry = _put_parquet(processed, object_key(batch_id, name, extension), star[name], tmp)
             seconds[name] = time.perf_counter() - table_started
-            on_written(name, entry)
+
             return entry
 
         written = [n for n in sorted(star, key=lambda n: -star[n].height) if star[n].height]
@@ -313,7 +309,6 @@ def transform_batch(
         for name in JOINED_SOURCES:
             if name in changes:
                 _put_parquet(processed, current_key(name), current[name], tmp)
-    manifest = manifest or cast(Arrivals, arrivals).manifest
     transformed = Manifest(
         batch_id=batch_id,
         stage="transform",
