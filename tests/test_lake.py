@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database

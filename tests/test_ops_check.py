@@ -56,6 +56,7 @@ def test_json_logs_get_one_event_per_check(cli, etl_env):
         "warehouse",
         "warehouse schema",
         "load privileges",
+        "environment",
         "lake",
         "alerts",
     ]

@@ -221,21 +221,6 @@ def test_a_fact_pointing_at_a_row_not_delivered_loads_and_the_row_replaces_its_p
     assert query(wh, "SELECT count(*) FROM ainsdale_meta.inferred_member") == [(0,)]
 
 
-def test_a_mark_left_on_a_loaded_batch_is_lifted(cli, etl_env):
-    from ainsdale_etl.adapters.storage.local import LocalStorage
-    from ainsdale_etl.runtime.quarantine import quarantine, quarantined
-
-    cli("run-all")
-    [loaded] = _statuses(cli)
-    processed = LocalStorage(Path(etl_env["AINSDALE_PROCESSED_URI"]))
-    quarantine(processed, loaded, "load", "left by a crash after the commit")
-    query(etl_env["AINSDALE_SOURCE_URL"], "UPDATE staff SET last_updated = localtimestamp(3) "
-          "WHERE staff_id = 1")  # fmt: skip
-    cli("run-all")
-    assert quarantined(processed) == {}
-    assert len(ledger(etl_env["AINSDALE_WAREHOUSE_URL"])) == 2
-
-
 def test_a_failed_rerun_of_a_loaded_batch_does_not_hold_up_later_ones(cli, etl_env):
     processed = Path(etl_env["AINSDALE_PROCESSED_URI"])
     cli("run-all")
@@ -270,32 +255,6 @@ def test_the_bulk_load_path_infers_members_too(superuser, cli, etl_env, monkeypa
     assert len(ledger(wh)) == 1
     validated = query(wh, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")
     assert validated == [(24,)]
-
-
-def test_a_transform_that_fails_after_its_facts_were_loaded_alongside_commits_nothing(
-    cli, etl_env, monkeypatch
-):
-    """run-all loads the facts as the transform writes them; the dimensions come last, so a
-    bad payment, the largest table and so the last, fails the transform after that: the load's
-    transaction must roll back."""
-    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")
-    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
-    cli("extract")
-    batch = _batch_dir(Path(etl_env["AINSDALE_INGEST_URI"]))
-    _edit_rows("payment", _second_row("payment_date", "2024-02-30"))(batch)
-    failed = cli("run-all", expect=1)
-    [line] = _errors(failed.output)
-    assert "payment_date" in line and "'2024-02-30'" in line and batch.name in line
-    events = [json.loads(x) for x in failed.output.splitlines() if x.startswith("{")]
-    loaded = [e["table"] for e in events if e["event"] == "table_loaded"]
-    assert "fact_sales_order" in loaded  # it was loaded, alongside, before the failure
-    quarantined = next(e for e in events if e["event"] == "batch_quarantined")
-    assert quarantined["step"] == "transform"
-    assert ledger(wh) == []
-    assert all(rows == [] for rows in warehouse_contents(wh).values())
-    validated = query(wh, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated")
-    assert validated == [(24,)]
-    assert _statuses(cli)[batch.name]["status"] == "quarantined"
 
 
 @pytest.mark.parametrize("bulk", ["1", "1000000"], ids=["bulk path", "merge path"])

@@ -14,6 +14,7 @@ from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import FACTS
 from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.ops.seed import seed
+from ainsdale_etl.pipeline.binding import prepare_warehouse
 from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.runtime.context import Context
 from conftest import SMALL_SCALE, query
@@ -47,6 +48,7 @@ def run_pipeline(source: str, warehouse: str, buckets: Path) -> None:
             home=buckets / "home",
         )
     )
+    prepare_warehouse(ctx)  # what the CLI does under its lock
     run_all(ctx)
 
 

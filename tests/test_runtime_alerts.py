@@ -109,8 +109,12 @@ def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkey
     assert body["step"] == "extract" and body["batch_id"] is None
     events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
     assert [e for e in events if e != "listed_whole"] == [
-        "step_started", "step_started", "failed", "alert_published",
-    ]  # fmt: skip
+        "step_started",
+        "step_started",
+        "step_started",
+        "failed",
+        "alert_published",
+    ]  # fmt: skip (lock, prepare, extract)
 
 
 def test_broken_settings_page_too(cli, etl_env, topic, monkeypatch):

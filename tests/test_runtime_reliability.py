@@ -19,8 +19,8 @@ from ainsdale_etl.core.errors import ConfigError, DatabaseError, ExitCode, Locke
 from ainsdale_etl.core.events import NullReporter
 from ainsdale_etl.core.retry import RetryPolicy, is_transient, retrying
 from ainsdale_etl.core.settings import Settings
-from ainsdale_etl.extract.extract import extract
-from ainsdale_etl.pipeline.steps import load_pending, transform_pending
+from ainsdale_etl.pipeline.binding import prepare_warehouse
+from ainsdale_etl.pipeline.steps import extract_batch, load_pending, transform_pending
 from ainsdale_etl.runtime.context import Context
 from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY, HeldLock, pipeline_lock
 from ainsdale_etl.testing.faults import parse_faults
@@ -250,7 +250,8 @@ def test_a_connection_dropped_inside_the_load_is_retried_and_loads_once(
         home=tmp_path,
     )
     ctx = Context(settings, Recorder())
-    extract(ctx.source, ctx.ingest)
+    prepare_warehouse(ctx)
+    extract_batch(ctx)
     transform_pending(ctx)
 
     proxy = FlakyProxy(pg_admin_url, cut_after=40_000)  # only the load's COPY sends this much

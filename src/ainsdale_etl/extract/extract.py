@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from queue import SimpleQueue
@@ -42,6 +42,7 @@ from ainsdale_etl.extract.deletions import (
 )
 from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
 from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
+from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.extract.windows import (
     Snapshot,
     copy_sql,
@@ -56,35 +57,6 @@ if TYPE_CHECKING:
     import psycopg
 
 _WRITE_BUFFER = 1 << 20
-
-
-@dataclass(frozen=True)
-class Prior:
-    """The committed batches a new batch follows, from the batch ledger: ``batches`` (oldest
-    first; perhaps only the newest, with ``older`` giving them all), and where a lost batch
-    sends the windows back to (``window_floor``: windows are read from the batches before it)."""
-
-    batches: list[str]
-    older: Callable[[], list[str]] | None = None
-    window_floor: str | None = None
-    lost: list[str] = field(default_factory=list)
-    newest: str | None = None  # the newest batch id ever extracted, lost or not
-
-    @property
-    def follows(self) -> str | None:
-        """The batch the new one continues: the last whose windows it reads on from."""
-        kept = [b for b in self.batches if self.window_floor is None or b < self.window_floor]
-        return kept[-1] if kept else None
-
-    def history(self, ingest: Storage) -> History:
-        return History(ingest, self.batches, older=self.older)
-
-    def window_history(self, ingest: Storage) -> History:
-        """The batches whose windows a new batch reads on from: those before a lost one."""
-        if self.window_floor is None:
-            return self.history(ingest)
-        before = [b for b in (self.older or (lambda: self.batches))() if b < self.window_floor]
-        return History(ingest, before)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,16 @@ def extracted_ids(db: Database, *, newest: int | None = None) -> list[str]:
     return [r[0] for r in reversed(rows)]
 
 
+def ledger_has_checksums(db: Database) -> bool:
+    """Whether any batch was recorded by an extract of this release (migration 0004 fills the
+    ledger with the loaded batches of the one before, without their manifests' checksums)."""
+    with db.psycopg_connect() as conn:
+        row = conn.execute(
+            f"SELECT EXISTS (SELECT FROM {LEDGER} WHERE manifest_sha256 IS NOT NULL)"
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def newest_loaded(db: Database) -> str | None:
     with db.psycopg_connect() as conn:
         if not _ledger_exists(conn):

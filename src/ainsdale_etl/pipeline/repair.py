@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.core.batches import committed_batches, manifest_key, read_manifest, sha256_bytes
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.storage import ObjectNotFoundError
-from ainsdale_etl.extract.extract import Prior
+from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.load.ledger import (
     extracted_ids,
+    ledger_has_checksums,
     record_extracted,
     record_lost,
     record_transformed,
@@ -38,10 +39,14 @@ _RECENT = 64
 
 
 def adopt_committed(ctx: Context, newest: str | None) -> list[str]:
-    """Record in the ledger every batch committed to the ingest bucket after its newest."""
+    """Record in the ledger every batch committed to the ingest bucket after its newest (all
+    of them the first time after an upgrade: a ledger filled by migration 0004 knows only the
+    batches that were loaded)."""
+    whole = newest is None or not ledger_has_checksums(ctx.warehouse)
+    known = set(extracted_ids(ctx.warehouse)) if whole else {newest}
     adopted = []
-    for batch_id in committed_batches(ctx.ingest, since=newest):
-        if batch_id == newest:
+    for batch_id in committed_batches(ctx.ingest, since=None if whole else newest):
+        if batch_id in known:
             continue
         try:
             raw = ctx.ingest.get_bytes(manifest_key(batch_id))

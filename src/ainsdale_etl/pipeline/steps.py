@@ -20,6 +20,7 @@ from ainsdale_etl.load.load import load_batch
 from ainsdale_etl.pipeline.pending import due
 from ainsdale_etl.pipeline.policy import guarded_step, stop_if_blocked
 from ainsdale_etl.pipeline.repair import (
+    adopt_committed,
     extract_history,
     missing_before_load,
     missing_before_transform,
@@ -45,6 +46,8 @@ def transform_pending(
     """
     ctx.reporter.event("step_started", step="transform")
     now = due(ctx)
+    if batch_ids is None and adopt_committed(ctx, now.newest):
+        now = due(ctx)
     ids = now.transform if batch_ids is None else batch_ids
     marks = dict(now.quarantined)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
