@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from pydantic import SecretStr
 
+from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
@@ -80,9 +82,34 @@ def test_run_all_writes_the_lake_to_glue_and_s3_and_verify_reconciles_it(cli, gl
         "s3://lake-bucket/processed/lake/fact_sales_order/metadata/"
     )
     settings = load_settings()
-    ice = existing_lake_table(open_catalog(settings), settings, STAR_TABLES["fact_sales_order"])
+    warehouse = Database("warehouse", SecretStr(wh))
+    ice = existing_lake_table(
+        open_catalog(settings, warehouse), settings, STAR_TABLES["fact_sales_order"]
+    )
     assert len(batches_held(ice)) == 2
     total = query(wh, "SELECT count(*) FROM fact_sales_order")[0][0]
     assert len(ice.scan().to_arrow()) == total
     report = json.loads(cli("verify", "--json").stdout)
     assert report["ok"], [c for c in report["checks"] if c["source"] != c["warehouse"]]
+
+
+def test_a_glue_database_of_another_environment_is_refused_not_written(
+    cli, glue_env, monkeypatch, new_database_url
+):
+    """Issue #28, case 1 on Glue: an ad-hoc run with another warehouse (dev) against the same
+    account's Glue database (production's lake) would have written production's tables. The
+    database is claimed by the first environment's id; the second is refused in one line."""
+    cli("run-all")
+    glue = boto3.client("glue", endpoint_url=glue_env["AWS_ENDPOINT_URL"], region_name=REGION)
+    owner = glue.get_database(Name="ainsdale_test")["Database"]["Parameters"]
+    before = {t["Name"]: t["Parameters"]["metadata_location"]
+              for t in glue.get_tables(DatabaseName="ainsdale_test")["TableList"]}  # fmt: skip
+    monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", new_database_url("dev_warehouse"))
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://lake-bucket/dev-processed")
+    refused = cli("run-all", expect=2)
+    [line] = [ln for ln in refused.output.splitlines() if ln.startswith("error:")]
+    assert "lake namespace ainsdale_test belongs to another environment" in line
+    assert owner["ainsdale.environment"] in line
+    after = {t["Name"]: t["Parameters"]["metadata_location"]
+             for t in glue.get_tables(DatabaseName="ainsdale_test")["TableList"]}  # fmt: skip
+    assert after == before  # not a byte written to the other environment's lake

@@ -145,8 +145,11 @@ def test_a_range_stops_at_a_quarantined_batch_and_a_gone_batch_does_not_block(cl
     assert statuses[bad]["status"] == "lost"
     [new] = [b for b, s in statuses.items() if s["status"] == "quarantined"]
     assert new > later and f"read again by batch {new}" in statuses[bad]["missing"][0]
-    query(etl_env["AINSDALE_SOURCE_URL"], "UPDATE sales_order SET agreed_payment_date = "
-          "'2024-01-01', last_updated = localtimestamp(3) WHERE agreed_payment_date = 'soon'")
+    query(
+        etl_env["AINSDALE_SOURCE_URL"],
+        "UPDATE sales_order SET agreed_payment_date = "
+        "'2024-01-01', last_updated = localtimestamp(3) WHERE agreed_payment_date = 'soon'",
+    )
     cli("run-all")  # fixed at the source: the schedule carries on by itself
     statuses = {s["batch_id"]: s["status"] for s in _statuses(cli)}
     assert statuses.pop(bad) == "lost" and set(statuses.values()) == {"loaded"}

@@ -109,6 +109,7 @@ def exclusive(
         if prepare:
             ctx.reporter.event("step_started", step="prepare")
             ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
+            ctx.rebound = rebind
         yield
 
 

@@ -162,16 +162,27 @@ def check_location(settings: Settings, table: StarTable, ice: Table) -> Table:
     return ice
 
 
-def lake_table(catalog: Catalog, settings: Settings, table: StarTable) -> tuple[Table, str]:
+def lake_table(
+    catalog: Catalog, settings: Settings, table: StarTable, *, relocate: bool = False
+) -> tuple[Table, str]:
     """The lake's Iceberg table for ``table``, and how it was found: ``held`` (as it was),
     ``new`` (made for the first time) or ``rebuilt`` (made anew because its metadata is gone,
-    its files removed by hand; the caller rewrites it from the warehouse)."""
+    its files removed by hand, or, told to ``relocate`` (--rebind), because it lives outside
+    this environment's lake; the caller rewrites it from the warehouse). The files of a
+    relocated table are left where they are."""
     from pyiceberg.exceptions import NoSuchTableError
 
     ident = identifier(settings, table)
     how = "new"
     try:
-        return check_location(settings, table, catalog.load_table(ident)), "held"
+        found = catalog.load_table(ident)
+        try:
+            return check_location(settings, table, found), "held"
+        except RefusedError:
+            if not relocate:
+                raise
+            catalog.drop_table(ident)
+            how = "rebuilt"
     except NoSuchTableError:
         pass
     except FileNotFoundError:

@@ -157,14 +157,15 @@ def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: 
     checkpoint(f"while writing {table.name} to the lake (the tables written so far are in)")
     ctx.lock_check()
     started = time.perf_counter()
-    ice, how = lake_table(catalog, ctx.settings, table)
+    ice, how = lake_table(catalog, ctx.settings, table, relocate=ctx.rebound)
     wanted = fingerprint(cur, table)
     held = Fingerprint.parse(ice.properties.get(FINGERPRINT)) if how == "held" else None
     if held == wanted:
         return 0
     if how == "rebuilt":
         ctx.reporter.warning(
-            f"lake table {table.name} was gone (its files removed?); rebuilt from the warehouse",
+            f"lake table {table.name} was gone (its files removed?) or, with --rebind, lived "
+            "outside this environment's lake; rebuilt from the warehouse",
             kind="lake_table_rebuilt",
             step="lake",
             table=table.name,

@@ -116,6 +116,15 @@ def extracted_ids(db: Database, *, newest: int | None = None) -> list[str]:
     return [r[0] for r in reversed(rows)]
 
 
+def any_transformed(db: Database) -> bool:
+    """Whether a batch was ever transformed (so the transform's saved state should exist)."""
+    with db.psycopg_connect() as conn:
+        row = conn.execute(
+            f"SELECT EXISTS (SELECT FROM {LEDGER} WHERE transformed_at IS NOT NULL)"
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def ledger_has_checksums(db: Database) -> bool:
     """Whether any batch was recorded by an extract of this release (migration 0004 fills the
     ledger with the loaded batches of the one before, without their manifests' checksums)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ainsdale_etl.core.errors import RefusedError
-from ainsdale_etl.load.ddl import ENVIRONMENT
+from ainsdale_etl.load.ddl import ENVIRONMENT, LEDGER
 from ainsdale_etl.load.migrate import ensure_warehouse
 
 if TYPE_CHECKING:
@@ -97,6 +97,9 @@ def prepare_warehouse(ctx: Context, *, force: bool = False, rebind: bool = False
                 "bound_at = now()",
                 [wanted.ingest_uri, wanted.processed_uri, lake],
             )
+            if (recorded.processed_uri, recorded.lake) != (wanted.processed_uri, lake):
+                # Another lake: it holds none of the loaded batches yet.
+                conn.execute(f"UPDATE {LEDGER} SET lake_at = NULL")
             conn.commit()
         if diffs:
             ctx.reporter.warning(

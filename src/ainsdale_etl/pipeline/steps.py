@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.core.batches import manifest_key, sha256_bytes
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.ledger import (
+    any_transformed,
     batch_state,
+    extracted_ids,
     record_extracted,
     record_repaired,
     record_transformed,
@@ -50,6 +52,8 @@ def transform_pending(
         now = due(ctx)
     ids = now.transform if batch_ids is None else batch_ids
     marks = dict(now.quarantined)
+    if ids:
+        _restore_transform_state(ctx)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
             stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
@@ -73,6 +77,17 @@ def transform_pending(
     return ids
 
 
+def _restore_transform_state(ctx: Context) -> None:
+    """The transform's saved state of a joined table, gone since a batch was transformed
+    against it, rebuilt from every extracted batch first (see transform/state.py)."""
+    from ainsdale_etl.transform.state import missing_state, rebuild_state
+
+    missing = missing_state(ctx.processed)
+    if missing and any_transformed(ctx.warehouse):
+        batches = extracted_ids(ctx.warehouse)
+        rebuild_state(ctx.ingest, ctx.processed, batches, missing, ctx.reporter)
+
+
 def _named(batch_ids: list[str] | None, explicit: bool | None) -> bool:
     return batch_ids is not None if explicit is None else explicit
 
@@ -87,6 +102,8 @@ def load_pending(
     :func:`transform_pending`), then bring the lake up to the warehouse (:func:`lake_step`)."""
     ctx.reporter.event("step_started", step="load")
     now = due(ctx)
+    if batch_ids is None and adopt_committed(ctx, now.newest):
+        now = due(ctx)
     ids = now.load if batch_ids is None else batch_ids
     marks = dict(now.quarantined)
     results = {}

@@ -27,6 +27,7 @@ class Context:
     # The environment the warehouse is bound to (pipeline/binding.py), once a writing command
     # has checked it: the lake refuses a namespace another environment owns.
     environment_id: str | None = None
+    rebound: bool = False  # --rebind: the lake may move its tables to this environment's bucket
 
     def _database(
         self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str

@@ -7,7 +7,6 @@ and writes what they return to the processed bucket.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from ainsdale_etl.transform.notices import (
     report_future_dated,
     report_star_notices,
 )
+from ainsdale_etl.transform.state import current_key, read_current
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -46,26 +46,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
-CURRENT_PREFIX = "state/current/"
 CHUNK_BYTES = 8 << 20  # CSV read, checked, built and written at a time by transform
 # zstd level 1: as small as the default level 3 on these tables, and twice as fast to write.
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 # In every Parquet object's key-value metadata: the registry version that wrote it.
 PARQUET_METADATA = {"ainsdale_etl.schema_version": str(SCHEMA_VERSION)}
-
-
-def current_key(table: str) -> str:
-    return f"{CURRENT_PREFIX}{table}.parquet"
-
-
-def _read_current(processed: Storage, table: str) -> pl.DataFrame:
-    import polars as pl
-
-    from ainsdale_etl.transform.star import empty_source
-
-    if not processed.exists(current_key(table)):
-        return empty_source(table)
-    return pl.read_parquet(io.BytesIO(processed.get_bytes(current_key(table))))
 
 
 def _put_parquet(storage: Storage, key: str, frame: pl.DataFrame, tmp: Path) -> TableEntry:
@@ -271,7 +256,7 @@ def transform_batch(
         streamed = {ROW_WISE[n][0]: r for n, r in results.items() if isinstance(r, _Streamed)}
         current = {
             name: merge_current(
-                _read_current(processed, name),
+                read_current(processed, name),
                 changes.get(name, empty_source(name)),
                 name,
                 batch_id,
