@@ -1,7 +1,7 @@
 """Where a run-all's wall time went, from the timestamps of the events it logged.
 
-The phases follow each other (the load runs alongside the transform, so the two share one
-line, with each one's own seconds beside it): start-up is from the process's spawn to the
+The phases follow each other (the transform and the load share one line, with each one's own
+seconds beside it): start-up is from the process's spawn to the
 extract's first event (the interpreter, imports, settings, the lock); the lake is its step's
 own seconds; the finish is from the last event to the exit (the report of freshness, the
 summary). Connections are the seconds every connect took, whichever phase it was in.

@@ -174,7 +174,7 @@ def _stage_events(out: str) -> dict[str, Any]:
     keep |= {"table_transformed", "table_loaded", "step_started", "lake_synced", "no_changes"}
     keep |= {"lake_table_written", "connect_time"}
     fields = ["timestamp", "event", "step", "table", "rows", "seconds", "rows_per_s", "tables"]
-    fields += ["sessions", "alongside"]
+    fields += ["sessions"]
     events = [
         {k: e[k] for k in fields if k in e} for e in json_lines(out) if e.get("event") in keep
     ]
@@ -301,7 +301,7 @@ def run(
 
 ORDER = (
     "seed", "copy_out", "copy_in", "copy_limit", "extract", "transform", "load",
-    "run_all_overlapped", "run_all", "incremental", "naive_extract", "naive_transform",
+    "run_all", "incremental", "naive_extract", "naive_transform",
     "naive_load", "naive_total", "verify",
 )  # fmt: skip
 
@@ -333,17 +333,6 @@ def measure_ours(b: Bench, source: str) -> dict[str, str]:
         ("load", "batch_loaded"),
     ):
         b.measure(step, f"ours: {step}", [cli(), step], _event_rows(event), staged, _stage_events)
-    # The steps one after the other (AINSDALE_OVERLAP_STEPS=auto, with the server on this
-    # machine), then overlapped, as they run when the databases are elsewhere (not a target).
-    overlapped = b.cli_env(source, b.database("overlapped"), b.work / "overlapped")
-    b.measure(
-        "run_all_overlapped",
-        "ours: run-all, fresh warehouse, steps overlapped (not a target)",
-        [cli(), "run-all"],
-        _event_rows("batch_committed"),
-        overlapped | {"AINSDALE_OVERLAP_STEPS": "on"},
-        _stage_events,
-    )
     full = b.cli_env(source, b.database("runall"), b.work / "runall")
     b.measure(
         "run_all",

@@ -194,3 +194,40 @@ def test_the_chain_of_batches_is_recorded_and_a_crash_between_commit_and_record_
     assert '"batches_adopted"' in out
     assert batches(cli)[newest]["status"] == "loaded"
     assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_a_gap_in_the_chain_is_seen_and_its_changes_read_again(cli, etl_env):
+    """Two batches extracted, then the ledger loses both rows and the first batch's objects
+    are gone too: the second names the first as the batch it follows, so the gap is seen."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    for staff_id, name in ((4, "Gap"), (5, "After")):
+        query(src, "UPDATE staff SET first_name = $1, last_updated = localtimestamp(3) "
+                   "WHERE staff_id = $2", [name, staff_id])  # fmt: skip
+        cli("extract")
+    b2, b3 = [b for b, r in batches(cli).items() if r["status"] == "extracted"]
+    query(wh, "DELETE FROM ainsdale_meta.batch WHERE batch_id IN ($1, $2)", [b2, b3])
+    shutil.rmtree(batch_folder(etl_env["AINSDALE_INGEST_URI"], b2))
+    out = cli("run-all").output
+    assert f"batch {b3} follows batch {b2}, which is in neither the ledger" in out
+    assert query(wh, "SELECT first_name FROM dim_staff WHERE staff_id IN (4, 5) ORDER BY 1") == [
+        ("After",),
+        ("Gap",),
+    ]
+    assert batches(cli)[b2]["status"] == "lost"
+    assert json.loads(cli("verify", "--json").stdout)["ok"]
+
+
+def test_the_ledger_reads_the_same_under_any_datestyle_of_the_warehouse(cli, etl_env):
+    """Issue #29, case 8: a warehouse whose DateStyle is 'SQL, DMY' (and another TimeZone)
+    broke every run after the first: the ledger is read with its session settings pinned."""
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    database = query(wh, "SELECT current_database()")[0][0]
+    query(wh, f"ALTER DATABASE \"{database}\" SET DateStyle = 'SQL, DMY'")
+    query(wh, f"ALTER DATABASE \"{database}\" SET TimeZone = 'Pacific/Chatham'")
+    query(etl_env["AINSDALE_SOURCE_URL"], "UPDATE staff SET last_updated = localtimestamp(3) "
+          "WHERE staff_id = 1")  # fmt: skip
+    cli("run-all")
+    cli("run-all")
+    assert [r["status"] for r in batches(cli).values()] == ["loaded", "loaded"]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -111,24 +109,3 @@ def exclusive(
             ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
             ctx.rebound = rebind
         yield
-
-
-def warm_up(*, then: tuple[str | Callable[[], None], ...] = ()) -> None:
-    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s), ``then`` more (the
-    lake's pyiceberg: about 1.5 s) on a background thread while run-all extracts, which needs
-    only polars, and only at the end of a changed table.
-    Only third-party packages that never import this one: no import lock can be taken in an
-    order the main thread could take in reverse."""
-
-    def load() -> None:
-        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi", *then):
-            with suppress(Exception):  # the main thread imports it again, and says why
-                if callable(name):  # a preparation of the imports after it
-                    name()
-                else:
-                    importlib.import_module(name)
-
-    # Not a daemon: the interpreter waits for it before finalizing. A daemon thread still inside
-    # an extension module's import when a fast-failing run exits can abort the process
-    # ("PyGILState_Release ... finalizing", exit 134); the wait is the imports' 0.4 s at most.
-    threading.Thread(target=load, name="warm-up imports", daemon=False).start()

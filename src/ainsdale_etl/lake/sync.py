@@ -34,7 +34,7 @@ from ainsdale_etl.lake.objects import object_chunks, usable_object
 from ainsdale_etl.lake.rows import streamed_rows, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
 from ainsdale_etl.load.ddl import FACT_KEY_RANGE, LEDGER
-from ainsdale_etl.load.ledger import record_lake
+from ainsdale_etl.load.ledger import ledger_session, record_lake
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
 
@@ -98,7 +98,7 @@ def sync_lake(ctx: Context) -> dict[str, int]:
         return {}
     try:
         guard_namespace(catalog, ctx.settings, ctx.environment_id)
-        with ctx.warehouse.psycopg_connect() as conn:
+        with ledger_session(ctx.warehouse) as conn:
             at, newest = conn.execute(
                 f"SELECT now(), max(batch_id) FILTER (WHERE loaded_at IS NOT NULL) FROM {LEDGER}"
             ).fetchone() or (None, None)

@@ -12,6 +12,7 @@ can confirm they are still there and whole.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,16 @@ _SELECT = f"SELECT {_COLUMN_LIST} FROM {LEDGER}"
 _OPEN = "loaded_at IS NULL OR lake_at IS NULL OR lake_at < loaded_at OR quarantine_step IS NOT NULL"
 
 
+# The ledger's timestamps are parsed by the client: a role's or a database's DateStyle ('SQL,
+# DMY', say) or TimeZone must not change what it reads (issue #29, case 8).
+PINNED = {"options": "-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres"}
+
+
+def ledger_session(db: Database) -> AbstractContextManager[psycopg.Connection]:
+    """A psycopg session on the warehouse with the settings the ledger is read under pinned."""
+    return db.psycopg_connect(options=PINNED)
+
+
 def _state(row: tuple[Any, ...]) -> BatchState:
     values = dict(zip(_COLUMNS, row, strict=True))
     if values["rows"] is not None:
@@ -82,7 +93,7 @@ def open_batches(db: Database) -> tuple[list[BatchState], str | None]:
     """What is due, in one query: every batch a step still owes something (or quarantined),
     oldest first, and the newest batch extracted (what a new batch follows). Its cost does
     not grow with history (a partial index holds the open batches)."""
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         if not _ledger_exists(conn):
             return [], None
         rows = conn.execute(
@@ -96,7 +107,7 @@ def open_batches(db: Database) -> tuple[list[BatchState], str | None]:
 
 def all_batches(db: Database) -> list[BatchState]:
     """The whole ledger, oldest first (``batches``, the extract's walk back for a window)."""
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         if not _ledger_exists(conn):
             return []
         return [_state(r) for r in conn.execute(f"{_SELECT} ORDER BY batch_id").fetchall()]
@@ -106,7 +117,7 @@ def extracted_ids(db: Database, *, newest: int | None = None) -> list[str]:
     """The batches extracted and not lost, oldest first (only the ``newest`` few if given):
     the history a new batch's windows and key checks walk back through."""
     limit = "" if newest is None else f" LIMIT {int(newest)}"
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         if not _ledger_exists(conn):
             return []
         rows = conn.execute(
@@ -118,7 +129,7 @@ def extracted_ids(db: Database, *, newest: int | None = None) -> list[str]:
 
 def any_transformed(db: Database) -> bool:
     """Whether a batch was ever transformed (so the transform's saved state should exist)."""
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         row = conn.execute(
             f"SELECT EXISTS (SELECT FROM {LEDGER} WHERE transformed_at IS NOT NULL)"
         ).fetchone()
@@ -128,7 +139,7 @@ def any_transformed(db: Database) -> bool:
 def ledger_has_checksums(db: Database) -> bool:
     """Whether any batch was recorded by an extract of this release (migration 0004 fills the
     ledger with the loaded batches of the one before, without their manifests' checksums)."""
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         row = conn.execute(
             f"SELECT EXISTS (SELECT FROM {LEDGER} WHERE manifest_sha256 IS NOT NULL)"
         ).fetchone()
@@ -136,7 +147,7 @@ def ledger_has_checksums(db: Database) -> bool:
 
 
 def newest_loaded(db: Database) -> str | None:
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         if not _ledger_exists(conn):
             return None
         row = conn.execute(
@@ -146,7 +157,7 @@ def newest_loaded(db: Database) -> str | None:
 
 
 def batch_state(db: Database, batch_id: str) -> BatchState | None:
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         row = conn.execute(f"{_SELECT} WHERE batch_id = %s", [batch_id]).fetchone()
     return _state(row) if row else None
 
@@ -161,7 +172,7 @@ def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
 
 
 def _write(db: Database, sql: str, params: list[Any]) -> None:
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         conn.execute(sql, params)
         conn.commit()
 
@@ -220,7 +231,7 @@ def record_repaired(db: Database, lost: list[str], by: str) -> None:
 
 
 def record_quarantine(db: Database, batch_id: str, step: str, reason: str) -> BatchState:
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         row = conn.execute(
             f"""UPDATE {LEDGER} SET quarantine_step = %s, quarantine_reason = %s,
                     quarantined_at = coalesce(quarantined_at, now())
@@ -283,7 +294,7 @@ def table_counts(db: Database) -> dict[str, int]:
 def inferred_waiting(db: Database) -> dict[str, dict[str, int]]:
     """batch id -> dimension -> the placeholders that batch added still waiting for their rows."""
     waiting: dict[str, dict[str, int]] = {}
-    with db.psycopg_connect() as conn:
+    with ledger_session(db) as conn:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [INFERRED]).fetchone()
         if not exists or not exists[0]:
             return waiting

@@ -21,6 +21,7 @@ from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.storage import ObjectNotFoundError
 from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.load.ledger import (
+    batch_state,
     extracted_ids,
     ledger_has_checksums,
     record_extracted,
@@ -44,7 +45,7 @@ def adopt_committed(ctx: Context, newest: str | None) -> list[str]:
     batches that were loaded)."""
     whole = newest is None or not ledger_has_checksums(ctx.warehouse)
     known = set(extracted_ids(ctx.warehouse)) if whole else {newest}
-    adopted = []
+    adopted: list[str] = []
     for batch_id in committed_batches(ctx.ingest, since=None if whole else newest):
         if batch_id in known:
             continue
@@ -62,6 +63,13 @@ def adopt_committed(ctx: Context, newest: str | None) -> list[str]:
         )
         if ctx.processed.exists(manifest_key(batch_id)):
             record_transformed(ctx.warehouse, batch_id, ctx.processed.uri)
+        follows = manifest.follows
+        if (
+            follows
+            and follows not in {*known, *adopted}
+            and not batch_state(ctx.warehouse, follows)
+        ):
+            _chain_gap(ctx, batch_id, follows)
         adopted.append(batch_id)
     if adopted:
         ctx.reporter.event(
@@ -72,6 +80,22 @@ def adopt_committed(ctx: Context, newest: str | None) -> list[str]:
             count=len(adopted),
         )
     return adopted
+
+
+def _chain_gap(ctx: Context, batch_id: str, follows: str) -> None:
+    """A committed batch follows one neither the ledger nor the bucket has: that batch's
+    windows were read by nobody else. Its changes are in no batch, so the next extract reads
+    them again from the batch before it (as for any lost batch)."""
+    ctx.reporter.warning(
+        f"batch {batch_id} follows batch {follows}, which is in neither the ledger nor "
+        f"{ctx.ingest.uri}; its windows are read again",
+        kind="batch_chain_gap",
+        batch_id=batch_id,
+    )
+    record_extracted(
+        ctx.warehouse, follows, follows=None, manifest_sha256="", ingest_uri=ctx.ingest.uri
+    )
+    record_lost(ctx.warehouse, follows)
 
 
 def find_lost(ctx: Context, transform_due: list[str], load_due: list[str]) -> list[str]:

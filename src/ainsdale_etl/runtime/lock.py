@@ -73,7 +73,7 @@ class HeldLock:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
-        self._using = threading.Lock()  # checked from the load's thread too (alongside.py)
+        self._using = threading.Lock()  # checked from the lake's writer threads too
         self.lost = threading.Event()  # set by the heartbeat when the connection died
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -135,7 +135,7 @@ def pipeline_lock(
     While held, a heartbeat keeps its connection busy every ``heartbeat_seconds`` (0: none)."""
     deadline = time.monotonic() + wait_seconds
     # A psycopg session, not ADBC: it connects in a few milliseconds and needs no pyarrow, so
-    # a run's extract (psycopg too) starts while ADBC is still being imported (see warm_up).
+    # a run's extract (psycopg too) starts without the columnar stack imported.
     with db.psycopg_connect(autocommit=True, options=KEEPALIVES) as conn:
         try_lock = "SELECT pg_try_advisory_lock(%s)"
         while not _first(conn.execute(try_lock, [PIPELINE_LOCK_KEY]).fetchone()):
