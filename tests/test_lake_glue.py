@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import boto3
@@ -45,11 +46,14 @@ def glue_env(etl_env, moto_endpoint, monkeypatch):
     for name, value in aws.items():
         monkeypatch.setenv(name, value)
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
-    s3.create_bucket(Bucket="lake-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    # One bucket and Glue database per test: the moto server is shared by the session, and a
+    # Glue database belongs to the first environment that writes it.
+    bucket, database = f"lake-{uuid.uuid4().hex[:12]}", f"ainsdale_{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     lake = {
-        "AINSDALE_PROCESSED_URI": "s3://lake-bucket/processed",
+        "AINSDALE_PROCESSED_URI": f"s3://{bucket}/processed",
         "AINSDALE_LAKE_CATALOG": "glue",
-        "AINSDALE_LAKE_DATABASE": "ainsdale_test",
+        "AINSDALE_LAKE_DATABASE": database,
     }
     for name, value in lake.items():
         monkeypatch.setenv(name, value)
@@ -66,7 +70,8 @@ def test_run_all_writes_the_lake_to_glue_and_s3_and_verify_reconciles_it(cli, gl
     src, wh = glue_env["AINSDALE_SOURCE_URL"], glue_env["AINSDALE_WAREHOUSE_URL"]
     # Glue's database is Terraform's to make: check says so before the first run.
     missing = lake_check(cli, expect=1)
-    assert not missing["ok"] and "no Glue database ainsdale_test" in missing["detail"]
+    database = glue_env["AINSDALE_LAKE_DATABASE"]
+    assert not missing["ok"] and f"no Glue database {database}" in missing["detail"]
     cli("run-all")
     assert lake_check(cli)["detail"].endswith("11 of 11 star tables")
     query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
@@ -74,12 +79,12 @@ def test_run_all_writes_the_lake_to_glue_and_s3_and_verify_reconciles_it(cli, gl
                "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
     cli("run-all")
     glue = boto3.client("glue", endpoint_url=glue_env["AWS_ENDPOINT_URL"], region_name=REGION)
-    listed = glue.get_tables(DatabaseName="ainsdale_test")["TableList"]
+    listed = glue.get_tables(DatabaseName=database)["TableList"]
     assert {t["Name"] for t in listed} == set(STAR_TABLES)
     sales = next(t for t in listed if t["Name"] == "fact_sales_order")
     assert sales["Parameters"]["table_type"].upper() == "ICEBERG"
     assert sales["Parameters"]["metadata_location"].startswith(
-        "s3://lake-bucket/processed/lake/fact_sales_order/metadata/"
+        f"{glue_env['AINSDALE_PROCESSED_URI']}/lake/fact_sales_order/metadata/"
     )
     settings = load_settings()
     warehouse = Database("warehouse", SecretStr(wh))
@@ -101,15 +106,18 @@ def test_a_glue_database_of_another_environment_is_refused_not_written(
     database is claimed by the first environment's id; the second is refused in one line."""
     cli("run-all")
     glue = boto3.client("glue", endpoint_url=glue_env["AWS_ENDPOINT_URL"], region_name=REGION)
-    owner = glue.get_database(Name="ainsdale_test")["Database"]["Parameters"]
+    database = glue_env["AINSDALE_LAKE_DATABASE"]
+    owner = glue.get_database(Name=database)["Database"]["Parameters"]
     before = {t["Name"]: t["Parameters"]["metadata_location"]
-              for t in glue.get_tables(DatabaseName="ainsdale_test")["TableList"]}  # fmt: skip
+              for t in glue.get_tables(DatabaseName=database)["TableList"]}  # fmt: skip
     monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", new_database_url("dev_warehouse"))
-    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://lake-bucket/dev-processed")
+    monkeypatch.setenv(
+        "AINSDALE_PROCESSED_URI", glue_env["AINSDALE_PROCESSED_URI"].replace("processed", "dev")
+    )
     refused = cli("run-all", expect=2)
     [line] = [ln for ln in refused.output.splitlines() if ln.startswith("error:")]
-    assert "lake namespace ainsdale_test belongs to another environment" in line
+    assert f"lake namespace {database} belongs to another environment" in line
     assert owner["ainsdale.environment"] in line
     after = {t["Name"]: t["Parameters"]["metadata_location"]
-             for t in glue.get_tables(DatabaseName="ainsdale_test")["TableList"]}  # fmt: skip
+             for t in glue.get_tables(DatabaseName=database)["TableList"]}  # fmt: skip
     assert after == before  # not a byte written to the other environment's lake
