@@ -9,7 +9,7 @@ The catalog belongs to the environment, never to the directory a command runs in
 embedded one lives beside the batch ledger in the warehouse (backed up, restored and replaced
 with it, and reached from any machine that reaches the warehouse), and before a table is
 written its location is checked to lie under the configured processed bucket, and its
-namespace to belong to this warehouse's environment (:func:`guard_namespace`).
+table to belong to this warehouse's environment (:func:`check_owner`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ TABLE_PROPERTIES = {
 }
 
 
-# On the lake's namespace: the environment (pipeline/binding.py) whose lake it is.
+# On each lake table: the environment (pipeline/binding.py) whose lake it is.
 OWNER_PROPERTY = "ainsdale.environment"
 
 
@@ -127,26 +127,29 @@ def identifier(settings: Settings, table: StarTable) -> tuple[str, str]:
     return (settings.lake_database, table.name)
 
 
-def guard_namespace(catalog: Catalog, settings: Settings, environment: str | None) -> None:
-    """Make the lake's namespace if it is not there (in production it is Terraform's, and the
-    task may not make one), and claim it for ``environment``; refuse one another environment
-    claimed (two environments of one account sharing a Glue database)."""
+def ensure_namespace(catalog: Catalog, settings: Settings) -> None:
+    """Make the lake's namespace if it is not there (asked first: in production it is
+    Terraform's, and the task may not make one)."""
     from pyiceberg.exceptions import NoSuchNamespaceError
 
-    namespace = settings.lake_database
     try:
-        owner = catalog.load_namespace_properties(namespace).get(OWNER_PROPERTY)
+        catalog.load_namespace_properties(settings.lake_database)
     except NoSuchNamespaceError:
-        catalog.create_namespace(namespace)
-        owner = None
-    if environment is None or owner == environment:
-        return
-    if owner is not None:
+        catalog.create_namespace(settings.lake_database)
+
+
+def check_owner(settings: Settings, table: StarTable, ice: Table, environment: str | None) -> None:
+    """Refuse a table another environment writes: each table carries the id of the
+    environment (pipeline/binding.py) that made it, in its properties (Terraform owns a Glue
+    database, so the claim is on the tables, which the task may update). Two environments of
+    one account sharing a Glue database never write each other's tables."""
+    owner = ice.properties.get(OWNER_PROPERTY)
+    if environment is not None and owner is not None and owner != environment:
         raise RefusedError(
-            f"the lake namespace {namespace} belongs to another environment ({owner}; this "
-            f"warehouse is {environment}): give each environment its own AINSDALE_LAKE_DATABASE"
+            f"the lake namespace {settings.lake_database} belongs to another environment "
+            f"({owner} wrote {table.name}; this warehouse is {environment}): give each "
+            "environment its own AINSDALE_LAKE_DATABASE"
         )
-    catalog.update_namespace_properties(namespace, updates={OWNER_PROPERTY: environment})
 
 
 def check_location(settings: Settings, table: StarTable, ice: Table) -> Table:
@@ -163,7 +166,12 @@ def check_location(settings: Settings, table: StarTable, ice: Table) -> Table:
 
 
 def lake_table(
-    catalog: Catalog, settings: Settings, table: StarTable, *, relocate: bool = False
+    catalog: Catalog,
+    settings: Settings,
+    table: StarTable,
+    *,
+    environment: str | None = None,
+    relocate: bool = False,
 ) -> tuple[Table, str]:
     """The lake's Iceberg table for ``table``, and how it was found: ``held`` (as it was),
     ``new`` (made for the first time) or ``rebuilt`` (made anew because its metadata is gone,
@@ -176,6 +184,7 @@ def lake_table(
     how = "new"
     try:
         found = catalog.load_table(ident)
+        check_owner(settings, table, found, environment)
         try:
             return check_location(settings, table, found), "held"
         except RefusedError:
@@ -194,7 +203,7 @@ def lake_table(
         schema,
         location=f"{lake_location(settings)}/{table.name}",
         partition_spec=partition_spec(table, schema),
-        properties=TABLE_PROPERTIES,
+        properties=TABLE_PROPERTIES | ({OWNER_PROPERTY: environment} if environment else {}),
     )
     return check_location(settings, table, made), how
 

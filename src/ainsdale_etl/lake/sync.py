@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.append import append_chunks
-from ainsdale_etl.lake.catalog import guard_namespace, lake_table, open_catalog
+from ainsdale_etl.lake.catalog import OWNER_PROPERTY, ensure_namespace, lake_table, open_catalog
 from ainsdale_etl.lake.objects import object_chunks, usable_object
 from ainsdale_etl.lake.rows import streamed_rows, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
@@ -97,7 +97,7 @@ def sync_lake(ctx: Context) -> dict[str, int]:
     if catalog is None:
         return {}
     try:
-        guard_namespace(catalog, ctx.settings, ctx.environment_id)
+        ensure_namespace(catalog, ctx.settings)
         with ledger_session(ctx.warehouse) as conn:
             at, newest = conn.execute(
                 f"SELECT now(), max(batch_id) FILTER (WHERE loaded_at IS NOT NULL) FROM {LEDGER}"
@@ -157,7 +157,9 @@ def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: 
     checkpoint(f"while writing {table.name} to the lake (the tables written so far are in)")
     ctx.lock_check()
     started = time.perf_counter()
-    ice, how = lake_table(catalog, ctx.settings, table, relocate=ctx.rebound)
+    ice, how = lake_table(
+        catalog, ctx.settings, table, environment=ctx.environment_id, relocate=ctx.rebound
+    )
     wanted = fingerprint(cur, table)
     held = Fingerprint.parse(ice.properties.get(FINGERPRINT)) if how == "held" else None
     if held == wanted:
@@ -171,6 +173,8 @@ def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: 
             table=table.name,
         )
     commit = {FINGERPRINT: wanted.text()}
+    if ctx.environment_id:  # a table made before environments were recorded is claimed here
+        commit[OWNER_PROPERTY] = ctx.environment_id
     summary = {BATCH_PROPERTY: newest} if newest else {}
     if table.is_fact and held is not None and _holds_prefix(cur, table, held):
         rows = _append_after(ctx, cur, ice, table, held, summary, commit)
