@@ -279,3 +279,25 @@ def test_a_version_repeated_in_a_batch_is_refused_on_either_load_path(
     [line] = _errors(cli("load", expect=1).output)
     assert "fact_payment holds the same payment_id" in line and parquet.parent.name in line
     assert ledger(etl_env["AINSDALE_WAREHOUSE_URL"]) == []
+
+
+def test_a_scheduled_load_does_not_pass_a_batch_quarantined_at_its_transform(cli, etl_env):
+    """A later batch transformed out of turn (transform --batch-id) is ready to load, but a
+    scheduled load must stop at the batch quarantined before it, naming that batch."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    _edit_rows("sales_order", _second_row("agreed_delivery_date", "2024-02-30"))(
+        _batch_dir(Path(etl_env["AINSDALE_INGEST_URI"]))
+    )
+    cli("transform", expect=1)
+    query(src, "UPDATE staff SET first_name = 'Later', last_updated = localtimestamp(3) "
+               "WHERE staff_id = 1")  # fmt: skip
+    cli("extract")
+    first, later = sorted(_statuses(cli))
+    assert _statuses(cli)[first]["status"] == "quarantined"
+    cli("transform", "--batch-id", later)
+    stopped = cli("load", expect=1)
+    [line] = _errors(stopped.output)
+    assert f"batch {first} is quarantined" in line
+    assert ledger(wh) == []
+    assert _statuses(cli)[later]["status"] == "transformed"
