@@ -34,8 +34,6 @@ class _Whereabouts:
     quiet = False  # --quiet: info events only move the whereabouts; nothing is written
 
     def _note(self, fields: dict[str, Any], event: str = "") -> None:
-        if fields.get("alongside"):  # run-all's background load: the run is where it was
-            return
         if event in _STOPPING_EVENTS:
             self.stopped_at = (fields.get("step"), fields.get("batch_id"))
         step = fields.get("step") or self.step
