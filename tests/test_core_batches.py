@@ -10,6 +10,7 @@ import pytest
 
 from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.core.batches import (
+    MAX_MANIFEST_BYTES,
     Manifest,
     TableEntry,
     batch_prefix,
@@ -138,6 +139,25 @@ def test_a_manifest_round_trips_through_a_bucket(bucket):
     assert read.tables["sales_order"].in_flight == [901, 902, 903]
     assert read.tables["sales_order"].deleted == [4, 9]
     assert read.tables["address"].key is None
+
+
+def test_a_manifest_of_an_older_release_listing_in_flight_xids_is_read(bucket):
+    older = manifest(sales_order=TableEntry(snapshot="900:905:901", in_flight=[901, 902]))
+    bucket.put_bytes(
+        manifest_key(BATCH),
+        older.model_dump_json(exclude={"tables": {"sales_order": {"in_flight_ranges"}}}).encode(),
+    )
+    entry = read_manifest(bucket, BATCH).tables["sales_order"]
+    assert entry.in_flight == [901, 902] and entry.in_flight_ranges == []
+
+
+def test_a_manifest_over_the_documented_size_is_refused_unread(bucket):
+    huge = manifest(sales_order=TableEntry(snapshot="1:2:", in_flight=list(range(1_500_000))))
+    raw = huge.model_dump_json(indent=2).encode()
+    assert len(raw) > MAX_MANIFEST_BYTES
+    bucket.put_bytes(manifest_key(BATCH), raw)
+    with pytest.raises(BadInputError, match=f"^batch {BATCH}: manifest .* bytes, over the"):
+        read_manifest(bucket, BATCH)
 
 
 def test_reading_a_manifest_that_is_not_json_names_the_batch(bucket):

@@ -22,6 +22,10 @@ from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 
 _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
 MANIFEST_SUFFIX = "_manifest.json"
+# A manifest is read whole, and parsing takes ~35 times its size in memory (a 48 MB one took
+# 1.7 GB). What this release writes stays far below (in-flight xids are bounded runs, see
+# extract/windows.py); a larger one is refused, not read.
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 def new_batch_id(now: datetime | None = None, *, after: str | None = None) -> str:
@@ -89,10 +93,13 @@ class TableEntry(BaseModel):
     sha256: str | None = None
     # Extract only (see extract/windows.py): the source snapshot the rows were read in, as
     # pg_current_snapshot() prints it, the transactions in flight at that moment (their
-    # writes belong to the next window) and, if that list may be incomplete, the xid from
-    # which all count as in flight; the snapshot's clock in UTC, for people.
+    # writes belong to the next window) as runs [first, last] of consecutive xids (a bounded
+    # number: older manifests listed every xid in ``in_flight``, still read) and, if those
+    # may be incomplete, the xid from which all count as in flight; the snapshot's clock in
+    # UTC, for people.
     snapshot: str | None = None
     in_flight: list[int] = []
+    in_flight_ranges: list[tuple[int, int]] = []
     in_flight_from: int | None = None
     upper: str | None = None
     # Extract only: ids that left the source since the previous key check, and the object
@@ -137,6 +144,7 @@ def write_manifest(storage: Storage, manifest: Manifest) -> None:
 
 def read_manifest(storage: Storage, batch_id: str) -> Manifest:
     raw = storage.get_bytes(manifest_key(batch_id))
+    check_manifest_size(batch_id, len(raw), storage.uri)
     try:
         manifest = Manifest.model_validate_json(raw)
     except ValidationError as exc:
@@ -147,6 +155,16 @@ def read_manifest(storage: Storage, batch_id: str) -> Manifest:
     if "schema_version" not in manifest.model_fields_set:
         manifest.schema_version = 1
     return manifest
+
+
+def check_manifest_size(batch_id: str, size: int, uri: str) -> None:
+    """Refuse a manifest larger than ``MAX_MANIFEST_BYTES`` before it is parsed."""
+    if size > MAX_MANIFEST_BYTES:
+        raise BadInputError(
+            f"batch {batch_id}: manifest {manifest_key(batch_id)} in {uri} is {size:,} bytes, "
+            f"over the {MAX_MANIFEST_BYTES:,} this release reads (written by an older release "
+            "that listed every in-flight xid?); re-extract the batch with this release"
+        )
 
 
 def readable(manifest: Manifest) -> Manifest:
