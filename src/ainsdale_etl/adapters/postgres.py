@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
+from ainsdale_etl.adapters.deadlines import CONNECT_TIMEOUT, interruptible, with_connection_defaults
 from ainsdale_etl.core.errors import DatabaseError
 from ainsdale_etl.core.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
@@ -141,8 +142,9 @@ class Database:
 
     ``origin`` says where the URI came from (e.g. the secret id), for error messages.
     Connecting retries transient failures (``retry_policy``, each retry reported through
-    ``on_retry``); errors raised while connected say whether they are transient, so a caller
-    can repeat a whole step (see core/retry.py).
+    ``on_retry``, waiting with ``sleep``); errors raised while connected say whether they are
+    transient, so a caller can repeat a whole step (see core/retry.py). Every attempt has a
+    deadline (``connect_timeout``) and, given ``check_stop``, ends at once on a stop request.
     """
 
     def __init__(
@@ -153,12 +155,19 @@ class Database:
         *,
         retry_policy: RetryPolicy = NO_RETRY,
         on_retry: Callable[[str], None] = lambda _message: None,
+        connect_timeout: int = CONNECT_TIMEOUT,
+        check_stop: Callable[[], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.label = label
         self.url = url
         self.origin = origin
         self.retry_policy = retry_policy
         self.on_retry = on_retry
+        self.connect_timeout = connect_timeout
+        # Raises to stop (runtime/shutdown.py's checkpoint): connects and backoffs wake for it.
+        self.check_stop = check_stop
+        self.sleep = sleep
         self._idle: list[tuple[bool, Connection]] | None = None  # see reusing_connections
         self._idle_lock = threading.Lock()
         _KNOWN_SECRETS.update(_secrets_of(url))
@@ -180,10 +189,15 @@ class Database:
         driver's errors become one scrubbed :class:`DatabaseError`. After use it is closed,
         or, if nothing went wrong and ``done`` is given, handed to ``done`` instead."""
 
+        uri = with_connection_defaults(self.url.get_secret_value(), self.connect_timeout)
+
         def attempt() -> C:
             started = time.perf_counter()
             try:
-                conn = open_connection(self.url.get_secret_value())
+                if self.check_stop is None:
+                    conn = open_connection(uri)
+                else:
+                    conn = interruptible(partial(open_connection, uri), self.check_stop)
                 CONNECT_TIME.add(time.perf_counter() - started)
                 return conn
             except driver_error as exc:
@@ -196,6 +210,7 @@ class Database:
             what=f"connecting to the {self.label} database",
             policy=self.retry_policy,
             on_retry=self.on_retry,
+            sleep=self.sleep,
         )
         try:
             yield conn

@@ -131,6 +131,14 @@ class Settings(AlertSettings):
         "connection, restart, no free slots), with exponential backoff and jitter.",
     )
 
+    db_connect_timeout: int = Field(
+        10,
+        ge=2,
+        le=300,
+        description="Seconds a database connection attempt may take (libpq's connect_timeout): "
+        "a host that accepts connections and never answers fails the attempt, not the run.",
+    )
+
     bulk_load_min_rows: int = Field(
         10_000,
         ge=1,

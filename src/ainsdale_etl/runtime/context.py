@@ -40,12 +40,17 @@ class Context:
             from ainsdale_etl.adapters.embedded import embedded_url
 
             url = SecretStr(embedded_url(self.settings.home, embedded_name))
+        from ainsdale_etl.runtime.shutdown import check_stop, pause
+
         return Database(
             label,
             url,
             origin=origin,
             retry_policy=self.retry_policy,
             on_retry=lambda message: self.reporter.warning(message),
+            connect_timeout=self.settings.db_connect_timeout,
+            check_stop=check_stop,
+            sleep=pause,
         )
 
     @property
