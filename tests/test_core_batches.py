@@ -14,7 +14,9 @@ from ainsdale_etl.core.batches import (
     Manifest,
     TableEntry,
     batch_prefix,
+    check_object_key,
     committed_batches,
+    fetch_checked,
     manifest_key,
     new_batch_id,
     object_key,
@@ -272,3 +274,47 @@ def test_select_since_and_until_full_ids_are_inclusive():
 def test_select_an_empty_window():
     assert select_batches(IDS, since="20240306") == []
     assert select_batches(IDS, since=IDS[3], until=IDS[2]) == []
+
+
+# --- the objects a manifest may name ------------------------------------------------------
+
+OTHER = "20240303T101112345678Z"  # an earlier batch
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        object_key(BATCH, "design", "csv"),
+        object_key(BATCH, "design", "20240305T000000000000Z.csv"),  # a rewrite's
+        object_key(OTHER, "design", "ids"),  # an earlier key check's id set, pointed at again
+    ],
+)
+def test_a_manifest_may_name_its_own_objects_and_an_earlier_id_set(key):
+    check_object_key(BATCH, key, "design")
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        (object_key(OTHER, "design", "csv"), f"belongs to batch {OTHER}"),
+        (object_key(BATCH, "staff", "csv"), "is named for table staff"),
+        (f"data/2024/03/04/{BATCH}/../../../../../etc/{BATCH}_design.csv", "not a batch object"),
+        ("../design.csv", "not a batch object"),
+        (f"data/2024/03/05/{BATCH}/{BATCH}_design.csv", "not a batch object"),  # wrong day
+    ],
+)
+def test_a_manifest_naming_any_other_key_is_bad_input_naming_batch_table_and_key(key, words):
+    with pytest.raises(BadInputError) as caught:
+        check_object_key(BATCH, key, "design")
+    message = str(caught.value)
+    assert message.startswith(f"batch {BATCH}: table design: object key {key!r}")
+    assert words in message
+
+
+def test_an_object_without_a_checksum_is_not_fetched(bucket, tmp_path):
+    key = object_key(BATCH, "design", "csv")
+    bucket.put_bytes(key, b"design_id\n1\n")
+    with pytest.raises(BadInputError, match="no checksum"):
+        fetch_checked(bucket, BATCH, TableEntry(key=key, rows=1), tmp_path)
+    with pytest.raises(BadInputError, match="not a batch object"):
+        fetch_checked(bucket, BATCH, TableEntry(key="../x", sha256="0" * 64), tmp_path)

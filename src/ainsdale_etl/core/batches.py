@@ -21,6 +21,11 @@ from ainsdale_etl.core.registry import SCHEMA_VERSION
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 
 _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
+# An object's file name: <batch_id>_<table>.<ext>, the extension perhaps after a rewrite's
+# stamp (see rewrite_extension).
+_OBJECT_NAME = re.compile(
+    r"(?P<batch>\d{8}T\d{12}Z)_(?P<table>[a-z][a-z0-9_]*)\.(?P<ext>(?:\d{8}T\d{12}Z\.)?[a-z]+)"
+)
 MANIFEST_SUFFIX = "_manifest.json"
 # A manifest is read whole, and parsing takes ~35 times its size in memory (a 48 MB one took
 # 1.7 GB). What this release writes stays far below (in-flight xids are bounded runs, see
@@ -179,9 +184,56 @@ def readable(manifest: Manifest) -> Manifest:
     return manifest
 
 
+def object_of(key: str) -> tuple[str, str, str] | None:
+    """The batch id, table and extension a batch object's key names; None if ``key`` is not
+    exactly such a key (another folder, a ``..``, another name)."""
+    match = _OBJECT_NAME.fullmatch(key.rpartition("/")[2])
+    if match is None or not _is_batch_id(match["batch"]):
+        return None
+    batch_id, table, extension = match.group("batch", "table", "ext")
+    return (batch_id, table, extension) if key == object_key(batch_id, table, extension) else None
+
+
+def check_object_key(batch_id: str, key: str, table: str | None = None) -> None:
+    """Refuse a key a manifest of ``batch_id`` may not name (for ``table``, if given): only
+    its own batch's objects, named for it, and for an id set (``.ids``) an earlier batch's,
+    which later batches point at again while a table's ids are unchanged."""
+    named = object_of(key)
+    where = f"batch {batch_id}: table {table or (named[1] if named else '?')}: object key {key!r}"
+    if named is None:
+        raise BadInputError(
+            f"{where} is not a batch object's key (data/YYYY/MM/DD/<batch_id>/<batch_id>_"
+            "<table>.<ext>); the manifest was altered: restore it or re-extract the batch"
+        )
+    owner, its_table, extension = named
+    if table is not None and its_table != table:
+        raise BadInputError(f"{where} is named for table {its_table}; the manifest was altered")
+    if owner != batch_id and not (extension.endswith("ids") and owner < batch_id):
+        raise BadInputError(
+            f"{where} belongs to batch {owner}, not to this one; the manifest was altered: "
+            "restore it or re-extract the batch"
+        )
+
+
+def check_object_keys(manifest: Manifest) -> Manifest:
+    """``manifest``, if every object it names is one it may name (see check_object_key)."""
+    for table, entry in manifest.tables.items():
+        for key in (entry.key, entry.ids_key):
+            if key is not None:
+                check_object_key(manifest.batch_id, key, table)
+    return manifest
+
+
 def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:
-    """A batch's object downloaded to ``tmp`` and checked against its manifest entry."""
+    """A batch's object downloaded to ``tmp`` and checked against its manifest entry: its key
+    must be one the batch may name (:func:`check_object_key`), its checksum given and equal."""
     key = entry.key or ""
+    check_object_key(batch_id, key)
+    if not entry.sha256:
+        raise BadInputError(
+            f"batch {batch_id}: object {key} has no checksum in its manifest; objects are "
+            "checked before use: restore the manifest or re-run the step that wrote it"
+        )
     path = tmp / key.rsplit("/", 1)[-1]
     try:
         storage.get_file(key, path)
@@ -189,7 +241,7 @@ def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path)
         raise BadInputError(
             f"batch {batch_id}: object {key} named by its manifest is missing"
         ) from None
-    if entry.sha256 and sha256_file(path) != entry.sha256:
+    if sha256_file(path) != entry.sha256:
         raise BadInputError(
             f"batch {batch_id}: object {key} does not match its manifest checksum "
             "(changed or truncated after it was written); re-run the step that wrote it"

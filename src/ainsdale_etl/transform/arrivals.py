@@ -14,7 +14,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, TypeVar
 
-from ainsdale_etl.core.batches import Manifest, TableEntry, read_manifest, readable
+from ainsdale_etl.core.batches import (
+    Manifest,
+    TableEntry,
+    check_object_keys,
+    read_manifest,
+    readable,
+)
 from ainsdale_etl.core.registry import SOURCE_TABLES
 
 if TYPE_CHECKING:
@@ -73,7 +79,7 @@ def committed_tables(
 ) -> tuple[Manifest, list[tuple[str, TableEntry]]]:
     """A committed batch's manifest and its tables, smallest first (the load running
     alongside, in run-all, gets its first table sooner)."""
-    manifest = readable(read_manifest(ingest, batch_id))
+    manifest = check_object_keys(readable(read_manifest(ingest, batch_id)))
     return manifest, sorted(manifest.tables.items(), key=lambda item: item[1].rows)
 
 
