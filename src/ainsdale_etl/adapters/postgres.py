@@ -27,7 +27,9 @@ class _Connection(Protocol):
 
 
 C = TypeVar("C", bound=_Connection)  # a driver's connection
-_URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
+# user:password@ in a URI of any scheme: database URLs, and catalog URIs (a SQL catalog's
+# postgresql+psycopg://, a REST catalog's https://) that travel in settings and errors alike.
+_URI_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://)[^@/\s\"']*@", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 # Every database URI and password this process holds, so that any message, whichever library
 # composed it, can be scrubbed of them before it is printed, logged or sent in an alert.
@@ -64,6 +66,13 @@ def scrub(text: str, *secrets: str) -> str:
             text = text.replace(secret, "***")
     text = _URI_CREDENTIALS.sub(r"\1***@", text)
     return _KEYWORD_PASSWORD.sub(r"\1***", text)
+
+
+def remember_secret_uri(uri: str) -> None:
+    """Mask the password in ``uri`` wherever it appears from now on (see :func:`scrub`), for
+    a URI that is not a database URL, such as a catalog's. The URI itself stays readable
+    once its ``user:password@`` is masked: it says where the catalog is."""
+    _KNOWN_SECRETS.update(s for s in _secrets_of(SecretStr(uri)) if s != uri)
 
 
 def _password_of(url: str) -> str:

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from pydantic import SecretStr
 
-from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.adapters.postgres import Database, remember_secret_uri
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
@@ -24,6 +24,12 @@ class Context:
     reporter: Reporter = field(default_factory=NullReporter)
     # Raises if the run lock was lost; set by whoever takes the lock (see runtime/lock.py).
     lock_check: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        # A catalog URI may carry a password (postgresql+psycopg://etl:...@, https://u:p@):
+        # masked like the database URLs in every line this process prints, logs or pages.
+        if "://" in self.settings.lake_catalog:
+            remember_secret_uri(self.settings.lake_catalog)
 
     def _database(
         self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
