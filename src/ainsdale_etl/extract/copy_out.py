@@ -48,7 +48,8 @@ def copy_out(
         """Until the socket can be read (or, with ``write``, written): whether it can be read."""
         deadline = time.monotonic() + idle_timeout
         while True:
-            checkpoint("while a query ran on the source")
+            # The extract's wording (see extract.py), which verify's reads share.
+            checkpoint("during the extract (or verify), while a query ran on the source")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 # libpq's wording for a time-out: transient (core/retry.py), exit 75.
