@@ -677,6 +677,12 @@ def test_reports_of_each_batch_and_replaced_versions_expire_but_not_the_latest_r
     assert "20261125T174812123456Z".startswith("2")
 
 
+def test_the_task_names_the_rds_ca_bundle_where_the_app_looks_for_it() -> None:
+    from ainsdale_etl.adapters.secrets import RDS_CA_BUNDLE
+
+    assert container_environment(containers()[0])["PGSSLROOTCERT"] == RDS_CA_BUNDLE
+
+
 def test_ecr_tags_are_immutable_scanned_and_encrypted() -> None:
     for name, repository in root().of_type("aws_ecr_repository").items():
         assert repository["image_tag_mutability"] == "IMMUTABLE", name

@@ -112,8 +112,10 @@ class Settings(AlertSettings):
     )
     database_sslmode: SslMode | None = Field(
         None,
-        description="libpq sslmode of connections built from a secret; default require, "
-        "or prefer for localhost and unix sockets.",
+        description="libpq sslmode of connections built from a secret; default verify-full "
+        "for an RDS host when the RDS CA bundle is at hand (PGSSLROOTCERT, or the image's "
+        "/etc/ssl/certs/rds-global-bundle.pem), else require; prefer for localhost and unix "
+        "sockets.",
     )
     s3_sse: Literal["AES256", "aws:kms"] | None = Field(
         None, description="Server-side encryption S3 writes ask for (unset: the bucket default)."

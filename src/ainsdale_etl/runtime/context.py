@@ -42,6 +42,7 @@ class Context:
             sslmode = self.settings.database_sslmode
             url = database_url_from_secret(secret_id, sslmode=sslmode)
             origin = f"secret {secret_id}"
+            self._warn_if_unverified(label, url)
         elif url is None:
             from ainsdale_etl.adapters.embedded import embedded_url
 
@@ -58,6 +59,22 @@ class Context:
             check_stop=check_stop,
             sleep=pause,
         )
+
+    def _warn_if_unverified(self, label: str, url: SecretStr) -> None:
+        """Say so when an RDS server's identity goes unchecked (no CA bundle at hand)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        from ainsdale_etl.adapters.secrets import RDS_CA_BUNDLE, is_rds_host
+
+        parts = urlsplit(url.get_secret_value())
+        mode = parse_qs(parts.query).get("sslmode", [""])[0]
+        if is_rds_host(parts.hostname or "") and mode not in {"verify-ca", "verify-full"}:
+            self.reporter.warning(
+                f"the {label} database is on RDS but its server's identity is not verified "
+                f"(sslmode={mode}): put the RDS CA bundle at {RDS_CA_BUNDLE} or name it in "
+                "PGSSLROOTCERT, for sslmode=verify-full (docs/deploy.md)",
+                kind="tls_unverified",
+            )
 
     @property
     def retry_policy(self) -> RetryPolicy:
