@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 
 import pytest
 
 from ainsdale_etl.adapters.postgres import scrub
 from ainsdale_etl.cli.output import JsonReporter
-from conftest import query
+from conftest import closed_port, query
 from processes import cli_env, run
 
 PASSWORD = "hunter2pw"
-
-
-def _closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -44,7 +38,7 @@ def test_a_json_log_line_never_carries_a_password():
 @pytest.mark.parametrize("scheme", ["postgresql+psycopg", "https"])
 @pytest.mark.parametrize("log_format", ["json", "console"])
 def test_check_shows_where_the_catalog_is_never_its_password(scheme, log_format, etl_env, tmp_path):
-    catalog = f"{scheme}://etl:{PASSWORD}@127.0.0.1:{_closed_port()}/lake"
+    catalog = f"{scheme}://etl:{PASSWORD}@127.0.0.1:{closed_port()}/lake"
     env = cli_env(etl_env | {"AINSDALE_LAKE_CATALOG": catalog, "AINSDALE_LOG_FORMAT": log_format})
     done = run(["check"], env, tmp_path)
     assert done.returncode == 1  # the catalog cannot be reached

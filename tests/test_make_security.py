@@ -4,24 +4,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import closed_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PIP_AUDIT = ROOT / ".venv-tools" / "bin" / "pip-audit"
 
 
-def _closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.skipif(not PIP_AUDIT.exists(), reason="the linters are not installed: `make tools`")
 def test_security_fails_in_one_line_when_the_vulnerability_database_cannot_be_reached():
-    proxy = f"http://127.0.0.1:{_closed_port()}"
+    proxy = f"http://127.0.0.1:{closed_port()}"
     env = os.environ | {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": ""}
     done = subprocess.run(["make", "--no-print-directory", "security"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600, check=False)  # fmt: skip

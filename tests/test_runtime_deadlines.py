@@ -5,8 +5,6 @@ and SIGTERM during a connect attempt or a retry's backoff ends the command withi
 from __future__ import annotations
 
 import signal
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,41 +15,19 @@ from pydantic import SecretStr
 from ainsdale_etl.adapters.deadlines import with_connection_defaults
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import DatabaseError
+from conftest import tcp_listener
 from processes import cli_env, error_lines, run, start
 
 
-def _listener(hang_up: bool) -> Iterator[str]:
-    """The URI of a server on 127.0.0.1 that accepts TCP connections and then never says a
-    word, or (``hang_up``) closes them at once."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn = listener.accept()[0]
-            except OSError:
-                return
-            if hang_up:
-                conn.close()
-            else:
-                held.append(conn)
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"postgresql://etl:secret@127.0.0.1:{listener.getsockname()[1]}/totesys"
-    listener.close()
-    for conn in held:
-        conn.close()
-
-
 @pytest.fixture
-def silent_source() -> Iterator[str]:
-    yield from _listener(hang_up=False)
+def silent_source(silent_port: int) -> str:
+    return f"postgresql://etl:secret@127.0.0.1:{silent_port}/totesys"
 
 
 @pytest.fixture
 def hanging_up_source() -> Iterator[str]:
-    yield from _listener(hang_up=True)
+    with tcp_listener(hang_up=True) as port:
+        yield f"postgresql://etl:secret@127.0.0.1:{port}/totesys"
 
 
 def _env(source: str, warehouse_url: str, tmp_path: Path) -> dict[str, str]:

@@ -5,39 +5,13 @@ adapters' own retries (pyarrow's S3, a SQL catalog, a resolver) is "try later" (
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 
 from ainsdale_etl.core.errors import ExitCode
 from ainsdale_etl.runtime.failures import describe_failure
+from conftest import closed_port
 from processes import cli_env, error_lines, run
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1]
-    listener.close()
-    for conn in held:
-        conn.close()
-
-
-def closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
 
 
 def test_an_s3_time_out_in_pyarrow_is_try_later(silent_port):
