@@ -90,12 +90,23 @@ gha-lint: tools
 	$(TOOLS)/zizmor $(if $(GH_TOKEN),,--offline) .github/workflows
 
 # pip-audit reads the lock (every extra, with hashes): what the image and `make install` get.
+# --strict: a package that could not be audited fails the target. Without it, pip-audit said
+# "No known vulnerabilities found" and exited 0 having audited nothing (PyPI unreachable).
 AUDIT_REQUIREMENTS := $(VENV)/requirements-audit.txt
+AUDIT_LOG := $(VENV)/pip-audit.log
+AUDIT_UNREACHABLE := ConnectionError|ConnectTimeout|ReadTimeout|Max retries exceeded|NameResolutionError|Failed to resolve|ProxyError|Temporary failure in name resolution|Connection refused
 
 security: tools
 	$(TOOLS)/bandit $(BANDIT_FLAGS)
 	@test -x $(BIN)/uv || { echo "security: $(BIN)/uv missing - run 'make install' first" >&2; exit 2; }
 	$(BIN)/uv export --locked --quiet --all-extras --no-emit-project --format requirements-txt -o $(AUDIT_REQUIREMENTS)
-	$(TOOLS)/pip-audit --progress-spinner off --disable-pip --require-hashes -r $(AUDIT_REQUIREMENTS)
+	@$(TOOLS)/pip-audit --progress-spinner off --disable-pip --require-hashes --strict \
+		-r $(AUDIT_REQUIREMENTS) >$(AUDIT_LOG) 2>&1; code=$$?; \
+	if [ $$code -eq 0 ]; then cat $(AUDIT_LOG); \
+	elif grep -qE '$(AUDIT_UNREACHABLE)' $(AUDIT_LOG); then \
+		echo "security: FAILED - pip-audit could not reach the vulnerability database (PyPI), so nothing was audited; check the network or proxy and rerun (details: $(AUDIT_LOG))" >&2; exit 1; \
+	elif grep -q 'could not be audited' $(AUDIT_LOG); then \
+		echo "security: FAILED - pip-audit could not audit $$(grep -o '[^ :]*: Dependency not found[^(]*([^)]*)' $(AUDIT_LOG) | head -1 | cut -d: -f1) (not found on PyPI: the vulnerability database unreachable, or a package PyPI lacks); details: $(AUDIT_LOG)" >&2; exit 1; \
+	else cat $(AUDIT_LOG); exit $$code; fi
 
 deploy-check: docker-lint tf-check gha-lint security docker

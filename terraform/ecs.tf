@@ -52,6 +52,9 @@ locals {
     AINSDALE_LAKE_CATALOG        = "glue" # the lake's Iceberg tables (lake.tf)
     AINSDALE_LAKE_DATABASE       = aws_glue_catalog_database.lake.name
     AWS_REGION                   = local.region
+    # AWS's RDS CA bundle in the image: connections to RDS verify the server (verify-full).
+    # Until the image carries it, they fall back to require with a warning (docs/deploy.md).
+    PGSSLROOTCERT = "/etc/ssl/certs/rds-global-bundle.pem"
   }
 
   container_definitions = [

@@ -16,10 +16,17 @@ module "processed_bucket" {
   kms_key_arn                       = aws_kms_key.main.arn
   access_log_bucket                 = aws_s3_bucket.access_logs.id
   noncurrent_version_retention_days = var.noncurrent_version_retention_days
+  # The report as of each batch (~5 MB) piles up with every load: reports/<batch_id>/, whose
+  # ids begin with the year ("reports/2"), never reports/latest/, which each publish renews.
+  expiring_prefixes = { "reports/2" = var.report_retention_days }
 }
 
 locals {
   data_bucket_arns = [module.ingest_bucket.arn, module.processed_bucket.arn]
+  # Every bucket whose server access logs go to the log bucket (modules/data_bucket).
+  logged_bucket_arns = [
+    module.ingest_bucket.arn, module.processed_bucket.arn, module.athena_results_bucket.arn,
+  ]
 }
 
 # ---- access logs ----
@@ -109,7 +116,8 @@ data "aws_iam_policy_document" "access_logs" {
     }
   }
 
-  # With BucketOwnerEnforced, log delivery is granted by policy rather than ACL.
+  # With BucketOwnerEnforced, log delivery is granted by policy rather than ACL: to every
+  # bucket that logs here (the Athena results bucket's logs were refused before).
   statement {
     sid     = "S3ServerAccessLogsFromOurBuckets"
     actions = ["s3:PutObject"]
@@ -126,7 +134,7 @@ data "aws_iam_policy_document" "access_logs" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = local.data_bucket_arns
+      values   = local.logged_bucket_arns
     }
   }
 }

@@ -181,6 +181,12 @@ variable "noncurrent_version_retention_days" {
   default     = 90
 }
 
+variable "report_retention_days" {
+  description = "Days the dashboard published as of each batch (reports/<batch_id>/) is kept; reports/latest/ is kept for ever."
+  type        = number
+  default     = 90
+}
+
 variable "access_log_retention_days" {
   description = "Days S3 server access logs are kept."
   type        = number

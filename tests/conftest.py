@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -155,6 +157,45 @@ def rds_secret(url: str, password: str) -> dict[str, object]:
         "password": password,
         "dbname": parts.path.lstrip("/"),
     }
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (connections to it are refused)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def tcp_listener(*, hang_up: bool) -> Iterator[int]:
+    """The port of a server on 127.0.0.1 that accepts connections and then never says a word
+    (a half-dead host, a black-holed security group), or (``hang_up``) closes them at once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                return
+            if hang_up:
+                conn.close()
+            else:
+                held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    with tcp_listener(hang_up=False) as port:
+        yield port
 
 
 @contextmanager

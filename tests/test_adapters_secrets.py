@@ -55,6 +55,17 @@ def test_this_machine_prefers_tls_only(host):
     assert default_sslmode(host) == "prefer"
 
 
+def test_an_rds_host_is_verified_with_the_rds_ca_bundle_when_at_hand(tmp_path):
+    bundle = tmp_path / "rds-global-bundle.pem"
+    query = parse_qs(urlsplit(url_of(SECRET, ca_bundle=str(bundle))).query)
+    assert query == {"sslmode": ["verify-full"], "sslrootcert": [str(bundle)]}
+    other = SECRET | {"host": "db.example.org"}  # not RDS: the bundle cannot vouch for it
+    assert parse_qs(urlsplit(url_of(other, ca_bundle=str(bundle))).query) == {
+        "sslmode": ["require"]
+    }
+    assert default_sslmode("x.abc.cn-north-1.rds.amazonaws.com.cn", str(bundle)) == "verify-full"
+
+
 def test_sslmode_can_be_chosen():
     query = parse_qs(urlsplit(url_of(SECRET, sslmode="verify-full")).query)
     assert query["sslmode"] == ["verify-full"]
@@ -140,6 +151,39 @@ def test_a_secret_arn_brings_its_region(fake_aws, monkeypatch):
     arn = put_secret("prod/source-db", SECRET)
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert database_url_from_secret(arn).get_secret_value().startswith("postgresql://")
+
+
+def test_a_secret_for_rds_verifies_the_server_with_pgsslrootcert_s_bundle(
+    fake_aws, monkeypatch, tmp_path
+):
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    put_secret("prod/source-db", SECRET)
+    monkeypatch.setenv("PGSSLROOTCERT", str(bundle))
+    query = parse_qs(urlsplit(database_url_from_secret("prod/source-db").get_secret_value()).query)
+    assert query == {"sslmode": ["verify-full"], "sslrootcert": [str(bundle)]}
+
+
+def test_a_secret_for_rds_without_the_bundle_warns_that_the_server_is_not_verified(
+    fake_aws, monkeypatch, tmp_path
+):
+    from ainsdale_etl.core.events import NullReporter
+
+    class Warnings(NullReporter):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def warning(self, message: str, **fields: object) -> None:
+            self.said.append(message)
+
+    put_secret("prod/source-db", SECRET)
+    monkeypatch.setenv("PGSSLROOTCERT", str(tmp_path / "absent.pem"))
+    monkeypatch.setenv("AINSDALE_SOURCE_SECRET_ID", "prod/source-db")
+    monkeypatch.delenv("AINSDALE_SOURCE_URL", raising=False)
+    reporter = Warnings()
+    assert "sslmode=require" in Context(load_settings(), reporter).source.url.get_secret_value()
+    [said] = reporter.said
+    assert "not verified" in said and "PGSSLROOTCERT" in said and AWKWARD_PASSWORD not in said
 
 
 def test_a_missing_secret_is_a_configuration_error_naming_it(fake_aws):

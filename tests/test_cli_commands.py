@@ -139,7 +139,6 @@ def s3_env(etl_env, fake_aws, monkeypatch):
 def test_run_all_on_s3_buckets(cli, etl_env, s3_env):
     cli("run-all")
     ingest = [o["Key"] for o in s3_env.list_objects_v2(Bucket="ingest-bucket")["Contents"]]
-    ingest = [k for k in ingest if "/state/watermarks/" not in k]  # where listings start
     [manifest] = [k for k in ingest if k.endswith("_manifest.json")]
     batch_id = manifest.rsplit("/", 1)[1].removesuffix("_manifest.json")
     prefix = f"totesys/data/{batch_id[:4]}/{batch_id[4:6]}/{batch_id[6:8]}/{batch_id}/"

@@ -10,10 +10,13 @@ import pytest
 
 from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.core.batches import (
+    MAX_MANIFEST_BYTES,
     Manifest,
     TableEntry,
     batch_prefix,
+    check_object_key,
     committed_batches,
+    fetch_checked,
     manifest_key,
     new_batch_id,
     object_key,
@@ -140,6 +143,25 @@ def test_a_manifest_round_trips_through_a_bucket(bucket):
     assert read.tables["address"].key is None
 
 
+def test_a_manifest_of_an_older_release_listing_in_flight_xids_is_read(bucket):
+    older = manifest(sales_order=TableEntry(snapshot="900:905:901", in_flight=[901, 902]))
+    bucket.put_bytes(
+        manifest_key(BATCH),
+        older.model_dump_json(exclude={"tables": {"sales_order": {"in_flight_ranges"}}}).encode(),
+    )
+    entry = read_manifest(bucket, BATCH).tables["sales_order"]
+    assert entry.in_flight == [901, 902] and entry.in_flight_ranges == []
+
+
+def test_a_manifest_over_the_documented_size_is_refused_unread(bucket):
+    huge = manifest(sales_order=TableEntry(snapshot="1:2:", in_flight=list(range(1_500_000))))
+    raw = huge.model_dump_json(indent=2).encode()
+    assert len(raw) > MAX_MANIFEST_BYTES
+    bucket.put_bytes(manifest_key(BATCH), raw)
+    with pytest.raises(BadInputError, match=f"^batch {BATCH}: manifest .* bytes, over the"):
+        read_manifest(bucket, BATCH)
+
+
 def test_reading_a_manifest_that_is_not_json_names_the_batch(bucket):
     bucket.put_bytes(manifest_key(BATCH), b"{not json")
     with pytest.raises(BadInputError) as err:
@@ -252,3 +274,47 @@ def test_select_since_and_until_full_ids_are_inclusive():
 def test_select_an_empty_window():
     assert select_batches(IDS, since="20240306") == []
     assert select_batches(IDS, since=IDS[3], until=IDS[2]) == []
+
+
+# --- the objects a manifest may name ------------------------------------------------------
+
+OTHER = "20240303T101112345678Z"  # an earlier batch
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        object_key(BATCH, "design", "csv"),
+        object_key(BATCH, "design", "20240305T000000000000Z.csv"),  # a rewrite's
+        object_key(OTHER, "design", "ids"),  # an earlier key check's id set, pointed at again
+    ],
+)
+def test_a_manifest_may_name_its_own_objects_and_an_earlier_id_set(key):
+    check_object_key(BATCH, key, "design")
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        (object_key(OTHER, "design", "csv"), f"belongs to batch {OTHER}"),
+        (object_key(BATCH, "staff", "csv"), "is named for table staff"),
+        (f"data/2024/03/04/{BATCH}/../../../../../etc/{BATCH}_design.csv", "not a batch object"),
+        ("../design.csv", "not a batch object"),
+        (f"data/2024/03/05/{BATCH}/{BATCH}_design.csv", "not a batch object"),  # wrong day
+    ],
+)
+def test_a_manifest_naming_any_other_key_is_bad_input_naming_batch_table_and_key(key, words):
+    with pytest.raises(BadInputError) as caught:
+        check_object_key(BATCH, key, "design")
+    message = str(caught.value)
+    assert message.startswith(f"batch {BATCH}: table design: object key {key!r}")
+    assert words in message
+
+
+def test_an_object_without_a_checksum_is_not_fetched(bucket, tmp_path):
+    key = object_key(BATCH, "design", "csv")
+    bucket.put_bytes(key, b"design_id\n1\n")
+    with pytest.raises(BadInputError, match="no checksum"):
+        fetch_checked(bucket, BATCH, TableEntry(key=key, rows=1), tmp_path)
+    with pytest.raises(BadInputError, match="not a batch object"):
+        fetch_checked(bucket, BATCH, TableEntry(key="../x", sha256="0" * 64), tmp_path)

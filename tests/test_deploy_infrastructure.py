@@ -646,6 +646,43 @@ def test_every_root_bucket_has_the_same_guard_rails() -> None:
         bucket_guard_rails(root(), bucket)
 
 
+def test_every_bucket_that_logs_may_write_to_the_log_bucket() -> None:
+    """S3 delivers a bucket's access logs only where the log bucket's policy admits its ARN:
+    the Athena results bucket logged there and was refused."""
+    logging_buckets = {name for name, body in root().modules.items() if "access_log_bucket" in body}
+    assert "athena_results_bucket" in logging_buckets
+    (policy,) = root().of_type("aws_s3_bucket_policy").values()
+    [delivery] = [
+        s
+        for s in statements(root().data[reference(policy["policy"])])
+        if s.get("principals", [{}])[0].get("identifiers") == ["logging.s3.amazonaws.com"]
+    ]
+    [source] = [c for c in delivery["condition"] if c["variable"] == "aws:SourceArn"]
+    listed = LOCAL.search(source["values"])
+    assert listed, source["values"]
+    admitted = set(re.findall(r"module\.(\w+)\.arn", str(root().locals[listed.group(1)])))
+    assert logging_buckets <= admitted
+
+
+def test_reports_of_each_batch_and_replaced_versions_expire_but_not_the_latest_report() -> None:
+    module_rules = bucket_module().of_type("aws_s3_bucket_lifecycle_configuration")
+    (lifecycle,) = module_rules.values()
+    everywhere = lifecycle["rule"][0]
+    assert everywhere["noncurrent_version_expiration"][0]["noncurrent_days"]
+    assert lifecycle["dynamic"][0]["rule"]["for_each"] == "${var.expiring_prefixes}"
+    processed = root().modules["processed_bucket"]
+    prefixes = processed["expiring_prefixes"]
+    assert list(prefixes) == ["reports/2"]  # batch ids begin with the year
+    assert not "reports/latest/".startswith("reports/2")
+    assert "20261125T174812123456Z".startswith("2")
+
+
+def test_the_task_names_the_rds_ca_bundle_where_the_app_looks_for_it() -> None:
+    from ainsdale_etl.adapters.secrets import RDS_CA_BUNDLE
+
+    assert container_environment(containers()[0])["PGSSLROOTCERT"] == RDS_CA_BUNDLE
+
+
 def test_ecr_tags_are_immutable_scanned_and_encrypted() -> None:
     for name, repository in root().of_type("aws_ecr_repository").items():
         assert repository["image_tag_mutability"] == "IMMUTABLE", name

@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 
 from ainsdale_etl.core.batches import TableEntry
 from ainsdale_etl.core.registry import SOURCE_TABLES
-from ainsdale_etl.extract.windows import MAX_XID_SPAN, Snapshot, Window, next_window, widen_to_xid8
+from ainsdale_etl.extract.windows import (
+    MAX_IN_FLIGHT_RANGES,
+    MAX_XID_SPAN,
+    Snapshot,
+    Window,
+    next_window,
+    widen_to_xid8,
+    window_of,
+)
 
 
 def test_a_snapshot_reads_as_postgresql_prints_it():
@@ -30,12 +38,40 @@ def test_the_first_window_of_a_table_reads_it_whole():
 
 
 def test_the_next_window_starts_at_the_previous_xmax_and_adds_what_was_in_flight():
-    previous = TableEntry(snapshot="100:110:103,105", in_flight=[103, 104, 105])
+    previous = TableEntry(snapshot="100:110:103,105,107", in_flight_ranges=[(103, 105)])
     window = next_window(previous, Snapshot(108, 120), 121)
-    assert window == Window(121, floor=110, also=(103, 104, 105))
+    assert window == Window(121, floor=110, also=((103, 105), (107, 107)))
     where = window.where(SOURCE_TABLES["design"]).as_string(None)
-    # age() measures back from the reference: xids >= 110 are those at most 11 old
-    assert "BETWEEN 0 AND 11" in where and "'{103,104,105}'::xid[]" in where
+    # age() measures back from the reference: xids >= 110 are those at most 11 old, and
+    # 103..105 those 16 to 18 old; a lone xid is matched by value
+    assert "BETWEEN 0 AND 11" in where and "BETWEEN 16 AND 18" in where
+    assert "'{107}'::xid[]" in where
+
+
+def test_a_manifest_listing_every_in_flight_xid_still_reads_as_runs():
+    older = TableEntry(snapshot="100:110:103,105", in_flight=[103, 104, 105, 108])
+    window = next_window(older, Snapshot(108, 120), 121)
+    assert window == Window(121, floor=110, also=((103, 105), (108, 108)))
+
+
+def test_in_flight_runs_past_the_limit_count_everything_from_the_first_left_out():
+    lone = [1000 + 2 * i for i in range(MAX_IN_FLIGHT_RANGES + 50)]  # no two consecutive
+    older = TableEntry(snapshot=f"1000:{lone[-1] + 1}:", in_flight=lone)
+    window = next_window(older, Snapshot(lone[-1] + 1, lone[-1] + 5), lone[-1] + 5)
+    assert len(window.also) == MAX_IN_FLIGHT_RANGES
+    assert window.also_from == lone[MAX_IN_FLIGHT_RANGES]
+    assert len(window.where(SOURCE_TABLES["design"]).as_string(None)) < 2_000
+    # the one in-flight xid a limit never drops is the oldest: it may be below the first left out
+    assert window.also[0] == (1000, 1000)
+
+
+def test_a_batch_read_again_excludes_the_runs_its_snapshot_could_not_see():
+    batch = TableEntry(snapshot="100:110:103", in_flight_ranges=[(103, 106)])
+    window = window_of(None, batch, Snapshot(110, 120), 120)
+    assert window.below == 110 and window.excluding == ((103, 106),)
+    assert 'NOT (age("design".xmin) BETWEEN 14 AND 17)' in window.where(
+        SOURCE_TABLES["design"]
+    ).as_string(None)
 
 
 def test_an_uncertain_in_flight_list_reads_everything_from_where_it_began():

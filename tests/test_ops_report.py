@@ -24,7 +24,7 @@ from ainsdale_etl.ops.report.charts import CHART_NAMES
 from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportResult
 from ainsdale_etl.ops.report.datasets import DATASETS, json_rows, partial_months
 from ainsdale_etl.ops.report.publish import latest_state, latest_url, publish_report
-from ainsdale_etl.ops.report.queries import Period, latest_batch, run_query
+from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query
 from ainsdale_etl.ops.report.since import parse_state, since_previous
 from ainsdale_etl.ops.report.write import write_report
 from conftest import mocked_aws, query
@@ -703,3 +703,54 @@ def test_a_browser_offline_explores_the_dashboard(report_out: Path) -> None:
             assert overflowing == 0, width
         browser.close()
     assert refused == [] and errors == []
+
+
+# -- any text ------------------------------------------------------------------------------
+
+EMOJI_NAME = "x" + "😀" * 25 + " Wooden 👨‍👩‍👧 Spoon 🇬🇧 café"  # past the old 220 px label limit
+
+
+def _emoji_designs(cli: Any, src: str) -> None:
+    query(src, "UPDATE design SET design_name = $1 || design_id, last_updated = localtimestamp(3)",
+          [EMOJI_NAME])  # fmt: skip
+    cli("run-all")
+
+
+def test_labels_are_shortened_by_grapheme_never_inside_one() -> None:
+    from ainsdale_etl.ops.report.labels import graphemes, short_label
+
+    assert graphemes("e\u0301👨‍👩‍👧🇬🇧👍🏽a") == ["e\u0301", "👨‍👩‍👧", "🇬🇧", "👍🏽", "a"]
+    short = short_label(EMOJI_NAME + " (#42)", 20)
+    assert len(graphemes(short)) == 20 and short.endswith("(#42)") and "…" in short
+    assert set(graphemes(short)) <= set(graphemes(EMOJI_NAME + " (#42)…"))
+    assert short_label("Oak (#1)") == "Oak (#1)"
+
+
+def test_a_design_named_with_emoji_draws_every_chart(cli, etl_env, tmp_path: Path) -> None:
+    """One emoji cut in two at the axis's label limit stopped the whole page (vl-convert:
+    "unexpected end of hex escape"; `report` exited 1, "unexpected ValueError")."""
+    _emoji_designs(cli, etl_env["AINSDALE_SOURCE_URL"])
+    done = cli("report", "--out", str(tmp_path / "r"))
+    assert "warning" not in done.output
+    pngs = {p.name.split(".")[0] for p in (tmp_path / "r").glob("*.png")}
+    assert pngs == set(CHART_NAMES)
+    assert EMOJI_NAME in (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_chart_that_cannot_be_drawn_is_left_out_with_a_warning(
+    cli, etl_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ainsdale_etl.ops.report import charts
+
+    _emoji_designs(cli, etl_env["AINSDALE_SOURCE_URL"])
+    # The old axis limit: Vega cuts the designs' labels through an emoji, and the renderer fails.
+    monkeypatch.setitem(charts.CONFIG, "axis", {**charts.CONFIG["axis"], "labelLimit": 220})
+    done = cli("report", "--out", str(tmp_path / "r"))
+    [warning] = [ln for ln in done.output.splitlines() if '"warning"' in ln]
+    assert "chart top_designs left out" in warning and "report_chart_left_out" in warning
+    pngs = {p.name.split(".")[0] for p in (tmp_path / "r").glob("*.png")}
+    assert pngs == set(CHART_NAMES) - {"top_designs"}
+    page, _ = _page(tmp_path / "r")
+    assert not any("top_designs" in str(a["href"]) for a in page.all("a"))
+    spec = json.dumps(_embedded(tmp_path / "r", "report-spec"))
+    assert f"Top {TOP_N} designs" not in spec and f"Top {TOP_N} counterparties" in spec

@@ -84,6 +84,37 @@ def _second_row(column: str, value: str | None) -> Callable[[pl.DataFrame], pl.D
     return change
 
 
+OTHER_BATCH = "20200101T000000000000Z"
+
+
+def _point_at(key: Callable[[Path, str], str], table: str = "design") -> Edit:
+    """Name another object in the manifest (its checksum too), as a hand-edit or an attacker
+    would."""
+
+    def edit(batch: Path) -> None:
+        path = _manifest_path(batch)
+        manifest = json.loads(path.read_text())
+        manifest["tables"][table]["key"] = key(batch, table)
+        path.write_text(json.dumps(manifest))
+
+    return edit
+
+
+def _another_batchs_object(batch: Path, table: str) -> str:
+    """Another batch's copy of the object (the same bytes and checksum) under its folder."""
+    other = batch.parents[3] / "2020" / "01" / "01" / OTHER_BATCH
+    other.mkdir(parents=True)
+    shutil.copy(_object(batch, table), other / f"{OTHER_BATCH}_{table}.csv")
+    return f"data/2020/01/01/{OTHER_BATCH}/{OTHER_BATCH}_{table}.csv"
+
+
+def _no_checksum(batch: Path) -> None:
+    path = _manifest_path(batch)
+    manifest = json.loads(path.read_text())
+    manifest["tables"]["design"]["sha256"] = None
+    path.write_text(json.dumps(manifest))
+
+
 # kind -> (edit, the step that refuses it, words the one error line must hold)
 BAD_INPUTS: dict[str, tuple[Edit, str, list[str]]] = {
     "truncated CSV": (_truncate, "transform", ["sales_order.csv", "checksum"]),
@@ -105,6 +136,17 @@ BAD_INPUTS: dict[str, tuple[Edit, str, list[str]]] = {
         "transform",
         ["sales_order.csv", "units_sold is NULL", "sales_order_id="],
     ),
+    "another batch's object": (
+        _point_at(_another_batchs_object),
+        "transform",
+        ["table design", f"{OTHER_BATCH}_design.csv", f"belongs to batch {OTHER_BATCH}"],
+    ),
+    "a key outside the bucket's batches": (
+        _point_at(lambda batch, table: f"data/../../{batch.name}_{table}.csv"),
+        "transform",
+        ["table design", "'data/../../", "not a batch object's key"],
+    ),
+    "an object without a checksum": (_no_checksum, "transform", ["design.csv", "no checksum"]),
 }
 
 
@@ -234,6 +276,29 @@ def test_a_failed_rerun_of_a_loaded_batch_does_not_hold_up_later_ones(cli, etl_e
           "WHERE staff_id = 1")  # fmt: skip
     cli("run-all")
     assert len(ledger(etl_env["AINSDALE_WAREHOUSE_URL"])) == 2
+
+
+def test_a_parquet_object_of_another_schema_is_refused_before_anything_is_loaded(cli, etl_env):
+    processed, wh = Path(etl_env["AINSDALE_PROCESSED_URI"]), etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("extract")
+    cli("transform")
+    [batch] = _statuses(cli)
+    [parquet] = processed.glob(f"data/*/*/*/{batch}/*_dim_design.parquet")
+    frame = pl.read_parquet(parquet)
+    frame.with_columns(pl.col("design_id").cast(pl.String)).write_parquet(parquet)
+    manifest_path = parquet.parent / f"{batch}_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tables"]["dim_design"]["sha256"] = hashlib.sha256(parquet.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+    failed = cli("load", expect=1)
+    [line] = _errors(failed.output)
+    assert batch in line and "table dim_design" in line and parquet.name in line
+    assert "design_id is large_string, not integer" in line
+    assert ledger(wh) == []
+    assert all(rows == [] for rows in warehouse_contents(wh).values())
+    status = _statuses(cli)[batch]
+    assert status["status"] == "quarantined" and status["problem"].startswith("load")
 
 
 @pytest.mark.parametrize("superuser", [True, False], ids=["triggers off", "keys re-added"])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
+from ainsdale_etl.adapters.deadlines import CONNECT_TIMEOUT, interruptible, with_connection_defaults
 from ainsdale_etl.core.errors import DatabaseError
 from ainsdale_etl.core.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
@@ -26,7 +27,9 @@ class _Connection(Protocol):
 
 
 C = TypeVar("C", bound=_Connection)  # a driver's connection
-_URI_CREDENTIALS = re.compile(r"(postgres(?:ql)?://)[^@/\s]*@", re.IGNORECASE)
+# user:password@ in a URI of any scheme: database URLs, and catalog URIs (a SQL catalog's
+# postgresql+psycopg://, a REST catalog's https://) that travel in settings and errors alike.
+_URI_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://)[^@/\s\"']*@", re.IGNORECASE)
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 # Every database URI and password this process holds, so that any message, whichever library
 # composed it, can be scrubbed of them before it is printed, logged or sent in an alert.
@@ -63,6 +66,13 @@ def scrub(text: str, *secrets: str) -> str:
             text = text.replace(secret, "***")
     text = _URI_CREDENTIALS.sub(r"\1***@", text)
     return _KEYWORD_PASSWORD.sub(r"\1***", text)
+
+
+def remember_secret_uri(uri: str) -> None:
+    """Mask the password in ``uri`` wherever it appears from now on (see :func:`scrub`), for
+    a URI that is not a database URL, such as a catalog's. The URI itself stays readable
+    once its ``user:password@`` is masked: it says where the catalog is."""
+    _KNOWN_SECRETS.update(s for s in _secrets_of(SecretStr(uri)) if s != uri)
 
 
 def _password_of(url: str) -> str:
@@ -141,8 +151,9 @@ class Database:
 
     ``origin`` says where the URI came from (e.g. the secret id), for error messages.
     Connecting retries transient failures (``retry_policy``, each retry reported through
-    ``on_retry``); errors raised while connected say whether they are transient, so a caller
-    can repeat a whole step (see core/retry.py).
+    ``on_retry``, waiting with ``sleep``); errors raised while connected say whether they are
+    transient, so a caller can repeat a whole step (see core/retry.py). Every attempt has a
+    deadline (``connect_timeout``) and, given ``check_stop``, ends at once on a stop request.
     """
 
     def __init__(
@@ -153,12 +164,19 @@ class Database:
         *,
         retry_policy: RetryPolicy = NO_RETRY,
         on_retry: Callable[[str], None] = lambda _message: None,
+        connect_timeout: int = CONNECT_TIMEOUT,
+        check_stop: Callable[[], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.label = label
         self.url = url
         self.origin = origin
         self.retry_policy = retry_policy
         self.on_retry = on_retry
+        self.connect_timeout = connect_timeout
+        # Raises to stop (runtime/shutdown.py's checkpoint): connects and backoffs wake for it.
+        self.check_stop = check_stop
+        self.sleep = sleep
         self._idle: list[tuple[bool, Connection]] | None = None  # see reusing_connections
         self._idle_lock = threading.Lock()
         _KNOWN_SECRETS.update(_secrets_of(url))
@@ -180,10 +198,15 @@ class Database:
         driver's errors become one scrubbed :class:`DatabaseError`. After use it is closed,
         or, if nothing went wrong and ``done`` is given, handed to ``done`` instead."""
 
+        uri = with_connection_defaults(self.url.get_secret_value(), self.connect_timeout)
+
         def attempt() -> C:
             started = time.perf_counter()
             try:
-                conn = open_connection(self.url.get_secret_value())
+                if self.check_stop is None:
+                    conn = open_connection(uri)
+                else:
+                    conn = interruptible(partial(open_connection, uri), self.check_stop)
                 CONNECT_TIME.add(time.perf_counter() - started)
                 return conn
             except driver_error as exc:
@@ -196,6 +219,7 @@ class Database:
             what=f"connecting to the {self.label} database",
             policy=self.retry_policy,
             on_retry=self.on_retry,
+            sleep=self.sleep,
         )
         try:
             yield conn

@@ -9,7 +9,10 @@ these messages end up in CloudWatch and in alerts.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,9 +27,31 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _FORMAT = 'RDS JSON: {"host", "port", "username", "password", "dbname"}'
 
 
-def default_sslmode(host: str) -> str:
-    """``require`` over a network; ``prefer`` on this machine, where TLS protects nothing."""
-    return "prefer" if host in LOCAL_HOSTS or host.startswith("/") else "require"
+# Where the image keeps AWS's RDS CA bundle (docs/deploy.md); PGSSLROOTCERT may name another.
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
+_RDS_HOST = re.compile(r"\.rds\.amazonaws\.com(\.cn)?$", re.IGNORECASE)
+
+
+def is_rds_host(host: str) -> bool:
+    return bool(_RDS_HOST.search(host))
+
+
+def rds_ca_bundle() -> str | None:
+    """The RDS CA bundle to verify RDS servers with: PGSSLROOTCERT's file, else the image's;
+    None if neither is there."""
+    for candidate in (os.environ.get("PGSSLROOTCERT"), RDS_CA_BUNDLE):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def default_sslmode(host: str, ca_bundle: str | None = None) -> str:
+    """``verify-full`` for an RDS host when the RDS CA bundle is at hand (the server's
+    identity checked: a man in the middle is refused); ``require`` over any other network
+    (encrypted, identity unchecked); ``prefer`` on this machine, where TLS protects nothing."""
+    if host in LOCAL_HOSTS or host.startswith("/"):
+        return "prefer"
+    return "verify-full" if is_rds_host(host) and ca_bundle else "require"
 
 
 def parse_secret(text: str | None, secret_id: str) -> dict[str, Any]:
@@ -42,7 +67,11 @@ def parse_secret(text: str | None, secret_id: str) -> dict[str, Any]:
 
 
 def database_url(
-    secret: Mapping[str, Any], *, secret_id: str, sslmode: str | None = None
+    secret: Mapping[str, Any],
+    *,
+    secret_id: str,
+    sslmode: str | None = None,
+    ca_bundle: str | None = None,
 ) -> SecretStr:
     """The libpq URI of an RDS-format secret.
 
@@ -65,7 +94,9 @@ def database_url(
 
     host = secret["host"]
     credentials = f"{quote(secret['username'], safe='')}:{quote(secret['password'], safe='')}"
-    params = {"sslmode": sslmode or default_sslmode(host)}
+    params = {"sslmode": sslmode or default_sslmode(host, ca_bundle)}
+    if params["sslmode"] in {"verify-ca", "verify-full"} and ca_bundle:
+        params["sslrootcert"] = ca_bundle
     if host.startswith("/"):
         netloc = f"{credentials}@"
         params = {"host": host, "port": str(port), **params}
@@ -106,4 +137,4 @@ def fetch_secret(secret_id: str) -> str | None:
 def database_url_from_secret(secret_id: str, *, sslmode: str | None = None) -> SecretStr:
     """The URI of the database a Secrets Manager secret describes."""
     secret = parse_secret(fetch_secret(secret_id), secret_id)
-    return database_url(secret, secret_id=secret_id, sslmode=sslmode)
+    return database_url(secret, secret_id=secret_id, sslmode=sslmode, ca_bundle=rds_ca_bundle())

@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 
 @handle_errors
 def seed(
+    context: typer.Context,
     url: Annotated[
         str | None,
         typer.Option(
-            help="PostgreSQL URI to seed (default: the source of the settings).",
+            help="PostgreSQL URI to seed (default: AINSDALE_SOURCE_URL, the source of the "
+            "settings). Keep its password out of the command line, where every user of the "
+            "machine can read it (ps): set the URI in AINSDALE_SEED_URL instead, or leave "
+            "the password out and set PGPASSWORD.",
             envvar="AINSDALE_SEED_URL",
             show_envvar=False,
         ),
@@ -47,9 +51,29 @@ def seed(
     if url and (problem := postgres_uri_problem(url)):
         raise ConfigError(f"--url {problem}")
     ctx = make_context()
+    if url and _password_in_argv(context, url):
+        ctx.reporter.warning(
+            "--url holds a password, which every user of this machine can read in the "
+            "process list; set AINSDALE_SEED_URL (or AINSDALE_SOURCE_URL) instead, or leave "
+            "the password out and set PGPASSWORD"
+        )
     db = Database("source", SecretStr(url)) if url else ctx.source
     counts = run_seed(db, scale=scale, random_seed=random_seed, force=force)
     print_counts("seeded", counts)
+
+
+def _password_in_argv(context: typer.Context, url: str) -> bool:
+    """Whether ``url`` came from the command line (not AINSDALE_SEED_URL) with a password."""
+    from urllib.parse import urlsplit
+
+    # By name: Typer's Context may come from its own copy of Click, with its own enum.
+    source = context.get_parameter_source("url")
+    if source is None or source.name != "COMMANDLINE":
+        return False
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
 
 
 @handle_errors

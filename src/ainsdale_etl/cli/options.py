@@ -49,7 +49,7 @@ def chosen_batches(
 ) -> list[str] | None:
     """The committed batches of ``bucket`` a --batch-id or --since/--until names (None: no
     choice made). Only a range lists the bucket: a scheduled run names none, and one batch is
-    one look at its manifest (see core/watermarks.py: listings must not grow with history)."""
+    one look at its manifest (listings must not grow with history: see load/ledger.py)."""
     if batch_id is None and since is None and until is None:
         return None
     if since is None and until is None:

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ainsdale_etl.adapters.postgres import scrub
 from ainsdale_etl.core.events import NullReporter, Progress
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ class JsonReporter(_Whereabouts):
             **fields,
         }
         record |= embedded_metrics(self.namespace, event, record, int(now.timestamp() * 1000))
-        self.stream.write(json.dumps(record, default=str) + "\n")
+        # Every line scrubbed: a warning or a check may quote a library's error, and that may
+        # quote a URI with its password (a catalog's, a database's).
+        self.stream.write(scrub(json.dumps(record, default=str)) + "\n")
         self.stream.flush()
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
@@ -114,7 +117,7 @@ class ConsoleReporter(_Whereabouts):
     def warning(self, message: str, **fields: Any) -> None:
         self._note(fields)
         # One line however long: the names in it must survive a copy and a grep.
-        self.console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+        self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", soft_wrap=True)
 
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Progress]:

@@ -30,6 +30,7 @@ def publish(ctx: Any, out: Path, date_from: Any = None, date_to: Any = None) -> 
     result = write_report(
         ctx.warehouse, out, date_from=date_from, date_to=date_to, previous=previous or b""
     )
+    _warn(ctx, result.warnings)
     if result.as_of is None:
         raise ConfigError("the warehouse holds no loaded batch yet: there is no report to publish")
     published = publish_report(ctx.processed, result.folder, result.as_of[0])
@@ -38,6 +39,11 @@ def publish(ctx: Any, out: Path, date_from: Any = None, date_to: Any = None) -> 
         f"report published to {base}/{published.batch_prefix} and {base}/{published.latest_prefix}",
         batch_id=result.as_of[0],
     )
+
+
+def _warn(ctx: Any, warnings: tuple[str, ...]) -> None:
+    for message in warnings:
+        ctx.reporter.warning(message, kind="report_chart_left_out")
 
 
 def publish_after_load(ctx: Any, loaded: int) -> None:
@@ -101,7 +107,10 @@ def report(
         else:
             from ainsdale_etl.ops.report.write import write_report
 
-            write_report(ctx.warehouse, out, date_from=_day(date_from), date_to=_day(date_to))
+            result = write_report(
+                ctx.warehouse, out, date_from=_day(date_from), date_to=_day(date_to)
+            )
+            _warn(ctx, result.warnings)
         say(f"report written to {(out / 'index.html').resolve()}")
     if url or publish_it:
         from ainsdale_etl.ops.report.publish import latest_url

@@ -21,7 +21,16 @@ from ainsdale_etl.core.registry import SCHEMA_VERSION
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 
 _BATCH_ID = re.compile(r"^(\d{8})T(\d{6})(\d{6})Z$")
+# An object's file name: <batch_id>_<table>.<ext>, the extension perhaps after a rewrite's
+# stamp (see rewrite_extension).
+_OBJECT_NAME = re.compile(
+    r"(?P<batch>\d{8}T\d{12}Z)_(?P<table>[a-z][a-z0-9_]*)\.(?P<ext>(?:\d{8}T\d{12}Z\.)?[a-z]+)"
+)
 MANIFEST_SUFFIX = "_manifest.json"
+# A manifest is read whole, and parsing takes ~35 times its size in memory (a 48 MB one took
+# 1.7 GB). What this release writes stays far below (in-flight xids are bounded runs, see
+# extract/windows.py); a larger one is refused, not read.
+MAX_MANIFEST_BYTES = 16 << 20
 
 
 def new_batch_id(now: datetime | None = None, *, after: str | None = None) -> str:
@@ -89,10 +98,13 @@ class TableEntry(BaseModel):
     sha256: str | None = None
     # Extract only (see extract/windows.py): the source snapshot the rows were read in, as
     # pg_current_snapshot() prints it, the transactions in flight at that moment (their
-    # writes belong to the next window) and, if that list may be incomplete, the xid from
-    # which all count as in flight; the snapshot's clock in UTC, for people.
+    # writes belong to the next window) as runs [first, last] of consecutive xids (a bounded
+    # number: older manifests listed every xid in ``in_flight``, still read) and, if those
+    # may be incomplete, the xid from which all count as in flight; the snapshot's clock in
+    # UTC, for people.
     snapshot: str | None = None
     in_flight: list[int] = []
+    in_flight_ranges: list[tuple[int, int]] = []
     in_flight_from: int | None = None
     upper: str | None = None
     # Extract only: ids that left the source since the previous key check, and the object
@@ -144,6 +156,7 @@ def write_manifest(storage: Storage, manifest: Manifest) -> None:
 
 def read_manifest(storage: Storage, batch_id: str) -> Manifest:
     raw = storage.get_bytes(manifest_key(batch_id))
+    check_manifest_size(batch_id, len(raw), storage.uri)
     try:
         manifest = Manifest.model_validate_json(raw)
     except ValidationError as exc:
@@ -154,6 +167,16 @@ def read_manifest(storage: Storage, batch_id: str) -> Manifest:
     if "schema_version" not in manifest.model_fields_set:
         manifest.schema_version = 1
     return manifest
+
+
+def check_manifest_size(batch_id: str, size: int, uri: str) -> None:
+    """Refuse a manifest larger than ``MAX_MANIFEST_BYTES`` before it is parsed."""
+    if size > MAX_MANIFEST_BYTES:
+        raise BadInputError(
+            f"batch {batch_id}: manifest {manifest_key(batch_id)} in {uri} is {size:,} bytes, "
+            f"over the {MAX_MANIFEST_BYTES:,} this release reads (written by an older release "
+            "that listed every in-flight xid?); re-extract the batch with this release"
+        )
 
 
 def readable(manifest: Manifest) -> Manifest:
@@ -168,9 +191,56 @@ def readable(manifest: Manifest) -> Manifest:
     return manifest
 
 
+def object_of(key: str) -> tuple[str, str, str] | None:
+    """The batch id, table and extension a batch object's key names; None if ``key`` is not
+    exactly such a key (another folder, a ``..``, another name)."""
+    match = _OBJECT_NAME.fullmatch(key.rpartition("/")[2])
+    if match is None or not _is_batch_id(match["batch"]):
+        return None
+    batch_id, table, extension = match.group("batch", "table", "ext")
+    return (batch_id, table, extension) if key == object_key(batch_id, table, extension) else None
+
+
+def check_object_key(batch_id: str, key: str, table: str | None = None) -> None:
+    """Refuse a key a manifest of ``batch_id`` may not name (for ``table``, if given): only
+    its own batch's objects, named for it, and for an id set (``.ids``) an earlier batch's,
+    which later batches point at again while a table's ids are unchanged."""
+    named = object_of(key)
+    where = f"batch {batch_id}: table {table or (named[1] if named else '?')}: object key {key!r}"
+    if named is None:
+        raise BadInputError(
+            f"{where} is not a batch object's key (data/YYYY/MM/DD/<batch_id>/<batch_id>_"
+            "<table>.<ext>); the manifest was altered: restore it or re-extract the batch"
+        )
+    owner, its_table, extension = named
+    if table is not None and its_table != table:
+        raise BadInputError(f"{where} is named for table {its_table}; the manifest was altered")
+    if owner != batch_id and not (extension.endswith("ids") and owner < batch_id):
+        raise BadInputError(
+            f"{where} belongs to batch {owner}, not to this one; the manifest was altered: "
+            "restore it or re-extract the batch"
+        )
+
+
+def check_object_keys(manifest: Manifest) -> Manifest:
+    """``manifest``, if every object it names is one it may name (see check_object_key)."""
+    for table, entry in manifest.tables.items():
+        for key in (entry.key, entry.ids_key):
+            if key is not None:
+                check_object_key(manifest.batch_id, key, table)
+    return manifest
+
+
 def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> Path:
-    """A batch's object downloaded to ``tmp`` and checked against its manifest entry."""
+    """A batch's object downloaded to ``tmp`` and checked against its manifest entry: its key
+    must be one the batch may name (:func:`check_object_key`), its checksum given and equal."""
     key = entry.key or ""
+    check_object_key(batch_id, key)
+    if not entry.sha256:
+        raise BadInputError(
+            f"batch {batch_id}: object {key} has no checksum in its manifest; objects are "
+            "checked before use: restore the manifest or re-run the step that wrote it"
+        )
     path = tmp / key.rsplit("/", 1)[-1]
     try:
         storage.get_file(key, path)
@@ -178,7 +248,7 @@ def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path)
         raise BadInputError(
             f"batch {batch_id}: object {key} named by its manifest is missing"
         ) from None
-    if entry.sha256 and sha256_file(path) != entry.sha256:
+    if sha256_file(path) != entry.sha256:
         raise BadInputError(
             f"batch {batch_id}: object {key} does not match its manifest checksum "
             "(changed or truncated after it was written); re-run the step that wrote it"
@@ -189,7 +259,7 @@ def fetch_checked(storage: Storage, batch_id: str, entry: TableEntry, tmp: Path)
 def committed_batches(storage: Storage, *, since: str | None = None) -> list[str]:
     """Ids of the batches whose manifest exists, oldest first; with ``since``, only that batch
     and those after it, in one listing that starts there (its cost does not grow with the
-    batches before it: see :mod:`ainsdale_etl.core.watermarks`)."""
+    batches before it: a step lists from the ledger's newest batch, see pipeline/repair.py)."""
     ids = []
     after = batch_prefix(since).removesuffix("/") if since else None
     for key in storage.list("data/", after=after):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,41 @@ def postgres_uri_problem(uri: str) -> str | None:
             "is malformed: its user:password holds an unencoded '@', '/' or '?' (or an '@' "
             "follows the host); percent-encode them as %40, %2F and %3F"
         )
+    return uri_syntax_problem(uri) or _libpq_problem(uri)
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def uri_syntax_problem(uri: str) -> str | None:
+    """What makes ``uri`` unparseable (an unclosed ``[``, a bad port or ``%`` escape), never
+    echoing any of it; None if nothing."""
+    from urllib.parse import urlsplit
+
+    if _BAD_ESCAPE.search(uri):
+        return "is malformed: a '%' not followed by two hex digits (write a '%' itself as %25)"
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError as exc:
+        reason = "an unclosed '[' around an IPv6 host" if "IPv6" in str(exc) else "a bad port"
+        return f"is malformed: {reason}"
+    return None
+
+
+def _libpq_problem(uri: str) -> str | None:
+    """What libpq itself refuses in a PostgreSQL URI (an unknown query parameter...), in its
+    words up to the quote of the URI, which may hold the password."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(uri)
+    except ProgrammingError as exc:
+        reason, _, quoted = str(exc).partition(":")
+        if reason == "invalid URI query parameter":  # the quote is the parameter's name
+            return f"has an unknown query parameter {quoted.strip()} (see libpq's parameters)"
+        return f"is malformed: {reason.strip()}"
     return None
 
 
@@ -76,8 +112,10 @@ class Settings(AlertSettings):
     )
     database_sslmode: SslMode | None = Field(
         None,
-        description="libpq sslmode of connections built from a secret; default require, "
-        "or prefer for localhost and unix sockets.",
+        description="libpq sslmode of connections built from a secret; default verify-full "
+        "for an RDS host when the RDS CA bundle is at hand (PGSSLROOTCERT, or the image's "
+        "/etc/ssl/certs/rds-global-bundle.pem), else require; prefer for localhost and unix "
+        "sockets.",
     )
     s3_sse: Literal["AES256", "aws:kms"] | None = Field(
         None, description="Server-side encryption S3 writes ask for (unset: the bucket default)."
@@ -125,6 +163,14 @@ class Settings(AlertSettings):
         "connection, restart, no free slots), with exponential backoff and jitter.",
     )
 
+    db_connect_timeout: int = Field(
+        10,
+        ge=2,
+        le=300,
+        description="Seconds a database connection attempt may take (libpq's connect_timeout): "
+        "a host that accepts connections and never answers fails the attempt, not the run.",
+    )
+
     bulk_load_min_rows: int = Field(
         10_000,
         ge=1,
@@ -165,8 +211,13 @@ class Settings(AlertSettings):
     @field_validator("lake_catalog")
     @classmethod
     def _a_lake_catalog(cls, value: str) -> str:
-        if value.lower() in {"sql", "glue", "none", "off", ""} or "://" in value:
-            return value.lower() if "://" not in value else value
+        if "://" in value:
+            problem = uri_syntax_problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value
+        if value.lower() in {"sql", "glue", "none", "off", ""}:
+            return value.lower()
         raise ValueError("must be sql, glue, none or a catalog URI (scheme://...)")
 
     @property

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import select
+import time
 from typing import TYPE_CHECKING, BinaryIO
+
+from ainsdale_etl.runtime.shutdown import checkpoint
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
+# A scan may find nothing for a long while before its first row (a window at the end of a big
+# table): the server is silent, not dead. Dead peers are found sooner by TCP keepalives.
+IDLE_TIMEOUT = 1800.0
+_TICK = 0.25  # seconds between looks at a stop request while waiting
 
-def copy_out(conn: psycopg.Connection, statement: sql.Composed, out: BinaryIO) -> int:
+
+def copy_out(
+    conn: psycopg.Connection,
+    statement: sql.Composed,
+    out: BinaryIO,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> int:
     """Run ``COPY ... TO STDOUT`` on ``conn`` (in the transaction it has open, if any: unlike
     ``cursor.copy``, this does not begin one), writing
     what the server sends to ``out``; returns the rows copied.
@@ -21,13 +35,36 @@ def copy_out(conn: psycopg.Connection, statement: sql.Composed, out: BinaryIO) -
     way. libpq is used in non-blocking mode, and the waits for the server are ``select`` calls,
     which let go of the GIL: a scan that finds few rows must not stall the other threads (the
     other copies, the imports of run-all, a SIGTERM handler).
+
+    Every wait is bounded: it wakes every ``_TICK`` seconds to honour a stop request
+    (:func:`~ainsdale_etl.runtime.shutdown.checkpoint`), and after ``idle_timeout`` seconds
+    without the server taking or sending a byte it gives up with a transient error.
     """
     from psycopg import errors, pq
 
     pgconn = conn.pgconn
 
+    def wait(*, write: bool = False) -> bool:
+        """Until the socket can be read (or, with ``write``, written): whether it can be read."""
+        deadline = time.monotonic() + idle_timeout
+        while True:
+            # The extract's wording (see extract.py), which verify's reads share.
+            checkpoint("during the extract (or verify), while a query ran on the source")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                # libpq's wording for a time-out: transient (core/retry.py), exit 75.
+                raise errors.OperationalError(
+                    f"timed out: the source sent or took nothing for {idle_timeout:g} s"
+                )
+            sock = pgconn.socket
+            readable, writable, _ = select.select(
+                [sock], [sock] if write else [], [], min(_TICK, remaining)
+            )
+            if readable or writable:
+                return bool(readable)
+
     def wait_for_server() -> None:
-        select.select([pgconn.socket], [], [])
+        wait()
         pgconn.consume_input()
 
     def next_result() -> pq.abc.PGresult | None:
@@ -35,8 +72,17 @@ def copy_out(conn: psycopg.Connection, statement: sql.Composed, out: BinaryIO) -
             wait_for_server()
         return pgconn.get_result()
 
+    def send(query: bytes) -> None:
+        pgconn.send_query(query)
+        # In non-blocking mode libpq queues what the socket will not take at once: a query
+        # larger than the socket buffers stays queued until flushed, while the server waits
+        # for the rest of it (a multi-MB query hung both sides for ever).
+        while pgconn.flush():
+            if wait(write=True):
+                pgconn.consume_input()  # the server may answer (an error) before it has all
+
     try:
-        pgconn.send_query(statement.as_bytes(conn))
+        send(statement.as_bytes(conn))
         result = next_result()
         if result is not None and result.status == pq.ExecStatus.COPY_OUT:
             read, write = pgconn.get_copy_data, out.write

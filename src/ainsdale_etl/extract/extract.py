@@ -300,7 +300,7 @@ def _extract_table(
         rows = copy_out(conn, copy_sql(table, window), out)
     entry = TableEntry(
         snapshot=str(snap.snapshot),
-        in_flight=list(snap.in_flight.xids),
+        in_flight_ranges=list(snap.in_flight.ranges),
         in_flight_from=snap.in_flight.uncertain_from,
         upper=format_ts(snap.upper),
         rows=rows,

@@ -8,6 +8,10 @@ role may call, answers "in progress" for the subtransactions of a running transa
 A transaction of ``xip`` that ended before that answer came may have left subtransactions
 that now read "committed": then every xid from it up counts as in flight, so its rows are
 read again next time rather than lost.
+
+The server answers in runs of consecutive xids, and at most ``MAX_IN_FLIGHT_RANGES`` of them
+are kept (see "In bounded space" in :mod:`.windows`): a transaction holding 900,000
+subtransactions is one run, not 900,000 numbers in every manifest and copy.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.extract.windows import Snapshot, widen_to_xid8
+from ainsdale_etl.extract.windows import (
+    Snapshot,
+    XidRange,
+    bounded,
+    widen_to_xid8,
+    xid_ranges,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -28,10 +38,11 @@ _HALF = 1 << 31
 
 @dataclass(frozen=True)
 class InFlight:
-    """xids in ``[snapshot.xmin, snapshot.xmax)`` whose writes the snapshot did not see, and,
-    if that list may be incomplete, the xid from which every one counts as unseen."""
+    """xids in ``[snapshot.xmin, snapshot.xmax)`` whose writes the snapshot did not see, as
+    runs ``(first, last)``, and, if those may be incomplete, the xid from which every one
+    counts as unseen."""
 
-    xids: tuple[int, ...]
+    ranges: tuple[XidRange, ...]
     uncertain_from: int | None = None
 
 
@@ -40,18 +51,23 @@ def read_in_flight(conn: psycopg.Connection, snapshot: Snapshot) -> InFlight:
     if not snapshot.xip:
         return InFlight(())  # nothing was running below xmax: the common case
     if snapshot.xmax - snapshot.xmin > MAX_STATUS_SCAN:
-        return InFlight(snapshot.xip, snapshot.xmin)
-    status = "SELECT x FROM {} x WHERE pg_xact_status(x::text::xid8) = 'in progress' ORDER BY x"
-    running = conn.execute(
-        status.format("generate_series(%s::bigint, %s::bigint - 1)"),
+        return InFlight(*bounded(xid_ranges(snapshot.xip), snapshot.xmin))
+    status = "SELECT x FROM {} x WHERE pg_xact_status(x::text::xid8) = 'in progress'"
+    # Runs ("gaps and islands"): consecutive xids share x - row_number().
+    runs = conn.execute(
+        "SELECT min(x), max(x) FROM (SELECT x, x - row_number() OVER (ORDER BY x) AS run FROM ("
+        + status.format("generate_series(%s::bigint, %s::bigint - 1)")
+        + ") running) numbered GROUP BY run ORDER BY 1",
         [snapshot.xmin, snapshot.xmax],
     ).fetchall()
     xip = list(snapshot.xip)
     still = {x for (x,) in conn.execute(status.format("unnest(%s::bigint[])"), [xip])}
     ended = [x for x in snapshot.xip if x not in still]
     return InFlight(
-        tuple(sorted({x for (x,) in running} | set(snapshot.xip))),
-        min(ended) if ended else None,
+        *bounded(
+            [*((int(a), int(b)) for a, b in runs), *xid_ranges(snapshot.xip)],
+            min(ended) if ended else None,
+        )
     )
 
 

@@ -28,6 +28,15 @@ it cannot be sure, it counts more as in flight, never fewer: a version read twic
 downstream (dimensions are upserted, facts are unique on their natural key), a version never
 read is lost.
 
+In bounded space
+----------------
+A writer can hold hundreds of thousands of subtransactions open (an ORM's nested savepoints, a
+PL/pgSQL ``EXCEPTION`` block per row). The in-flight set is kept as runs of consecutive xids
+(``[first, last]``): such a writer's subtransactions are mostly one run. At most
+``MAX_IN_FLIGHT_RANGES`` runs are kept, the oldest; every xid from the first one left out up
+counts as in flight instead (``in_flight_from``), which reads more again, never less. So
+neither a manifest nor the copy's SQL grows with the writers' transactions.
+
 Each row's xid is compared through ``age(xmin)``, the distance from a reference xid that is
 fixed for the transaction, so a table is still read by one sequential scan, as cheaply as a
 range on a timestamp; xid wraparound is handled by working in 64-bit ``xid8`` for the bounds.
@@ -55,6 +64,54 @@ PY_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 _XID32 = 1 << 32
 # Further apart than this, two xids cannot be told apart modulo 2^32: read the table whole.
 MAX_XID_SPAN = (1 << 31) - 1
+# Runs of in-flight xids kept in a manifest and sent in a copy's WHERE clause (see "In bounded
+# space" above): each run is one comparison per row scanned.
+MAX_IN_FLIGHT_RANGES = 100
+
+XidRange = tuple[int, int]  # the xids first..last, both included
+
+
+def xid_ranges(xids: Iterable[int]) -> tuple[XidRange, ...]:
+    """``xids`` as sorted runs of consecutive xids."""
+    runs: list[list[int]] = []
+    for xid in sorted(set(xids)):
+        if runs and xid == runs[-1][1] + 1:
+            runs[-1][1] = xid
+        else:
+            runs.append([xid, xid])
+    return tuple((first, last) for first, last in runs)
+
+
+def merge_ranges(ranges: Iterable[XidRange]) -> tuple[XidRange, ...]:
+    """``ranges`` sorted, with those that overlap or touch made one."""
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return tuple((first, last) for first, last in merged)
+
+
+def bounded(
+    ranges: Iterable[XidRange], uncertain_from: int | None
+) -> tuple[tuple[XidRange, ...], int | None]:
+    """An in-flight set in at most ``MAX_IN_FLIGHT_RANGES`` runs: those at or above
+    ``uncertain_from`` go (it counts them already), and past the limit every xid from the
+    first run left out up counts as in flight. Never fewer xids than given, often more."""
+    kept = [r for r in merge_ranges(ranges) if uncertain_from is None or r[0] < uncertain_from]
+    if len(kept) > MAX_IN_FLIGHT_RANGES:
+        cut = kept[MAX_IN_FLIGHT_RANGES][0]
+        uncertain_from = cut if uncertain_from is None else min(cut, uncertain_from)
+        kept = kept[:MAX_IN_FLIGHT_RANGES]
+    return tuple(kept), uncertain_from
+
+
+def in_flight_of(entry: TableEntry) -> tuple[XidRange, ...]:
+    """The in-flight runs a manifest entry records, as runs whatever release wrote it (before
+    runs, every xid was listed in ``in_flight``)."""
+    runs = (tuple(r) for r in entry.in_flight_ranges)
+    return merge_ranges([*xid_ranges(entry.in_flight), *((r[0], r[1]) for r in runs)])
 
 
 @dataclass(frozen=True)
@@ -77,20 +134,20 @@ class Snapshot:
 @dataclass(frozen=True)
 class Window:
     """The row versions of one table an extract reads: every one the snapshot sees whose xid is
-    at or above ``floor`` (None: from the beginning), or in ``also``, or at or above
-    ``also_from``; and, for a batch read again, below ``below`` and not in ``excluding`` (what
-    that batch's own snapshot could see).
+    at or above ``floor`` (None: from the beginning), or in a run of ``also``, or at or above
+    ``also_from``; and, for a batch read again, below ``below`` and in no run of ``excluding``
+    (what that batch's own snapshot could see).
 
     ``reference`` is the xid ``age()`` measures from on the reading connection.
     """
 
     reference: int
     floor: int | None = None
-    also: tuple[int, ...] = ()
+    also: tuple[XidRange, ...] = ()
     also_from: int | None = None
     why_whole: str | None = field(default=None, compare=False)  # set when read whole on purpose
     below: int | None = None
-    excluding: tuple[int, ...] = ()
+    excluding: tuple[XidRange, ...] = ()
 
     def where(self, table: SourceTable) -> sql.Composable:
         """The WHERE clause selecting the window's rows of ``table``."""
@@ -103,10 +160,26 @@ class Window:
         def at_least(xid: int) -> sql.Composable:
             return sql.SQL("{} BETWEEN 0 AND {}").format(age, sql.Literal(self.reference - xid))
 
-        def any_of(xids: tuple[int, ...]) -> sql.Composable:
-            return sql.SQL("{} = ANY({}::xid[])").format(
-                xmin, sql.Literal([str(x % _XID32) for x in xids])
-            )
+        def any_of(ranges: tuple[XidRange, ...]) -> sql.Composable:
+            # Lone xids in one array (hashed by the server), runs as ranges of age().
+            lone = [first for first, last in ranges if first == last]
+            parts: list[sql.Composable] = []
+            if lone:
+                parts.append(
+                    sql.SQL("{} = ANY({}::xid[])").format(
+                        xmin, sql.Literal([str(x % _XID32) for x in lone])
+                    )
+                )
+            for first, last in ranges:
+                if first != last:
+                    parts.append(
+                        sql.SQL("{} BETWEEN {} AND {}").format(
+                            age,
+                            sql.Literal(self.reference - last),
+                            sql.Literal(self.reference - first),
+                        )
+                    )
+            return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
 
         conditions: list[sql.Composable] = []
         if self.floor is not None:
@@ -169,7 +242,10 @@ def window_of(
     assert batch.snapshot is not None
     own = Snapshot.parse(batch.snapshot)
     after = next_window(previous, snapshot, reference)
-    return replace(after, below=own.xmax, excluding=tuple(sorted({*own.xip, *batch.in_flight})))
+    # Only the runs listed: what the batch's snapshot may or may not have seen above its
+    # in_flight_from is read again here (its next batch reads it too), rather than lost.
+    excluding = merge_ranges([*xid_ranges(own.xip), *in_flight_of(batch)])
+    return replace(after, below=own.xmax, excluding=excluding)
 
 
 def next_window(previous: TableEntry | None, snapshot: Snapshot, reference: int) -> Window:
@@ -190,5 +266,7 @@ def next_window(previous: TableEntry | None, snapshot: Snapshot, reference: int)
         )
     if reference - before.xmin > MAX_XID_SPAN:
         return Window(reference, why_whole="over 2^31 transactions ran since its last batch")
-    in_flight = tuple(sorted({*before.xip, *previous.in_flight}))
-    return Window(reference, before.xmax, in_flight, previous.in_flight_from)
+    in_flight, uncertain_from = bounded(
+        [*xid_ranges(before.xip), *in_flight_of(previous)], previous.in_flight_from
+    )
+    return Window(reference, before.xmax, in_flight, uncertain_from)

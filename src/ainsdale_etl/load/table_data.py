@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import TableEntry, fetch_checked
+from ainsdale_etl.core.errors import BadInputError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -65,11 +66,22 @@ def numbered_batches(
 
 
 def open_star_table(processed: Storage, batch_id: str, entry: TableEntry, tmp: Path) -> TableData:
-    """A star table's Parquet object, downloaded, checked, and opened as a stream of batches."""
+    """A star table's Parquet object, downloaded, checked (its checksum, and its schema against
+    the registry's: see :mod:`.object_schema`), and opened as a stream of batches."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(fetch_checked(processed, batch_id, entry, tmp))
+    from ainsdale_etl.load.object_schema import check_star_schema
+
+    path = fetch_checked(processed, batch_id, entry, tmp)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BadInputError(
+            f"batch {batch_id}: object {entry.key} is not a Parquet file ({exc}); re-run "
+            "the transform of this batch"
+        ) from None
+    check_star_schema(batch_id, entry.key or "", parquet.schema_arrow)
     reader = parquet.iter_batches(batch_size=PARQUET_READ_ROWS)
     return TableData(
         parquet.metadata.num_rows,

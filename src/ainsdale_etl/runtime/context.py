@@ -8,7 +8,7 @@ from functools import cached_property
 
 from pydantic import SecretStr
 
-from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.adapters.postgres import Database, remember_secret_uri
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
@@ -29,6 +29,12 @@ class Context:
     environment_id: str | None = None
     rebound: bool = False  # --rebind: the lake may move its tables to this environment's bucket
 
+    def __post_init__(self) -> None:
+        # A catalog URI may carry a password (postgresql+psycopg://etl:...@, https://u:p@):
+        # masked like the database URLs in every line this process prints, logs or pages.
+        if "://" in self.settings.lake_catalog:
+            remember_secret_uri(self.settings.lake_catalog)
+
     def _database(
         self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
     ) -> Database:
@@ -40,17 +46,39 @@ class Context:
             sslmode = self.settings.database_sslmode
             url = database_url_from_secret(secret_id, sslmode=sslmode)
             origin = f"secret {secret_id}"
+            self._warn_if_unverified(label, url)
         elif url is None:
             from ainsdale_etl.adapters.embedded import embedded_url
 
             url = SecretStr(embedded_url(self.settings.home, embedded_name))
+        from ainsdale_etl.runtime.shutdown import check_stop, pause
+
         return Database(
             label,
             url,
             origin=origin,
             retry_policy=self.retry_policy,
             on_retry=lambda message: self.reporter.warning(message),
+            connect_timeout=self.settings.db_connect_timeout,
+            check_stop=check_stop,
+            sleep=pause,
         )
+
+    def _warn_if_unverified(self, label: str, url: SecretStr) -> None:
+        """Say so when an RDS server's identity goes unchecked (no CA bundle at hand)."""
+        from urllib.parse import parse_qs, urlsplit
+
+        from ainsdale_etl.adapters.secrets import RDS_CA_BUNDLE, is_rds_host
+
+        parts = urlsplit(url.get_secret_value())
+        mode = parse_qs(parts.query).get("sslmode", [""])[0]
+        if is_rds_host(parts.hostname or "") and mode not in {"verify-ca", "verify-full"}:
+            self.reporter.warning(
+                f"the {label} database is on RDS but its server's identity is not verified "
+                f"(sslmode={mode}): put the RDS CA bundle at {RDS_CA_BUNDLE} or name it in "
+                "PGSSLROOTCERT, for sslmode=verify-full (docs/deploy.md)",
+                kind="tls_unverified",
+            )
 
     @property
     def retry_policy(self) -> RetryPolicy:

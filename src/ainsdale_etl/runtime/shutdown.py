@@ -58,3 +58,14 @@ def checkpoint(where: str) -> None:
             f"stopped by {_signal_name or 'request'} {where}; nothing partial was committed, "
             "rerun the same command to carry on"
         )
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds`` (a retry's backoff), ending at once if a stop is requested."""
+    _stop.wait(seconds)
+    checkpoint("while waiting to retry")
+
+
+def check_stop() -> None:
+    """Stop if a stop was requested while a connection was being made."""
+    checkpoint("while connecting to a database")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from ainsdale_etl.core.batches import (
     Manifest,
     TableEntry,
+    check_object_keys,
     fetch_checked,
     object_key,
     parse_batch_id,
@@ -213,7 +214,7 @@ def transform_batch(
     )
 
     started = time.perf_counter()
-    manifest = readable(read_manifest(ingest, batch_id))
+    manifest = check_object_keys(readable(read_manifest(ingest, batch_id)))
     for name in (n for n in manifest.tables if n not in SOURCE_TABLES):
         reporter.warning(f"batch {batch_id}: ignoring unknown table {name}", batch_id=batch_id)
     warnings: list[str] = []  # reported from this thread, not from the workers

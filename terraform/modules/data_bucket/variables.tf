@@ -23,3 +23,9 @@ variable "current_version_expiration_days" {
   type        = number
   default     = null
 }
+
+variable "expiring_prefixes" {
+  description = "Key prefix => days its objects are kept (current versions; then noncurrent_version_retention_days more). For objects that only pile up, such as reports/<batch_id>/."
+  type        = map(number)
+  default     = {}
+}

@@ -46,6 +46,12 @@ class LocalStorage:
             return f"{existing} is not a folder"
         if not os.access(existing, os.W_OK | os.X_OK):
             return f"{existing} is not writable by this user"
+        # Permissions do not tell it all (root passes every access(); /proc refuses folders
+        # to root too): make and remove a folder where the first write would.
+        try:
+            Path(tempfile.mkdtemp(prefix=".ainsdale-check-", dir=existing)).rmdir()
+        except OSError as exc:
+            return f"a folder cannot be made in {existing} ({exc.strerror})"
         return None
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
@@ -105,7 +111,7 @@ class LocalStorage:
 
     def list(self, prefix: str = "", *, after: str | None = None) -> list[str]:
         """Keys under ``prefix`` (after ``after``), walking only the folders that can hold
-        them: a listing from a watermark costs the same after 3 batches or 3,000, as on S3."""
+        them: a listing from a batch on costs the same after 3 batches or 3,000, as on S3."""
         if not self.root.is_dir():
             return []
         keys = []

@@ -39,7 +39,10 @@ CHART_NAMES = (
 CONFIG: dict[str, Any] = {
     "font": FONTS,
     "title": {"anchor": "start", "fontSize": 15, "subtitleColor": "#57606a"},
-    "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e5e5e5"},
+    # No labelLimit: Vega would cut a label by UTF-16 code unit, through an emoji; labels
+    # come shortened by grapheme instead (<field>_short, see labels.py).
+    "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#e5e5e5", "labelLimit": 0},
+    "legend": {"labelLimit": 0},
     "view": {"stroke": None},
 }
 
@@ -163,10 +166,10 @@ def ranked(dataset: str, p: Params, title: str, what: str) -> alt.Chart:
     import altair as alt
 
     return (
-        _top(_money(_base(dataset, p), ["label"]), "label")
+        _top(_money(_base(dataset, p), ["label", "label_short"]), "label")
         .mark_bar(color=SALES_COLOUR)
         .encode(
-            y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
+            y=alt.Y("label_short:N", sort="-x", title=None),
             x=_value_axis("Sales value"),
             tooltip=[alt.Tooltip("label:N", title=what), alt.Tooltip("amount:N", title="Sales"),
                      alt.Tooltip("orders:Q", title="Orders", format=",d"),
@@ -182,10 +185,10 @@ def countries(p: Params) -> alt.Chart:
     import altair as alt
 
     chart = (
-        _top(_money(_base("places", p), ["country"]), "country")
+        _top(_money(_base("places", p), ["country", "country_short"]), "country")
         .mark_bar(color=SALES_COLOUR, cursor="pointer")
         .encode(
-            y=alt.Y("country:N", sort="-x", title=None),
+            y=alt.Y("country_short:N", sort="-x", title=None),
             x=_value_axis("Sales value"),
             tooltip=[alt.Tooltip("country:N", title="Country"),
                      alt.Tooltip("amount:N", title="Sales"),
@@ -210,11 +213,12 @@ def cities(p: Params) -> alt.Chart:
     if p.pick is not None:
         chart = chart.transform_filter(p.pick)
     return (
-        _top(_money(chart, ["country", "city"]), "city")
-        .transform_calculate(place="datum.city + ', ' + datum.country")
+        _top(_money(chart, ["country", "city", "country_short", "city_short"]), "city")
+        .transform_calculate(place="datum.city + ', ' + datum.country",
+                             place_short="datum.city_short + ', ' + datum.country_short")
         .mark_bar(color=SALES_COLOUR)
         .encode(
-            y=alt.Y("place:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
+            y=alt.Y("place_short:N", sort="-x", title=None),
             x=_value_axis("Sales value"),
             tooltip=[alt.Tooltip("place:N", title="City"), alt.Tooltip("amount:N", title="Sales"),
                      alt.Tooltip("orders:Q", title="Orders", format=",d")],
@@ -277,22 +281,33 @@ def _spec(chart: Any, datasets: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def dashboard(datasets: dict[str, Any]) -> dict[str, Any]:
-    """The page's one Vega-Lite spec: every chart, linked by the currency and the brush."""
+def dashboard(datasets: dict[str, Any], leave_out: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The page's one Vega-Lite spec: every chart but those in ``leave_out`` (ones that could
+    not be drawn), linked by the currency and the brush."""
     import altair as alt
 
     p = Params(
         currency=alt.param(name=CURRENCY, value=datasets["default_currency"]),
-        brush=alt.selection_interval(name=BRUSH, encodings=["x"]),
-        pick=alt.selection_point(name=PICK, fields=["country"]),
+        # The brush lives on the monthly chart, the pick on the countries': without the
+        # chart, nothing to link by.
+        brush=None
+        if "sales_by_month" in leave_out
+        else alt.selection_interval(name=BRUSH, encodings=["x"]),
+        pick=None
+        if "sales_by_country" in leave_out
+        else alt.selection_point(name=PICK, fields=["country"]),
     )
-    c = build_charts(datasets, p)
+    c = {n: chart for n, chart in build_charts(datasets, p).items() if n not in leave_out}
+    layout = (
+        ("sales_by_month",),
+        ("top_designs", "top_counterparties"),
+        ("sales_by_country", "sales_by_city"),
+        ("receipts_and_payments",),
+    )
+    rows = [[c[n] for n in row if n in c] for row in layout]
     page = (
         alt.vconcat(
-            c["sales_by_month"],
-            alt.hconcat(c["top_designs"], c["top_counterparties"], spacing=60),
-            alt.hconcat(c["sales_by_country"], c["sales_by_city"], spacing=60),
-            c["receipts_and_payments"],
+            *(row[0] if len(row) == 1 else alt.hconcat(*row, spacing=60) for row in rows if row),
             spacing=36,
         )
         .add_params(p.currency)

@@ -41,6 +41,7 @@ class ReportResult:
     charts: list[Path]  # the PNG exports, one per chart and currency
     headline: list[CurrencyHeadline]
     as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
+    warnings: tuple[str, ...] = ()  # charts left out because they could not be drawn
 
     @property
     def folder(self) -> Path:

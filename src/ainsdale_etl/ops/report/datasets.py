@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ainsdale_etl.ops.report.labels import short_label
 from ainsdale_etl.ops.report.text import day_text
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 # The transaction a payment settles says which way the money goes.
 DIRECTIONS = {"SALE": "Receipts from customers", "PURCHASE": "Payments to suppliers"}
 STATUSES = {True: "Paid", False: "Outstanding"}
+# Text drawn on an axis: each row carries it shortened too (see labels.py), as <key>_short.
+SHORTENED = ("label", "city", "country")
 DATASETS = ("monthly", "designs", "places", "counterparties", "cash")
 _SOURCES = {
     "monthly": "sales_by_month",
@@ -84,6 +87,8 @@ def json_rows(frame: pl.DataFrame, partial: dict[date, str]) -> list[dict[str, A
                 out["status"] = STATUSES[bool(value)]
             else:
                 out[key] = value
+                if key in SHORTENED and isinstance(value, str):
+                    out[f"{key}_short"] = short_label(value)
         rows.append(out)
     return rows
 

@@ -72,22 +72,37 @@ def write_report(
     pngs: list[Path] = []
     page = since = state = None
     names: list[str] = []
+    warnings: list[str] = []
     if data.has_sales:
         datasets = dashboard_data(data)
+        broken: set[str] = set()
+        for currency in datasets["currencies"]:
+            for name, spec in still(datasets, currency).items():
+                if name in broken:
+                    continue
+                try:
+                    png = vl_convert.vegalite_to_png(spec, scale=PNG_SCALE)
+                except ValueError as exc:
+                    # One chart the renderer cannot draw (text it chokes on) is left out of
+                    # the page and the PNGs, and said; the rest of the page is still worth it.
+                    broken.add(name)
+                    reason = str(exc).splitlines()[1:2] or [str(exc)]
+                    warnings.append(f"chart {name} left out: it cannot be drawn ({reason[0]})")
+                    continue
+                path = out / f"{name}.{currency}.png"
+                path.write_bytes(png)
+                pngs.append(path)
+                if name not in names:
+                    names.append(name)
+        pngs = [p for p in pngs if p.name.split(".", 1)[0] not in broken]
+        names = [n for n in names if n not in broken]
         page = {
-            "spec": dashboard(datasets),
+            "spec": dashboard(datasets, frozenset(broken)),
             "data": {k: datasets[k] for k in ("monthly", "currencies", "default_currency")},
             "months": _months_text(datasets["monthly"], datasets["default_currency"]),
         }
         state = report_state(data, datasets)
         since = since_previous(state, before)
-        for currency in datasets["currencies"]:
-            for name, spec in still(datasets, currency).items():
-                path = out / f"{name}.{currency}.png"
-                path.write_bytes(vl_convert.vegalite_to_png(spec, scale=PNG_SCALE))
-                pngs.append(path)
-                if name not in names:
-                    names.append(name)
     from ainsdale_etl.ops.report.charts import CHART_NAMES
 
     for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(pngs):
@@ -96,4 +111,4 @@ def write_report(
     index.write_text(render_html(data, page, since, names), encoding="utf-8")
     if state is not None:
         (out / STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
-    return ReportResult(index, pngs, data.headline, data.as_of)
+    return ReportResult(index, pngs, data.headline, data.as_of, tuple(warnings))
