@@ -44,3 +44,13 @@ def streamed_rows(cur: Any, table: StarTable, where: str) -> Iterator[pa.Table]:
     for batch in reader:
         if batch.num_rows:
             yield pa.Table.from_batches([batch])
+
+
+def rows_of(cur: Any, table: StarTable, ids: list[int]) -> pa.Table:
+    """The current rows of a dimension's ``ids`` (a deleted one has none)."""
+    key = quote_ident(table.key[0])
+    return fetch_arrow(
+        cur,
+        f"SELECT {_select(table)} FROM {quote_ident(table.name)} d WHERE d.{key} = ANY($1)",
+        [ids],
+    )

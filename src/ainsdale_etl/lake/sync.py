@@ -1,21 +1,19 @@
 """The lake step: each lake table brought to what its warehouse table holds.
 
 The warehouse is the truth and the lake its copy, so the question for each table is not
-"which batches does it lack" but "does it hold what the warehouse holds". Each table carries a
-**fingerprint** of the warehouse content it copies, computed on the server and set as a table
-property in the same atomic commit as the data (a property outlives snapshot expiry and
-compaction). A table is written when the warehouse's fingerprint differs, whatever the ledger's
-merge counts say:
+"which batches does it lack" but "what changed in the warehouse since the table last took its
+state" (:mod:`.owed`), whatever the batches' merge counts say:
 
-* a dimension (small) is rewritten whole;
-* a fact, whose versions are only ever added, gets the rows keyed after the newest it holds,
-  once the rows it holds are confirmed to be the warehouse's (same count and key sum up to
-  that key); otherwise, or on its first write, it is written whole, from the batch's objects
-  where a bulk load numbered them (:mod:`.objects`), else streamed from the warehouse.
+* a dimension gets the current rows of the ids changed since (a deleted one has none);
+* a fact gets the versions keyed after the newest it holds (fact versions are only added);
+* a table the lake does not have (the first load, or its files removed by hand: rebuilt with
+  one warning), or whose counts disagree with the warehouse's, is written whole: from the
+  batch's object where a bulk load made the whole table from it (:mod:`.objects`), else
+  streamed from the warehouse.
 
-A table whose metadata is gone (its folder removed by hand) is made anew and rebuilt, with one
-warning. Each commit names the newest loaded batch in its snapshot summary, so ``AS OF`` a batch
-still reads the lake as that batch left it. The ledger records when each batch reached the lake.
+What each table then holds is recorded in its properties in the same atomic commit as the
+data. Each commit names the newest loaded batch in its snapshot summary, so ``AS OF`` a batch
+still reads the lake as that batch left it. The ledger records when batches reached the lake.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.adapters.postgres import fetch_all
@@ -31,9 +29,17 @@ from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.append import append_chunks
 from ainsdale_etl.lake.catalog import OWNER_PROPERTY, ensure_namespace, lake_table, open_catalog
 from ainsdale_etl.lake.objects import object_chunks, usable_object
-from ainsdale_etl.lake.rows import streamed_rows, whole_table
+from ainsdale_etl.lake.owed import Held, changed_ids, held_now, rows_after
+from ainsdale_etl.lake.rows import rows_of, streamed_rows, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
-from ainsdale_etl.load.ddl import FACT_KEY_RANGE, LEDGER
+from ainsdale_etl.load.ddl import (
+    DELETED,
+    DIM_BASE_VERSION,
+    DIM_VERSION,
+    FACT_KEY_RANGE,
+    INFERRED,
+    LEDGER,
+)
 from ainsdale_etl.load.ledger import ledger_session, record_lake
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
@@ -46,51 +52,10 @@ if TYPE_CHECKING:
 
     from ainsdale_etl.runtime.context import Context
 
-FINGERPRINT = "ainsdale.fingerprint"  # table property: the warehouse content the table copies
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a warehouse table held: its rows and a digest of them (a dimension: md5 over
-    every row's text; a fact: the sum of its keys, with its newest key)."""
-
-    rows: int
-    digest: str
-    newest_key: int | None = None
-
-    def text(self) -> str:
-        return f"{self.rows}:{self.digest}:{'' if self.newest_key is None else self.newest_key}"
-
-    @classmethod
-    def parse(cls, text: str | None) -> Fingerprint | None:
-        try:
-            rows, digest, newest = (text or "").split(":")
-            return cls(int(rows), digest, int(newest) if newest else None)
-        except ValueError:
-            return None
-
-
-def fingerprint(cur: Any, table: StarTable, *, up_to: int | None = None) -> Fingerprint:
-    """The warehouse's fingerprint of ``table`` (of a fact's rows keyed ``up_to`` if given)."""
-    name = quote_ident(table.name)
-    if table.surrogate_key:
-        key = quote_ident(table.surrogate_key)
-        where = f" WHERE {key} <= {int(up_to)}" if up_to is not None else ""
-        rows, total, newest = fetch_all(
-            cur, f"SELECT count(*), coalesce(sum({key}), 0)::text, max({key}) FROM {name}{where}"
-        )[0]
-        return Fingerprint(int(rows), str(total), None if newest is None else int(newest))
-    order = ", ".join(quote_ident(k) for k in table.key)
-    rows, digest = fetch_all(
-        cur,
-        f"SELECT count(*), md5(coalesce(string_agg(md5(d::text), '' ORDER BY {order}), '')) "
-        f"FROM {name} d",
-    )[0]
-    return Fingerprint(int(rows), str(digest))
-
 
 def sync_lake(ctx: Context) -> dict[str, int]:
     """Bring every lake table to its warehouse table; returns table -> rows written."""
+    at: datetime | None = None
     started = time.perf_counter()
     ctx.reporter.event("step_started", step="lake")
     catalog = open_catalog(ctx.settings, ctx.warehouse)
@@ -102,7 +67,7 @@ def sync_lake(ctx: Context) -> dict[str, int]:
             at, newest = conn.execute(
                 f"SELECT now(), max(batch_id) FILTER (WHERE loaded_at IS NOT NULL) FROM {LEDGER}"
             ).fetchone() or (None, None)
-        written = _write_tables(ctx, catalog, str(newest or ""))
+        written = _write_tables(ctx, catalog, str(newest or ""), at)
     finally:
         engine = getattr(catalog, "engine", None)
         if engine is not None:
@@ -119,7 +84,7 @@ def sync_lake(ctx: Context) -> dict[str, int]:
     return written
 
 
-def _write_tables(ctx: Context, catalog: Any, newest: str) -> dict[str, int]:
+def _write_tables(ctx: Context, catalog: Any, newest: str, at: datetime) -> dict[str, int]:
     """Each table in turn, side by side (``AINSDALE_WORKERS``, each on a warehouse connection
     of its own): their commits are independent, and most of a commit is Parquet encoding and
     file writes, which release the GIL."""
@@ -137,7 +102,7 @@ def _write_tables(ctx: Context, catalog: Any, newest: str) -> dict[str, int]:
             # rows are read from one state of the warehouse.
             with ctx.warehouse.connect() as conn, conn.cursor() as cur:
                 while (name := next_table()) is not None:
-                    rows = _sync_table(ctx, cur, catalog, STAR_TABLES[name], newest)
+                    rows = _sync_table(ctx, cur, catalog, STAR_TABLES[name], newest, at)
                     with lock:
                         written[name] = rows
                 conn.rollback()  # it only read
@@ -153,17 +118,17 @@ def _write_tables(ctx: Context, catalog: Any, newest: str) -> dict[str, int]:
     return {n: written[n] for n in STAR_TABLES if n in written}
 
 
-def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: str) -> int:
+def _sync_table(
+    ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: str, at: datetime
+) -> int:
     checkpoint(f"while writing {table.name} to the lake (the tables written so far are in)")
     ctx.lock_check()
     started = time.perf_counter()
     ice, how = lake_table(
         catalog, ctx.settings, table, environment=ctx.environment_id, relocate=ctx.rebound
     )
-    wanted = fingerprint(cur, table)
-    held = Fingerprint.parse(ice.properties.get(FINGERPRINT)) if how == "held" else None
-    if held == wanted:
-        return 0
+    held = Held.of(ice.properties) if how == "held" else None
+    now = held_now(cur, table, at)
     if how == "rebuilt":
         ctx.reporter.warning(
             f"lake table {table.name} was gone (its files removed?) or, with --rebind, lived "
@@ -172,14 +137,13 @@ def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: 
             step="lake",
             table=table.name,
         )
-    commit = {FINGERPRINT: wanted.text()}
+    commit = now.properties()
     if ctx.environment_id:  # a table made before environments were recorded is claimed here
         commit[OWNER_PROPERTY] = ctx.environment_id
     summary = {BATCH_PROPERTY: newest} if newest else {}
-    if table.is_fact and held is not None and _holds_prefix(cur, table, held):
-        rows = _append_after(ctx, cur, ice, table, held, summary, commit)
-    else:
-        rows = _write_whole(ctx, cur, ice, table, summary, commit, wanted)
+    rows = _write_owed(ctx, cur, ice, table, held, now, summary, commit)
+    if rows is None:
+        return 0
     ctx.reporter.event(
         "lake_table_written",
         step="lake",
@@ -191,30 +155,61 @@ def _sync_table(ctx: Context, cur: Any, catalog: Any, table: StarTable, newest: 
     return rows
 
 
-def _holds_prefix(cur: Any, table: StarTable, held: Fingerprint) -> bool:
-    """The lake's fact rows are the warehouse's up to its newest key: only rows after it are
-    owed (fact versions are only ever added, with higher keys)."""
-    if held.newest_key is None:
-        return held.rows == 0
-    return fingerprint(cur, table, up_to=held.newest_key) == held
-
-
-def _append_after(
+def _write_owed(
     ctx: Context,
     cur: Any,
     ice: Table,
     table: StarTable,
-    held: Fingerprint,
+    held: Held | None,
+    now: Held,
     summary: dict[str, str],
     commit: dict[str, str],
-) -> int:
+) -> int | None:
+    """Write what ``ice`` owes; the rows written, or None when it owes nothing."""
     schema = ice.schema()
-    key = quote_ident(table.surrogate_key or "")
-    after = -1 if held.newest_key is None else held.newest_key
-    chunks = streamed_rows(cur, table, f"WHERE d.{key} > {int(after)}")
-    return append_chunks(
-        ice, chunks, summary, lambda c: as_lake_rows(table, c, schema), properties=commit
-    )
+    if held is not None and table.is_fact and held.newest_key is not None:
+        if (held.rows, held.newest_key) == (now.rows, now.newest_key):
+            return None
+        if held.rows + rows_after(cur, table, held.newest_key) == now.rows:
+            key = quote_ident(table.surrogate_key or "")
+            chunks = streamed_rows(cur, table, f"WHERE d.{key} > {int(held.newest_key)}")
+            prepare = lambda c: as_lake_rows(table, c, schema)  # noqa: E731
+            return append_chunks(ice, chunks, summary, prepare, properties=commit)
+    elif held is not None and not table.is_fact and table.name != "dim_date":
+        ids = changed_ids(cur, table, held.synced_at)
+        if ids == [] and held.rows == now.rows:
+            return None
+        if ids:
+            return _overwrite_ids(cur, ice, table, ids, summary, commit, now)
+    elif held is not None and held.rows == now.rows:  # dim_date: only ever added to
+        return None
+    return _write_whole(ctx, cur, ice, table, summary, commit)
+
+
+def _overwrite_ids(
+    cur: Any,
+    ice: Table,
+    table: StarTable,
+    ids: list[int],
+    summary: dict[str, str],
+    commit: dict[str, str],
+    now: Held,
+) -> int:
+    """The current rows of ``ids`` in place of the lake's; the whole table instead when the
+    counts would not then agree (a change the records missed, a hand's edit)."""
+    from pyiceberg import expressions
+
+    in_ids: Any = expressions.In  # (name, literals) at run time; its stubs say otherwise
+    key = table.key[0]
+    data = as_lake_rows(table, rows_of(cur, table, ids), ice.schema())
+    with ice.transaction() as tx:
+        tx.overwrite(data, overwrite_filter=in_ids(key, ids), snapshot_properties=summary)
+        tx.set_properties(commit)
+    snapshot = ice.current_snapshot()
+    total = snapshot.summary.get("total-records") if snapshot and snapshot.summary else None
+    if total is not None and int(total) != now.rows:
+        return _write_whole_dimension(cur, ice, table, summary, commit)
+    return len(data)
 
 
 def _write_whole(
@@ -224,22 +219,30 @@ def _write_whole(
     table: StarTable,
     summary: dict[str, str],
     commit: dict[str, str],
-    wanted: Fingerprint,
 ) -> int:
     """The table as the warehouse has it, replacing whatever the lake held."""
+    if not table.is_fact:
+        objects = _dimension_object(ctx, cur, ice, table)
+        if objects is None:
+            return _write_whole_dimension(cur, ice, table, summary, commit)
+        chunks: Iterable[pa.Table] = objects
+    else:
+        chunks = _from_objects(ctx, cur, table) or streamed_rows(cur, table, "")
     schema = ice.schema()
-    chunks: Iterable[pa.Table]
-    if table.is_fact:
-        chunks = _from_objects(ctx, cur, table, wanted) or streamed_rows(cur, table, "")
-        return append_chunks(
-            ice,
-            chunks,
-            summary,
-            lambda c: as_lake_rows(table, c, schema),
-            properties=commit,
-            replace=ice.current_snapshot() is not None,
-        )
-    data = as_lake_rows(table, whole_table(cur, table), schema)
+    return append_chunks(
+        ice,
+        chunks,
+        summary,
+        lambda c: as_lake_rows(table, c, schema),
+        properties=commit,
+        replace=ice.current_snapshot() is not None,
+    )
+
+
+def _write_whole_dimension(
+    cur: Any, ice: Table, table: StarTable, summary: dict[str, str], commit: dict[str, str]
+) -> int:
+    data = as_lake_rows(table, whole_table(cur, table), ice.schema())
     with ice.transaction() as tx:
         if ice.current_snapshot() is None:
             tx.append(data, snapshot_properties=summary)
@@ -249,9 +252,33 @@ def _write_whole(
     return len(data)
 
 
-def _from_objects(
-    ctx: Context, cur: Any, table: StarTable, wanted: Fingerprint
+def _dimension_object(
+    ctx: Context, cur: Any, ice: Table, table: StarTable
 ) -> Iterable[pa.Table] | None:
+    """A dimension's rows from the object one batch bulk-loaded into the empty table, when
+    the table is still exactly that (nothing merged, inferred or deleted since) and the lake's
+    is empty: a first load's largest dimension is not read back."""
+    if ice.current_snapshot() is not None:
+        return None
+    found = fetch_all(
+        cur,
+        f"""SELECT b.batch_id FROM {DIM_BASE_VERSION} b WHERE b.dim = $1
+            AND NOT EXISTS (SELECT FROM {DIM_VERSION} v WHERE v.dim = $1)
+            AND NOT EXISTS (SELECT FROM {INFERRED} i WHERE i.dim = $1)
+            AND NOT EXISTS (SELECT FROM {DELETED} d WHERE d.star_table = $1)""",
+        [table.name],
+    )
+    if not found:
+        return None
+    batch_id = str(found[0][0])
+    entry = usable_object(ctx.processed, table, batch_id, None)
+    count = fetch_all(cur, f"SELECT count(*) FROM {quote_ident(table.name)}")[0][0]
+    if entry is None or entry.rows != int(count):
+        return None
+    return object_chunks(ctx.processed, batch_id, entry, table, None)
+
+
+def _from_objects(ctx: Context, cur: Any, table: StarTable) -> Iterable[pa.Table] | None:
     """A fact's rows from the one batch object a bulk load numbered them from, when that is
     the whole table (a first load): a fraction of the cost of reading them back."""
     from ainsdale_etl.lake.ledger import KeyRange
@@ -264,15 +291,16 @@ def _from_objects(
     )
     if len(ranges) != 1:
         return None
-    batch_id, first, rows, sha = ranges[0]
-    keys = KeyRange(int(first), int(rows), str(sha))
+    batch_id, first, count, sha = ranges[0]
+    keys = KeyRange(int(first), int(count), str(sha))
+    key = quote_ident(table.surrogate_key or "")
+    rows, low, high = fetch_all(
+        cur, f"SELECT count(*), min({key}), max({key}) FROM {quote_ident(table.name)}"
+    )[0]
     last = keys.first_key + keys.rows - 1
-    covers = (wanted.rows, wanted.newest_key, wanted.digest) == (
-        keys.rows,
-        last,
-        str((keys.first_key + last) * keys.rows // 2),
-    )
-    entry = usable_object(ctx.processed, table, str(batch_id), keys) if covers else None
+    if (int(rows), low, high) != (keys.rows, keys.first_key, last):
+        return None  # not only the bulk load's rows: read back from the warehouse
+    entry = usable_object(ctx.processed, table, str(batch_id), keys)
     if entry is None:
         return None
     return object_chunks(ctx.processed, str(batch_id), entry, table, keys)

@@ -60,7 +60,8 @@ def apply_deletions(
             cur.execute(
                 f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
                     SELECT $1, id, $2 FROM unnest($3::int[]) AS id
-                    ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id
+                    ON CONFLICT (dim, id) DO UPDATE
+                    SET batch_id = EXCLUDED.batch_id, changed_at = now()
                     WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
                 [name, batch_id, ids],
             )

@@ -52,13 +52,15 @@ def record_versions(
     cur: Cursor, batch_id: str, table: StarTable, staging: str, *, per_row: bool = False
 ) -> None:
     """Record the version of the dimension rows staged in ``staging`` (``batch_id``, or each
-    row's own: see :func:`row_version`), unless a newer one is (call after the merge)."""
+    row's own: see :func:`row_version`), unless a newer (or the same) one is (call after the
+    merge), and when it changed, which is what the lake takes (lake/owed.py). A batch loaded
+    again holds the same versions of its rows (read again, a window gives what it gave)."""
     resolve_members(cur, table, staging)
     key = quote_ident(table.key[0])
     cur.execute(
         f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
             SELECT $2, s.{key}, {row_version("s", per_row)} FROM {staging} s
-            ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id
+            ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id, changed_at = now()
             WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
         [batch_id, table.name],
     )
@@ -68,6 +70,6 @@ def record_base_version(cur: Cursor, batch_id: str, table: StarTable) -> None:
     """A bulk load filled the empty ``table``: every row in it is ``batch_id``'s."""
     cur.execute(
         f"""INSERT INTO {DIM_BASE_VERSION} (dim, batch_id) VALUES ($1, $2)
-            ON CONFLICT (dim) DO UPDATE SET batch_id = EXCLUDED.batch_id""",
+            ON CONFLICT (dim) DO UPDATE SET batch_id = EXCLUDED.batch_id, changed_at = now()""",
         [table.name, batch_id],
     )

@@ -5,7 +5,8 @@
 -- not loaded are adopted from the ingest bucket's manifests by the next run.
 -- The warehouse also records the environment it is fed from (its buckets and lake), and
 -- holds the embedded lake catalog (pyiceberg's SQL catalog) in the schema ainsdale_lake.
--- Reverse: DROP VIEW ainsdale_meta.loaded_batch; DROP TABLE ainsdale_meta.environment; DROP SCHEMA ainsdale_lake CASCADE;
+-- Reverse: ALTER TABLE ainsdale_meta.dim_version DROP COLUMN changed_at (and dim_base_version's);
+--   DROP VIEW ainsdale_meta.loaded_batch; DROP TABLE ainsdale_meta.environment; DROP SCHEMA ainsdale_lake CASCADE;
 --   DELETE FROM ainsdale_meta.batch WHERE loaded_at IS NULL;
 --   ALTER TABLE ainsdale_meta.batch RENAME TO loaded_batch; then drop the added columns.
 
@@ -49,3 +50,10 @@ CREATE TABLE ainsdale_meta.environment (
 );
 
 CREATE SCHEMA IF NOT EXISTS ainsdale_lake;
+
+-- When each dimension row's version last changed (the load's transaction time): what the
+-- lake owes a dimension is the rows changed since it last took the warehouse's state.
+ALTER TABLE ainsdale_meta.dim_version ADD COLUMN changed_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE ainsdale_meta.dim_base_version
+    ADD COLUMN changed_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX dim_version_changed ON ainsdale_meta.dim_version (dim, changed_at);

@@ -1,0 +1,94 @@
+"""What a lake table owes its warehouse table, asked of the warehouse's own records of change.
+
+A lake table records, in properties set by the commit that wrote it, when it took the
+warehouse's state (``ainsdale.synced-at``, the warehouse's clock) and what it then held
+(``ainsdale.rows``: its rows and, for a fact, its newest key). What changed since is recorded
+in the warehouse itself, whatever the batches' merge counts say:
+
+* a dimension's rows: the versions changed since (``dim_version.changed_at``: a merge, a
+  deletion, a batch read again), the placeholders added (``inferred_member.created_at``), the
+  deletions recorded (``deleted_row.detected_at``); a bulk load since (``dim_base_version``)
+  owes the whole table;
+* a fact's: versions are only ever added, with higher keys, so the rows after its newest key,
+  once the rows before it are confirmed to be as many as it holds.
+
+Each question is one indexed query; no table is scanned for a digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ainsdale_etl.adapters.postgres import fetch_all
+from ainsdale_etl.core.registry import StarTable, quote_ident
+from ainsdale_etl.load.ddl import DELETED, DIM_BASE_VERSION, DIM_VERSION, INFERRED
+
+SYNCED_AT = "ainsdale.synced-at"  # table property: when it took the warehouse's state
+ROWS = "ainsdale.rows"  # table property: the rows it held then (a fact: "rows:newest key")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a lake table held when it last took the warehouse's state."""
+
+    synced_at: datetime
+    rows: int
+    newest_key: int | None = None
+
+    def properties(self) -> dict[str, str]:
+        newest = "" if self.newest_key is None else str(self.newest_key)
+        return {SYNCED_AT: self.synced_at.isoformat(), ROWS: f"{self.rows}:{newest}"}
+
+    @classmethod
+    def of(cls, properties: dict[str, str]) -> Held | None:
+        """What the table's properties say it holds; None if they say nothing usable."""
+        try:
+            rows, newest = properties[ROWS].split(":")
+            return cls(
+                datetime.fromisoformat(properties[SYNCED_AT]),
+                int(rows),
+                int(newest) if newest else None,
+            )
+        except (KeyError, ValueError):
+            return None
+
+
+def held_now(cur: Any, table: StarTable, at: datetime) -> Held:
+    """What the warehouse table holds now (a fact: with its newest key)."""
+    name = quote_ident(table.name)
+    if table.surrogate_key:
+        key = quote_ident(table.surrogate_key)
+        rows, newest = fetch_all(cur, f"SELECT count(*), max({key}) FROM {name}")[0]
+        return Held(at, int(rows), None if newest is None else int(newest))
+    return Held(at, int(fetch_all(cur, f"SELECT count(*) FROM {name}")[0][0]))
+
+
+def rows_after(cur: Any, table: StarTable, key: int) -> int:
+    """A fact's rows keyed after ``key`` (an index range)."""
+    column = quote_ident(table.surrogate_key or "")
+    sql = f"SELECT count(*) FROM {quote_ident(table.name)} WHERE {column} > $1"
+    return int(fetch_all(cur, sql, [key])[0][0])
+
+
+def changed_ids(cur: Any, table: StarTable, since: datetime) -> list[int] | None:
+    """The ids of a dimension changed since ``since``; None when a bulk load since replaced
+    the whole table."""
+    rebased = fetch_all(
+        cur,
+        f"SELECT EXISTS (SELECT FROM {DIM_BASE_VERSION} "
+        "WHERE dim = $1 AND changed_at > $2::timestamptz)",
+        [table.name, since.isoformat()],
+    )[0][0]
+    if rebased:
+        return None
+    rows = fetch_all(
+        cur,
+        f"""SELECT id FROM {DIM_VERSION} WHERE dim = $1 AND changed_at > $2::timestamptz
+            UNION SELECT id FROM {INFERRED} WHERE dim = $1 AND created_at > $2::timestamptz
+            UNION SELECT id FROM {DELETED}
+                WHERE star_table = $1 AND detected_at > $2::timestamptz""",
+        [table.name, since.isoformat()],
+    )
+    return sorted(int(r[0]) for r in rows)
