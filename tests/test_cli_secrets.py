@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -48,7 +49,9 @@ def test_check_shows_where_the_catalog_is_never_its_password(scheme, log_format,
 
 def test_seed_takes_its_url_from_the_environment(etl_env, new_database_url, tmp_path):
     target = new_database_url("seeded")
-    with_password = target.replace("postgres@", f"postgres:{PASSWORD}@", 1)
+    # postgres@host (a server) or postgres:@/db?host=… (the embedded one): trust ignores it
+    with_password = re.sub(r"//postgres:?@", f"//postgres:{PASSWORD}@", target, count=1)
+    assert PASSWORD in with_password
     env = cli_env(etl_env)
     by_env = run(["seed", "--scale", "0.001"], env | {"AINSDALE_SEED_URL": with_password}, tmp_path)
     assert by_env.returncode == 0, by_env.stderr

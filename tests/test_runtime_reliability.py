@@ -275,7 +275,12 @@ def test_a_run_lets_go_of_the_lock_itself_not_by_closing_its_connection(warehous
     unlocked first, so it is free while the connection is still open."""
     import psycopg
 
-    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+    # Advisory locks are per database, but pg_locks shows every database's: other tests on
+    # the same server hold their own pipeline locks.
+    held = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     with (
         psycopg.connect(warehouse_url, autocommit=True) as holder,
         psycopg.connect(warehouse_url, autocommit=True) as watcher,

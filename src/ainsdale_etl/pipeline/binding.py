@@ -43,14 +43,15 @@ class Environment:
 
 
 def without_credentials(uri: str) -> str:
-    """``uri`` with any user and password taken out: what may be recorded and printed."""
+    """``uri`` with any user and password masked (``***@``, as every output masks them): what
+    may be recorded and printed."""
     try:
         parts = urlsplit(uri)
     except ValueError:
         return "<a catalog URI that does not parse>"
     if not parts.netloc or "@" not in parts.netloc:
         return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def lake_of(settings: Settings) -> str:
