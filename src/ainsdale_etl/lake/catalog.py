@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.core.settings import Settings
+    from ainsdale_etl.core.storage import Storage
 
 CATALOG_NAME = "ainsdale"
 LAKE_FOLDER = "lake"
@@ -77,6 +78,34 @@ def lake_location(settings: Settings) -> str:
     if where.bucket:
         return "/".join(p for p in (f"s3://{where.bucket}", where.prefix, LAKE_FOLDER) if p)
     return (Path(where.folder).expanduser().resolve() / LAKE_FOLDER).as_uri()
+
+
+def lake_files_missing(settings: Settings, warehouse: Database, processed: Storage) -> bool:
+    """Whether a table of the embedded catalog has lost its current metadata file (its folder
+    removed by hand): asked of the catalog's rows in the warehouse and the bucket, without
+    importing the Iceberg stack, so that a run with nothing to load still rebuilds a removed
+    lake. Other catalogs are not probed here (``verify`` names such a table; ``lake sync``
+    rebuilds it)."""
+    if settings.lake_catalog != "sql":
+        return False
+    table = f"{LAKE_CATALOG_SCHEMA}.iceberg_tables"
+    with warehouse.psycopg_connect() as conn:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
+        if not exists or not exists[0]:
+            return False
+        locations = [
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT metadata_location FROM {table} WHERE catalog_name = %s "
+                "AND table_namespace = %s",
+                [CATALOG_NAME, settings.lake_database],
+            ).fetchall()
+        ]
+    root = lake_location(settings).removesuffix(LAKE_FOLDER)
+    for location in locations:
+        if not location.startswith(root) or not processed.exists(location.removeprefix(root)):
+            return True
+    return False
 
 
 def _io_properties() -> dict[str, str]:

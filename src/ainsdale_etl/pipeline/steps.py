@@ -127,13 +127,16 @@ def load_pending(
 
 
 def lake_step(ctx: Context, *, everything: bool = False) -> dict[str, int]:
-    """Bring the lake up to the warehouse when the ledger says a loaded batch is not in it
-    (nothing when the lake is off); ``everything``: compare every table whatever the ledger
-    says (``lake sync``)."""
+    """Bring the lake up to the warehouse when the ledger says a loaded batch is not in it,
+    or a table's files are gone (nothing when the lake is off); ``everything``: compare every
+    table whatever the ledger says (``lake sync``)."""
+    from ainsdale_etl.lake.catalog import lake_files_missing
+
     if not ctx.settings.lake_enabled:
         return {}
     if not everything and not due(ctx).lake:
-        return {}
+        if not lake_files_missing(ctx.settings, ctx.warehouse, ctx.processed):
+            return {}
     from ainsdale_etl.lake.sync import sync_lake
 
     return sync_lake(ctx)
