@@ -134,9 +134,9 @@ def lake_step(ctx: Context, *, everything: bool = False) -> dict[str, int]:
 
     if not ctx.settings.lake_enabled:
         return {}
-    if not everything and not due(ctx).lake:
-        if not lake_files_missing(ctx.settings, ctx.warehouse, ctx.processed):
-            return {}
+    owed = everything or due(ctx).lake
+    if not owed and not lake_files_missing(ctx.settings, ctx.warehouse, ctx.processed):
+        return {}
     from ainsdale_etl.lake.sync import sync_lake
 
     return sync_lake(ctx)
