@@ -1,4 +1,5 @@
-"""The real CLI as a subprocess, and a warehouse's contents in a comparable form."""
+"""The tests' helpers: the real CLI as a subprocess, the pipeline in process, the source
+changes the property tests make, and a warehouse's or a lake's contents in a comparable form."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from conftest import query
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from ainsdale_etl.runtime.context import Context
 
 EXE = str(Path(sys.executable).with_name("ainsdale-etl"))
 
@@ -67,3 +73,77 @@ def extract_an_order_before_its_design(cli: Any, src: str) -> None:
                "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)",
           [LATE_DESIGN_ID])  # fmt: skip
     cli("extract", "--tables", "sales_order")
+
+
+NOW = "localtimestamp(3)"
+CHANGES = {
+    "reprice": f"UPDATE sales_order SET unit_price = unit_price + 0.01, last_updated = {NOW} "
+    "WHERE sales_order_id % 7 = $1",
+    "move_address": f"UPDATE address SET city = 'City ' || $1, last_updated = {NOW} "
+    "WHERE address_id = (SELECT min(legal_address_id) + $1 FROM counterparty)",
+    "rename_department": f"UPDATE department SET department_name = 'Dept ' || $1, "
+    f"last_updated = {NOW} WHERE department_id % 3 = $1 % 3",
+    "pay": f"UPDATE payment SET paid = NOT paid, last_updated = {NOW} WHERE payment_id % 11 = $1",
+    "new_order": f"""INSERT INTO sales_order (created_at, last_updated, design_id, staff_id,
+        counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date,
+        agreed_payment_date, agreed_delivery_location_id)
+        SELECT {NOW}, {NOW}, design_id, staff_id, counterparty_id, units_sold + $1, unit_price,
+               currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id
+        FROM sales_order ORDER BY sales_order_id LIMIT 1""",
+}
+
+
+def pipeline_context(source: str, warehouse: str, buckets: Path, **settings: Any) -> Context:
+    """A context over ``buckets`` (the core's, as the CLI builds it), its warehouse prepared
+    as the CLI does under its lock."""
+    from pydantic import SecretStr
+
+    from ainsdale_etl.core.settings import Settings
+    from ainsdale_etl.pipeline.binding import prepare_warehouse
+    from ainsdale_etl.runtime.context import Context
+
+    ctx = Context(
+        Settings(
+            source_url=SecretStr(source),
+            warehouse_url=SecretStr(warehouse),
+            ingest_uri=str(buckets / "ingest"),
+            processed_uri=str(buckets / "processed"),
+            home=buckets / "home",
+            **settings,
+        )
+    )
+    prepare_warehouse(ctx)
+    return ctx
+
+
+def run_pipeline(source: str, warehouse: str, buckets: Path) -> None:
+    """One run-all over ``buckets``, in process."""
+    from ainsdale_etl.pipeline.run_all import run_all
+
+    run_all(pipeline_context(source, warehouse, buckets))
+
+
+def latest_versions(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Each fact's newest version of each id (by its last_updated)."""
+    from ainsdale_etl.core.registry import FACTS
+
+    result = {}
+    for fact in FACTS:
+        ident = f'"{fact.column_names[0]}"'
+        columns = ", ".join(f'"{c}"::text' for c in fact.column_names)
+        result[fact.name] = query(
+            url,
+            f'SELECT DISTINCT ON ({ident}) {columns} FROM "{fact.name}" '
+            f"ORDER BY {ident}, last_updated_date DESC, last_updated_time DESC",
+        )
+    return result
+
+
+def lake_catalog(warehouse: str) -> SqlCatalog:
+    """pyiceberg's own SqlCatalog on the warehouse's lake schema: the lake read independently
+    of the pipeline (dispose of its engine when done)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    url = warehouse.replace("postgresql://", "postgresql+psycopg://", 1)
+    options = "options=-csearch_path%3Dainsdale_lake"
+    return SqlCatalog("ainsdale", uri=f"{url}{'&' if '?' in url else '?'}{options}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import query
+from processes import lake_catalog
 
 
 @pytest.fixture
@@ -30,11 +31,7 @@ def batch_folder(bucket: str, batch_id: str) -> Path:
 
 def lake_rows(env: dict, table: str, columns: str) -> list[tuple]:
     """A lake table's rows read by pyiceberg's own SqlCatalog, independently of the CLI."""
-    from pyiceberg.catalog.sql import SqlCatalog
-
-    url = env["AINSDALE_WAREHOUSE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-    options = "options=-csearch_path%3Dainsdale_lake"
-    catalog = SqlCatalog("ainsdale", uri=f"{url}{'&' if '?' in url else '?'}{options}")
+    catalog = lake_catalog(env["AINSDALE_WAREHOUSE_URL"])
     arrow = catalog.load_table(f"ainsdale.{table}").scan().to_arrow()
     names = columns.split(", ")
     return sorted(tuple(r[c] for c in names) for r in arrow.select(names).to_pylist())

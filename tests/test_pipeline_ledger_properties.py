@@ -18,40 +18,23 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import STAR_TABLES, TIME
-from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.ops.seed import seed
-from ainsdale_etl.pipeline.binding import prepare_warehouse
 from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.pipeline.steps import extract_batch
-from ainsdale_etl.runtime.context import Context
 from conftest import SMALL_SCALE, query
-from processes import warehouse_contents
-from test_pipeline_properties import CHANGES, latest_versions
-
-
-def context(source: str, warehouse: str, buckets: Path) -> Context:
-    ctx = Context(
-        Settings(
-            source_url=SecretStr(source),
-            warehouse_url=SecretStr(warehouse),
-            ingest_uri=str(buckets / "ingest"),
-            processed_uri=str(buckets / "processed"),
-            home=buckets / "home",
-            lake_catalog="sql",
-        )
-    )
-    prepare_warehouse(ctx)  # what the CLI does under its lock
-    return ctx
+from processes import (
+    CHANGES,
+    lake_catalog,
+    latest_versions,
+    pipeline_context,
+    warehouse_contents,
+)
 
 
 def lake_rows(warehouse: str, table: str) -> list[tuple[str, ...]]:
-    from pyiceberg.catalog.sql import SqlCatalog
-
     from ainsdale_etl.lake.schema import lake_columns
 
-    url = warehouse.replace("postgresql://", "postgresql+psycopg://", 1)
-    options = "options=-csearch_path%3Dainsdale_lake"
-    catalog = SqlCatalog("ainsdale", uri=f"{url}{'&' if '?' in url else '?'}{options}")
+    catalog = lake_catalog(warehouse)
     columns = lake_columns(STAR_TABLES[table])
     rows = catalog.load_table(f"ainsdale.{table}").scan().to_arrow().select(columns).to_pylist()
     catalog.engine.dispose()
@@ -89,7 +72,9 @@ class LedgerSequences(RuleBasedStateMachine):
         self.source = NEW_DATABASE_URL("ledger_src")
         seed(Database("source", SecretStr(self.source)), scale=SMALL_SCALE)
         self.warehouse = NEW_DATABASE_URL("ledger_wh")
-        self.ctx = context(self.source, self.warehouse, self.tmp / "buckets")
+        self.ctx = pipeline_context(
+            self.source, self.warehouse, self.tmp / "buckets", lake_catalog="sql"
+        )
         run_all(self.ctx)
         self.written = 0
 
@@ -144,7 +129,7 @@ class LedgerSequences(RuleBasedStateMachine):
             return
         run_all(self.ctx)  # the schedule's next run
         rebuild = NEW_DATABASE_URL("ledger_full")
-        run_all(context(self.source, rebuild, self.tmp / "rebuild"))
+        run_all(pipeline_context(self.source, rebuild, self.tmp / "rebuild", lake_catalog="sql"))
         got, want = warehouse_contents(self.warehouse), warehouse_contents(rebuild)
         for name in got:
             if not name.startswith("fact_"):

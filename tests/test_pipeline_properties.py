@@ -12,58 +12,9 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import FACTS
-from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.ops.seed import seed
-from ainsdale_etl.pipeline.binding import prepare_warehouse
-from ainsdale_etl.pipeline.run_all import run_all
-from ainsdale_etl.runtime.context import Context
 from conftest import SMALL_SCALE, query
-from processes import warehouse_contents
-
-NOW = "localtimestamp(3)"
-CHANGES = {
-    "reprice": f"UPDATE sales_order SET unit_price = unit_price + 0.01, last_updated = {NOW} "
-    "WHERE sales_order_id % 7 = $1",
-    "move_address": f"UPDATE address SET city = 'City ' || $1, last_updated = {NOW} "
-    "WHERE address_id = (SELECT min(legal_address_id) + $1 FROM counterparty)",
-    "rename_department": f"UPDATE department SET department_name = 'Dept ' || $1, "
-    f"last_updated = {NOW} WHERE department_id % 3 = $1 % 3",
-    "pay": f"UPDATE payment SET paid = NOT paid, last_updated = {NOW} WHERE payment_id % 11 = $1",
-    "new_order": f"""INSERT INTO sales_order (created_at, last_updated, design_id, staff_id,
-        counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date,
-        agreed_payment_date, agreed_delivery_location_id)
-        SELECT {NOW}, {NOW}, design_id, staff_id, counterparty_id, units_sold + $1, unit_price,
-               currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id
-        FROM sales_order ORDER BY sales_order_id LIMIT 1""",
-}
-
-
-def run_pipeline(source: str, warehouse: str, buckets: Path) -> None:
-    ctx = Context(
-        Settings(
-            source_url=SecretStr(source),
-            warehouse_url=SecretStr(warehouse),
-            ingest_uri=str(buckets / "ingest"),
-            processed_uri=str(buckets / "processed"),
-            home=buckets / "home",
-        )
-    )
-    prepare_warehouse(ctx)  # what the CLI does under its lock
-    run_all(ctx)
-
-
-def latest_versions(url: str) -> dict[str, list[tuple[object, ...]]]:
-    result = {}
-    for fact in FACTS:
-        ident = f'"{fact.column_names[0]}"'
-        columns = ", ".join(f'"{c}"::text' for c in fact.column_names)
-        result[fact.name] = query(
-            url,
-            f'SELECT DISTINCT ON ({ident}) {columns} FROM "{fact.name}" '
-            f"ORDER BY {ident}, last_updated_date DESC, last_updated_time DESC",
-        )
-    return result
-
+from processes import CHANGES, latest_versions, run_pipeline, warehouse_contents
 
 steps = st.lists(
     st.lists(st.tuples(st.sampled_from(sorted(CHANGES)), st.integers(0, 6)), max_size=3),
