@@ -46,6 +46,7 @@ from ainsdale_etl.cli.session import (
     json_logs,
     make_context,
     state,
+    warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
 from ainsdale_etl.ops.freshness import report_freshness
@@ -214,9 +215,12 @@ def run_all(
     rebind: Rebind = False,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    from ainsdale_etl.lake.catalog import lake_modules
+
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait, force=force, rebind=rebind):
+        warm_up(lake_modules(ctx.settings))
         summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
