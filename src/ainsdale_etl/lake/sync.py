@@ -98,7 +98,7 @@ def _write_tables(ctx: Context, catalog: Any, newest: str, at: datetime) -> dict
 
     def work() -> None:
         try:
-            # No writer runs beside this (the pipeline lock), so each table's fingerprint and
+            # No writer runs beside this (the pipeline lock), so each table's counts and
             # rows are read from one state of the warehouse.
             with ctx.warehouse.connect() as conn, conn.cursor() as cur:
                 while (name := next_table()) is not None:
