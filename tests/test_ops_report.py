@@ -663,11 +663,12 @@ def test_a_browser_offline_explores_the_dashboard(report_out: Path) -> None:
         assert _cards(page) == ("GBP 330.01", "3", "16", "GBP 110.00")
 
         dashboard = page.locator("#dashboard")
-        uk = page.locator('#dashboard path[aria-label*="country: United Kingdom"]')
+        # Bars are named by their tooltip's full label (the axis shows a shortened one).
+        uk = page.locator('#dashboard path[aria-label*="Country: United Kingdom"]')
         uk.click()  # drill down: the cities of the country clicked
         page.wait_for_timeout(200)
-        assert dashboard.locator('[aria-label*="place: Leeds, United Kingdom"]').count() == 1
-        assert dashboard.locator('[aria-label*="place: Paris"]').count() == 0
+        assert dashboard.locator('[aria-label*="City: Leeds, United Kingdom"]').count() == 1
+        assert dashboard.locator('[aria-label*="City: Paris"]').count() == 0
         uk.dblclick()
 
         page.select_option("#currency", "USD")
