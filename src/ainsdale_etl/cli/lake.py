@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ainsdale_etl.cli.exits import handle_errors
-from ainsdale_etl.cli.options import AsJson, Wait
+from ainsdale_etl.cli.options import AsJson, Rebind, Wait
 from ainsdale_etl.cli.results import print_counts, say
 from ainsdale_etl.cli.session import exclusive, json_document, make_context
 
@@ -30,7 +30,7 @@ def _require_lake(ctx: Context) -> None:
 
 @lake.command()
 @handle_errors
-def sync(wait: Wait = None) -> None:
+def sync(wait: Wait = None, rebind: Rebind = False) -> None:
     """Bring every lake table to what the warehouse holds, rebuilding any whose files are gone
     (load and run-all do this when the ledger shows a batch the lake has not taken; this
     compares every table whatever the ledger says)."""
@@ -39,7 +39,7 @@ def sync(wait: Wait = None) -> None:
 
     ctx = make_context()
     _require_lake(ctx)
-    with exclusive(ctx, wait):
+    with exclusive(ctx, wait, rebind=rebind):
         written = lake_step(ctx, everything=True)
     changed = {name: n for name, n in written.items() if n}
     if changed:
@@ -49,14 +49,14 @@ def sync(wait: Wait = None) -> None:
 
 @lake.command()
 @handle_errors
-def maintain(wait: Wait = None) -> None:
+def maintain(wait: Wait = None, rebind: Rebind = False) -> None:
     """Compact small files, expire snapshots older than AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS
     and delete the data files no snapshot reads."""
     from ainsdale_etl.lake.maintain import maintain_lake
 
     ctx = make_context()
     _require_lake(ctx)
-    with exclusive(ctx, wait):
+    with exclusive(ctx, wait, rebind=rebind):
         done = maintain_lake(ctx)
     print_counts(
         "lake: data files per table after maintenance",

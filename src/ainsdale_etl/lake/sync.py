@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 def sync_lake(ctx: Context) -> dict[str, int]:
     """Bring every lake table to its warehouse table; returns table -> rows written."""
-    at: datetime | None = None
     started = time.perf_counter()
     ctx.reporter.event("step_started", step="lake")
     catalog = open_catalog(ctx.settings, ctx.warehouse)
@@ -64,16 +63,17 @@ def sync_lake(ctx: Context) -> dict[str, int]:
     try:
         ensure_namespace(catalog, ctx.settings)
         with ledger_session(ctx.warehouse) as conn:
-            at, newest = conn.execute(
+            row = conn.execute(  # an aggregate: always one row
                 f"SELECT now(), max(batch_id) FILTER (WHERE loaded_at IS NOT NULL) FROM {LEDGER}"
-            ).fetchone() or (None, None)
+            ).fetchone()
+        assert row is not None
+        at, newest = row
         written = _write_tables(ctx, catalog, str(newest or ""), at)
     finally:
         engine = getattr(catalog, "engine", None)
         if engine is not None:
             engine.dispose()  # the SQL catalog's pooled connections to the warehouse
-    if at is not None:
-        record_lake(ctx.warehouse, at)
+    record_lake(ctx.warehouse, at)
     ctx.reporter.event(
         "lake_synced",
         step="lake",

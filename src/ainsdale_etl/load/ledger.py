@@ -225,8 +225,13 @@ def record_lost(db: Database, batch_id: str) -> None:
     )
 
 
+# repaired_by of a lost batch whose windows were read again and held no change any more.
+NOTHING_LEFT = "nothing left"
+
+
 def record_repaired(db: Database, lost: list[str], by: str) -> None:
-    """The lost batches ``lost`` had their windows read again by the extract of ``by``."""
+    """The lost batches ``lost`` had their windows read again by the extract of ``by`` (or,
+    with no change left in them, :data:`NOTHING_LEFT`)."""
     _write(db, f"UPDATE {LEDGER} SET repaired_by = %s WHERE batch_id = ANY(%s)", [by, lost])
 
 

@@ -18,6 +18,7 @@ from ainsdale_etl.core.batches import (
 )
 from ainsdale_etl.core.errors import BadInputError
 from ainsdale_etl.core.storage import ObjectNotFoundError
+from ainsdale_etl.load.ledger import NOTHING_LEFT
 
 if TYPE_CHECKING:
     from ainsdale_etl.core.storage import Storage
@@ -79,10 +80,14 @@ def _status(
     processed = None
     if state.status == "lost":
         by = state.repaired_by
-        missing.append(
-            "its objects were gone before it was loaded; "
-            + (f"read again by batch {by}" if by else "the next extract reads them again")
+        again = (
+            "the next extract reads them again"
+            if by is None
+            else "read again, and no change was left in them"
+            if by == NOTHING_LEFT
+            else f"read again by batch {by}"
         )
+        missing.append(f"its objects were gone before it was loaded; {again}")
     elif ingest is None:
         missing.append(_gone("ingest", ctx.ingest.uri, manifest_key(batch_id), state))
     else:

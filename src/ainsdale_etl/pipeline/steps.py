@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.core.batches import manifest_key, sha256_bytes
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.ledger import (
+    NOTHING_LEFT,
     any_transformed,
     batch_state,
     extracted_ids,
@@ -180,7 +181,7 @@ def extract_batch(
         _record_extracted(ctx, result.batch_id, history.follows)
     if history.lost:
         # Read again by this batch, or, with nothing changed since, nothing left to read.
-        record_repaired(ctx.warehouse, history.lost, result.batch_id or "no changes")
+        record_repaired(ctx.warehouse, history.lost, result.batch_id or NOTHING_LEFT)
     return result
 
 
