@@ -172,10 +172,15 @@ def test_rows_deleted_in_totesys_are_recorded_reported_and_not_a_failure(cli, et
     assert query(
         wh, "SELECT count(*) > 0 FROM fact_sales_order WHERE sales_order_id = $1", [order]
     ) == [(True,)]  # its history stays
-    recorded = query(wh, "SELECT star_table, id, kept FROM ainsdale_meta.deleted_row ORDER BY 1, 2")
-    assert ("dim_design", 9002, False) in recorded
-    assert ("dim_location", 9003, False) in recorded
-    assert ("fact_sales_order", order, True) in recorded
+    recorded = query(
+        wh, "SELECT star_table, id FROM ainsdale_meta.row_version WHERE deleted ORDER BY 1, 2"
+    )
+    assert ("dim_design", 9002) in recorded
+    assert ("dim_location", 9003) in recorded
+    assert ("fact_sales_order", order) in recorded
+    assert query(
+        wh, "SELECT count(*) FROM fact_sales_order_current WHERE sales_order_id = $1", [order]
+    ) == [(0,)]
     report = _verify_ok(cli)
     assert any("fact_sales_order: 1 id(s) deleted" in note for note in report["notes"])
     batches = json.loads(cli("batches", "--json").output)
@@ -196,9 +201,12 @@ def test_a_deleted_dimension_row_that_facts_point_at_is_kept_and_said_so(cli, et
     query(src, "DELETE FROM design WHERE design_id = $1", [design])
     cli("run-all")
     # The old versions of those orders still point at it: it stays, marked kept.
-    assert query(wh, "SELECT kept FROM ainsdale_meta.deleted_row WHERE id = $1", [design]) == [
-        (True,)
-    ]
+    assert query(
+        wh,
+        "SELECT deleted FROM ainsdale_meta.row_version WHERE star_table = 'dim_design' "
+        "AND id = $1",
+        [design],
+    ) == [(True,)]
     assert query(wh, "SELECT 1 FROM dim_design WHERE design_id = $1", [design]) == [(1,)]
     report = _verify_ok(cli)
     assert any("dim_design: 1 row(s) deleted in totesys, kept" in n for n in report["notes"])

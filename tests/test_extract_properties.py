@@ -102,6 +102,7 @@ def test_every_version_held_at_an_extract_reaches_the_warehouse(new_database_url
     assert report.ok, [c for c in report.checks if not c.ok]
     recorded = query(
         warehouse,
-        "SELECT id FROM ainsdale_meta.deleted_row WHERE star_table = 'fact_sales_order'",
+        "SELECT id FROM ainsdale_meta.row_version "
+        "WHERE star_table = 'fact_sales_order' AND deleted",
     )
     assert {r[0] for r in recorded} == deleted

@@ -89,7 +89,9 @@ def test_the_migrated_star_tables_are_the_registrys(cli, wh_env):
             wh_env,
             "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, "
             "coalesce(character_maximum_length, numeric_precision), numeric_scale, is_identity "
-            "FROM information_schema.columns WHERE table_schema = $1 ORDER BY 1, 3",
+            "FROM information_schema.columns c WHERE table_schema = $1 AND EXISTS ("
+            "SELECT FROM information_schema.tables t WHERE t.table_schema = c.table_schema "
+            "AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE') ORDER BY 1, 3",
             [schema],
         )
         constraints = query(

@@ -5,12 +5,12 @@ warehouse's state (``ainsdale.synced-at``, the warehouse's clock) and what it th
 (``ainsdale.rows``: its rows and, for a fact, its newest key). What changed since is recorded
 in the warehouse itself, whatever the batches' merge counts say:
 
-* a dimension's rows: the versions changed since (``dim_version.changed_at``: a merge, a
-  deletion, a batch read again), the placeholders added (``inferred_member.created_at``), the
-  deletions recorded (``deleted_row.detected_at``); a bulk load since (``dim_base_version``)
-  owes the whole table;
-* a fact's: versions are only ever added, with higher keys, so the rows after its newest key,
-  once the rows before it are confirmed to be as many as it holds.
+* a dimension's rows: the versions changed since (``row_version.changed_at``: a merge, a
+  deletion, a re-insert), the placeholders added (``inferred_member.created_at``); a bulk load
+  since (``dim_base_version``) owes the whole table;
+* a fact's: versions are added with higher keys, so the rows after its newest key, once the
+  rows before it are confirmed to be as many as it holds; and the rows before it whose id's
+  version changed since (a version captured again with other content is replaced in place).
 
 Each question is one indexed query; no table is scanned for a digest.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.registry import StarTable, quote_ident
-from ainsdale_etl.load.ddl import DELETED, DIM_BASE_VERSION, DIM_VERSION, INFERRED
+from ainsdale_etl.load.ddl import DIM_BASE_VERSION, INFERRED, ROW_VERSION
 
 SYNCED_AT = "ainsdale.synced-at"  # table property: when it took the warehouse's state
 ROWS = "ainsdale.rows"  # table property: the rows it held then (a fact: "rows:newest key")
@@ -85,10 +85,21 @@ def changed_ids(cur: Any, table: StarTable, since: datetime) -> list[int] | None
         return None
     rows = fetch_all(
         cur,
-        f"""SELECT id FROM {DIM_VERSION} WHERE dim = $1 AND changed_at > $2::timestamptz
-            UNION SELECT id FROM {INFERRED} WHERE dim = $1 AND created_at > $2::timestamptz
-            UNION SELECT id FROM {DELETED}
-                WHERE star_table = $1 AND detected_at > $2::timestamptz""",
+        f"""SELECT id FROM {ROW_VERSION} WHERE star_table = $1 AND changed_at > $2::timestamptz
+            UNION SELECT id FROM {INFERRED} WHERE dim = $1 AND created_at > $2::timestamptz""",
         [table.name, since.isoformat()],
+    )
+    return sorted(int(r[0]) for r in rows)
+
+
+def rewritten_records(cur: Any, table: StarTable, since: datetime, newest_key: int) -> list[int]:
+    """The keys, up to ``newest_key``, of a fact's rows whose id's version changed since
+    ``since``: a row replaced in place (a fix at the source) is among them. (So are a few that
+    only became current again, or were deleted: writing them again is harmless.)"""
+    rows = fetch_all(
+        cur,
+        f"""SELECT DISTINCT record_id FROM {ROW_VERSION} WHERE star_table = $1
+            AND changed_at > $2::timestamptz AND record_id <= $3""",
+        [table.name, since.isoformat(), newest_key],
     )
     return sorted(int(r[0]) for r in rows)

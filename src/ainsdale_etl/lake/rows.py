@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def _select(table: StarTable, alias: str = "d") -> str:
+def select_columns(table: StarTable, alias: str = "d") -> str:
     """The lake's columns of ``table``; money as its exact text, which ADBC reads 40% faster
     than numeric (the lake casts it to decimal(10,2), exactly)."""
     money = {c.name for c in table.columns if c.sql_type == MONEY}
@@ -31,7 +31,7 @@ def _select(table: StarTable, alias: str = "d") -> str:
 
 def whole_table(cur: Any, table: StarTable) -> pa.Table:
     """Every row of a star table."""
-    return fetch_arrow(cur, f"SELECT {_select(table)} FROM {quote_ident(table.name)} d")
+    return fetch_arrow(cur, f"SELECT {select_columns(table)} FROM {quote_ident(table.name)} d")
 
 
 def streamed_rows(cur: Any, table: StarTable, where: str) -> Iterator[pa.Table]:
@@ -39,7 +39,7 @@ def streamed_rows(cur: Any, table: StarTable, where: str) -> Iterator[pa.Table]:
     record batches as the server sends them: memory does not grow with the table."""
     import pyarrow as pa
 
-    cur.execute(f"SELECT {_select(table)} FROM {quote_ident(table.name)} d {where}")
+    cur.execute(f"SELECT {select_columns(table)} FROM {quote_ident(table.name)} d {where}")
     reader = cur.fetch_record_batch()
     for batch in reader:
         if batch.num_rows:
@@ -51,6 +51,6 @@ def rows_of(cur: Any, table: StarTable, ids: list[int]) -> pa.Table:
     key = quote_ident(table.key[0])
     return fetch_arrow(
         cur,
-        f"SELECT {_select(table)} FROM {quote_ident(table.name)} d WHERE d.{key} = ANY($1)",
+        f"SELECT {select_columns(table)} FROM {quote_ident(table.name)} d WHERE d.{key} = ANY($1)",
         [ids],
     )

@@ -24,21 +24,20 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.adapters.postgres import fetch_all
+from ainsdale_etl.adapters.postgres import fetch_all, fetch_arrow
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.append import append_chunks
 from ainsdale_etl.lake.catalog import OWNER_PROPERTY, ensure_namespace, lake_table, open_catalog
 from ainsdale_etl.lake.objects import object_chunks, usable_object
-from ainsdale_etl.lake.owed import Held, changed_ids, held_now, rows_after
-from ainsdale_etl.lake.rows import rows_of, streamed_rows, whole_table
+from ainsdale_etl.lake.owed import Held, changed_ids, held_now, rewritten_records, rows_after
+from ainsdale_etl.lake.rows import rows_of, select_columns, streamed_rows, whole_table
 from ainsdale_etl.lake.schema import BATCH_PROPERTY, as_lake_rows
 from ainsdale_etl.load.ddl import (
-    DELETED,
     DIM_BASE_VERSION,
-    DIM_VERSION,
     FACT_KEY_RANGE,
     INFERRED,
     LEDGER,
+    ROW_VERSION,
 )
 from ainsdale_etl.load.ledger import ledger_session, record_lake
 from ainsdale_etl.runtime.shutdown import checkpoint
@@ -168,13 +167,16 @@ def _write_owed(
     """Write what ``ice`` owes; the rows written, or None when it owes nothing."""
     schema = ice.schema()
     if held is not None and table.is_fact and held.newest_key is not None:
-        if (held.rows, held.newest_key) == (now.rows, now.newest_key):
-            return None
         if held.rows + rows_after(cur, table, held.newest_key) == now.rows:
+            rewritten = rewritten_records(cur, table, held.synced_at, held.newest_key)
+            if not rewritten and (held.rows, held.newest_key) == (now.rows, now.newest_key):
+                return None
+            if rewritten:
+                _overwrite_records(cur, ice, table, rewritten, summary)
             key = quote_ident(table.surrogate_key or "")
             chunks = streamed_rows(cur, table, f"WHERE d.{key} > {int(held.newest_key)}")
             prepare = lambda c: as_lake_rows(table, c, schema)  # noqa: E731
-            return append_chunks(ice, chunks, summary, prepare, properties=commit)
+            return len(rewritten) + append_chunks(ice, chunks, summary, prepare, properties=commit)
     elif held is not None and not table.is_fact and table.name != "dim_date":
         ids = changed_ids(cur, table, held.synced_at)
         if ids == [] and held.rows == now.rows:
@@ -210,6 +212,28 @@ def _overwrite_ids(
     if total is not None and int(total) != now.rows:
         return _write_whole_dimension(cur, ice, table, summary, commit)
     return len(data)
+
+
+def _overwrite_records(
+    cur: Any, ice: Table, table: StarTable, keys: list[int], summary: dict[str, str]
+) -> None:
+    """A fact's rows of ``keys`` as the warehouse now holds them, in place of the lake's (the
+    properties are set by the append that follows: until then the table still owes them)."""
+    from pyiceberg import expressions
+
+    in_keys: Any = expressions.In  # (name, literals) at run time; its stubs say otherwise
+    column = table.surrogate_key or ""
+    rows = fetch_arrow(
+        cur,
+        f"SELECT {select_columns(table)} FROM {quote_ident(table.name)} d "
+        f"WHERE d.{quote_ident(column)} = ANY($1)",
+        [keys],
+    )
+    ice.overwrite(
+        as_lake_rows(table, rows, ice.schema()),
+        overwrite_filter=in_keys(column, keys),
+        snapshot_properties=summary,
+    )
 
 
 def _write_whole(
@@ -263,9 +287,8 @@ def _dimension_object(
     found = fetch_all(
         cur,
         f"""SELECT b.batch_id FROM {DIM_BASE_VERSION} b WHERE b.dim = $1
-            AND NOT EXISTS (SELECT FROM {DIM_VERSION} v WHERE v.dim = $1)
-            AND NOT EXISTS (SELECT FROM {INFERRED} i WHERE i.dim = $1)
-            AND NOT EXISTS (SELECT FROM {DELETED} d WHERE d.star_table = $1)""",
+            AND NOT EXISTS (SELECT FROM {ROW_VERSION} v WHERE v.star_table = $1)
+            AND NOT EXISTS (SELECT FROM {INFERRED} i WHERE i.dim = $1)""",
         [table.name],
     )
     if not found:

@@ -16,8 +16,7 @@ ENVIRONMENT = (
     f"{META_SCHEMA}.environment"  # the buckets and lake it is fed from (pipeline/binding.py)
 )
 LAKE_CATALOG_SCHEMA = "ainsdale_lake"  # the embedded lake catalog (lake/catalog.py)
-DELETED = f"{META_SCHEMA}.deleted_row"  # rows deleted in totesys (see load/deletions.py)
-DIM_VERSION = f"{META_SCHEMA}.dim_version"  # each dimension row's version (load/versions.py)
+ROW_VERSION = f"{META_SCHEMA}.row_version"  # each star row's current version (load/versions.py)
 DIM_BASE_VERSION = f"{META_SCHEMA}.dim_base_version"  # ... of the rows a bulk load put there
 INFERRED = f"{META_SCHEMA}.inferred_member"  # placeholders for late rows (load/inferred.py)
 FACT_KEY_RANGE = f"{META_SCHEMA}.fact_key_range"  # keys a bulk load gave a fact (load/bulk.py)
@@ -70,6 +69,11 @@ def foreign_key_constraints(table: StarTable) -> list[tuple[str, str]]:
             )
         )
     return constraints
+
+
+def current_view(fact: StarTable) -> str:
+    """The view of a fact's current versions (migration 0005), quoted."""
+    return quote_ident_suffix(fact.name, "current")
 
 
 def referencing_constraints(dim: StarTable) -> list[tuple[str, str, str]]:

@@ -1,9 +1,12 @@
-"""Rows deleted in totesys: recorded in the ledger schema, and removed where history allows.
+"""Rows deleted in totesys: each deletion recorded as its row's current version, and the row
+removed where history allows.
 
 The extract finds the ids that left each source table (:mod:`ainsdale_etl.extract.deletions`).
-In the warehouse a deleted dimension row goes too, unless a fact points at it: history must
-stay resolvable, so it is kept, and ``verify`` counts it apart. A fact's versions are its
-history, so a deleted order keeps them. Either way the deletion is recorded here.
+A deletion is a version in the batch order (:mod:`.versions`): it applies over older versions
+only, and a later re-insert supersedes it. In the warehouse a deleted dimension row goes too,
+unless a fact points at it: history must stay resolvable, so it is kept, and ``verify`` counts
+it apart. A fact's versions are its history, so a deleted order keeps them; its current view
+leaves it out.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.batches import Manifest, read_manifest
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
-from ainsdale_etl.load.ddl import DELETED, DIM_VERSION
+from ainsdale_etl.load.ddl import ROW_VERSION
+from ainsdale_etl.load.versions import current_version
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
@@ -48,37 +52,42 @@ def _unreferenced(dim: StarTable) -> str:
 def apply_deletions(
     cur: Cursor, batch_id: str, deletions: dict[str, tuple[str, list[int]]]
 ) -> dict[str, int]:
-    """Remove and record each deleted row, in the load's transaction; returns the rows removed
-    per star table (those kept are in the record, with ``kept``)."""
+    """Record each deletion as its row's current version, where no newer version of the row
+    is loaded (a rerun of an old batch deletes nothing that came back), and remove the
+    dimension rows no fact points at, in the load's transaction; returns the rows removed per
+    star table."""
     removed: dict[str, int] = {}
-    for name, (source, ids) in deletions.items():
+    for name, (_, ids) in deletions.items():
         table = STAR_TABLES[name]
         key = quote_ident(table.key[0])
-        if not table.is_fact:
-            # The deletion is the row's newest version: an older batch loaded later must not
-            # bring it back (see load/versions.py).
-            cur.execute(
-                f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
-                    SELECT $1, id, $2 FROM unnest($3::int[]) AS id
-                    ON CONFLICT (dim, id) DO UPDATE
-                    SET batch_id = EXCLUDED.batch_id, changed_at = now()
-                    WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
-                [name, batch_id, ids],
-            )
-            gone = fetch_all(
-                cur,
-                f"WITH gone AS (DELETE FROM {quote_ident(name)} d WHERE d.{key} = ANY($1) "
-                f"AND {_unreferenced(table)} RETURNING 1) SELECT count(*) FROM gone",
-                [ids],
-            )
-            removed[name] = int(gone[0][0])
-        cur.execute(
-            f"""INSERT INTO {DELETED} (star_table, id, source_table, batch_id, kept)
-                SELECT $1, id, $2, $3, EXISTS (SELECT FROM {quote_ident(name)} WHERE {key} = id)
-                FROM unnest($4::int[]) AS id
-                ON CONFLICT (star_table, id) DO NOTHING""",
-            [name, source, batch_id, ids],
+        # A fact's deletion names the row of its last version (history kept, never current).
+        record = (
+            f"coalesce((SELECT v.record_id FROM {ROW_VERSION} v WHERE v.star_table = $1 "
+            f"AND v.id = gone.id), (SELECT f.{quote_ident(table.surrogate_key)} "
+            f"FROM {quote_ident(name)} f WHERE f.{key} = gone.id LIMIT 1))"
+            if table.surrogate_key
+            else "NULL::integer"
         )
+        cur.execute(
+            f"""INSERT INTO {ROW_VERSION} AS v (star_table, id, batch_id, record_id, deleted)
+                SELECT $1, gone.id, $2, {record}, true FROM unnest($3::int[]) AS gone(id)
+                WHERE $2 >= {current_version(table, "gone.id")}
+                ON CONFLICT (star_table, id) DO UPDATE
+                SET batch_id = EXCLUDED.batch_id, deleted = true, changed_at = now()
+                WHERE (v.batch_id, v.deleted) IS DISTINCT FROM (EXCLUDED.batch_id, true)""",
+            [name, batch_id, ids],
+        )
+        if table.is_fact:
+            continue
+        gone = fetch_all(
+            cur,
+            f"""WITH gone AS (DELETE FROM {quote_ident(name)} d WHERE d.{key} = ANY($3)
+                AND EXISTS (SELECT FROM {ROW_VERSION} v WHERE v.star_table = $1
+                    AND v.id = d.{key} AND v.deleted AND v.batch_id = $2)
+                AND {_unreferenced(table)} RETURNING 1) SELECT count(*) FROM gone""",
+            [name, batch_id, ids],
+        )
+        removed[name] = int(gone[0][0])
     return removed
 
 

@@ -24,7 +24,7 @@ from ainsdale_etl.core.registry import (
     StarTable,
     quote_ident,
 )
-from ainsdale_etl.load.ddl import DIM_VERSION, INFERRED
+from ainsdale_etl.load.ddl import INFERRED, ROW_VERSION
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
@@ -73,7 +73,7 @@ def infer_members(
                     INSERT INTO {INFERRED} (dim, id, batch_id, referenced_by)
                     SELECT $1, id, $2, $3 FROM placed ON CONFLICT DO NOTHING),
                 versioned AS (
-                    INSERT INTO {DIM_VERSION} (dim, id, batch_id)
+                    INSERT INTO {ROW_VERSION} (star_table, id, batch_id)
                     SELECT $1, id, $4 FROM placed ON CONFLICT DO NOTHING)
                 SELECT count(*) FROM placed""",
             [dim.name, batch_id, fact.name, INFERRED_VERSION],

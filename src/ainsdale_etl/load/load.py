@@ -83,7 +83,9 @@ def load_tables(
                     data = check.data
                 merged[table.name] = bulk_load(cur, batch_id, table, data, triggers=triggers)
             else:
-                merged[table.name] = merge_table(cur, batch_id, table, data, triggers=triggers)
+                merged[table.name] = merge_table(
+                    cur, batch_id, table, data, triggers=triggers, reporter=reporter
+                )
             seconds = time.perf_counter() - started
             reporter.event(
                 "table_loaded",

@@ -1,8 +1,8 @@
 """The incremental load: a batch staged, checked and merged with one set-based statement.
 
-Dimensions are upserted on their id where no newer version of the row is loaded
-(:mod:`.versions`); facts are inserted unless their natural key (id, last_updated) is already
-there, so a fact version is never duplicated.
+Rows are written where no newer version of them is loaded (:mod:`.versions`): dimensions are
+upserted on their id; facts on their natural key (id, last_updated), so a fact version is never
+duplicated, and one captured again with other content replaces the stored one, with a warning.
 """
 
 from __future__ import annotations
@@ -10,35 +10,50 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
+from ainsdale_etl.core.events import Reporter
 from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import check_references, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
 from ainsdale_etl.load.triggers import TriggerSkipping
-from ainsdale_etl.load.versions import not_superseded, record_versions
+from ainsdale_etl.load.versions import (
+    current_version,
+    not_superseded,
+    record_fact_versions,
+    record_versions,
+)
 
 if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
 
 def _merge_sql(table: StarTable, staging: str, *, per_row: bool = False) -> str:
-    """The statement merging ``staging`` into ``table``: facts and dates are only added;
-    other dimensions are upserted where no newer version of the row is loaded (see
-    :mod:`.versions`; parameters: $1 the batch id, $2 the table's name)."""
+    """The statement merging ``staging`` into ``table`` (parameters: $1 the batch id, $2 the
+    table's name), returning one ``inserted`` flag per row it wrote. Dates are only added.
+    Other rows are written where no newer version of them is loaded (:mod:`.versions`): a
+    dimension's by its id; a fact's by its natural key, a new version added, the same version
+    captured again with other content (a fix at the source, a cascaded key change) replaced."""
     columns = ", ".join(quote_ident(c) for c in table.column_names)
     keys = ", ".join(quote_ident(k) for k in table.key)
     insert = f"INSERT INTO {quote_ident(table.name)} ({columns}) SELECT {columns} FROM {staging}"
-    if table.is_fact or table.name == "dim_date":
-        return f"{insert} ON CONFLICT ({keys}) DO NOTHING"
+    if table.name == "dim_date":
+        return f"{insert} ON CONFLICT ({keys}) DO NOTHING RETURNING true AS inserted"
     values = [c for c in table.column_names if c not in table.key]
     assignments = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in values)
     current = ", ".join(f"{quote_ident(table.name)}.{quote_ident(c)}" for c in values)
     incoming = ", ".join(f"EXCLUDED.{quote_ident(c)}" for c in values)
     # Skip rows that did not change: no dead tuples, no needless index churn.
+    changed = f"({current}) IS DISTINCT FROM ({incoming})"
+    if table.is_fact:
+        newer = f"$1 >= {current_version(table, 'EXCLUDED.' + quote_ident(table.key[0]))}"
+        return (
+            f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
+            f"WHERE {changed} AND {newer} RETURNING (xmax = 0) AS inserted"
+        )
     return (
         f"{insert} s WHERE {not_superseded(table, 's', per_row=per_row)} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} "
-        f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
+        f"ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {changed} "
+        "RETURNING true AS inserted"
     )
 
 
@@ -49,6 +64,7 @@ def merge_table(
     data: TableData,
     *,
     triggers: TriggerSkipping,
+    reporter: Reporter,
 ) -> int:
     """Copy a batch into staging and merge it with one statement; returns the rows gained or
     changed.
@@ -72,16 +88,28 @@ def merge_table(
         check_references(cur, batch_id, table, staging)
     per_row = SOURCE_VERSION in data.reader.schema.names  # a joined dimension's own versions
     sql = _merge_sql(table, staging, per_row=per_row)
-    versioned = not table.is_fact and table.name != "dim_date"
+    versioned = table.name != "dim_date"
     with triggers.off(cur, table):
-        merged = int(
-            fetch_all(
-                cur,
-                f"WITH merged AS ({sql} RETURNING 1) SELECT count(*) FROM merged",
-                [batch_id, table.name] if versioned else None,
-            )[0][0]
-        )
-    if versioned:
+        merged, replaced, example = fetch_all(
+            cur,
+            f"WITH merged AS ({sql}, {quote_ident(table.key[0])} AS id) "
+            "SELECT count(*), count(*) FILTER (WHERE NOT inserted), "
+            "min(id) FILTER (WHERE NOT inserted) FROM merged",
+            [batch_id, table.name] if versioned else None,
+        )[0]
+    if table.is_fact:
+        record_fact_versions(cur, batch_id, table, staging)
+        if replaced:
+            reporter.warning(
+                f"batch {batch_id}: {replaced:,} {table.name} version(s) captured again with "
+                f"other content (e.g. id {example}: a fix at the source, or a key changed "
+                "with ON UPDATE CASCADE) replaced the stored ones",
+                kind="fact_versions_replaced",
+                batch_id=batch_id,
+                table=table.name,
+                count=int(replaced),
+            )
+    elif versioned:
         record_versions(cur, batch_id, table, staging, per_row=per_row)
     cur.execute(f"DROP TABLE {staging}")
-    return merged
+    return int(merged)

@@ -1,14 +1,20 @@
-"""Dimension rows ordered by source version, not by load order.
+"""Each star row's current version, in one order: the batch order, never ``last_updated``.
 
-Each dimension row's version is the batch it was built in: batches are extracted in snapshot
-order, so of two batches holding the same row, the later one holds its later version.
-``last_updated`` would not do: it is whatever a writer's clock said. A dimension that joins
-tables is built from the current state, which a batch transformed out of turn (after a later
-one) takes partly from that later batch: its rows carry their own version, the newest batch of
-their parts (``SOURCE_VERSION``, see transform/star/dimensions.py). The
-versions live beside the star, in ``ainsdale_meta.dim_version``, so the spec's columns stay
-exactly the spec's; an upsert writes a row only if no newer version of it is loaded, so any
-set of batches loaded in any order ends with the same warehouse.
+Batches are extracted in snapshot order, so of two batches holding a row, the later one holds
+the version its source committed later; ``last_updated`` is whatever a writer's clock said (a
+clock a day fast, fixed, stamps the newer version *earlier*). A deletion is a version in the
+same order. What is current is recorded in one place, ``ainsdale_meta.row_version``, one entry
+per (star table, id): the batch of its current version, for a fact the row that version is,
+and whether it is a deletion. A row with no entry has one version only, the one a bulk load put
+there (``dim_base_version`` for a dimension, ``fact_key_range`` for a fact), since every
+merge records the versions it brings.
+
+So any set of batches loaded in any order, any number of times, ends with the same warehouse:
+a version is written only over older ones; a rerun of an old batch can neither delete a newer
+row nor bring back a deleted one; a later re-insert supersedes a deletion. A dimension that
+joins tables is built from the current state, which a batch transformed out of turn takes
+partly from a later batch: its rows carry their own version, the newest batch of their parts
+(``SOURCE_VERSION``, see transform/star/dimensions.py). The spec's columns stay the spec's.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
-from ainsdale_etl.load.ddl import DIM_BASE_VERSION, DIM_VERSION
+from ainsdale_etl.load.ddl import DIM_BASE_VERSION, FACT_KEY_RANGE, ROW_VERSION
 from ainsdale_etl.load.inferred import resolve_members
 
 if TYPE_CHECKING:
@@ -31,37 +37,90 @@ def row_version(alias: str, per_row: bool) -> str:
     return f'coalesce({alias}."{SOURCE_VERSION}", $1)'
 
 
-def not_superseded(table: StarTable, alias: str, *, per_row: bool = False) -> str:
-    """A condition on staged rows (``alias``) of a dimension: no newer version of the row is
-    loaded. Parameters: $1 the batch id, $2 the dimension's name; ``per_row``: the staged rows
-    carry their own versions (:func:`row_version`).
+def natural_id(table: StarTable) -> str:
+    """The column holding a row's source id: a dimension's key, a fact's ``<entity>_id``."""
+    return table.key[0]
 
-    A row's version is its entry in ``dim_version``, else, if the row is there, the batch that
-    bulk-loaded the table (``dim_base_version``: one entry per table, not a million), else
-    none.
-    """
-    key = quote_ident(table.key[0])
+
+def base_version(table: StarTable, id_sql: str) -> str:
+    """The version of the row ``id_sql`` a bulk load put in ``table`` (NULL if none): the
+    batch that bulk-loaded the dimension if the row is there; the batch whose key range holds
+    the fact's row."""
+    name, key = quote_ident(table.name), quote_ident(natural_id(table))
+    if table.surrogate_key:
+        record = quote_ident(table.surrogate_key)
+        return f"""(SELECT kr.batch_id FROM {name} kb JOIN {FACT_KEY_RANGE} kr
+            ON kr.star_table = '{table.name}'
+            AND kb.{record} BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+            WHERE kb.{key} = {id_sql} ORDER BY kr.batch_id DESC LIMIT 1)"""
+    return f"""(SELECT db.batch_id FROM {DIM_BASE_VERSION} db WHERE db.dim = '{table.name}'
+            AND EXISTS (SELECT FROM {name} present WHERE present.{key} = {id_sql}))"""
+
+
+def current_version(table: StarTable, id_sql: str) -> str:
+    """The batch of the current version of the row ``id_sql`` ('' if it has none)."""
+    quote_ident(table.name)  # a registry name: safe in the literals above and below
     return f"""coalesce(
-        (SELECT v.batch_id FROM {DIM_VERSION} v WHERE v.dim = $2 AND v.id = {alias}.{key}),
-        (SELECT b.batch_id FROM {DIM_BASE_VERSION} b WHERE b.dim = $2 AND EXISTS (
-            SELECT FROM {quote_ident(table.name)} d WHERE d.{key} = {alias}.{key})),
-        '') <= {row_version(alias, per_row)}"""
+        (SELECT rv.batch_id FROM {ROW_VERSION} rv
+            WHERE rv.star_table = '{table.name}' AND rv.id = {id_sql}),
+        {base_version(table, id_sql)}, '')"""
+
+
+def not_superseded(table: StarTable, alias: str, *, per_row: bool = False) -> str:
+    """A condition on staged rows (``alias``): no newer version of the row is loaded.
+    Parameters: $1 the batch id; ``per_row``: the staged rows carry their own versions
+    (:func:`row_version`)."""
+    staged_id = f"{alias}.{quote_ident(natural_id(table))}"
+    return f"{current_version(table, staged_id)} <= {row_version(alias, per_row)}"
 
 
 def record_versions(
     cur: Cursor, batch_id: str, table: StarTable, staging: str, *, per_row: bool = False
 ) -> None:
-    """Record the version of the dimension rows staged in ``staging`` (``batch_id``, or each
-    row's own: see :func:`row_version`), unless a newer (or the same) one is (call after the
-    merge), and when it changed, which is what the lake takes (lake/owed.py). A batch loaded
-    again holds the same versions of its rows (read again, a window gives what it gave)."""
+    """Record the versions of the dimension rows staged in ``staging`` (``batch_id``, or each
+    row's own: see :func:`row_version`) that no newer version supersedes (call after the
+    merge, which wrote those rows); a deleted row delivered again is no longer deleted. When an
+    entry changes is what the lake takes (lake/owed.py). A batch loaded again holds the same
+    versions of its rows (read again, a window gives what it gave), so it changes nothing."""
     resolve_members(cur, table, staging)
     key = quote_ident(table.key[0])
     cur.execute(
-        f"""INSERT INTO {DIM_VERSION} (dim, id, batch_id)
+        f"""INSERT INTO {ROW_VERSION} AS v (star_table, id, batch_id)
             SELECT $2, s.{key}, {row_version("s", per_row)} FROM {staging} s
-            ON CONFLICT (dim, id) DO UPDATE SET batch_id = EXCLUDED.batch_id, changed_at = now()
-            WHERE {DIM_VERSION}.batch_id < EXCLUDED.batch_id""",
+            WHERE {not_superseded(table, "s", per_row=per_row)}
+            ON CONFLICT (star_table, id) DO UPDATE
+            SET batch_id = EXCLUDED.batch_id, deleted = false, changed_at = now()
+            WHERE (v.batch_id, v.deleted) IS DISTINCT FROM (EXCLUDED.batch_id, false)""",
+        [batch_id, table.name],
+    )
+
+
+def record_fact_versions(cur: Cursor, batch_id: str, table: StarTable, staging: str) -> None:
+    """Record the fact versions staged in ``staging`` (call after the merge, which wrote
+    them): each id's entry names the row of its newest version, which is this batch's unless
+    a newer one is loaded. An id whose only row a newer bulk load put there gets an entry
+    naming that row, as it now has two."""
+    name, record = quote_ident(table.name), quote_ident(table.surrogate_key or "")
+    key = quote_ident(natural_id(table))
+    natural = " AND ".join(f"f.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.key)
+    cur.execute(
+        f"""INSERT INTO {ROW_VERSION} AS v (star_table, id, batch_id, record_id)
+            SELECT $2, i.id,
+                CASE WHEN $1 >= coalesce(b.batch_id, '') THEN $1 ELSE b.batch_id END,
+                CASE WHEN $1 >= coalesce(b.batch_id, '') THEN i.record_id ELSE b.record_id END
+            FROM (SELECT s.{key} AS id, f.{record} AS record_id FROM {staging} s
+                  JOIN {name} f ON {natural}) i
+            LEFT JOIN LATERAL (
+                SELECT r.batch_id, f.{record} AS record_id FROM {name} f
+                JOIN {FACT_KEY_RANGE} r ON r.star_table = $2
+                    AND f.{record} BETWEEN r.first_key AND r.first_key + r.rows - 1
+                WHERE f.{key} = i.id ORDER BY r.batch_id DESC LIMIT 1) b ON true
+            ON CONFLICT (star_table, id) DO UPDATE
+            SET batch_id = EXCLUDED.batch_id, record_id = EXCLUDED.record_id, deleted = false,
+                changed_at = now()
+            WHERE v.batch_id <= EXCLUDED.batch_id
+            AND (v.batch_id, v.record_id, v.deleted)
+                IS DISTINCT FROM (EXCLUDED.batch_id, EXCLUDED.record_id, false)""",
         [batch_id, table.name],
     )
 

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES, quote_ident
 from ainsdale_etl.load.ddl import (
-    DELETED,
     DIM_BASE_VERSION,
-    DIM_VERSION,
     FACT_KEY_RANGE,
     INFERRED,
     LEDGER,
+    ROW_VERSION,
     referencing_constraints,
 )
 from ainsdale_etl.load.migrate import VERSIONS, plan_migrations
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.extract.drift import DriftPolicy
 
-_META = (LEDGER, DELETED, DIM_VERSION, DIM_BASE_VERSION, INFERRED, FACT_KEY_RANGE)
+_META = (LEDGER, ROW_VERSION, DIM_BASE_VERSION, INFERRED, FACT_KEY_RANGE)
 # What the merge path does to each table (load/merge.py, deletions.py, versions.py, inferred.py).
 _MERGE_NEEDS = [
     *((name, p) for name in STAR_TABLES for p in ("SELECT", "INSERT", "DELETE")),

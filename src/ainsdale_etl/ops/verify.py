@@ -19,7 +19,7 @@ import polars as pl
 from ainsdale_etl.adapters.postgres import Database, fetch_all, fetch_arrow
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
-from ainsdale_etl.load.ddl import DELETED, INFERRED, LEDGER
+from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
 from ainsdale_etl.ops.verify_content import (
     content_differences,
     loaded_dimensions,
@@ -102,9 +102,22 @@ def _meta_rows(wh: Any, table: str, sql: str, schema: dict[str, Any]) -> pl.Data
 
 
 def _kept_deleted(wh: Any) -> pl.DataFrame:
-    """(star_table, id) of the rows deleted in totesys that the warehouse keeps for history."""
-    sql = f"SELECT star_table, id FROM {DELETED} WHERE kept"
-    return _meta_rows(wh, DELETED, sql, {"star_table": pl.String, "id": pl.Int32})
+    """(star_table, id) of the rows deleted in totesys that the warehouse keeps for history:
+    a fact's versions, a dimension row facts point at."""
+    kept = [
+        f"SELECT v.star_table, v.id FROM {ROW_VERSION} v WHERE v.star_table = '{t.name}' "
+        "AND v.deleted"
+        + (
+            ""
+            if t.is_fact
+            else f" AND EXISTS (SELECT FROM {quote_ident(t.name)} d "
+            f"WHERE d.{quote_ident(t.key[0])} = v.id)"
+        )
+        for t in STAR_TABLES.values()
+        if t.sources
+    ]
+    sql = " UNION ALL ".join(kept)
+    return _meta_rows(wh, ROW_VERSION, sql, {"star_table": pl.String, "id": pl.Int32})
 
 
 def _inferred(wh: Any) -> pl.DataFrame:
@@ -171,31 +184,22 @@ def _warehouse_side(warehouse: Database) -> dict[str, Any]:
     """Everything verify reads from the warehouse."""
     found: dict[str, Any] = {}
     with warehouse.connect() as conn, conn.cursor() as wh:
-        found["kept"] = kept = _kept_deleted(wh)
+        found["kept"] = _kept_deleted(wh)
         found["inferred"] = _inferred(wh)
         for fact in FACTS:
             id_col = _id_column(fact.name)
+            current = current_view(fact)
             found[f"versions {fact.name}"] = _frame(
                 wh,
                 f"SELECT {id_col} AS id, last_updated_date AS d, last_updated_time AS t "
-                f"FROM {quote_ident(fact.name)}",
-            )
-            gone = kept.filter(pl.col("star_table") == fact.name).height
-            not_deleted = (
-                f"WHERE {id_col} NOT IN (SELECT id FROM {DELETED} WHERE star_table = $1 AND kept)"
-                if gone
-                else ""
+                f"FROM {current}",
             )
             found[f"money {fact.name}"] = _money(
                 _frame(
                     wh,
                     f"SELECT coalesce(c.currency_code, 'id ' || latest.currency_id) AS code, "
-                    f"sum({MARTS[fact.name][2]})::text AS total FROM ("
-                    f"SELECT DISTINCT ON ({id_col}) * FROM {quote_ident(fact.name)} "
-                    f"{not_deleted} ORDER BY {id_col}, last_updated_date DESC, "
-                    "last_updated_time DESC) latest "
+                    f"sum({MARTS[fact.name][2]})::text AS total FROM {current} latest "
                     "LEFT JOIN dim_currency c USING (currency_id) GROUP BY 1",
-                    [fact.name] if gone else None,
                 )
             )
             found[f"orphans {fact.name}"] = _orphans(wh, fact)
@@ -253,10 +257,11 @@ def compare(src: dict[str, Any], wh: dict[str, Any]) -> Verification:
     for fact in FACTS:
         versions, facts = src[f"versions {fact.name}"], wh[f"versions {fact.name}"]
         gone = kept_ids(fact.name)
-        missing = versions.join(facts, on=["id", "d", "t"], how="anti").height
-        live = facts.join(gone, on="id", how="anti")["id"].n_unique()
-        result.checks.append(Check(fact.name, "ids", versions.height, live))
-        result.checks.append(Check(fact.name, "current versions missing", 0, missing))
+        missing = versions.join(facts, on=["id", "d", "t"], how="anti")
+        result.checks.append(Check(fact.name, "ids", versions.height, facts["id"].n_unique()))
+        result.checks.append(
+            Check(fact.name, "current versions missing", 0, missing.height, _ids(missing))
+        )
         result.checks.append(
             Check(
                 fact.name,
@@ -289,6 +294,12 @@ def compare(src: dict[str, Any], wh: dict[str, Any]) -> Verification:
         result.checks.append(Check(name, "ids whose columns differ", 0, count, examples))
     _report_inferred(inferred, result)
     return result
+
+
+def _ids(frame: pl.DataFrame) -> str:
+    """The first few ids of ``frame``, for a check's detail."""
+    ids = frame["id"].sort().head(3).to_list()
+    return f"e.g. id {', '.join(map(str, ids))}" if ids else ""
 
 
 def _report_inferred(inferred: pl.DataFrame, result: Verification) -> None:

@@ -77,6 +77,10 @@ def rebuild_state(
                 continue  # expired: an older version may stay in the state, as read
             for table in tables:
                 entry = manifest.tables.get(table)
+                if entry is not None and entry.deleted:
+                    states[table] = merge_current(
+                        states[table], empty_source(table), table, batch_id, entry.deleted
+                    )
                 if entry is None or not entry.rows or entry.key is None:
                     continue
                 try:

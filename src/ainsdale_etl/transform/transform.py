@@ -212,6 +212,7 @@ def transform_batch(
         empty_source,
         merge_current,
     )
+    from ainsdale_etl.transform.star.current import live
 
     started = time.perf_counter()
     manifest = check_object_keys(readable(read_manifest(ingest, batch_id)))
@@ -255,17 +256,21 @@ def transform_batch(
             report_future_dated(reporter, batch_id, future)
         changes = {n: r for n, r in results.items() if isinstance(r, pl.DataFrame)}
         streamed = {ROW_WISE[n][0]: r for n, r in results.items() if isinstance(r, _Streamed)}
+        deleted = {n: manifest.tables[n].deleted for n in JOINED_SOURCES if n in manifest.tables}
         current = {
             name: merge_current(
                 read_current(processed, name),
                 changes.get(name, empty_source(name)),
                 name,
                 batch_id,
+                deleted.get(name, ()),
             )
             for name in JOINED_SOURCES
         }
         star = _in_batch(batch_id, build_dimensions, changes, current)
-        report_star_notices(reporter, batch_id, star, changes, current)
+        report_star_notices(
+            reporter, batch_id, star, changes, {n: live(c) for n, c in current.items()}
+        )
         star["dim_date"] = build_dim_date(
             pl.Series("date", [d for s in streamed.values() for d in s.dates], dtype=pl.Date)
         )
@@ -293,7 +298,7 @@ def transform_batch(
         # The current state is written before the manifest; merging is idempotent, so a crash
         # here followed by a rerun of this batch gives the same state.
         for name in JOINED_SOURCES:
-            if name in changes:
+            if name in changes or deleted.get(name):
                 _put_parquet(processed, current_key(name), current[name], tmp)
     transformed = Manifest(
         batch_id=batch_id,

@@ -12,7 +12,7 @@ import polars as pl
 
 from ainsdale_etl.core.registry import PLACEHOLDER_TEXT, SOURCE_VERSION, STAR_TABLES
 from ainsdale_etl.transform.star.conform import conform, empty_source
-from ainsdale_etl.transform.star.current import BATCH_COLUMN, latest
+from ainsdale_etl.transform.star.current import BATCH_COLUMN, latest, live
 
 
 def build_dim_location(address: pl.DataFrame) -> pl.DataFrame:
@@ -148,6 +148,8 @@ def build_dimensions(
 
     def changed(name: str) -> pl.DataFrame:
         return changes[name] if name in changes else empty_source(name)
+
+    current = {name: live(state) for name, state in current.items()}  # deleted ids: no rows
 
     address, staff = changed("address"), changed("staff")
     counterparty, department = changed("counterparty"), changed("department")
