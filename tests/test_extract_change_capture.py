@@ -203,8 +203,7 @@ def test_a_deleted_dimension_row_that_facts_point_at_is_kept_and_said_so(cli, et
     # The old versions of those orders still point at it: it stays, marked kept.
     assert query(
         wh,
-        "SELECT deleted FROM ainsdale_meta.row_version WHERE star_table = 'dim_design' "
-        "AND id = $1",
+        "SELECT deleted FROM ainsdale_meta.row_version WHERE star_table = 'dim_design' AND id = $1",
         [design],
     ) == [(True,)]
     assert query(wh, "SELECT 1 FROM dim_design WHERE design_id = $1", [design]) == [(1,)]

@@ -46,10 +46,17 @@ def infer_members(
     fact: StarTable,
     relation: str,
     columns: Iterable[str] | None = None,
+    *,
+    where: str = "true",
 ) -> dict[str, int]:
     """Add a placeholder row to each dimension for every id the rows of ``relation`` (staged
-    or loaded rows of ``fact``) point at, through its foreign keys (or those of ``columns``),
-    and it lacks; returns the rows added per dimension."""
+    or loaded rows of ``fact``; those meeting ``where``, a condition on them as ``s`` that may
+    use $2, the batch id) point at, through its foreign keys (or those of ``columns``), and it
+    lacks; returns the rows added per dimension.
+
+    An id whose row was deleted at the source (an older batch's history pointing at it) gets
+    its placeholder too, but waits for nothing: it is kept for history, as a deleted row that
+    facts point at is (load/deletions.py)."""
     added: dict[str, int] = {}
     wanted = None if columns is None else set(columns)
     for column in fact.foreign_keys:
@@ -64,14 +71,17 @@ def infer_members(
             cur,
             f"""WITH missing AS (
                     SELECT DISTINCT s.{col} AS id FROM {relation} s
-                    WHERE s.{col} IS NOT NULL AND NOT EXISTS (
+                    WHERE ({where}) AND s.{col} IS NOT NULL AND NOT EXISTS (
                         SELECT FROM {quote_ident(dim.name)} d WHERE d.{key} = s.{col})),
                 placed AS (
                     INSERT INTO {quote_ident(dim.name)} ({names}) SELECT {values} FROM missing
                     ON CONFLICT DO NOTHING RETURNING {key} AS id),
                 noted AS (
                     INSERT INTO {INFERRED} (dim, id, batch_id, referenced_by)
-                    SELECT $1, id, $2, $3 FROM placed ON CONFLICT DO NOTHING),
+                    SELECT $1, id, $2, $3 FROM placed p WHERE NOT EXISTS (
+                        SELECT FROM {ROW_VERSION} v
+                        WHERE v.star_table = $1 AND v.id = p.id AND v.deleted)
+                    ON CONFLICT DO NOTHING),
                 versioned AS (
                     INSERT INTO {ROW_VERSION} (star_table, id, batch_id)
                     SELECT $1, id, $4 FROM placed ON CONFLICT DO NOTHING)

@@ -21,6 +21,7 @@ from ainsdale_etl.load.versions import (
     not_superseded,
     record_fact_versions,
     record_versions,
+    written,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def merge_table(
     if fetch_all(cur, f"SELECT 1 FROM {staging} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"):
         raise repeated_key_error(batch_id, table)
     if table.is_fact:  # a row not delivered yet gets a placeholder, not a quarantine
-        infer_members(cur, batch_id, table, staging)
+        infer_members(cur, batch_id, table, staging, where=written(table, "s", "$2"))
         dates = [c.name for c in table.foreign_keys if c.references == "dim_date"]
         check_references(cur, batch_id, table, staging, dates)  # the rest are all there now
     else:

@@ -74,6 +74,18 @@ def not_superseded(table: StarTable, alias: str, *, per_row: bool = False) -> st
     return f"{current_version(table, staged_id)} <= {row_version(alias, per_row)}"
 
 
+def written(fact: StarTable, alias: str, batch: str) -> str:
+    """A condition on a fact's staged rows (``alias``): the merge writes the row -- a version
+    not loaded yet, or one this batch (``batch``, SQL) may replace, being no older than the
+    id's current version. (The rest of an old batch loaded again is left as it is.)"""
+    natural = " AND ".join(f"f.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in fact.key)
+    staged_id = f"{alias}.{quote_ident(natural_id(fact))}"
+    return (
+        f"NOT EXISTS (SELECT FROM {quote_ident(fact.name)} f WHERE {natural}) "
+        f"OR {batch} >= {current_version(fact, staged_id)}"
+    )
+
+
 def record_versions(
     cur: Cursor, batch_id: str, table: StarTable, staging: str, *, per_row: bool = False
 ) -> None:

@@ -1,7 +1,8 @@
 """The report's analysis queries: all its SQL, in one place, each returning a polars DataFrame.
 
-Facts keep history, so every query reads the *latest version* of each order or payment
-(``DISTINCT ON (id) ... ORDER BY id, last_updated_date DESC, last_updated_time DESC``).
+Facts keep history, so every query reads the *current version* of each order or payment, as
+the warehouse records it (the ``<fact>_current`` views: the version its source committed last,
+by batch, never by ``last_updated``; deleted orders left out).
 Money is summed in SQL as numeric and travels as text into ``pl.Decimal``: never through float.
 The optional period (``$1``/``$2``, inclusive, either may be NULL) filters on the created date.
 No identifier is built at run time: the statements are constants.
@@ -25,25 +26,17 @@ _IN_PERIOD = (
     " AND ($2::date IS NULL OR created_date <= $2::date)"
 )
 
-# The latest version of every order / payment created in the period (CTEs to follow a WITH).
+# The current version of every order / payment created in the period (CTEs to follow a WITH).
 _SALES = f"""
-latest_sales AS (
-    SELECT DISTINCT ON (sales_order_id) *
-    FROM fact_sales_order
-    ORDER BY sales_order_id, last_updated_date DESC, last_updated_time DESC
-), sales AS (
-    SELECT latest_sales.*, units_sold * unit_price AS value
-    FROM latest_sales
+sales AS (
+    SELECT f.*, units_sold * unit_price AS value
+    FROM fact_sales_order_current f
     WHERE {_IN_PERIOD}
 )"""
 
 _PAYMENTS = f"""
-latest_payments AS (
-    SELECT DISTINCT ON (payment_id) *
-    FROM fact_payment
-    ORDER BY payment_id, last_updated_date DESC, last_updated_time DESC
-), payments AS (
-    SELECT * FROM latest_payments WHERE {_IN_PERIOD}
+payments AS (
+    SELECT * FROM fact_payment_current WHERE {_IN_PERIOD}
 )"""
 
 
@@ -84,7 +77,7 @@ _COUNTRY_JOIN = "JOIN dim_location l ON l.location_id = s.agreed_delivery_locati
 
 SQL: dict[str, str] = {
     "has_warehouse": """
-SELECT to_regclass('public.fact_sales_order') IS NOT NULL
+SELECT to_regclass('public.fact_sales_order_current') IS NOT NULL
    AND to_regclass('ainsdale_meta.loaded_batch') IS NOT NULL AS ready
 """,
     # The newest batch, not the latest load: reloading an old batch (a repair) must not make
