@@ -34,8 +34,8 @@ def _three_batches_touching_one_design(cli, etl_env) -> tuple[list[str], int]:
 
 
 def test_an_older_batch_loaded_after_a_newer_one_keeps_the_newer_dimension_values(cli, etl_env):
-    """The issue's sequence: B2 renames a design, B3 changes only an order; load B3, then B2
-    (a repair, a backfill): the design keeps B2's name, which is the newest."""
+    """B2 renames a design, B3 renames it again and changes an order; load B3, then B2 (a
+    repair, a backfill): the design keeps B3's name, which is the newest."""
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     design = query(src, "SELECT min(design_id) FROM design")[0][0]
     cli("run-all")
@@ -44,13 +44,15 @@ def test_an_older_batch_loaded_after_a_newer_one_keeps_the_newer_dimension_value
     cli("extract")
     query(src, "UPDATE sales_order SET units_sold = 1, last_updated = localtimestamp(3) "
                "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    query(src, "UPDATE design SET design_name = 'Newer name', last_updated = localtimestamp(3) "
+               "WHERE design_id = $1", [design])  # fmt: skip
     cli("extract")
     cli("transform")
     _, b2, b3 = _batch_ids(etl_env)
     cli("load", "--batch-id", b3)
     cli("load", "--batch-id", b2)
     name = query(wh, "SELECT design_name FROM dim_design WHERE design_id = $1", [design])
-    assert name == [("New name",)]
+    assert name == [("Newer name",)]
     report = json.loads(cli("verify", "--json").stdout)
     assert report["ok"]
 
