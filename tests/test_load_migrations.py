@@ -152,3 +152,57 @@ def test_a_warehouse_newer_than_the_tool_is_refused_in_one_line(cli, wh_env):
             f"({SCHEMA_VERSION}): a later release migrated it; run that release (or newer)"
         ]
         assert "Traceback" not in result.output
+
+
+# What version 4 kept instead of row_version (migration 0005's reverse), rebuilt from a
+# warehouse this release loaded, with a deletion record the old release never cleared.
+_BACK_TO_VERSION_4 = """
+DROP VIEW fact_sales_order_current, fact_purchase_order_current, fact_payment_current;
+CREATE TABLE ainsdale_meta.dim_version AS
+    SELECT star_table AS dim, id, batch_id, changed_at FROM ainsdale_meta.row_version
+    WHERE star_table LIKE 'dim\\_%' AND NOT deleted;
+CREATE TABLE ainsdale_meta.deleted_row AS
+    SELECT star_table, id, 'x'::text AS source_table, batch_id, changed_at AS detected_at,
+        true AS kept
+    FROM ainsdale_meta.row_version WHERE deleted;
+INSERT INTO ainsdale_meta.deleted_row
+    SELECT 'dim_design', design_id, 'design', '00000000T000000000000Z', now(), false
+    FROM dim_design WHERE design_id = (SELECT max(design_id) FROM dim_design);
+DROP TABLE ainsdale_meta.row_version;
+DELETE FROM ainsdale_meta.schema_version WHERE version = 5;
+"""
+
+
+def test_a_version_4_warehouse_gets_row_versions_from_its_records(cli, etl_env):
+    """Facts with several versions get their newest by last_updated (all that version 4
+    knew), deletions stay deletions, and a deletion a later version superseded does not."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    for value in (1, 2):
+        query(src, "UPDATE sales_order SET units_sold = units_sold + 1, "
+                   "last_updated = localtimestamp(3) WHERE sales_order_id % 3 = $1",
+              [value])  # fmt: skip
+        cli("run-all")
+    order = query(src, "SELECT max(sales_order_id) FROM sales_order")[0][0]
+    query(src, "DELETE FROM sales_order WHERE sales_order_id = $1", [order])
+    cli("run-all")
+    before = query(wh, "SELECT * FROM fact_sales_order_current ORDER BY 1")
+    run_script(wh, _BACK_TO_VERSION_4)
+    assert query(wh, "SELECT to_regclass('ainsdale_meta.row_version')") == [(None,)]
+    assert results(cli("migrate").output) == [
+        f"migrated the warehouse's schema from version 4 to {SCHEMA_VERSION}"
+    ]
+    assert query(wh, "SELECT * FROM fact_sales_order_current ORDER BY 1") == before
+    assert query(
+        wh,
+        "SELECT deleted FROM ainsdale_meta.row_version "
+        "WHERE star_table = 'fact_sales_order' AND id = $1",
+        [order],
+    ) == [(True,)]
+    assert query(
+        wh,
+        "SELECT count(*) FROM ainsdale_meta.row_version WHERE star_table = 'dim_design' "
+        "AND deleted",
+    ) == [(0,)]  # its record was older than the design's version
+    report = json.loads(cli("verify", "--json").stdout)
+    assert report["ok"], [c for c in report["checks"] if not c["ok"]]

@@ -23,10 +23,13 @@ CREATE INDEX row_version_changed ON ainsdale_meta.row_version (star_table, chang
 INSERT INTO ainsdale_meta.row_version (star_table, id, batch_id, changed_at)
     SELECT dim, id, batch_id, changed_at FROM ainsdale_meta.dim_version;
 
--- A dimension's deletion stands unless a later batch delivered the row again.
+-- A dimension's deletion stands unless a later batch delivered the row again (or bulk-loaded
+-- the table after it).
 INSERT INTO ainsdale_meta.row_version AS v (star_table, id, batch_id, deleted, changed_at)
     SELECT d.star_table, d.id, d.batch_id, true, d.detected_at
     FROM ainsdale_meta.deleted_row d WHERE d.star_table LIKE 'dim\_%'
+    AND d.batch_id >= coalesce((SELECT b.batch_id FROM ainsdale_meta.dim_base_version b
+        WHERE b.dim = d.star_table), '')
     ON CONFLICT (star_table, id) DO UPDATE SET deleted = true
     WHERE v.batch_id <= EXCLUDED.batch_id;
 
