@@ -38,6 +38,20 @@ _KNOWN_SECRETS: set[str] = set()
 
 MIN_SCRUBBED_LENGTH = 4
 
+# The session settings that change how values are written and read as text, pinned on every
+# connection whatever the role's or the database's defaults (a warehouse whose DateStyle is
+# 'SQL, DMY' read the ledger's dates day first; issue #29). They travel in libpq's ``options``
+# startup parameter, so pinning them costs no round trip.
+PINNED_SETTINGS: dict[str, str] = {
+    "DateStyle": "ISO,YMD",
+    "TimeZone": "UTC",
+    "IntervalStyle": "postgres",
+}
+# The warehouse's unqualified names (the star's tables) are public's, whatever a role's
+# search_path says ("$user" first, by default). pg_catalog and pg_temp are searched all the
+# same; the lake's catalog connects on its own (lake/catalog.py).
+WAREHOUSE_SETTINGS: dict[str, str] = {**PINNED_SETTINGS, "search_path": "public"}
+
 
 class ConnectTime:
     """Connections this process opened and the seconds it waited for them (every database,
@@ -146,6 +160,32 @@ def describe_url(url: SecretStr) -> str:
     return f"{user}{host}{f':{port}' if port else ''}{unquote(parts.path) or '/'}"
 
 
+def with_session_settings(uri: str, settings: Mapping[str, str], options: str = "") -> str:
+    """``uri`` with ``settings`` (and then ``options``, raw libpq ``options`` text) added to
+    its ``options`` parameter: the URI's own options stay, before ours (the last ``-c`` of a
+    name wins). The rest of the URI is left as written (libpq reads no '+' as a space)."""
+    from urllib.parse import quote, unquote
+
+    pinned = " ".join(f"-c {name}={_options_escape(value)}" for name, value in settings.items())
+    if not pinned and not options:
+        return uri
+    base, _, fragment = uri.partition("#")
+    base, mark, query = base.partition("?")
+    pairs = [pair for pair in query.split("&") if pair] if mark else []
+    theirs = [
+        unquote(p.partition("=")[2]) for p in pairs if unquote(p.partition("=")[0]) == "options"
+    ]
+    kept = [p for p in pairs if unquote(p.partition("=")[0]) != "options"]
+    merged = " ".join(part for part in (theirs[-1] if theirs else "", pinned, options) if part)
+    kept.append(f"options={quote(merged, safe='')}")
+    return f"{base}?{'&'.join(kept)}" + (f"#{fragment}" if fragment else "")
+
+
+def _options_escape(value: str) -> str:
+    """A value as libpq's ``options`` reads it: spaces and backslashes escaped."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
 class Database:
     """A PostgreSQL database named by a URI kept secret.
 
@@ -154,6 +194,7 @@ class Database:
     ``on_retry``, waiting with ``sleep``); errors raised while connected say whether they are
     transient, so a caller can repeat a whole step (see core/retry.py). Every attempt has a
     deadline (``connect_timeout``) and, given ``check_stop``, ends at once on a stop request.
+    Every session starts with ``settings`` set (:data:`PINNED_SETTINGS` unless given).
     """
 
     def __init__(
@@ -167,8 +208,10 @@ class Database:
         connect_timeout: int = CONNECT_TIMEOUT,
         check_stop: Callable[[], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        settings: Mapping[str, str] = PINNED_SETTINGS,
     ) -> None:
         self.label = label
+        self.settings = dict(settings)
         self.url = url
         self.origin = origin
         self.retry_policy = retry_policy
@@ -193,12 +236,15 @@ class Database:
         driver_error: type[Exception],
         *,
         done: Callable[[C], None] | None = None,
+        options: str = "",
     ) -> Iterator[C]:
-        """A connection made by ``open_connection(uri)`` (transient failures retried); the
-        driver's errors become one scrubbed :class:`DatabaseError`. After use it is closed,
-        or, if nothing went wrong and ``done`` is given, handed to ``done`` instead."""
+        """A connection made by ``open_connection(uri)`` (transient failures retried), its
+        session's settings pinned (and ``options`` added); the driver's errors become one
+        scrubbed :class:`DatabaseError`. After use it is closed, or, if nothing went wrong
+        and ``done`` is given, handed to ``done`` instead."""
 
         uri = with_connection_defaults(self.url.get_secret_value(), self.connect_timeout)
+        uri = with_session_settings(uri, self.settings, options)
 
         def attempt() -> C:
             started = time.perf_counter()
@@ -306,14 +352,17 @@ class Database:
     ) -> Iterator[psycopg.Connection]:
         """A psycopg connection: for ``COPY ... TO STDOUT`` (which ADBC does not offer), and
         for the run lock, which should not wait for ADBC to be imported. ``options`` are
-        libpq connection parameters added to the URI's (e.g. keepalives)."""
+        libpq connection parameters added to the URI's (e.g. keepalives); an ``options``
+        among them is added to the URI's and the pinned settings, not put in their place."""
         import psycopg
 
+        extra: dict[str, Any] = dict(options or {})  # libpq keywords, beside psycopg's own
+        startup = str(extra.pop("options", ""))
+
         def open_connection(uri: str) -> psycopg.Connection:
-            extra: dict[str, Any] = dict(options or {})  # libpq keywords, beside psycopg's own
             return psycopg.connect(uri, autocommit=autocommit, **extra)
 
-        with self._session(open_connection, psycopg.Error) as conn:
+        with self._session(open_connection, psycopg.Error, options=startup) as conn:
             yield conn
 
 

@@ -82,11 +82,6 @@ class SourceSnapshot:
     connections: dict[psycopg.Connection, int]
 
 
-# Pinned on every extract session: timestamps print the same whatever the role's or the
-# database's defaults (the capture itself does not depend on clocks or zones).
-_SESSION = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'"
-
-
 @contextmanager
 def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapshot]:
     """``count`` connections that all read one REPEATABLE READ snapshot.
@@ -102,8 +97,9 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
         for _ in range(max(1, count)):
             conn = stack.enter_context(source.psycopg_connect())
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            # (Timestamps print the same whatever the role's or the database's defaults: every
+            # session's DateStyle and TimeZone are pinned as it connects, see adapters/postgres.)
             conn.read_only = True
-            conn.execute(_SESSION)
             connections.append(conn)
         first = connections[0]
         row = first.execute(
