@@ -202,3 +202,22 @@ def test_an_enum_label_renamed_at_the_source_reaches_the_dimension(
     # Recorded: the next run reads nothing whole again.
     output = cli("run-all").output
     assert not _warnings(output, "source_enum_changed")
+
+
+def test_a_batch_extracted_again_keeps_its_identity_labels_and_place_in_the_chain(cli, etl_env):
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    cli("extract")
+    query(src, "UPDATE staff SET first_name = 'Again', last_updated = localtimestamp(3) "
+               "WHERE staff_id = 1")  # fmt: skip
+    cli("extract")
+    first, second = _manifest_files(etl_env)
+    before = json.loads(second.read_text())
+    cli("extract", "--batch-id", before["batch_id"])
+    after = json.loads(second.read_text())
+    assert (
+        after["tables"]["staff"]["rows"] == 1
+        and after["tables"]["staff"]["key"] != (before["tables"]["staff"]["key"])
+    )
+    assert after["source"] == before["source"] and after["source"]["timeline"] is not None
+    assert after["enums"] == before["enums"] and after["follows"] == before["follows"]
+    assert before["follows"] == json.loads(first.read_text())["batch_id"]
