@@ -10,10 +10,10 @@ from urllib.parse import unquote
 
 from pydantic import SecretStr
 
-from ainsdale_etl.adapters.postgres import (
+from ainsdale_etl.adapters.postgres import Database
+from ainsdale_etl.adapters.sessions import (
     PINNED_SETTINGS,
     WAREHOUSE_SETTINGS,
-    Database,
     with_session_settings,
 )
 from ainsdale_etl.core.registry import STAR_TABLES

@@ -8,12 +8,8 @@ from functools import cached_property
 
 from pydantic import SecretStr
 
-from ainsdale_etl.adapters.postgres import (
-    PINNED_SETTINGS,
-    WAREHOUSE_SETTINGS,
-    Database,
-    remember_secret_uri,
-)
+from ainsdale_etl.adapters.postgres import Database, remember_secret_uri
+from ainsdale_etl.adapters.sessions import PINNED_SETTINGS, WAREHOUSE_SETTINGS
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
