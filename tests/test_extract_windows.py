@@ -91,3 +91,15 @@ def test_a_previous_snapshot_that_cannot_be_trusted_means_a_whole_read_and_a_rea
         window = next_window(previous, snapshot, reference)
         assert reason in (window.why_whole or "")
         assert window.where(SOURCE_TABLES["design"]).as_string(None) == "true"
+
+
+def test_an_idle_source_s_next_window_starts_at_the_same_xmax_and_is_not_read_whole():
+    """Nothing written since the last extract: its xmax is the next one's. That is no sign of
+    a restore (only an xmax that went backwards is), so the window is empty, not the table."""
+    previous = TableEntry(snapshot="500:500:")
+    window = next_window(previous, Snapshot(500, 500), 500)
+    assert window == Window(500, floor=500) and window.why_whole is None
+    assert (
+        window.where(SOURCE_TABLES["design"]).as_string(None)
+        == '(age("design".xmin) BETWEEN 0 AND 0)'
+    )

@@ -51,6 +51,7 @@ def test_json_logs_get_one_event_per_check(cli, etl_env):
     assert [ln["name"] for ln in lines] == [
         "source",
         "source columns",
+        "source identity",
         "ingest bucket",
         "processed bucket",
         "warehouse",
@@ -139,6 +140,48 @@ def test_a_read_only_role_is_enough_and_a_missing_capture_function_is_named(
         detail = checks(cli("check", "--json", expect=1).output)["source"]["detail"]
         assert "capture cannot run here (permission denied for function pg_xact_status)" in detail
     finally:
+        query(src, f'REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM "{unprivileged_role}"')
+
+
+def test_a_role_that_may_not_read_the_source_s_identity_is_warned_with_the_grant(
+    cli, etl_env, monkeypatch, unprivileged_role
+):
+    """Issue #29: the system identifier tells a restore to another cluster from the source
+    the last extract read. A role that may not call pg_control_system() (as on a hardened
+    server: revoked here in this database's catalog only) still runs, with a warning naming
+    the grant; the extract records the timeline, which any role reads on a primary."""
+    src = etl_env["AINSDALE_SOURCE_URL"]
+    [(system,)] = query(src, "SELECT system_identifier::text FROM pg_control_system()")
+    found = checks(cli("check", "--json").output)["source identity"]
+    assert found["ok"] and not found["warning"]
+    assert found["detail"].endswith(
+        f"system {system}, timeline 1; a restore or failover is recognised"
+    )
+
+    query(src, f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{unprivileged_role}"')
+    query(src, "REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+    try:
+        monkeypatch.setenv("AINSDALE_SOURCE_URL", as_role(src, unprivileged_role))
+        found = checks(cli("check", "--json").output)["source identity"]
+        assert found["ok"] and found["warning"]
+        assert found["detail"].startswith("warning: ")
+        assert "may not call pg_control_system()" in found["detail"]
+        assert found["detail"].endswith(
+            f'GRANT pg_monitor TO "{unprivileged_role}" (or GRANT EXECUTE ON FUNCTION '
+            f'pg_control_system() TO "{unprivileged_role}")'
+        )
+        cli("extract")
+        [manifest] = Path(etl_env["AINSDALE_INGEST_URI"]).glob("data/*/*/*/*/*_manifest.json")
+        assert json.loads(manifest.read_text())["source"] == {
+            "system_identifier": None,
+            "timeline": 1,
+        }
+        query(src, f'GRANT EXECUTE ON FUNCTION pg_control_system() TO "{unprivileged_role}"')
+        found = checks(cli("check", "--json").output)["source identity"]
+        assert found["ok"] and not found["warning"], found
+    finally:
+        query(src, "GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+        query(src, f'REVOKE ALL ON FUNCTION pg_control_system() FROM "{unprivileged_role}"')
         query(src, f'REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM "{unprivileged_role}"')
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.deadlines import CONNECT_TIMEOUT, interruptible, with_connection_defaults
+from ainsdale_etl.adapters.sessions import PINNED_SETTINGS, with_session_settings
 from ainsdale_etl.core.errors import DatabaseError
 from ainsdale_etl.core.retry import NO_RETRY, RetryPolicy, is_transient, retrying
 
@@ -154,6 +155,7 @@ class Database:
     ``on_retry``, waiting with ``sleep``); errors raised while connected say whether they are
     transient, so a caller can repeat a whole step (see core/retry.py). Every attempt has a
     deadline (``connect_timeout``) and, given ``check_stop``, ends at once on a stop request.
+    Every session starts with ``settings`` set (:data:`PINNED_SETTINGS` unless given).
     """
 
     def __init__(
@@ -167,8 +169,10 @@ class Database:
         connect_timeout: int = CONNECT_TIMEOUT,
         check_stop: Callable[[], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        settings: Mapping[str, str] = PINNED_SETTINGS,
     ) -> None:
         self.label = label
+        self.settings = dict(settings)
         self.url = url
         self.origin = origin
         self.retry_policy = retry_policy
@@ -193,12 +197,14 @@ class Database:
         driver_error: type[Exception],
         *,
         done: Callable[[C], None] | None = None,
+        options: str = "",
     ) -> Iterator[C]:
-        """A connection made by ``open_connection(uri)`` (transient failures retried); the
-        driver's errors become one scrubbed :class:`DatabaseError`. After use it is closed,
-        or, if nothing went wrong and ``done`` is given, handed to ``done`` instead."""
+        """A connection made by ``open_connection(uri)`` (retried; settings pinned, ``options``
+        added); the driver's errors become one scrubbed :class:`DatabaseError`. After use it
+        is closed, or, if nothing went wrong and ``done`` is given, handed to ``done``."""
 
         uri = with_connection_defaults(self.url.get_secret_value(), self.connect_timeout)
+        uri = with_session_settings(uri, self.settings, options)
 
         def attempt() -> C:
             started = time.perf_counter()
@@ -306,14 +312,17 @@ class Database:
     ) -> Iterator[psycopg.Connection]:
         """A psycopg connection: for ``COPY ... TO STDOUT`` (which ADBC does not offer), and
         for the run lock, which should not wait for ADBC to be imported. ``options`` are
-        libpq connection parameters added to the URI's (e.g. keepalives)."""
+        libpq connection parameters added to the URI's (e.g. keepalives); an ``options``
+        among them is added to the URI's and the pinned settings, not put in their place."""
         import psycopg
 
+        extra: dict[str, Any] = dict(options or {})  # libpq keywords, beside psycopg's own
+        startup = str(extra.pop("options", ""))
+
         def open_connection(uri: str) -> psycopg.Connection:
-            extra: dict[str, Any] = dict(options or {})  # libpq keywords, beside psycopg's own
             return psycopg.connect(uri, autocommit=autocommit, **extra)
 
-        with self._session(open_connection, psycopg.Error) as conn:
+        with self._session(open_connection, psycopg.Error, options=startup) as conn:
             yield conn
 
 

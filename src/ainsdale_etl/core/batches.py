@@ -115,6 +115,19 @@ class TableEntry(BaseModel):
     ids_count: int | None = None  # how many ids that object holds (None: not recorded)
 
 
+class SourceIdentity(BaseModel):
+    """Which history of the source a batch was read from (see extract/history.py): the
+    cluster's system identifier and its timeline, each None where this role could not read it."""
+
+    system_identifier: str | None = None
+    timeline: int | None = None
+
+    def __str__(self) -> str:
+        system = self.system_identifier or "unknown"
+        timeline = "unknown" if self.timeline is None else str(self.timeline)
+        return f"system {system}, timeline {timeline}"
+
+
 class Manifest(BaseModel):
     batch_id: str
     stage: Literal["extract", "transform"]
@@ -130,6 +143,11 @@ class Manifest(BaseModel):
     # transform: source rows left out because a later batch holds a newer version of them
     # (bad here, fixed in totesys since: see pipeline/supersede.py), per source table
     superseded: dict[str, list[int]] = {}
+    # extract: the source's history the windows are in, and the labels of each enum type its
+    # tables use, in order (see extract/history.py); None: written before they were recorded,
+    # unknown (never taken as a change)
+    source: SourceIdentity | None = None
+    enums: dict[str, list[str]] | None = None
     tables: dict[str, TableEntry]
 
     @property

@@ -41,6 +41,7 @@ from ainsdale_etl.extract.deletions import (
     unchanged,
 )
 from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
+from ainsdale_etl.extract.history import read_source_state, whole_reads
 from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
 from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.extract.windows import (
@@ -48,7 +49,7 @@ from ainsdale_etl.extract.windows import (
     copy_sql,
     format_ts,
     next_window,
-    previous_windows,
+    previous_batches,
 )
 from ainsdale_etl.runtime.shutdown import checkpoint
 from ainsdale_etl.testing.faults import fault_point
@@ -81,11 +82,6 @@ class SourceSnapshot:
     connections: dict[psycopg.Connection, int]
 
 
-# Pinned on every extract session: timestamps print the same whatever the role's or the
-# database's defaults (the capture itself does not depend on clocks or zones).
-_SESSION = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'"
-
-
 @contextmanager
 def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapshot]:
     """``count`` connections that all read one REPEATABLE READ snapshot.
@@ -101,8 +97,9 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
         for _ in range(max(1, count)):
             conn = stack.enter_context(source.psycopg_connect())
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            # (Timestamps print the same whatever the role's or the database's defaults: every
+            # session's DateStyle and TimeZone are pinned as it connects, see adapters/postgres.)
             conn.read_only = True
-            conn.execute(_SESSION)
             connections.append(conn)
         first = connections[0]
         row = first.execute(
@@ -165,7 +162,9 @@ def extract(
     # Batches are processed in id order: a new id sorts after the last committed one even if
     # this host's clock is behind the one that wrote it.
     batch_id = batch_id or new_batch_id(after=prior.newest)
-    previous = {} if full else previous_windows(prior.window_history(ingest), names)
+    last = {} if full else previous_batches(prior.window_history(ingest), names)
+    previous = {name: manifest.tables[name] for name, manifest in last.items()}
+    first_for_all = not previous
     started = time.perf_counter()
     entries: dict[str, TableEntry] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +178,10 @@ def extract(
             reporter.progress("extract", total=len(names)) as bar,
         ):
             guard_source_columns(next(iter(snap.connections)), names, source_drift, reporter)
+            now = read_source_state(next(iter(snap.connections)), names)
+            # Read whole, as a first extract is: their last windows belong to another history.
+            for name in whole_reads(last, now, reporter):
+                previous.pop(name, None)
             idle: SimpleQueue[psycopg.Connection] = SimpleQueue()
             for conn in snap.connections:
                 idle.put(conn)
@@ -230,8 +233,10 @@ def extract(
             batch_id=batch_id,
             stage="extract",
             created_at=datetime.now().astimezone().isoformat(),
-            full=full or not previous,
+            full=full or first_for_all,
             follows=prior.follows,
+            source=now.identity,
+            enums=now.enums,
             tables=entries,
         )
         fault_point("extract_committing")

@@ -84,7 +84,14 @@ def reextract(
                 "table_extracted", step="extract", batch_id=batch_id, table=name, rows=rows
             )
     manifest = Manifest(
-        batch_id=batch_id, stage="extract", created_at=old.created_at, full=old.full, tables=entries
+        batch_id=batch_id,
+        stage="extract",
+        created_at=old.created_at,
+        full=old.full,
+        follows=old.follows,
+        source=old.source,  # the windows read again are the ones taken on that history
+        enums=old.enums,
+        tables=entries,
     )
     before_commit()
     write_manifest(ingest, manifest)

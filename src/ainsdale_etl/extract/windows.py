@@ -210,18 +210,23 @@ def copy_sql(table: SourceTable, window: Window) -> sql.Composed:
     )
 
 
-def previous_windows(history: Iterable[Manifest], tables: Iterable[str]) -> dict[str, TableEntry]:
-    """The last committed window of each table (tables never extracted are absent), from the
-    committed manifests, newest first."""
+def previous_batches(history: Iterable[Manifest], tables: Iterable[str]) -> dict[str, Manifest]:
+    """The manifest holding the last committed window of each table (tables never extracted
+    are absent), from the committed manifests, newest first."""
     wanted = set(tables)
-    found: dict[str, TableEntry] = {}
+    found: dict[str, Manifest] = {}
     for manifest in history:
         for name, entry in manifest.tables.items():
             if name in wanted and name not in found and (entry.upper or entry.snapshot):
-                found[name] = entry
+                found[name] = manifest
         if not wanted - found.keys():
             break  # before asking for an older manifest: that may take a listing of them all
     return found
+
+
+def previous_windows(history: Iterable[Manifest], tables: Iterable[str]) -> dict[str, TableEntry]:
+    """The last committed window of each table (tables never extracted are absent)."""
+    return {name: m.tables[name] for name, m in previous_batches(history, tables).items()}
 
 
 def format_ts(value: datetime) -> str:

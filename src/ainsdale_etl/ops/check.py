@@ -28,6 +28,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but something a run would be better for (the detail says what)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +67,24 @@ _CAPTURE_PROBE = """
            CASE WHEN pg_snapshot_xmin(s) < pg_snapshot_xmax(s)
                 THEN pg_xact_status(pg_snapshot_xmin(s)) END
     FROM pg_current_snapshot() AS s"""
+
+
+def source_identity_detail(db: Database) -> tuple[str, bool]:
+    """The source's identity as the extract records it (see extract/history.py), and whether
+    this role misses a grant for part of it (a warning naming the grant: a run still works)."""
+    from ainsdale_etl.extract.history import identity_access, read_identity
+
+    with db.psycopg_connect() as conn:
+        access, identity = identity_access(conn), read_identity(conn)
+        conn.rollback()
+    if access.missing:
+        return (
+            f"warning: {_where(db)}: this role may not call {', '.join(access.missing)}, so "
+            f"the extract records the source as {identity} and would not recognise a restore "
+            f"or a failover to another cluster; {access.grant()}",
+            True,
+        )
+    return f"{_where(db)}: {identity}; a restore or failover is recognised", False
 
 
 def _check_capture(db: Database) -> None:
@@ -260,7 +279,20 @@ def _source_schema_checks(ctx: Context, source: Check) -> list[Check]:
     if ctx.settings.source_is_embedded or not source.ok:
         return []
     where, policy = _where(ctx.source), ctx.settings.source_drift
-    return [_attempt("source columns", lambda: source_columns_detail(ctx.source, where, policy))]
+    return [
+        _attempt("source columns", lambda: source_columns_detail(ctx.source, where, policy)),
+        _identity_check(ctx.source),
+    ]
+
+
+def _identity_check(db: Database) -> Check:
+    from ainsdale_etl.adapters.postgres import scrub
+
+    try:
+        detail, warning = source_identity_detail(db)
+    except EtlError as exc:
+        return Check("source identity", False, scrub(str(exc)))
+    return Check("source identity", True, scrub(detail), warning=warning)
 
 
 def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:

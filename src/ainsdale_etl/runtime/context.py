@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database, remember_secret_uri
+from ainsdale_etl.adapters.sessions import PINNED_SETTINGS, WAREHOUSE_SETTINGS
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
@@ -36,7 +37,12 @@ class Context:
             remember_secret_uri(self.settings.lake_catalog)
 
     def _database(
-        self, label: str, url: SecretStr | None, secret_id: str | None, embedded_name: str
+        self,
+        label: str,
+        url: SecretStr | None,
+        secret_id: str | None,
+        embedded_name: str,
+        settings: Mapping[str, str] = PINNED_SETTINGS,
     ) -> Database:
         """A URL if set, else the secret it names, else the embedded default."""
         origin = ""
@@ -62,6 +68,7 @@ class Context:
             connect_timeout=self.settings.db_connect_timeout,
             check_stop=check_stop,
             sleep=pause,
+            settings=settings,
         )
 
     def _warn_if_unverified(self, label: str, url: SecretStr) -> None:
@@ -97,7 +104,11 @@ class Context:
 
         s = self.settings
         return self._database(
-            "warehouse", s.warehouse_url, s.warehouse_secret_id, WAREHOUSE_DATABASE
+            "warehouse",
+            s.warehouse_url,
+            s.warehouse_secret_id,
+            WAREHOUSE_DATABASE,
+            WAREHOUSE_SETTINGS,
         )
 
     def _storage(self, uri: str | None, default: str) -> Storage:
