@@ -299,14 +299,20 @@ def check(as_json: AsJson = False) -> None:
         typer.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
     elif json_logs():
         for c in checks:
-            ctx.reporter.event("check", c.detail, name=c.name, ok=c.ok)
+            ctx.reporter.event("check", c.detail, name=c.name, ok=c.ok, warning=c.warning)
     else:
         from rich.console import Console
         from rich.table import Table
 
         table = Table("check", "", "detail", title="check", show_lines=False)
         for c in checks:
-            mark = "[green]ok[/green]" if c.ok else "[red]FAILED[/red]"
+            mark = (
+                "[red]FAILED[/red]"
+                if not c.ok
+                else "[yellow]warning[/yellow]"
+                if c.warning
+                else "[green]ok[/green]"
+            )
             table.add_row(c.name, mark, c.detail)
         Console(width=160).print(table)
     if failed:
