@@ -98,3 +98,22 @@ def test_sigterm_during_a_retry_backoff_exits_130_within_5_s(
     # Each attempt fails at once; the backoffs (0.5, 1, 2, 4, 8 s...) are where it waits.
     env = _env(hanging_up_source, warehouse_url, tmp_path) | {"AINSDALE_DB_ATTEMPTS": "20"}
     assert "while waiting to retry" in _stop_after_4_s(env, tmp_path)
+
+
+def test_a_read_the_source_never_answers_ends_at_its_deadline_with_75(cli, etl_env, monkeypatch):
+    """A migration holds an ACCESS EXCLUSIVE lock on a table the extract reads: the read
+    waits only as long as the table's size allows, and the next run, the lock gone, is fine."""
+    import psycopg
+
+    from ainsdale_etl.extract import extract
+
+    monkeypatch.setattr(extract, "STATEMENT_FLOOR_MS", 1_000)
+    with psycopg.connect(etl_env["AINSDALE_SOURCE_URL"]) as migration:
+        migration.execute("LOCK TABLE design IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = cli("run-all", expect=75)
+        assert time.monotonic() - started < 30
+        assert "statement timeout" in result.stderr
+        migration.rollback()
+    cli("run-all")
+    assert cli("verify").exit_code == 0

@@ -21,9 +21,10 @@ from ainsdale_etl.core.errors import DatabaseError
 T = TypeVar("T")
 
 # SQLSTATE classes and codes that say "try again": connection exceptions, serialization
-# failures and deadlocks, too many connections, a lock not granted in time (55P03), the
-# server shutting down or starting up.
-_TRANSIENT_SQLSTATE = re.compile(r"^(08...|40001|40P01|53300|55P03|57P0[1-3])$")
+# failures and deadlocks, too many connections, a lock not granted in time (55P03), a
+# statement that ran past its deadline or was cancelled (57014), the server shutting down or
+# starting up.
+_TRANSIENT_SQLSTATE = re.compile(r"^(08...|40001|40P01|53300|55P03|57014|57P0[1-3])$")
 # Connection failures carry no SQLSTATE; libpq's wording tells a network or restart problem
 # from a refusal (bad password, unknown role or database), which must fail fast.
 _TRANSIENT_MESSAGE = re.compile(

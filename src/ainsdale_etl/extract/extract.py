@@ -95,7 +95,10 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
     with ExitStack() as stack:
         connections = []
         for _ in range(max(1, count)):
-            conn = stack.enter_context(source.psycopg_connect())
+            # Every statement has a deadline from the start (each table's read gets its own,
+            # sized by the table: bound_reads); set at connect, it costs no round trip.
+            floor = {"options": f"-c statement_timeout={STATEMENT_FLOOR_MS}"}
+            conn = stack.enter_context(source.psycopg_connect(options=floor))
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             # (Timestamps print the same whatever the role's or the database's defaults: every
             # session's DateStyle and TimeZone are pinned as it connects, see adapters/postgres.)
@@ -117,13 +120,34 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
             conn.rollback()
 
 
+# A table's reads may take a minute plus its size at a floor rate far below any healthy read
+# (5 MB/s): a source that stops answering mid-read (a lock held by a migration, a disk gone
+# slow) ends the extract as a deadline passed (exit 75), not a run holding the lock for ever.
+STATEMENT_FLOOR_MS = 60_000
+FLOOR_BYTES_PER_MS = 5_000
+
+
+def bound_reads(conn: psycopg.Connection, table: SourceTable) -> None:
+    """Set the transaction's ``statement_timeout`` for reading ``table``, sized by its size on
+    disk as the catalog last counted it (``relpages``: reading it takes no lock on the table,
+    which a held lock would make wait with no deadline yet)."""
+    conn.execute(
+        "SELECT set_config('statement_timeout', (%s + greatest(c.relpages, 0)::bigint "
+        "* current_setting('block_size')::bigint / %s)::text, true) "
+        "FROM pg_class c WHERE c.oid = %s::regclass",
+        [STATEMENT_FLOOR_MS, FLOOR_BYTES_PER_MS, f"public.{table.name}"],
+    )
+
+
 def _changed_and_largest_first(conn: psycopg.Connection, names: list[str]) -> list[str]:
     """``names`` in the order to copy them: tables written to since they were last analyzed
     first (an incremental run's one changed table is its slowest: its new row versions are
     read for the first time), then by size on disk, largest first, so the workers finish
-    together. The statistics only order the work; every table is read all the same."""
+    together. The statistics only order the work; every table is read all the same. (Sizes
+    as the catalog last counted them: ``pg_relation_size`` would wait on a lock a migration
+    holds.)"""
     rows = conn.execute(
-        "SELECT c.relname, pg_relation_size(c.oid), coalesce(s.n_mod_since_analyze, 0) > 0 "
+        "SELECT c.relname, c.relpages, coalesce(s.n_mod_since_analyze, 0) > 0 "
         "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
         "WHERE c.relname = ANY(%s) AND c.relnamespace = 'public'::regnamespace",
         [names],
@@ -300,6 +324,7 @@ def _extract_table(
     """One table's rows read into a CSV under ``tmp``, and if ``check_keys``, its ids compared
     with ``known``, those delivered so far (None: none known, this check is the baseline)."""
     window = next_window(prev, snap.snapshot, snap.connections[conn])
+    bound_reads(conn, table)
     path = tmp / f"{table.name}.csv"
     with path.open("wb", buffering=_WRITE_BUFFER) as out:
         rows = copy_out(conn, copy_sql(table, window), out)
