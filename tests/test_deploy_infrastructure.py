@@ -471,6 +471,7 @@ def test_the_dashboard_shows_throughput_lag_and_failures_of_metrics_the_app_emit
                 named.update(re.findall(r"MetricName=\"(\w+)\"", line[0]["expression"]))
     assert named <= METRIC_NAMES, named - METRIC_NAMES
     assert {"rows_per_s", "lag_seconds", "failures", "batches_pending"} <= named
+    assert "dashboard_unpublished" in named  # a load's dashboard that stayed stale
     titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
     assert all(word in titles for word in ("throughput", "lag", "failures"))
 
