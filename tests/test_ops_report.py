@@ -96,6 +96,18 @@ _ROWS = [
        (3, '2024-02-15', '09:00', '2024-02-15', '09:00', 3, 2, 4938.24, 2, 1, true, '2024-03-01'),
        (4, '2024-01-16', '09:00', '2024-01-16', '09:00', 4, 2, 60.00, 1, 2, false, '2024-01-30')
     """,
+    # The current version of each fact, as a load records it (the <fact>_current views the
+    # report reads): the one updated last.
+    *(
+        f"""INSERT INTO ainsdale_meta.row_version (star_table, id, batch_id, record_id)
+            SELECT DISTINCT ON ({key}) '{fact}', {key}, '20240302T090000Z', {record}
+            FROM {fact} ORDER BY {key}, last_updated_date DESC, last_updated_time DESC"""
+        for fact, key, record in (
+            ("fact_sales_order", "sales_order_id", "sales_record_id"),
+            ("fact_purchase_order", "purchase_order_id", "purchase_record_id"),
+            ("fact_payment", "payment_id", "payment_record_id"),
+        )
+    ),
     """INSERT INTO ainsdale_meta.loaded_batch (batch_id, loaded_at, rows) VALUES
        ('20240301T090000Z', '2024-03-01 09:00+00', '{}'),
        ('20240302T090000Z', '2024-03-02 09:30+00', '{}')""",
