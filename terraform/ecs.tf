@@ -52,8 +52,8 @@ locals {
     AINSDALE_LAKE_CATALOG        = "glue" # the lake's Iceberg tables (lake.tf)
     AINSDALE_LAKE_DATABASE       = aws_glue_catalog_database.lake.name
     AWS_REGION                   = local.region
-    # AWS's RDS CA bundle in the image: connections to RDS verify the server (verify-full).
-    # Until the image carries it, they fall back to require with a warning (docs/deploy.md).
+    # AWS's RDS CA bundle, fetched and checked as the image is built (docker/Dockerfile):
+    # connections built from a secret verify an RDS server's identity (verify-full).
     PGSSLROOTCERT = "/etc/ssl/certs/rds-global-bundle.pem"
   }
 

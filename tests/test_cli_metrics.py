@@ -72,6 +72,21 @@ def test_freshness_and_failures_are_metrics_and_none_without_a_namespace():
     assert "_aws" not in lines(quiet)[0]
 
 
+def test_a_dashboard_not_published_is_1_and_one_published_0_on_the_lines_that_say_so():
+    stream = io.StringIO()
+    reporter = JsonReporter(stream, namespace=NAMESPACE)
+    reporter.warning("the dashboard was not published (...)", kind="report_not_published")
+    reporter.event("result", "report published to ...", batch_id="B1", kind="report_published")
+    reporter.warning("chart top_designs left out", kind="report_chart_left_out")
+    stale, published, other = lines(stream)
+    assert assert_valid_emf(stale) == ["dashboard_unpublished"]
+    assert stale["dashboard_unpublished"] == 1 and stale["event"] == "warning"
+    assert assert_valid_emf(published) == ["dashboard_unpublished"]
+    assert published["dashboard_unpublished"] == 0
+    assert stale["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert "_aws" not in other
+
+
 def test_lag_is_measured_from_the_check_when_nothing_waits_else_from_the_newest_load():
     now = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
     older, newer = "20261125T170000000000Z", "20261125T173000000000Z"

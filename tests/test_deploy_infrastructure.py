@@ -471,6 +471,7 @@ def test_the_dashboard_shows_throughput_lag_and_failures_of_metrics_the_app_emit
                 named.update(re.findall(r"MetricName=\"(\w+)\"", line[0]["expression"]))
     assert named <= METRIC_NAMES, named - METRIC_NAMES
     assert {"rows_per_s", "lag_seconds", "failures", "batches_pending"} <= named
+    assert "dashboard_unpublished" in named  # a load's dashboard that stayed stale
     titles = " ".join(w["properties"].get("title", "") for w in widgets).lower()
     assert all(word in titles for word in ("throughput", "lag", "failures"))
 
@@ -765,6 +766,7 @@ def test_image_installs_the_lock_with_only_the_report_extra_and_no_build_tools()
     assert copies == [
         "--from=build /opt/venv /opt/venv",
         "--from=fonts /usr/share/fonts /usr/share/fonts",
+        "--from=rds-ca /rds-ca/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem",
     ]
 
 
@@ -776,6 +778,27 @@ def test_image_carries_fonts_for_cjk_and_emoji_names() -> None:
         p in installs
         for p in ("fonts-noto-cjk", "fonts-noto-color-emoji", "--no-install-recommends")
     )
+
+
+def test_image_fetches_and_checks_the_rds_ca_bundle_where_the_task_points() -> None:
+    """AWS's global bundle, over HTTPS at each build and checked by the fetcher (an error page
+    fails the build), lands where PGSSLROOTCERT and the app look: verify-full for RDS."""
+    from ainsdale_etl.adapters.secrets import RDS_CA_BUNDLE
+
+    (stage,) = [s for s in dockerfile_stages() if s[0][1].endswith(" AS rds-ca")]
+    (url,) = [a.split("=", 1)[1] for a in instructions(stage, "ARG") if a.startswith("RDS_CA_URL=")]
+    assert url == "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    (copy,) = instructions(stage, "COPY")
+    source, script = copy.split()
+    assert source == "docker/rds_ca_bundle.py" and (ROOT / source).is_file()
+    assert f"!{source}" in (ROOT / ".dockerignore").read_text().splitlines()
+    (run,) = instructions(stage, "RUN")
+    assert run.split() == ["python", script, '"${RDS_CA_URL}"', "/rds-ca/rds-global-bundle.pem"]
+    # No pinned checksum: AWS rotates the bundle, and the build would fail at each rotation.
+    assert not any(word == "ADD" for s in dockerfile_stages() for word, _ in s)
+    (bundle_copy,) = [c for c in instructions(dockerfile_stages()[-1], "COPY") if "rds-ca" in c]
+    assert bundle_copy.split()[-1] == RDS_CA_BUNDLE
+    assert container_environment(containers()[0])["PGSSLROOTCERT"] == RDS_CA_BUNDLE
 
 
 def test_image_writes_only_under_tmp() -> None:

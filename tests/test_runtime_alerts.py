@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,12 +15,16 @@ from typer.testing import CliRunner
 
 from ainsdale_etl.core.errors import LockedError
 from ainsdale_etl.runtime.alerts import (
+    DASHBOARD_INCIDENT,
     Failure,
     alert_body,
     alert_subject,
+    dashboard_body,
+    dashboard_subject,
     publish_alert,
     retry_hint,
 )
+from conftest import query
 
 NOW = datetime(2026, 11, 25, 17, 48, 12, tzinfo=UTC)
 BATCH = "20261125T174812123456Z"
@@ -63,6 +68,15 @@ def test_a_configuration_failure_says_fix_it_first():
 
 def test_a_failure_before_any_step_is_reported_as_the_command():
     assert alert_body(Failure("extract", 1, "x"), NOW)["step"] == "extract"
+
+
+def test_a_dashboard_not_published_says_the_load_stands_and_how_to_publish_it():
+    failure = Failure("run-all", 75, "S3 timed out", "report", incident=DASHBOARD_INCIDENT)
+    body = dashboard_body(failure, NOW)
+    assert dashboard_subject("run-all") == "ainsdale-etl dashboard not published (after run-all)"
+    assert body["dashboard"].startswith("not published") and body["error"] == "S3 timed out"
+    assert "exited 0" in body["retry"] and "`ainsdale-etl report --publish`" in body["retry"]
+    assert body["incident"] == "dashboard|publish|-|not published"
 
 
 # --- publishing (moto) -----------------------------------------------------------------------
@@ -211,4 +225,58 @@ def test_check_never_pages_even_when_its_settings_are_bad(cli, etl_env, topic, m
     monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "zero")
     result = cli("check", expect=2)
     assert "AINSDALE_DB_ATTEMPTS" in result.stderr
+    assert received() == []
+
+
+def test_a_dashboard_not_published_pages_once_shows_in_the_metrics_and_is_published_again(
+    cli, etl_env, topic, monkeypatch
+):
+    """A load whose dashboard cannot be published exits 0 with a warning, as before; it is a
+    metric (dashboard_unpublished 1) and pages once however many runs stay stale; the next
+    publish says 0 and "published again"."""
+    arn, received = topic
+    monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
+    monkeypatch.setenv("AINSDALE_REPORT_PUBLISH", "true")
+    monkeypatch.setenv("AINSDALE_METRICS_NAMESPACE", "ainsdale-etl-test")
+    processed = Path(etl_env["AINSDALE_PROCESSED_URI"])
+    processed.mkdir(parents=True, exist_ok=True)
+    (processed / "reports").write_text("")  # a file where the reports folder goes: refused
+
+    def load_something() -> list[dict[str, object]]:
+        query(etl_env["AINSDALE_SOURCE_URL"],
+              "UPDATE design SET design_name = design_name || '.', last_updated = "
+              "localtimestamp(3) WHERE design_id = (SELECT min(design_id) FROM design)")  # fmt: skip
+        result = cli("run-all")  # exit 0: the load stands
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    first = load_something()
+    [stale] = [r for r in first if r.get("kind") == "report_not_published"]
+    assert stale["level"] == "warning" and stale["dashboard_unpublished"] == 1
+    directive = stale["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "ainsdale-etl-test"
+    assert directive["Metrics"] == [{"Name": "dashboard_unpublished", "Unit": "Count"}]
+    assert "alert_published" in [r["event"] for r in first]
+    [envelope] = received()
+    assert envelope["Subject"] == "ainsdale-etl dashboard not published (after run-all)"
+    body = json.loads(envelope["Message"])
+    assert body["command"] == "run-all" and body["incident"] == DASHBOARD_INCIDENT
+    assert "report --publish" in body["retry"]
+
+    for _ in range(2):  # still broken: the metric each time, no second page
+        again = load_something()
+        assert [r["dashboard_unpublished"] for r in again if "dashboard_unpublished" in r] == [1]
+        [suppressed] = [r for r in again if r["event"] == "alert_suppressed"]
+        assert suppressed["incident"] == DASHBOARD_INCIDENT
+    assert received() == []
+
+    (processed / "reports").unlink()
+    fixed = load_something()
+    [published] = [r for r in fixed if r.get("kind") == "report_published"]
+    assert published["dashboard_unpublished"] == 0 and "_aws" in published
+    [envelope] = received()
+    assert envelope["Subject"] == "ainsdale-etl dashboard published again"
+    [closed] = json.loads(envelope["Message"])["resolved"]
+    assert closed["incident"] == DASHBOARD_INCIDENT and closed["failures"] == 3
+    assert (processed / "reports" / "latest" / "index.html").is_file()
+    load_something()  # published and nothing open: nothing more to say
     assert received() == []

@@ -9,7 +9,11 @@ the events' own field names, so a Logs Insights query and a metric say the same 
   (``batch_committed``, ``batch_transformed``, ``batch_loaded``, which also count 1 in
   ``batches``);
 - ``batches_pending`` and ``lag_seconds`` (``freshness``: see ops/freshness.py);
-- ``failures`` per ``command`` (``failed``).
+- ``failures`` per ``command`` (``failed``);
+- ``dashboard_unpublished``: 1 when a load's dashboard could not be published (the warning of
+  kind ``report_not_published``), 0 when it was (the result of kind ``report_published``).
+
+A warning or a result line is found here by its ``kind``.
 
 Dimensions stay few and bounded (step, table, command: tens of values); a batch id never is
 one, or every batch would be a metric of its own.
@@ -32,6 +36,12 @@ _METRICS: dict[str, tuple[list[list[str]], dict[str, str], dict[str, int]]] = {
     },
     "freshness": ([[]], {"batches_pending": "Count", "lag_seconds": "Seconds"}, {}),
     "failed": ([["command"]], {"failures": "Count"}, {"failures": 1}),
+    "report_not_published": (
+        [[]],
+        {"dashboard_unpublished": "Count"},
+        {"dashboard_unpublished": 1},
+    ),
+    "report_published": ([[]], {"dashboard_unpublished": "Count"}, {"dashboard_unpublished": 0}),
 }
 
 
@@ -45,7 +55,7 @@ def embedded_metrics(
     """The keys to add to ``record`` (the event's log line) so that CloudWatch makes metrics
     of it: the counts it implies and the ``_aws`` block; nothing for an event that has no
     metrics, or without a namespace, or when a dimension is missing."""
-    spec = _METRICS.get(event)
+    spec = _METRICS.get(event) or _METRICS.get(str(record.get("kind", "")))
     if not namespace or spec is None:
         return {}
     dimension_sets, units, counts = spec

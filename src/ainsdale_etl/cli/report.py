@@ -15,6 +15,7 @@ from ainsdale_etl.cli.exits import handle_errors
 from ainsdale_etl.cli.results import say
 from ainsdale_etl.cli.session import make_context
 from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.runtime.alerts import dashboard_published, page_dashboard_not_published
 
 
 def _day(value: datetime | None) -> Any:
@@ -38,7 +39,9 @@ def publish(ctx: Any, out: Path, date_from: Any = None, date_to: Any = None) -> 
     say(
         f"report published to {base}/{published.batch_prefix} and {base}/{published.latest_prefix}",
         batch_id=result.as_of[0],
+        kind="report_published",  # the dashboard_unpublished metric's 0 (cli/metrics.py)
     )
+    dashboard_published(ctx.reporter)
 
 
 def _warn(ctx: Any, warnings: tuple[str, ...]) -> None:
@@ -56,15 +59,21 @@ def publish_after_load(ctx: Any, loaded: int) -> None:
             publish(ctx, Path(folder))
     except Exception as exc:
         # The load committed: a report that could not be published must not fail it (and have
-        # the scheduler retry a load with nothing left to load).
+        # the scheduler retry a load with nothing left to load). The page would stay stale
+        # unseen: the warning is the dashboard_unpublished metric's 1, and the first such run
+        # pages (once, until a publish clears it: runtime/alerts.py).
         from ainsdale_etl.adapters.postgres import scrub
+        from ainsdale_etl.cli.session import state
         from ainsdale_etl.runtime.failures import describe_failure
 
+        message, code = describe_failure(exc)
+        message = scrub(message)
         ctx.reporter.warning(
-            f"the dashboard was not published ({scrub(describe_failure(exc)[0])}); the load "
-            "stands: `ainsdale-etl report --publish` publishes it",
+            f"the dashboard was not published ({message}); the load stands: "
+            "`ainsdale-etl report --publish` publishes it",
             kind="report_not_published",
         )
+        page_dashboard_not_published(ctx.reporter, state.command or "load", message, code)
 
 
 @handle_errors

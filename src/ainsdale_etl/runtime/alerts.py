@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -144,8 +145,7 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings
 
-    settings = alert_settings()
-    topic = settings.alert_topic_arn
+    topic = alert_settings().alert_topic_arn
     if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
     # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
@@ -161,6 +161,31 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
         # matters, so every one counts towards the same incident.
         key = incident_key(command, None, None, f"exit {code}")
     failure = Failure(command, code, scrub(message), step, batch_id, incident=key)
+    _page_once(
+        reporter,
+        topic,
+        command,
+        key,
+        failure,
+        alert_subject(failure),
+        lambda now: alert_body(failure, now),
+    )
+
+
+def _page_once(
+    reporter: Any,
+    topic: str,
+    command: str,
+    key: str,
+    failure: Failure,
+    subject: str,
+    body_of: Callable[[datetime], dict[str, Any]],
+) -> None:
+    """Publish ``subject`` and ``body_of(now)`` if incident ``key`` of ``command``'s state is
+    due a page (see :func:`.incidents.decide`), and keep the state. Never raises."""
+    from ainsdale_etl.core.settings import alert_settings
+
+    settings = alert_settings()
     store = _store_or_warn(reporter, "suppress repeated alerts")
     now = datetime.now(UTC)
     state = OpenIncidents()
@@ -174,7 +199,7 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     due, state = decide(
         state,
         key,
-        code,
+        failure.exit_code,
         failure.error,
         now,
         repeat_seconds=settings.alert_repeat_seconds,
@@ -182,7 +207,7 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     )
     if due:
         try:
-            message_id = publish_alert(topic, failure, now)
+            message_id = _publish(topic, subject, body_of(now))
         except Exception as exc:
             _warn(reporter, f"could not publish the failure alert to {topic}", exc)
             # Unsent: the next failure tries again, and an earlier page still counts for the
@@ -199,9 +224,10 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
             _warn(reporter, "cannot write the alert state", exc)
 
 
-def resolve_incidents(reporter: Any, command: str) -> None:
-    """After a success: close the command's open incidents, with one "resolved" message for
-    those that paged. Never raises."""
+def resolve_incidents(reporter: Any, command: str, subject: str = "") -> None:
+    """After a success: close the command's open incidents, with one "resolved" message
+    (``subject``, by default "ainsdale-etl <command> resolved") for those that paged. Never
+    raises."""
     from ainsdale_etl.core.settings import alert_settings
 
     topic = alert_settings().alert_topic_arn
@@ -216,7 +242,7 @@ def resolve_incidents(reporter: Any, command: str) -> None:
             return
         paged = resolve(state)
         if paged:
-            subject = f"ainsdale-etl {command} resolved"
+            subject = subject or f"ainsdale-etl {command} resolved"
             message_id = _publish(topic, subject, resolved_body(command, paged, datetime.now(UTC)))
             reporter.event(
                 "alert_resolved", topic=topic, message_id=message_id, incidents=len(paged)
@@ -224,3 +250,55 @@ def resolve_incidents(reporter: Any, command: str) -> None:
         store.write(command, OpenIncidents())
     except Exception as exc:
         _warn(reporter, "could not resolve the open alerts", exc)
+
+
+# The published dashboard has incidents of its own (state/alerts/dashboard.json): a page left
+# stale is one incident whatever the cause and whichever command loaded, closed by the next
+# publish. The load stands, so the command's exit and its own incidents are left alone.
+DASHBOARD = "dashboard"
+DASHBOARD_INCIDENT = incident_key(DASHBOARD, "publish", None, "not published")
+
+
+def dashboard_subject(command: str) -> str:
+    return f"ainsdale-etl dashboard not published (after {command})"
+
+
+def dashboard_body(failure: Failure, now: datetime) -> dict[str, Any]:
+    """The alert's body when a load's dashboard was not published."""
+    return {
+        "dashboard": "not published: reports/latest/ still shows an earlier load",
+        "command": failure.command,
+        "error": failure.error[:ERROR_LIMIT],
+        "retry": f"nothing to redo: `ainsdale-etl {failure.command}` loaded and exited 0; fix "
+        "the cause, then run `ainsdale-etl report --publish` (or let the next load publish it)",
+        "incident": failure.incident,
+        "timestamp": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+    }
+
+
+def page_dashboard_not_published(reporter: Any, command: str, message: str, code: int) -> None:
+    """After a load whose dashboard could not be published: page once while it stays so (a
+    reminder after ``AINSDALE_ALERT_REPEAT_SECONDS``; a fault of the moment, 75, only when it
+    repeats). Never raises."""
+    from ainsdale_etl.adapters.postgres import scrub
+    from ainsdale_etl.core.settings import alert_settings
+
+    topic = alert_settings().alert_topic_arn
+    if not topic:
+        return
+    failure = Failure(command, code, scrub(message), "report", incident=DASHBOARD_INCIDENT)
+    _page_once(
+        reporter,
+        topic,
+        DASHBOARD,
+        DASHBOARD_INCIDENT,
+        failure,
+        dashboard_subject(command),
+        lambda now: dashboard_body(failure, now),
+    )
+
+
+def dashboard_published(reporter: Any) -> None:
+    """The dashboard was published: close its incident, "published again" if it paged."""
+    resolve_incidents(reporter, DASHBOARD, subject="ainsdale-etl dashboard published again")
