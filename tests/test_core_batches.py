@@ -318,3 +318,23 @@ def test_an_object_without_a_checksum_is_not_fetched(bucket, tmp_path):
         fetch_checked(bucket, BATCH, TableEntry(key=key, rows=1), tmp_path)
     with pytest.raises(BadInputError, match="not a batch object"):
         fetch_checked(bucket, BATCH, TableEntry(key="../x", sha256="0" * 64), tmp_path)
+
+
+def test_a_mass_delete_keeps_the_manifest_small_and_every_id():
+    """A TRUNCATE of a two-million-row table, listed inline, would take the manifest past
+    the size every step refuses: the ids are packed instead, and read back whole."""
+    from ainsdale_etl.core.batches import MAX_MANIFEST_BYTES, Manifest, TableEntry
+
+    ids = [*range(1, 2_000_001), *range(3_000_000, 3_700_000, 7)]
+    manifest = Manifest(
+        batch_id="20261207T080000000000Z",
+        stage="extract",
+        created_at="2026-12-07T08:00:00+00:00",
+        tables={"payment": TableEntry(deleted=ids), "design": TableEntry(deleted=[4, 9])},
+    )
+    text = manifest.model_dump_json(indent=2)
+    assert len(text) < MAX_MANIFEST_BYTES // 100
+    assert '"deleted": [\n        4,\n        9\n      ]' in text  # a few stay readable
+    again = Manifest.model_validate_json(text)
+    assert again.tables["payment"].deleted == ids
+    assert again.tables["design"].deleted == [4, 9]

@@ -12,9 +12,15 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    BaseModel,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from ainsdale_etl.core.errors import BadInputError, ConfigError, RefusedError
 from ainsdale_etl.core.registry import SCHEMA_VERSION
@@ -108,11 +114,54 @@ class TableEntry(BaseModel):
     in_flight_from: int | None = None
     upper: str | None = None
     # Extract only: ids that left the source since the previous key check, and the object
-    # holding the ids present at this one (see extract/deletions.py).
+    # holding the ids present at this one (see extract/deletions.py). Past a few, the ids are
+    # written packed (``deleted_packed``): a TRUNCATE of a million-row table listed inline
+    # would take the manifest past MAX_MANIFEST_BYTES, and every step would refuse it.
     deleted: list[int] = []
     ids_key: str | None = None
     ids_sha256: str | None = None
     ids_count: int | None = None  # how many ids that object holds (None: not recorded)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack_deleted(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("deleted_packed"):
+            data = dict(data)
+            data["deleted"] = unpack_ids(data.pop("deleted_packed"))
+        return data
+
+    @model_serializer(mode="wrap")
+    def _pack_deleted(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        fields: dict[str, Any] = handler(self)
+        if len(self.deleted) > PACKED_FROM:
+            fields.pop("deleted")
+            fields["deleted_packed"] = pack_ids(self.deleted)
+        return fields
+
+
+PACKED_FROM = 100  # ids listed inline up to this many (readable by people), packed beyond
+
+
+def pack_ids(ids: list[int]) -> str:
+    """Sorted distinct ids as base64 of their little-endian int64 deltas, compressed: a
+    million consecutive ids take a few hundred bytes."""
+    import base64
+    import zlib
+
+    import numpy as np
+
+    deltas = np.diff(np.asarray(ids, dtype=np.int64), prepend=0)
+    return base64.b64encode(zlib.compress(deltas.astype("<i8").tobytes(), 6)).decode()
+
+
+def unpack_ids(packed: str) -> list[int]:
+    import base64
+    import zlib
+
+    import numpy as np
+
+    raw = zlib.decompress(base64.b64decode(packed))
+    return [int(i) for i in np.cumsum(np.frombuffer(raw, dtype="<i8"))]
 
 
 class SourceIdentity(BaseModel):
