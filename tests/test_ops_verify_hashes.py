@@ -69,3 +69,22 @@ def test_one_changed_value_or_two_rows_trading_a_value_change_the_sums():
     assert [sum(h) for h in zip(*in_polars(traded), strict=True)] != [
         sum(h) for h in zip(*base, strict=True)
     ]
+
+
+def test_hashtext_in_python_is_the_server_s(pg_admin_url):
+    import random
+
+    from ainsdale_etl.ops.verify_hashtext import hashtext, hashtext_many
+
+    rng = random.Random(7)
+    words = ["", "a", "SALE", "PURCHASE", "x" * 11, "y" * 12, "z" * 13, "Zürich 東京"]
+    words += [
+        "".join(rng.choice("abé東 XY'\n") for _ in range(rng.randint(0, 40))) for _ in range(200)
+    ]
+    with adbc.connect(pg_admin_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT hashtext(w) FROM unnest($1::text[]) WITH ORDINALITY AS u(w, o) ORDER BY o",
+            [words],
+        )
+        found = [r[0] for r in cur.fetchall()]
+    assert found == [hashtext(w) for w in words] == hashtext_many(words).tolist()

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ainsdale_etl.core.registry import INT, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import lake_columns
-from ainsdale_etl.ops.verify import MARTS, Check, _frame, _money
-from ainsdale_etl.ops.verify_content import SqlReader, compare_tables
+from ainsdale_etl.ops.verify import Check, _frame, by_code
+from ainsdale_etl.ops.verify_content import SqlReader, compare_tables, read_only_snapshot
 from ainsdale_etl.ops.verify_hashes import (
     BLOCK_BITS,
     BLOCK_SCHEMA,
@@ -30,20 +30,13 @@ from ainsdale_etl.ops.verify_hashes import (
     lanes_frame,
     row_frame,
 )
-from ainsdale_etl.ops.verify_star_sql import lake_copy_side
+from ainsdale_etl.ops.verify_star_sql import MONEY_COLUMNS, lake_copy_side
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.core.settings import Settings
-
-# fact -> (quantity column or None, money column): the lake's side of MARTS' money expression
-_MONEY_COLUMNS: dict[str, tuple[str | None, str]] = {
-    "fact_sales_order": ("units_sold", "unit_price"),
-    "fact_purchase_order": ("item_quantity", "item_unit_price"),
-    "fact_payment": (None, "payment_amount"),
-}
 
 
 def _typed_columns(table: StarTable) -> list[tuple[str, str]]:
@@ -64,7 +57,7 @@ class LakeReader:
 
     def __init__(self, tables: dict[str, Table]) -> None:
         self.tables = tables
-        self.money: dict[str, pl.DataFrame] = {}
+        self.money: dict[str, dict[int, str]] = {}  # per fact: currency id -> exact total
 
     def _batches(self, name: str) -> Iterator[pl.DataFrame]:
         table = STAR_TABLES[name]
@@ -84,7 +77,7 @@ class LakeReader:
 
     def blocks(self, name: str) -> pl.DataFrame:
         partial, money = [], []
-        quantity, price = _MONEY_COLUMNS.get(name, (None, None))
+        factors = MONEY_COLUMNS.get(name)
         for frame in self._batches(name):
             hashed = self._hashed(name, frame)
             partial.append(
@@ -94,16 +87,13 @@ class LakeReader:
                     pl.col("h1").sum().alias("s1"),
                 )
             )
-            if price:
-                amount = pl.col(price) * pl.col(quantity) if quantity else pl.col(price)
+            if factors:
+                amount = pl.reduce(lambda a, b: a * b, [pl.col(c) for c in factors])
                 money.append(frame.group_by("currency_id").agg(amount.sum().alias("total")))
         blocks = pl.concat(partial) if partial else pl.DataFrame(schema=BLOCK_SCHEMA)
-        if price:
-            self.money[name] = (
-                pl.concat(money).group_by("currency_id").agg(pl.col("total").sum())
-                if money
-                else pl.DataFrame(schema={"currency_id": pl.Int32, "total": pl.Decimal(38, 2)})
-            )
+        if factors:
+            totals = pl.concat(money).group_by("currency_id").agg(pl.col("total").sum())
+            self.money[name] = {int(c): str(t) for c, t in totals.iter_rows()} if money else {}
         return blocks.group_by("block").agg(pl.col("n", "s0", "s1").sum()).cast(BLOCK_SCHEMA)
 
     def ids(self, name: str, blocks: list[int]) -> pl.DataFrame:
@@ -148,7 +138,7 @@ def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
     if catalog is None:
         return []
     with warehouse.connect() as conn, conn.cursor() as cur:
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        read_only_snapshot(cur)
         held = {t.name: existing_lake_table(catalog, settings, t) for t in STAR_TABLES.values()}
         present = {name: ice for name, ice in held.items() if ice is not None}
         codes = {
@@ -171,7 +161,6 @@ def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
             ("lake", "warehouse"),
             show_id={n: _show_id(STAR_TABLES[n]) for n in present},
         )
-        money = {name: _warehouse_money(cur, name) for name in MARTS if name in present}
         conn.rollback()
     checks: list[Check] = []
     for name, ice in held.items():
@@ -191,23 +180,7 @@ def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
         found = differences[name]
         checks.append(Check(mart, "rows", found.left_rows, found.right_rows))
         checks.append(Check(mart, "ids whose columns differ", 0, found.ids.count, found.detail()))
-        if name in money:
-            checks.append(
-                Check(mart, "money per currency", _lake_money(lake.money[name], codes), money[name])
-            )
+        if name in MONEY_COLUMNS:
+            lake_money, here = by_code(lake.money[name], codes), warehouse_side.money[name]
+            checks.append(Check(mart, "money per currency", lake_money, by_code(here, codes)))
     return checks
-
-
-def _warehouse_money(cur: Any, fact: str) -> dict[str, str]:
-    _, _, expression = MARTS[fact]
-    return _money(
-        _frame(
-            cur,
-            f"SELECT c.currency_code, sum({expression})::text FROM {quote_ident(fact)} f "
-            "JOIN dim_currency c USING (currency_id) GROUP BY 1",
-        )
-    )
-
-
-def _lake_money(totals: pl.DataFrame, codes: dict[int, str]) -> dict[str, str]:
-    return {codes.get(int(currency), "?"): str(total) for currency, total in totals.iter_rows()}
