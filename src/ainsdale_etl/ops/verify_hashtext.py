@@ -18,59 +18,9 @@ import numpy as np
 _MASK = 0xFFFFFFFF
 
 
-def _rot(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & _MASK
-
-
-def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
-    a = (a - c) & _MASK ^ _rot(c, 4)
-    c = (c + b) & _MASK
-    b = (b - a) & _MASK ^ _rot(a, 6)
-    a = (a + c) & _MASK
-    c = (c - b) & _MASK ^ _rot(b, 8)
-    b = (b + a) & _MASK
-    a = (a - c) & _MASK ^ _rot(c, 16)
-    c = (c + b) & _MASK
-    b = (b - a) & _MASK ^ _rot(a, 19)
-    a = (a + c) & _MASK
-    c = (c - b) & _MASK ^ _rot(b, 4)
-    b = (b + a) & _MASK
-    return a, b, c
-
-
-def _final(a: int, b: int, c: int) -> int:
-    c = (c ^ b) - _rot(b, 14) & _MASK
-    a = (a ^ c) - _rot(c, 11) & _MASK
-    b = (b ^ a) - _rot(a, 25) & _MASK
-    c = (c ^ b) - _rot(b, 16) & _MASK
-    a = (a ^ c) - _rot(c, 4) & _MASK
-    b = (b ^ a) - _rot(a, 14) & _MASK
-    return (c ^ b) - _rot(b, 24) & _MASK
-
-
-def hash_bytes(key: bytes) -> int:
-    """PostgreSQL's ``hash_bytes``: an unsigned 32-bit hash of ``key``."""
-    a = b = c = (0x9E3779B9 + len(key) + 3923095) & _MASK
-    whole = len(key) - len(key) % 12
-    for i in range(0, whole, 12):
-        a = (a + int.from_bytes(key[i : i + 4], "little")) & _MASK
-        b = (b + int.from_bytes(key[i + 4 : i + 8], "little")) & _MASK
-        c = (c + int.from_bytes(key[i + 8 : i + 12], "little")) & _MASK
-        a, b, c = _mix(a, b, c)
-    rest = key[whole:]
-    if len(rest) > 8:  # the lowest byte of c is left for the length, as in lookup3
-        c = (c + (int.from_bytes(rest[8:], "little") << 8)) & _MASK
-    if len(rest) > 4:
-        b = (b + int.from_bytes(rest[4:8], "little")) & _MASK
-    if rest:
-        a = (a + int.from_bytes(rest[:4], "little")) & _MASK
-    return _final(a, b, c)
-
-
 def hashtext(text: str) -> int:
     """PostgreSQL's ``hashtext(text)`` (an int4) of a UTF-8 database's ``text``."""
-    h = hash_bytes(text.encode())
-    return h - 2**32 if h >= 2**31 else h
+    return int(hashtext_many([text])[0])
 
 
 def hashtext_many(values: Sequence[str]) -> np.ndarray:
@@ -121,7 +71,7 @@ def _hash_words(words: np.ndarray, length: int) -> np.ndarray:
     return c
 
 
-# lookup3's mix and final, step by step, on the registers a, b, c (see :func:`_mix`)
+# lookup3's mix and final (hashfn.c), step by step, on the registers a, b, c
 _MIX = [("a", "b", "c", 4), ("b", "c", "a", 6), ("c", "a", "b", 8),
         ("a", "b", "c", 16), ("b", "c", "a", 19), ("c", "a", "b", 4)]  # fmt: skip
 _FINAL = [("c", "b", 14), ("a", "c", 11), ("b", "a", 25), ("c", "b", 16),
