@@ -24,18 +24,8 @@ from ainsdale_etl.adapters.postgres import Database, fetch_all, fetch_arrow
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
-from ainsdale_etl.ops.verify_content import (
-    SqlReader,
-    TableDifference,
-    compare_tables,
-    read_only_snapshot,
-)
-from ainsdale_etl.ops.verify_star_sql import (
-    calendar_differences_sql,
-    iso_currency_names,
-    source_side,
-    warehouse_side,
-)
+from ainsdale_etl.ops.verify_content import Content, content
+from ainsdale_etl.ops.verify_star_sql import calendar_differences_sql
 
 # dimension -> the source table whose rows it mirrors one to one
 DIMENSION_SOURCES: dict[str, str] = {
@@ -202,49 +192,6 @@ def _require_tables(db: Database, what: str, tables: list[str], advice: str) -> 
         conn.rollback()
     if missing:
         raise EtlError(f"{what} has no table {', '.join(missing[:3])}: {advice}")
-
-
-@dataclass
-class Content:
-    """How the source's and the warehouse's star rows differ, and each side's money per fact
-    and currency id (summed in the same scans)."""
-
-    differences: dict[str, TableDifference]
-    source_money: dict[str, dict[int, str]]
-    warehouse_money: dict[str, dict[int, str]]
-
-
-def content(source: Database, warehouse: Database, aside: pl.DataFrame) -> Content:
-    """Every star table but dim_date (the calendar: see :func:`calendar_differences_sql`)
-    compared by content between the source and the warehouse, each in one snapshot; the
-    (star_table, id) of ``aside`` (rows kept for history, placeholders) left out of the
-    warehouse's dimensions, as they have checks of their own."""
-    tables = [t for t in STAR_TABLES.values() if t.sources]
-    names = iso_currency_names()
-    with (
-        source.connect() as src_conn,
-        src_conn.cursor() as src,
-        warehouse.connect() as wh_conn,
-        wh_conn.cursor() as wh,
-    ):
-        read_only_snapshot(src)
-        read_only_snapshot(wh)
-        from_source = SqlReader(src, {t.name: source_side(t, names) for t in tables})
-        set_aside = {
-            t.name: aside.filter(pl.col("star_table") == t.name)["id"].to_list() for t in tables
-        }
-        from_warehouse = SqlReader(
-            wh, {t.name: warehouse_side(t, set_aside[t.name]) for t in tables}
-        )
-        found = compare_tables(
-            from_source,
-            from_warehouse,
-            [(t.name, t.column_names) for t in tables],
-            ("source", "warehouse"),
-        )
-        src_conn.rollback()
-        wh_conn.rollback()
-    return Content(found, from_source.money, from_warehouse.money)
 
 
 def verify(source: Database, warehouse: Database) -> Verification:
