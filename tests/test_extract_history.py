@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ainsdale_etl.core.batches import Manifest, SourceIdentity, TableEntry
 from ainsdale_etl.core.events import NullReporter
+from ainsdale_etl.core.manifests import Manifest, SourceIdentity, TableEntry
 from ainsdale_etl.extract.history import (
     SourceState,
     identity_changed,

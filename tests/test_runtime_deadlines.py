@@ -105,9 +105,9 @@ def test_a_read_the_source_never_answers_ends_at_its_deadline_with_75(cli, etl_e
     waits only as long as the table's size allows, and the next run, the lock gone, is fine."""
     import psycopg
 
-    from ainsdale_etl.extract import extract
+    from ainsdale_etl.extract import deadlines
 
-    monkeypatch.setattr(extract, "STATEMENT_FLOOR_MS", 1_000)
+    monkeypatch.setattr(deadlines, "STATEMENT_FLOOR_MS", 1_000)
     with psycopg.connect(etl_env["AINSDALE_SOURCE_URL"]) as migration:
         migration.execute("LOCK TABLE design IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()

@@ -31,6 +31,7 @@ from ainsdale_etl.core.batches import (
 from ainsdale_etl.core.events import NullReporter, Reporter, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
+from ainsdale_etl.extract import deadlines
 from ainsdale_etl.extract.copy_out import copy_out
 from ainsdale_etl.extract.deletions import (
     Known,
@@ -97,7 +98,7 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
         for _ in range(max(1, count)):
             # Every statement has a deadline from the start (each table's read gets its own,
             # sized by the table: bound_reads); set at connect, it costs no round trip.
-            floor = {"options": f"-c statement_timeout={STATEMENT_FLOOR_MS}"}
+            floor = {"options": f"-c statement_timeout={deadlines.STATEMENT_FLOOR_MS}"}
             conn = stack.enter_context(source.psycopg_connect(options=floor))
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             # (Timestamps print the same whatever the role's or the database's defaults: every
@@ -118,25 +119,6 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
         yield SourceSnapshot(upper, snapshot, in_flight, references)
         for conn in connections:
             conn.rollback()
-
-
-# A table's reads may take a minute plus its size at a floor rate far below any healthy read
-# (5 MB/s): a source that stops answering mid-read (a lock held by a migration, a disk gone
-# slow) ends the extract as a deadline passed (exit 75), not a run holding the lock for ever.
-STATEMENT_FLOOR_MS = 60_000
-FLOOR_BYTES_PER_MS = 5_000
-
-
-def bound_reads(conn: psycopg.Connection, table: SourceTable) -> None:
-    """Set the transaction's ``statement_timeout`` for reading ``table``, sized by its size on
-    disk as the catalog last counted it (``relpages``: reading it takes no lock on the table,
-    which a held lock would make wait with no deadline yet)."""
-    conn.execute(
-        "SELECT set_config('statement_timeout', (%s + greatest(c.relpages, 0)::bigint "
-        "* current_setting('block_size')::bigint / %s)::text, true) "
-        "FROM pg_class c WHERE c.oid = %s::regclass",
-        [STATEMENT_FLOOR_MS, FLOOR_BYTES_PER_MS, f"public.{table.name}"],
-    )
 
 
 def _changed_and_largest_first(conn: psycopg.Connection, names: list[str]) -> list[str]:
@@ -324,7 +306,7 @@ def _extract_table(
     """One table's rows read into a CSV under ``tmp``, and if ``check_keys``, its ids compared
     with ``known``, those delivered so far (None: none known, this check is the baseline)."""
     window = next_window(prev, snap.snapshot, snap.connections[conn])
-    bound_reads(conn, table)
+    deadlines.bound_reads(conn, table)
     path = tmp / f"{table.name}.csv"
     with path.open("wb", buffering=_WRITE_BUFFER) as out:
         rows = copy_out(conn, copy_sql(table, window), out)

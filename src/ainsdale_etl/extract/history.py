@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.batches import Manifest, SourceIdentity
 from ainsdale_etl.core.events import Reporter
+from ainsdale_etl.core.manifests import Manifest, SourceIdentity
 
 if TYPE_CHECKING:
     import psycopg
