@@ -60,7 +60,7 @@ def make_context() -> Any:
 
     settings = load_settings()
     for name, closest in misspelled_variables(os.environ):
-        hint = f"; did you mean {closest}?" if closest else "; see README: configuration"
+        hint = f"; did you mean {closest}?" if closest else "; see docs/reference/configuration.md"
         reporter().warning(f"{name} is not a setting of ainsdale-etl and is ignored{hint}")
     return Context(settings, reporter())
 

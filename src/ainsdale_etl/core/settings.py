@@ -102,8 +102,16 @@ class AlertSettings(BaseSettings):
 class Settings(AlertSettings):
     """Everything a run needs to know; unset databases and buckets mean the embedded default."""
 
-    source_url: SecretStr | None = Field(None, description="PostgreSQL URI of totesys.")
-    warehouse_url: SecretStr | None = Field(None, description="PostgreSQL URI of the warehouse.")
+    source_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URI of totesys (unset: the secret below, else the embedded "
+        "default's totesys database).",
+    )
+    warehouse_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URI of the warehouse (unset: the secret below, else the "
+        "embedded default's warehouse database).",
+    )
     source_secret_id: str | None = Field(
         None, description="Secrets Manager secret (RDS JSON) for totesys, used without a URL."
     )
@@ -123,9 +131,21 @@ class Settings(AlertSettings):
     s3_kms_key_id: str | None = Field(
         None, description="KMS key for aws:kms encryption of S3 writes (implies aws:kms)."
     )
-    ingest_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
-    processed_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
-    home: Path = Field(Path(".ainsdale"), description="State of the embedded default.")
+    ingest_uri: str | None = Field(
+        None,
+        description="The ingest bucket, where extracts commit CSV batches: s3://bucket[/prefix] "
+        "or a local folder (unset: AINSDALE_HOME/ingest).",
+    )
+    processed_uri: str | None = Field(
+        None,
+        description="The processed bucket, where transforms commit Parquet star tables and the "
+        "lake lives: s3://bucket[/prefix] or a local folder (unset: AINSDALE_HOME/processed).",
+    )
+    home: Path = Field(
+        Path(".ainsdale"),
+        description="Where the embedded default keeps its state: the PostgreSQL server, the "
+        "local buckets and the dashboard.",
+    )
     log_format: Literal["json", "console"] | None = Field(
         None, description="json (default off a terminal) or console (default on a terminal)."
     )
@@ -133,7 +153,7 @@ class Settings(AlertSettings):
         1,
         ge=0,
         description="Compare each table's ids with those delivered so far, to find rows deleted "
-        "in totesys, every this many extracts (0: never; see README: change capture).",
+        "in totesys, every this many extracts (0: never; see docs/change-capture.md).",
     )
     workers: int = Field(
         2,
@@ -187,14 +207,15 @@ class Settings(AlertSettings):
         "warn",
         description="A column totesys has and the registry does not: warn (reported, not "
         "extracted) or fail (exit 2, nothing extracted). A column the star needs that is gone "
-        "or retyped losing data always fails (see README: Upgrading).",
+        "or retyped losing data always fails (see docs/upgrading.md).",
     )
 
     lake_catalog: str = Field(
         "sql",
-        description="Where the lake's Iceberg tables are catalogued: sql (a SQLite file under "
-        "AINSDALE_HOME/lake), glue (the AWS Glue Data Catalog), a pyiceberg catalog URI "
-        "(e.g. sqlite:///path, postgresql://..., https://rest-catalog), or none (no lake).",
+        description="Where the lake's Iceberg tables are catalogued: sql (pyiceberg's SQL "
+        "catalog in the warehouse itself, schema ainsdale_lake), glue (the AWS Glue Data "
+        "Catalog), a pyiceberg catalog URI (e.g. sqlite:///path, postgresql://..., "
+        "https://rest-catalog), or none (no lake).",
     )
     lake_database: str = Field(
         "ainsdale",
@@ -272,6 +293,9 @@ def load_settings(**overrides: object) -> Settings:
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}; fix it in the environment or .env") from None
 
+
+# Settings that are gone, each with what replaced it: still set, they are a warning saying so.
+REPLACED_SETTINGS: dict[str, str] = {}
 
 # Read by name elsewhere, not through Settings: not misspellings of a setting.
 _OTHER_VARIABLES = frozenset(
