@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -213,24 +210,6 @@ def test_sigterm_while_the_command_line_starts_exits_130_and_writes_nothing(etl_
     assert process.returncode == 130, stderr
     assert any("stopped by SIGTERM" in line for line in error_lines(stderr))
     assert not (tmp_path / "ingest").exists()
-
-
-def test_the_warm_up_imports_end_before_the_interpreter_finalizes(tmp_path):
-    # What aborted a fast-failing run-all (exit 134): a daemon thread still importing an
-    # extension module while the interpreter shut down. The thread must be done by then.
-    probe = (
-        "import atexit, threading\n"
-        "from ainsdale_etl.cli.session import warm_up\n"
-        "def report():\n"
-        "    alive = [t.name for t in threading.enumerate() if t.name == 'warm-up imports']\n"
-        "    print('alive' if alive else 'done', flush=True)\n"
-        "atexit.register(report)\n"
-        "warm_up(('pyiceberg.catalog.sql',))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=120, check=False, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "done"
 
 
 @pytest.mark.stress

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -46,7 +44,6 @@ from ainsdale_etl.cli.session import (
     json_logs,
     make_context,
     state,
-    warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
 from ainsdale_etl.ops.freshness import report_freshness
@@ -106,11 +103,6 @@ def main(
     state.log_format = log_format
     state.reporter = None
     state.json_document = False  # each invocation decides (in-process runs share this state)
-    # At exit, leave every object to the operating system instead of a last garbage
-    # collection over pyarrow's, polars' and ADBC's: 0.1 s of each run, a tenth of an
-    # incremental one. Everything that holds a resource (connections, files, temporary
-    # folders) is closed by its context manager before that; atexit handlers still run.
-    atexit.register(gc.freeze)
 
 
 @app.command()
@@ -215,12 +207,9 @@ def run_all(
     rebind: Rebind = False,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    from ainsdale_etl.lake.catalog import lake_modules
-
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait, force=force, rebind=rebind):
-        warm_up(lake_modules(ctx.settings))
         summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)

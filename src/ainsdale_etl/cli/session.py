@@ -109,25 +109,3 @@ def exclusive(
             ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
             ctx.rebound = rebind
         yield
-
-
-def warm_up(modules: tuple[str, ...] = ()) -> None:
-    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s) and ``modules`` (the
-    lake's pyiceberg and catalog: about 1.6 s) on a background thread while run-all extracts,
-    which needs none of them until a table's rows are in. Measured at scale 100 (docs/
-    ledger-bench.md): imported when the lake step began, they were 1.7 s of every run.
-    Only third-party packages that never import this one: no import lock can be taken in an
-    order the main thread could take in reverse."""
-    import importlib
-    import threading
-    from contextlib import suppress
-
-    def load() -> None:
-        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi", *modules):
-            with suppress(Exception):  # the main thread imports it again, and says why
-                importlib.import_module(name)
-
-    # Not a daemon: the interpreter waits for it before finalizing. A daemon thread still inside
-    # an extension module's import when a fast-failing run exits can abort the process
-    # ("PyGILState_Release ... finalizing", exit 134); the wait is the imports' 2 s at most.
-    threading.Thread(target=load, name="warm-up imports", daemon=False).start()
