@@ -92,20 +92,26 @@ def exclusive(
     """Hold the pipeline lock (see runtime/lock.py) for a command that writes, with the
     warehouse migrated and bound to this environment (pipeline/binding.py) unless not to
     ``prepare`` it (``migrate`` does its own)."""
+    from contextlib import ExitStack
+
+    from ainsdale_etl.core.errors import failing_in
     from ainsdale_etl.pipeline.binding import prepare_warehouse
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
     heartbeat = ctx.settings.lock_heartbeat_seconds
     require_writable_buckets(ctx)
-    ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
-    with (
-        pipeline_lock(ctx.warehouse, wait_seconds=seconds, heartbeat_seconds=heartbeat) as lock,
-        ctx.warehouse.reusing_connections(),
-    ):
+    ctx.reporter.event("step_started", step="lock")
+    with ExitStack() as held:
+        with failing_in("lock"):  # a failure here names the lock, not a step
+            lock = held.enter_context(
+                pipeline_lock(ctx.warehouse, wait_seconds=seconds, heartbeat_seconds=heartbeat)
+            )
+            held.enter_context(ctx.warehouse.reusing_connections())
         ctx.lock_check = lock.verify
         if prepare:
             ctx.reporter.event("step_started", step="prepare")
-            ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
+            with failing_in("prepare"):
+                ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
             ctx.rebound = rebind
         yield

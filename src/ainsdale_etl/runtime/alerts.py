@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ainsdale_etl.core.errors import ExitCode
+from ainsdale_etl.core.errors import ExitCode, Place
 from ainsdale_etl.runtime.incidents import (
     PAGE_WHEN_REPEATED,
     Incident,
@@ -133,14 +133,22 @@ def _warn(reporter: Any, what: str, exc: Exception) -> None:
     reporter.warning(scrub(f"{what}: {describe_aws_error(exc)}"))
 
 
-def page(reporter: Any, command: str, message: str, code: int, error_class: str = "") -> None:
+def page(
+    reporter: Any,
+    command: str,
+    message: str,
+    code: int,
+    error_class: str = "",
+    place: Place | None = None,
+) -> None:
     """Page through SNS if a topic is set and this failure opens an incident (or reminds of
     one): see :mod:`.incidents`. Another run holding the lock never pages (the freshness
     alarm notices a lock held for too long).
 
-    ``reporter`` knows the step and batch the run was in (or the batch that stopped it). A
-    failure to page, or to read or write the incident state, is logged, never raised, so the
-    original failure and its exit code stand; without its state, a failure pages as if new.
+    ``place`` is the step and batch the failure was raised in, carried by the exception (or
+    the quarantined batch that stopped the run); None before any step. A failure to page, or
+    to read or write the incident state, is logged, never raised, so the original failure and
+    its exit code stand; without its state, a failure pages as if new.
     """
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings
@@ -148,10 +156,8 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     topic = alert_settings().alert_topic_arn
     if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
-    # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
-    stopped_at = getattr(reporter, "stopped_at", None)
-    step, batch_id = stopped_at or (reporter.step, reporter.batch_id)
-    if stopped_at:
+    step, batch_id = (place.step, place.batch_id) if place else (None, None)
+    if place and place.quarantined:
         # Its first run fails with the row's error, every later one with "quarantined": one
         # incident, whichever class said it.
         error_class = "quarantined"
