@@ -180,6 +180,35 @@ def test_a_misspelled_variable_is_a_warning_naming_the_closest_setting(cli, etl_
     )
 
 
+def _warnings(output: str) -> list[str]:
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [e["message"] for e in events if e["level"] == "warning"]
+
+
+def test_a_misspelled_variable_in_the_env_file_is_warned_too(cli, etl_env, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("AINSDALE_WORKER=3\n")
+    warnings = _warnings(cli("check").stdout)
+    assert any(
+        "AINSDALE_WORKER is not a setting" in w and "did you mean AINSDALE_WORKERS?" in w
+        for w in warnings
+    )
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_a_removed_setting_is_a_warning_naming_what_replaced_it(
+    cli, etl_env, monkeypatch, tmp_path, where
+):
+    monkeypatch.chdir(tmp_path)
+    if where == ".env":
+        (tmp_path / ".env").write_text("AINSDALE_ALERT_REPEAT_SECONDS=60\n")
+    else:
+        monkeypatch.setenv("AINSDALE_ALERT_REPEAT_SECONDS", "60")
+    [warning] = [w for w in _warnings(cli("check").stdout) if "ALERT_REPEAT" in w]
+    assert warning.startswith("AINSDALE_ALERT_REPEAT_SECONDS is no longer a setting")
+    assert "pages again after 4 hours" in warning and "did you mean" not in warning
+
+
 def test_verify_on_an_empty_warehouse_says_so_in_one_line(etl_env, tmp_path):
     result = run(["verify"], cli_env(etl_env), tmp_path)
     assert result.returncode == 1

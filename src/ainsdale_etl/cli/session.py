@@ -55,11 +55,21 @@ def json_logs() -> bool:
 def make_context() -> Any:
     import os
 
-    from ainsdale_etl.core.settings import load_settings, misspelled_variables
+    from ainsdale_etl.core.settings import (
+        REPLACED_SETTINGS,
+        load_settings,
+        misspelled_variables,
+        settings_variables,
+    )
     from ainsdale_etl.runtime.context import Context
 
     settings = load_settings()
-    for name, closest in misspelled_variables(os.environ):
+    names = settings_variables(os.environ)
+    for name in sorted(names & set(REPLACED_SETTINGS)):
+        reporter().warning(
+            f"{name} is no longer a setting and is ignored; it is {REPLACED_SETTINGS[name]}"
+        )
+    for name, closest in misspelled_variables(dict.fromkeys(names, "")):
         hint = f"; did you mean {closest}?" if closest else "; see docs/reference/configuration.md"
         reporter().warning(f"{name} is not a setting of ainsdale-etl and is ignored{hint}")
     return Context(settings, reporter())
@@ -99,14 +109,11 @@ def exclusive(
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
-    heartbeat = ctx.settings.lock_heartbeat_seconds
     require_writable_buckets(ctx)
     ctx.reporter.event("step_started", step="lock")
     with ExitStack() as held:
         with failing_in("lock"):  # a failure here names the lock, not a step
-            lock = held.enter_context(
-                pipeline_lock(ctx.warehouse, wait_seconds=seconds, heartbeat_seconds=heartbeat)
-            )
+            lock = held.enter_context(pipeline_lock(ctx.warehouse, wait_seconds=seconds))
             held.enter_context(ctx.warehouse.reusing_connections())
         ctx.lock_check = lock.verify
         if prepare:

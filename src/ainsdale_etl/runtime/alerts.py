@@ -18,7 +18,9 @@ from typing import Any
 
 from ainsdale_etl.core.errors import ExitCode, Place
 from ainsdale_etl.runtime.incidents import (
+    PAGE_AFTER_REPEATS,
     PAGE_WHEN_REPEATED,
+    REPEAT_SECONDS,
     Incident,
     IncidentStore,
     OpenIncidents,
@@ -189,9 +191,6 @@ def _page_once(
 ) -> None:
     """Publish ``subject`` and ``body_of(now)`` if incident ``key`` of ``command``'s state is
     due a page (see :func:`.incidents.decide`), and keep the state. Never raises."""
-    from ainsdale_etl.core.settings import alert_settings
-
-    settings = alert_settings()
     store = _store_or_warn(reporter, "suppress repeated alerts")
     now = datetime.now(UTC)
     state = OpenIncidents()
@@ -208,8 +207,8 @@ def _page_once(
         failure.exit_code,
         failure.error,
         now,
-        repeat_seconds=settings.alert_repeat_seconds,
-        after_repeats=settings.alert_after_repeats,
+        repeat_seconds=REPEAT_SECONDS,
+        after_repeats=PAGE_AFTER_REPEATS,
     )
     if due:
         try:
@@ -285,7 +284,7 @@ def dashboard_body(failure: Failure, now: datetime) -> dict[str, Any]:
 
 def page_dashboard_not_published(reporter: Any, command: str, message: str, code: int) -> None:
     """After a load whose dashboard could not be published: page once while it stays so (a
-    reminder after ``AINSDALE_ALERT_REPEAT_SECONDS``; a fault of the moment, 75, only when it
+    reminder after :data:`.incidents.REPEAT_SECONDS`; a fault of the moment, 75, only when it
     repeats). Never raises."""
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings
