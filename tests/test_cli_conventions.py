@@ -113,7 +113,7 @@ def test_transform_dry_run_lists_the_pending_batches_and_writes_nothing(cli, etl
     result = cli("transform", "--dry-run")
     [batch_id] = [p.name for p in (tmp_path / "ingest").glob("data/*/*/*/*")]
     assert f"would transform {batch_id}" in result.stdout
-    assert "would transform 1 batch(es)" in result.stdout
+    assert "would transform 1 batch" in result.stdout
     assert not (tmp_path / "processed").exists()
 
 

@@ -55,7 +55,7 @@ def test_a_console_progress_bar_counts_and_lets_events_print_above_it():
             bar.advance()
         assert bar.bar.tasks[0].completed == 3
     text = out.getvalue()
-    assert "extract · currency · 1 rows" in text and "table extracted" in text
+    assert "extract · currency · 1 row" in text and "table extracted" in text
 
 
 def test_the_null_reporter_accepts_progress():

@@ -35,6 +35,7 @@ from ainsdale_etl.cli.runs import (
     print_batch_rows,
     print_run,
     report_connect_time,
+    rows,
     run_everything,
 )
 from ainsdale_etl.cli.session import (
@@ -163,7 +164,7 @@ def transform(
         return
     with exclusive(ctx, wait, rebind=rebind):
         done = transform_pending(ctx, chosen, explicit=batch_id is not None)
-    say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+    say(f"transformed {rows(len(done), 'batch', 'batches')} into {ctx.processed.uri}")
 
 
 @app.command()
@@ -192,7 +193,7 @@ def load(
     with exclusive(ctx, wait, force=force, rebind=rebind):
         results = load_pending(ctx, chosen, explicit=batch_id is not None)
     report_freshness(ctx)
-    say(f"loaded {len(results)} batch(es) into the warehouse")
+    say(f"loaded {rows(len(results), 'batch', 'batches')} into the warehouse")
     publish_after_load(ctx, len(results))
 
 
@@ -236,15 +237,16 @@ def batches(
 
     json_document(as_json)
     ctx = make_context()
-    rows = batch_statuses(ctx, check=check)
+    statuses = batch_statuses(ctx, check=check)
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        typer.echo(json.dumps([r.as_dict() for r in statuses], indent=2, default=str))
     else:
-        print_batches(rows, ctx.ingest.uri)
-    problems = sum(len(r.missing) for r in rows if r.status != "lost")
+        print_batches(statuses, ctx.ingest.uri)
+    problems = sum(len(r.missing) for r in statuses if r.status != "lost")
     if check and problems:
         fail(
-            f"{problems} committed object(s) gone or changed; see the list above for the repair",
+            f"{rows(problems, 'committed object')} gone or changed; see the list above for the "
+            "repair",
             int(ExitCode.FAILED),
             alert=False,
         )
@@ -307,7 +309,7 @@ def check(as_json: AsJson = False) -> None:
     if failed:
         # A person reads the table; paging the team about a diagnostic would be noise.
         fail(
-            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
+            f"{rows(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}",
             int(ExitCode.FAILED),
             alert=False,
         )

@@ -85,7 +85,8 @@ class ConsoleReporter:
             return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]
         if "rows" in fields:
-            parts.append(f"{fields['rows']:,} rows")
+            n = fields["rows"]
+            parts.append(f"{n:,} {'row' if n == 1 else 'rows'}")
         if "seconds" in fields:
             parts.append(f"{fields['seconds']:.2f}s")
         detail = " · ".join(parts)
