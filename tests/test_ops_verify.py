@@ -86,12 +86,95 @@ def test_verify_names_the_id_and_columns_of_a_dimension_value_changed_by_hand(
     key = STAR_TABLES[dim].key[0]
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     target = query(wh, f"SELECT min({key}) FROM {dim} WHERE {column.split(',')[0]} IS NOT NULL")
+    restore = saved(wh, dim, key, target[0][0])
     query(wh, f"UPDATE {dim} {change} WHERE {key} = $1", [target[0][0]])
     result = cli("verify", "--json", expect=1)
     found = checks(result.output)[(dim, "ids whose columns differ")]
     assert found["warehouse"] == 1 and found["detail"] == f"id {target[0][0]}: {column}"
     assert found["ok"] is False
     assert checks(result.output)[(dim, f"rows vs {STAR_TABLES[dim].sources[0]}")]["ok"]
+    restore()
+    cli("verify")
+
+
+def saved(wh, table, key, value):
+    """Keep row ``key = value`` of ``table`` aside in the warehouse; returns its restorer."""
+    query(wh, f"CREATE TABLE saved_row AS SELECT * FROM {table} WHERE {key} = $1", [value])
+
+    from ainsdale_etl.core.registry import STAR_TABLES
+
+    columns = ", ".join(STAR_TABLES[table].column_names)
+
+    def restore():
+        query(wh, f"UPDATE {table} SET ({columns}) = (SELECT {columns} FROM saved_row) "
+                  f"WHERE {key} = $1", [value])  # fmt: skip
+        query(wh, "DROP TABLE saved_row")
+
+    return restore
+
+
+# A hand edit of the current version of a fact: (fact, column, the new value in SQL over f).
+FACT_EDITS = [
+    ("fact_sales_order", "design_id",
+     "(SELECT min(design_id) FROM dim_design d WHERE d.design_id <> f.design_id)"),
+    ("fact_sales_order", "agreed_delivery_date", "f.agreed_payment_date"),
+    ("fact_purchase_order", "created_date", "f.agreed_delivery_date"),
+    ("fact_payment", "paid", "NOT f.paid"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fact", "column", "value"), FACT_EDITS)
+def test_verify_names_the_id_and_column_of_a_current_fact_value_changed_by_hand(
+    fact, column, value, cli, etl_env
+):
+    """Money and keys cannot see a fact pointing at another design or paid by mistake."""
+    from ainsdale_etl.core.registry import STAR_TABLES
+
+    cli("run-all")
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    table = STAR_TABLES[fact]
+    record, natural = table.surrogate_key, table.key[0]
+    [(target, entity)] = query(
+        wh, f"SELECT {record}, {natural} FROM {fact}_current f WHERE {column} <> {value} "
+            f"ORDER BY {record} LIMIT 1")  # fmt: skip
+    restore = saved(wh, fact, record, target)
+    query(wh, f"UPDATE {fact} f SET {column} = {value} WHERE {record} = $1", [target])
+    result = cli("verify", "--json", expect=1)
+    found = checks(result.output)
+    assert found[(fact, "ids whose columns differ")]["warehouse"] == 1
+    assert found[(fact, "ids whose columns differ")]["detail"] == f"id {entity}: {column}"
+    assert [k for k, c in found.items() if not c["ok"]] == [(fact, "ids whose columns differ")]
+    assert f"{fact} ids whose columns differ" in result.output
+    restore()
+    cli("verify")
+
+
+def test_verify_names_the_date_of_a_dim_date_row_that_is_not_its_calendar(cli, etl_env):
+    cli("run-all")
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    [(day, name)] = query(
+        wh, "SELECT date_id::text, day_name FROM dim_date ORDER BY date_id LIMIT 1"
+    )
+    query(wh, "UPDATE dim_date SET day_name = 'Caturday' WHERE date_id = $1::date", [day])
+    result = cli("verify", "--json", expect=1)
+    found = checks(result.output)[("dim_date", "rows not the calendar of their date")]
+    assert (found["warehouse"], found["detail"]) == (1, f"id {day}: day_name")
+    query(wh, "UPDATE dim_date SET day_name = $2 WHERE date_id = $1::date", [day, name])
+    cli("verify")
+
+
+def test_verify_leaves_a_fact_s_older_versions_to_history(cli, etl_env):
+    """The source no longer holds an older version: editing one is not a difference."""
+    src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    query(src, "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = localtimestamp(3) "
+               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
+    cli("run-all")
+    old = query(wh, "SELECT sales_record_id FROM fact_sales_order EXCEPT "
+                    "SELECT sales_record_id FROM fact_sales_order_current")  # fmt: skip
+    assert len(old) == 1
+    query(wh, "UPDATE fact_sales_order SET units_sold = 0 WHERE sales_record_id = $1", [old[0][0]])
+    cli("verify")
 
 
 def test_verify_json_is_one_document_with_numbers_and_money_by_currency_code(cli, etl_env):

@@ -1,6 +1,6 @@
 """Property: after any interleaving of writes, deletes, re-inserts, key changes, clocks set
-wrong and fixed, values fixed without touching last_updated, runs, reruns of old batches and
-runs killed midway, one more run leaves the warehouse equal to the source -- compared column
+wrong and fixed, values fixed without touching last_updated, runs, reruns of old batches, a
+lost transform state and runs killed midway, one more run leaves the warehouse equal to the source -- compared column
 by column by SQL written apart from the pipeline and from verify -- the lake equal to the
 warehouse, and verify saying so."""
 
@@ -139,6 +139,11 @@ class RowTruthSequences(RuleBasedStateMachine):
         ]
         if loaded:
             run_all(self.ctx, batch_ids=[data.draw(st.sampled_from(loaded))])
+
+    @rule()
+    def lose_the_transform_state(self) -> None:
+        """Rebuilt from the batches, tombstones included."""
+        shutil.rmtree(self.tmp / "buckets" / "processed" / "state", ignore_errors=True)
 
     @rule(
         point=st.sampled_from(["object_written", "table_merged", "lake_table_written"]),

@@ -46,13 +46,11 @@ def infer_members(
     fact: StarTable,
     relation: str,
     columns: Iterable[str] | None = None,
-    *,
-    where: str = "true",
 ) -> dict[str, int]:
     """Add a placeholder row to each dimension for every id the rows of ``relation`` (staged
-    or loaded rows of ``fact``; those meeting ``where``, a condition on them as ``s`` that may
-    use $2, the batch id) point at, through its foreign keys (or those of ``columns``), and it
-    lacks; returns the rows added per dimension.
+    or loaded rows of ``fact``, a table or a subquery that may use $2, the batch id) point at,
+    through its foreign keys (or those of ``columns``), and it lacks; returns the rows added
+    per dimension.
 
     An id whose row was deleted at the source (an older batch's history pointing at it) gets
     its placeholder too, but waits for nothing: it is kept for history, as a deleted row that
@@ -71,7 +69,7 @@ def infer_members(
             cur,
             f"""WITH missing AS (
                     SELECT DISTINCT s.{col} AS id FROM {relation} s
-                    WHERE ({where}) AND s.{col} IS NOT NULL AND NOT EXISTS (
+                    WHERE s.{col} IS NOT NULL AND NOT EXISTS (
                         SELECT FROM {quote_ident(dim.name)} d WHERE d.{key} = s.{col})),
                 placed AS (
                     INSERT INTO {quote_ident(dim.name)} ({names}) SELECT {values} FROM missing

@@ -21,7 +21,7 @@ from ainsdale_etl.load.versions import (
     not_superseded,
     record_fact_versions,
     record_versions,
-    written,
+    written_rows,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +82,16 @@ def merge_table(
     if fetch_all(cur, f"SELECT 1 FROM {staging} GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"):
         raise repeated_key_error(batch_id, table)
     if table.is_fact:  # a row not delivered yet gets a placeholder, not a quarantine
-        infer_members(cur, batch_id, table, staging, where=written(table, "s", "$2"))
+        # Found once, not once per foreign key: each finding probes the natural key per row.
+        written = f'"{table.name}_written"'  # a registry table name plus a fixed suffix
+        fetch_all(
+            cur,
+            f"CREATE TEMPORARY TABLE {written} AS "
+            f"SELECT * FROM {written_rows(table, staging, '$1')} w",
+            [batch_id],
+        )
+        infer_members(cur, batch_id, table, written)
+        cur.execute(f"DROP TABLE {written}")
         dates = [c.name for c in table.foreign_keys if c.references == "dim_date"]
         check_references(cur, batch_id, table, staging, dates)  # the rest are all there now
     else:

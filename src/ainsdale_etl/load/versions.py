@@ -74,16 +74,18 @@ def not_superseded(table: StarTable, alias: str, *, per_row: bool = False) -> st
     return f"{current_version(table, staged_id)} <= {row_version(alias, per_row)}"
 
 
-def written(fact: StarTable, alias: str, batch: str) -> str:
-    """A condition on a fact's staged rows (``alias``): the merge writes the row -- a version
-    not loaded yet, or one this batch (``batch``, SQL) may replace, being no older than the
-    id's current version. (The rest of an old batch loaded again is left as it is.)"""
-    natural = " AND ".join(f"f.{quote_ident(k)} = {alias}.{quote_ident(k)}" for k in fact.key)
-    staged_id = f"{alias}.{quote_ident(natural_id(fact))}"
-    return (
-        f"NOT EXISTS (SELECT FROM {quote_ident(fact.name)} f WHERE {natural}) "
-        f"OR {batch} >= {current_version(fact, staged_id)}"
-    )
+def written_rows(fact: StarTable, staging: str, batch: str) -> str:
+    """The staged rows of a fact (a relation, for a FROM) the merge writes: versions not
+    loaded yet, or ones this batch (``batch``, SQL) may replace, being no older than the id's
+    current version. (The rest of an old batch loaded again is left as it is.) The lookup is
+    a LATERAL with a LIMIT, so that each row probes the natural key's index: as an EXISTS the
+    planner hashed the whole fact table for a thousand staged rows."""
+    natural = " AND ".join(f"f.{quote_ident(k)} = s.{quote_ident(k)}" for k in fact.key)
+    staged_id = f"s.{quote_ident(natural_id(fact))}"
+    return f"""(SELECT s.* FROM {staging} s
+        LEFT JOIN LATERAL (SELECT true AS present FROM {quote_ident(fact.name)} f
+            WHERE {natural} LIMIT 1) loaded ON true
+        WHERE loaded.present IS NULL OR {batch} >= {current_version(fact, staged_id)})"""
 
 
 def record_versions(
@@ -111,7 +113,8 @@ def record_fact_versions(cur: Cursor, batch_id: str, table: StarTable, staging: 
     """Record the fact versions staged in ``staging`` (call after the merge, which wrote
     them): each id's entry names the row of its newest version, which is this batch's unless
     a newer one is loaded. An id whose only row a newer bulk load put there gets an entry
-    naming that row, as it now has two."""
+    naming that row, as it now has two. (Each staged row finds its row by a LATERAL with a
+    LIMIT: as a join, the planner hashed the whole fact table for a thousand rows.)"""
     name, record = quote_ident(table.name), quote_ident(table.surrogate_key or "")
     key = quote_ident(natural_id(table))
     natural = " AND ".join(f"f.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.key)
@@ -120,8 +123,9 @@ def record_fact_versions(cur: Cursor, batch_id: str, table: StarTable, staging: 
             SELECT $2, i.id,
                 CASE WHEN $1 >= coalesce(b.batch_id, '') THEN $1 ELSE b.batch_id END,
                 CASE WHEN $1 >= coalesce(b.batch_id, '') THEN i.record_id ELSE b.record_id END
-            FROM (SELECT s.{key} AS id, f.{record} AS record_id FROM {staging} s
-                  JOIN {name} f ON {natural}) i
+            FROM (SELECT s.{key} AS id, f.record_id FROM {staging} s
+                  CROSS JOIN LATERAL (SELECT f.{record} AS record_id FROM {name} f
+                      WHERE {natural} LIMIT 1) f) i
             LEFT JOIN LATERAL (
                 SELECT r.batch_id, f.{record} AS record_id FROM {name} f
                 JOIN {FACT_KEY_RANGE} r ON r.star_table = $2

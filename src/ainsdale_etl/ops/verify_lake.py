@@ -1,98 +1,186 @@
-"""Reconcile the lake with the warehouse: every lake table, at its latest snapshot, holds the
-warehouse's rows and, for a fact, its money per currency to the penny.
+"""Reconcile the lake with the warehouse by content: every lake table, at its latest snapshot,
+holds exactly the warehouse table's rows (a fact: every version, by surrogate key), every
+column equal, and, for a fact, its money per currency to the penny.
 
 The lake is a copy of the warehouse (:mod:`ainsdale_etl.lake.sync`), so the warehouse is the
 truth here; ``verify`` runs these after its own checks when the lake is on. A check's "source"
-side is the lake's.
+side is the lake's. Both sides are hashed alike (:mod:`.verify_hashes`): the warehouse in
+PostgreSQL, the lake by polars over the record batches pyiceberg streams from the snapshot's
+data files (deletes applied, should a writer ever leave delete files), one batch at a time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
+from ainsdale_etl.core.registry import INT, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
-from ainsdale_etl.ops.verify import MARTS, Check, _frame, _money
+from ainsdale_etl.lake.schema import lake_columns
+from ainsdale_etl.ops.verify import Check, _frame, by_code
+from ainsdale_etl.ops.verify_content import SqlReader, compare_tables, read_only_snapshot
+from ainsdale_etl.ops.verify_hashes import (
+    BLOCK_BITS,
+    BLOCK_SCHEMA,
+    CODES,
+    key_code_frame,
+    lanes_frame,
+    row_frame,
+)
+from ainsdale_etl.ops.verify_star_sql import MONEY_COLUMNS, lake_copy_side
 
 if TYPE_CHECKING:
-    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
 
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.core.settings import Settings
 
-# fact -> (quantity column or None, money column): the lake's side of MARTS' money expression
-_MONEY_COLUMNS: dict[str, tuple[str | None, str]] = {
-    "fact_sales_order": ("units_sold", "unit_price"),
-    "fact_purchase_order": ("item_quantity", "item_unit_price"),
-    "fact_payment": (None, "payment_amount"),
-}
+
+def _typed_columns(table: StarTable) -> list[tuple[str, str]]:
+    """(column, star type) of the lake table, in :func:`lake_copy_side`'s order."""
+    surrogate = [(table.surrogate_key, INT)] if table.surrogate_key else []
+    return [*surrogate, *((c.name, c.sql_type) for c in table.columns)]
 
 
-def _lake_money(frame: pl.DataFrame, fact: str, codes: dict[int, str]) -> dict[str, str]:
-    quantity, price = _MONEY_COLUMNS[fact]
-    amount = pl.col(price) * pl.col(quantity) if quantity else pl.col(price)
-    totals = (
-        frame.group_by("currency_id")
-        .agg(amount.sum().alias("total"))
-        .with_columns(pl.col("currency_id").replace_strict(codes, default="?").alias("code"))
-    )
-    return _money(totals.select("code", "total"))
+def _key_column(table: StarTable) -> tuple[str, str]:
+    return (table.surrogate_key, INT) if table.surrogate_key else _typed_columns(table)[0]
+
+
+class LakeReader:
+    """The lake's side: each table's rows as pyiceberg streams them from its snapshot's data
+    files, hashed by polars a record batch at a time (a batch is at most a row group, so the
+    peak memory is a batch's, whatever the table's size). The money of each fact per currency
+    comes with its blocks, from the same pass."""
+
+    def __init__(self, tables: dict[str, Table]) -> None:
+        self.tables = tables
+        self.money: dict[str, dict[int, str]] = {}  # per fact: currency id -> exact total
+
+    def _batches(self, name: str) -> Iterator[pl.DataFrame]:
+        table = STAR_TABLES[name]
+        scan = self.tables[name].scan(selected_fields=tuple(lake_columns(table)))
+        for batch in scan.to_arrow_batch_reader():
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+
+    def _hashed(self, name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        table = STAR_TABLES[name]
+        key, key_type = _key_column(table)
+        return frame.with_columns(
+            key_code_frame(pl.col(key), key_type).alias("id"),
+            *lanes_frame(row_frame(_typed_columns(table))),
+        )
+
+    def blocks(self, name: str) -> pl.DataFrame:
+        partial, money = [], []
+        factors = MONEY_COLUMNS.get(name)
+        for frame in self._batches(name):
+            hashed = self._hashed(name, frame)
+            partial.append(
+                hashed.group_by((pl.col("id") // 2**BLOCK_BITS).alias("block")).agg(
+                    pl.len().cast(pl.Int64).alias("n"),
+                    pl.col("h0").sum().alias("s0"),
+                    pl.col("h1").sum().alias("s1"),
+                )
+            )
+            if factors:
+                amount = pl.reduce(lambda a, b: a * b, [pl.col(c) for c in factors])
+                money.append(frame.group_by("currency_id").agg(amount.sum().alias("total")))
+        blocks = pl.concat(partial) if partial else pl.DataFrame(schema=BLOCK_SCHEMA)
+        if factors:
+            totals = pl.concat(money).group_by("currency_id").agg(pl.col("total").sum())
+            self.money[name] = {int(c): str(t) for c, t in totals.iter_rows()} if money else {}
+        return blocks.group_by("block").agg(pl.col("n", "s0", "s1").sum()).cast(BLOCK_SCHEMA)
+
+    def ids(self, name: str, blocks: list[int]) -> pl.DataFrame:
+        wanted = pl.Series(blocks, dtype=pl.Int64).implode()
+        found = [
+            self._hashed(name, frame)
+            .filter((pl.col("id") // 2**BLOCK_BITS).is_in(wanted))
+            .select("id", "h0", "h1")
+            for frame in self._batches(name)
+        ]
+        schema = {"id": pl.Int64, "h0": pl.Int64, "h1": pl.Int64}
+        return pl.concat(found) if found else pl.DataFrame(schema=schema)
+
+    def codes(self, name: str, ids: list[int]) -> pl.DataFrame:
+        table = STAR_TABLES[name]
+        key, key_type = _key_column(table)
+        wanted = pl.Series(ids, dtype=pl.Int64).implode()
+        columns = _typed_columns(table)
+        found = [
+            frame.select(
+                key_code_frame(pl.col(key), key_type).alias("id"),
+                *(
+                    CODES[t].frame(pl.col(c)).fill_null(CODES[t].null).alias(f"c{i}")
+                    for i, (c, t) in enumerate(columns)
+                ),
+            ).filter(pl.col("id").is_in(wanted))
+            for frame in self._batches(name)
+        ]
+        return pl.concat(found)
+
+
+def _show_id(table: StarTable) -> Callable[[int], str]:
+    if table.surrogate_key or table.columns[0].sql_type == INT:
+        return str
+    return lambda days: (date(1970, 1, 1) + timedelta(days=days)).isoformat()
 
 
 def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
-    """One row-count check per star table and one money check per fact, lake against
-    warehouse; none when the lake is off."""
+    """Per star table: rows and content, lake against warehouse, and money per currency for a
+    fact; none when the lake is off."""
     catalog = open_catalog(settings, warehouse)
     if catalog is None:
         return []
-    checks: list[Check] = []
     with warehouse.connect() as conn, conn.cursor() as cur:
+        read_only_snapshot(cur)
+        held = {t.name: existing_lake_table(catalog, settings, t) for t in STAR_TABLES.values()}
+        present = {name: ice for name, ice in held.items() if ice is not None}
         codes = {
             int(i): str(c)
             for i, c in _frame(
                 cur, "SELECT currency_id, currency_code FROM dim_currency"
             ).iter_rows()
         }
-        for table in STAR_TABLES.values():
-            checks += _table_checks(cur, catalog, settings, table, codes)
-    return checks
-
-
-def _table_checks(
-    cur: Any, catalog: Catalog, settings: Settings, table: StarTable, codes: dict[int, str]
-) -> list[Check]:
-    mart = f"lake {table.name}"
-    rows = int(_frame(cur, f"SELECT count(*) AS n FROM {quote_ident(table.name)}")["n"][0])
-    ice = existing_lake_table(catalog, settings, table)
-    if ice is None:
-        return [
-            Check(
-                mart,
-                "rows",
-                0,
-                rows,
-                "no lake table (never written, or its files are gone): run "
-                "`ainsdale-etl lake sync`, which rebuilds it from the warehouse",
-            )
-        ]
-    key = table.surrogate_key or table.key[0]
-    quantity, price = _MONEY_COLUMNS.get(table.name, (None, None))
-    columns = [key, *(["currency_id", price] if price else []), *([quantity] if quantity else [])]
-    lake = pl.from_arrow(ice.scan(selected_fields=tuple(columns)).to_arrow())
-    assert isinstance(lake, pl.DataFrame)
-    checks = [
-        Check(mart, "rows", lake.height, rows),
-        Check(mart, f"repeated {key}", lake.height - lake[key].n_unique(), 0),
-    ]
-    if table.name in MARTS:
-        _, _, expression = MARTS[table.name]
-        money = _frame(
-            cur,
-            f"SELECT c.currency_code, sum({expression})::text FROM {quote_ident(table.name)} f "
-            "JOIN dim_currency c USING (currency_id) GROUP BY 1",
+        rows = {  # of the tables the lake lacks
+            name: int(_frame(cur, f"SELECT count(*) AS n FROM {quote_ident(name)}")["n"][0])
+            for name, ice in held.items()
+            if ice is None
+        }
+        lake = LakeReader(present)
+        warehouse_side = SqlReader(cur, {n: lake_copy_side(STAR_TABLES[n]) for n in present})
+        differences = compare_tables(
+            lake,
+            warehouse_side,
+            [(n, lake_columns(STAR_TABLES[n])) for n in present],
+            ("lake", "warehouse"),
+            show_id={n: _show_id(STAR_TABLES[n]) for n in present},
         )
-        lake_money = _lake_money(lake, table.name, codes)
-        checks.append(Check(mart, "money per currency", lake_money, _money(money)))
+        conn.rollback()
+    checks: list[Check] = []
+    for name, ice in held.items():
+        mart = f"lake {name}"
+        if ice is None:
+            checks.append(
+                Check(
+                    mart,
+                    "rows",
+                    0,
+                    rows[name],
+                    "no lake table (never written, or its files are gone): run "
+                    "`ainsdale-etl lake sync`, which rebuilds it from the warehouse",
+                )
+            )
+            continue
+        found = differences[name]
+        checks.append(Check(mart, "rows", found.left_rows, found.right_rows))
+        checks.append(Check(mart, "ids whose columns differ", 0, found.ids.count, found.detail()))
+        if name in MONEY_COLUMNS:
+            lake_money, here = by_code(lake.money[name], codes), warehouse_side.money[name]
+            checks.append(Check(mart, "money per currency", lake_money, by_code(here, codes)))
     return checks
