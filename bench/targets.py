@@ -7,7 +7,6 @@ from typing import Any
 from bench.measure import Measurement
 
 MAX_RUN_ALL_VS_COPY = 1.0  # the sequential COPY limit, lake included (issue #22)
-MAX_INCREMENTAL_SECONDS = 0.6  # a 1% incremental run (issue #22)
 MAX_PEAK_RSS_MB = 1024  # of run-all, at any scale (issue #22)
 MAX_VERIFY_SECONDS = 10.0  # at SCALE=100 (issue #22)
 MIN_SPEEDUP_VS_NAIVE = 10.0  # issue #9
@@ -37,10 +36,11 @@ def targets(r: dict[str, Measurement]) -> list[dict[str, Any]]:
             True,
         ),
         _row(
+            # Issue #22's 0.6 s, retired by #32: a scheduled task starts in tens of seconds.
             "incremental run-all (1% churn)",
-            f"≤ {MAX_INCREMENTAL_SECONDS:g} s",
+            "reported",
             f"{r['incremental'].seconds:.2f} s",
-            r["incremental"].seconds <= MAX_INCREMENTAL_SECONDS,
+            True,
         ),
         _row(
             "peak RSS of run-all",

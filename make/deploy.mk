@@ -40,7 +40,7 @@ BANDIT_FLAGS ?= -q -r src -ll --skip B608
 
 .PHONY: tools docker docker-lint tf-fmt tf-check tf-validate gha-lint security deploy-check
 
-tools: $(TOOLS_STAMP)
+tools: $(TOOLS_STAMP) ## The deploy checks' own venv (.venv-tools)
 
 $(TOOLS_STAMP): make/deploy.mk
 	$(TOOLS_PYTHON) -m venv $(TOOLS_VENV)
@@ -48,7 +48,7 @@ $(TOOLS_STAMP): make/deploy.mk
 	$(TOOLS)/python -m pip install --quiet $(TOOLS_PACKAGES)
 	touch $@
 
-docker:
+docker: ## Build the container image (skipped where no Docker engine answers)
 	@if docker info >/dev/null 2>&1; then \
 		docker build -f $(DOCKERFILE) -t $(IMAGE) . ; \
 	elif [ -n "$(REQUIRE_DOCKER)" ]; then \
@@ -58,7 +58,7 @@ docker:
 		echo "        Where Docker runs: docker build -f $(DOCKERFILE) -t $(IMAGE) ."; \
 	fi
 
-docker-lint: tools
+docker-lint: tools ## hadolint and checkov on the Dockerfile
 	$(TOOLS)/hadolint $(DOCKERFILE)
 	$(CHECKOV) --framework dockerfile -f $(DOCKERFILE)
 
@@ -73,20 +73,20 @@ define with_terraform
 	fi
 endef
 
-tf-fmt:
+tf-fmt: ## terraform fmt (where terraform is installed)
 	$(call with_terraform,$(TERRAFORM) fmt -recursive $(TF_DIR))
 
-tf-check: tools
+tf-check: tools ## terraform fmt -check and checkov on terraform/
 	$(call with_terraform,$(TERRAFORM) fmt -check -recursive -diff $(TF_DIR))
 	$(CHECKOV) --framework terraform -d $(TF_DIR)
 
 # Downloads the AWS provider: for CI, not for an offline machine.
-tf-validate:
+tf-validate: ## terraform init and validate (downloads the AWS provider)
 	$(call with_terraform,$(TERRAFORM) -chdir=$(TF_DIR) init -backend=false -input=false -no-color)
 	$(call with_terraform,$(TERRAFORM) -chdir=$(TF_DIR) validate -no-color)
 
 # Online audits (impostor commits, known-vulnerable actions) when GH_TOKEN is set, as in CI.
-gha-lint: tools
+gha-lint: tools ## zizmor on the GitHub Actions workflows
 	$(TOOLS)/zizmor $(if $(GH_TOKEN),,--offline) .github/workflows
 
 # pip-audit reads the lock (every extra, with hashes): what the image and `make install` get.
@@ -96,7 +96,7 @@ AUDIT_REQUIREMENTS := $(VENV)/requirements-audit.txt
 AUDIT_LOG := $(VENV)/pip-audit.log
 AUDIT_UNREACHABLE := ConnectionError|ConnectTimeout|ReadTimeout|Max retries exceeded|NameResolutionError|Failed to resolve|ProxyError|Temporary failure in name resolution|Connection refused
 
-security: tools
+security: tools ## bandit, and pip-audit of every locked version
 	$(TOOLS)/bandit $(BANDIT_FLAGS)
 	@test -x $(BIN)/uv || { echo "security: $(BIN)/uv missing - run 'make install' first" >&2; exit 2; }
 	$(BIN)/uv export --locked --quiet --all-extras --no-emit-project --format requirements-txt -o $(AUDIT_REQUIREMENTS)
@@ -109,4 +109,4 @@ security: tools
 		echo "security: FAILED - pip-audit could not audit $$(grep -o '[^ :]*: Dependency not found[^(]*([^)]*)' $(AUDIT_LOG) | head -1 | cut -d: -f1) (not found on PyPI: the vulnerability database unreachable, or a package PyPI lacks); details: $(AUDIT_LOG)" >&2; exit 1; \
 	else cat $(AUDIT_LOG); exit $$code; fi
 
-deploy-check: docker-lint tf-check gha-lint security docker
+deploy-check: docker-lint tf-check gha-lint security docker ## Every deploy check, as CI's deploy workflow runs them

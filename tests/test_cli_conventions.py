@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -116,7 +113,7 @@ def test_transform_dry_run_lists_the_pending_batches_and_writes_nothing(cli, etl
     result = cli("transform", "--dry-run")
     [batch_id] = [p.name for p in (tmp_path / "ingest").glob("data/*/*/*/*")]
     assert f"would transform {batch_id}" in result.stdout
-    assert "would transform 1 batch(es)" in result.stdout
+    assert "would transform 1 batch" in result.stdout
     assert not (tmp_path / "processed").exists()
 
 
@@ -183,6 +180,35 @@ def test_a_misspelled_variable_is_a_warning_naming_the_closest_setting(cli, etl_
     )
 
 
+def _warnings(output: str) -> list[str]:
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [e["message"] for e in events if e["level"] == "warning"]
+
+
+def test_a_misspelled_variable_in_the_env_file_is_warned_too(cli, etl_env, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("AINSDALE_WORKER=3\n")
+    warnings = _warnings(cli("check").stdout)
+    assert any(
+        "AINSDALE_WORKER is not a setting" in w and "did you mean AINSDALE_WORKERS?" in w
+        for w in warnings
+    )
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_a_removed_setting_is_a_warning_naming_what_replaced_it(
+    cli, etl_env, monkeypatch, tmp_path, where
+):
+    monkeypatch.chdir(tmp_path)
+    if where == ".env":
+        (tmp_path / ".env").write_text("AINSDALE_ALERT_REPEAT_SECONDS=60\n")
+    else:
+        monkeypatch.setenv("AINSDALE_ALERT_REPEAT_SECONDS", "60")
+    [warning] = [w for w in _warnings(cli("check").stdout) if "ALERT_REPEAT" in w]
+    assert warning.startswith("AINSDALE_ALERT_REPEAT_SECONDS is no longer a setting")
+    assert "pages again after 4 hours" in warning and "did you mean" not in warning
+
+
 def test_verify_on_an_empty_warehouse_says_so_in_one_line(etl_env, tmp_path):
     result = run(["verify"], cli_env(etl_env), tmp_path)
     assert result.returncode == 1
@@ -213,24 +239,6 @@ def test_sigterm_while_the_command_line_starts_exits_130_and_writes_nothing(etl_
     assert process.returncode == 130, stderr
     assert any("stopped by SIGTERM" in line for line in error_lines(stderr))
     assert not (tmp_path / "ingest").exists()
-
-
-def test_the_warm_up_imports_end_before_the_interpreter_finalizes(tmp_path):
-    # What aborted a fast-failing run-all (exit 134): a daemon thread still importing an
-    # extension module while the interpreter shut down. The thread must be done by then.
-    probe = (
-        "import atexit, threading\n"
-        "from ainsdale_etl.cli.session import warm_up\n"
-        "def report():\n"
-        "    alive = [t.name for t in threading.enumerate() if t.name == 'warm-up imports']\n"
-        "    print('alive' if alive else 'done', flush=True)\n"
-        "atexit.register(report)\n"
-        "warm_up(('pyiceberg.catalog.sql',))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=120, check=False, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "done"
 
 
 @pytest.mark.stress

@@ -45,18 +45,6 @@ def test_progress_is_silent_in_json_logs():
     assert stream.getvalue() == ""
 
 
-def test_reporters_remember_the_latest_step_and_batch():
-    reporter = JsonReporter(io.StringIO())
-    assert (reporter.step, reporter.batch_id) == (None, None)
-    reporter.event("batch_started", step="transform", batch_id="B1")
-    reporter.event("table_transformed", step="transform", table="dim_date")
-    assert (reporter.step, reporter.batch_id) == ("transform", "B1")
-    reporter.event("step_started", step="load")
-    assert (reporter.step, reporter.batch_id) == ("load", None)
-    reporter.event("batch_started", step="load", batch_id="B2")
-    assert (reporter.step, reporter.batch_id) == ("load", "B2")
-
-
 def test_a_console_progress_bar_counts_and_lets_events_print_above_it():
     reporter = ConsoleReporter()
     out = io.StringIO()
@@ -67,8 +55,7 @@ def test_a_console_progress_bar_counts_and_lets_events_print_above_it():
             bar.advance()
         assert bar.bar.tasks[0].completed == 3
     text = out.getvalue()
-    assert "extract · currency · 1 rows" in text and "table extracted" in text
-    assert reporter.step == "extract"
+    assert "extract · currency · 1 row" in text and "table extracted" in text
 
 
 def test_the_null_reporter_accepts_progress():

@@ -90,7 +90,7 @@ def test_a_broken_stack_fails_naming_each_fault(cli, etl_env, monkeypatch, new_d
     assert "cannot connect to the warehouse database" in found["warehouse"]["detail"]
     assert found["ingest bucket"]["ok"] and found["processed bucket"]["ok"]
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
-    assert errors == ["error: 2 check(s) failed: source, warehouse"]
+    assert errors == ["error: 2 checks failed: source, warehouse"]
     assert "hunter2secret" not in result.output
 
 

@@ -132,12 +132,12 @@ def test_load_dry_run_shows_pending_batches_and_writes_nothing(cli, etl_env):
     cli("extract")
     cli("transform")
     result = cli("load", "--dry-run")
-    assert "would load 1 batch(es)" in result.output and '"fact_sales_order": 220' in result.output
+    assert "would load 1 batch" in result.output and '"fact_sales_order": 220' in result.output
     # The extract made the warehouse (the ledger lives there); the dry run loaded nothing.
     assert query(wh, "SELECT count(*) FROM fact_sales_order") == [(0,)]
     assert query(wh, "SELECT count(*) FROM ainsdale_meta.loaded_batch") == [(0,)]
     cli("load")
-    assert "would load 0 batch(es)" in cli("load", "--dry-run").output
+    assert "would load 0 batches" in cli("load", "--dry-run").output
 
 
 def test_full_extract_and_batch_ranges(cli, etl_env):

@@ -167,7 +167,7 @@ def test_6_batches_names_a_committed_object_that_is_gone_or_changed(cli, etl_env
     assert "does not match its checksum" in checked.output
     assert f"transform --batch-id {batch}" in checked.output
     error = [ln for ln in checked.output.splitlines() if ln.startswith("error:")]
-    assert error == ["error: 2 committed object(s) gone or changed; see the list above for the "
+    assert error == ["error: 2 committed objects gone or changed; see the list above for the "
                      "repair"]  # fmt: skip
 
 

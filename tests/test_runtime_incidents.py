@@ -12,7 +12,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ainsdale_etl.core.errors import BadInputError, DatabaseError, LockedError
+from ainsdale_etl.core.errors import (
+    BadInputError,
+    DatabaseError,
+    LockedError,
+    Place,
+    failing_in,
+    mark_place,
+)
 from ainsdale_etl.runtime.incidents import (
     IncidentStore,
     OpenIncidents,
@@ -116,21 +123,24 @@ def _outcomes(outcome: str) -> None:
     if outcome == "ok":
         return
     reporter().event("batch_started", step="transform", batch_id=BATCH)
-    if outcome.startswith("bad"):
-        # As run-all does: the batch is quarantined, then the batches before it are loaded,
-        # the first time only (a later run finds them loaded), and the run stops.
-        reporter().event("batch_quarantined", step="transform", batch_id=BATCH)
-        reporter().event("step_started", step="load")
-        if outcome == "bad-first":
-            reporter().event("batch_started", step="load", batch_id=EARLIER)
-        outcome = "bad"
-    raise {
+    failure = {
         "bad": BadInputError(f"batch {BATCH}: bad row id 7 at {datetime.now(UTC)}"),
+        "bad-first": BadInputError(f"batch {BATCH}: bad row id 7 at {datetime.now(UTC)}"),
         "other": RuntimeError("bug"),
         "stopped": StopRequestedError("stopped by SIGTERM"),
         "down": DatabaseError("cannot connect: connection refused", transient=True),
         "locked": LockedError("another run holds the pipeline lock"),
     }[outcome]
+    if outcome.startswith("bad"):
+        # As run-all does: the batch is quarantined, then the batches before it are loaded,
+        # the first time only (a later run finds them loaded), and the run stops.
+        mark_place(failure, Place("transform", BATCH, quarantined=True))
+        reporter().event("step_started", step="load")
+        if outcome == "bad-first":
+            reporter().event("batch_started", step="load", batch_id=EARLIER)
+        raise failure
+    with failing_in("transform", BATCH):
+        raise failure
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -37,6 +35,7 @@ from ainsdale_etl.cli.runs import (
     print_batch_rows,
     print_run,
     report_connect_time,
+    rows,
     run_everything,
 )
 from ainsdale_etl.cli.session import (
@@ -46,7 +45,6 @@ from ainsdale_etl.cli.session import (
     json_logs,
     make_context,
     state,
-    warm_up,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
 from ainsdale_etl.ops.freshness import report_freshness
@@ -106,11 +104,6 @@ def main(
     state.log_format = log_format
     state.reporter = None
     state.json_document = False  # each invocation decides (in-process runs share this state)
-    # At exit, leave every object to the operating system instead of a last garbage
-    # collection over pyarrow's, polars' and ADBC's: 0.1 s of each run, a tenth of an
-    # incremental one. Everything that holds a resource (connections, files, temporary
-    # folders) is closed by its context manager before that; atexit handlers still run.
-    atexit.register(gc.freeze)
 
 
 @app.command()
@@ -171,7 +164,7 @@ def transform(
         return
     with exclusive(ctx, wait, rebind=rebind):
         done = transform_pending(ctx, chosen, explicit=batch_id is not None)
-    say(f"transformed {len(done)} batch(es) into {ctx.processed.uri}")
+    say(f"transformed {rows(len(done), 'batch', 'batches')} into {ctx.processed.uri}")
 
 
 @app.command()
@@ -200,7 +193,7 @@ def load(
     with exclusive(ctx, wait, force=force, rebind=rebind):
         results = load_pending(ctx, chosen, explicit=batch_id is not None)
     report_freshness(ctx)
-    say(f"loaded {len(results)} batch(es) into the warehouse")
+    say(f"loaded {rows(len(results), 'batch', 'batches')} into the warehouse")
     publish_after_load(ctx, len(results))
 
 
@@ -215,12 +208,9 @@ def run_all(
     rebind: Rebind = False,
 ) -> None:
     """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
-    from ainsdale_etl.lake.catalog import lake_modules
-
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait, force=force, rebind=rebind):
-        warm_up(lake_modules(ctx.settings))
         summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
@@ -247,15 +237,16 @@ def batches(
 
     json_document(as_json)
     ctx = make_context()
-    rows = batch_statuses(ctx, check=check)
+    statuses = batch_statuses(ctx, check=check)
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        typer.echo(json.dumps([r.as_dict() for r in statuses], indent=2, default=str))
     else:
-        print_batches(rows, ctx.ingest.uri)
-    problems = sum(len(r.missing) for r in rows if r.status != "lost")
+        print_batches(statuses, ctx.ingest.uri)
+    problems = sum(len(r.missing) for r in statuses if r.status != "lost")
     if check and problems:
         fail(
-            f"{problems} committed object(s) gone or changed; see the list above for the repair",
+            f"{rows(problems, 'committed object')} gone or changed; see the list above for the "
+            "repair",
             int(ExitCode.FAILED),
             alert=False,
         )
@@ -318,7 +309,7 @@ def check(as_json: AsJson = False) -> None:
     if failed:
         # A person reads the table; paging the team about a diagnostic would be noise.
         fail(
-            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
+            f"{rows(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}",
             int(ExitCode.FAILED),
             alert=False,
         )

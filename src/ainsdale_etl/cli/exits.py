@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 
 from ainsdale_etl.cli.session import reporter, state
-from ainsdale_etl.core.errors import ExitCode
+from ainsdale_etl.core.errors import ExitCode, Place, place_of
 from ainsdale_etl.runtime.alerts import page, resolve_incidents
 from ainsdale_etl.runtime.failures import describe_failure
 
@@ -24,9 +24,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 NEVER_PAGES = {"check"}
 
 
-def fail(message: str, code: int, *, alert: bool = True, error_class: str = "") -> None:
+def fail(
+    message: str,
+    code: int,
+    *,
+    alert: bool = True,
+    error_class: str = "",
+    place: Place | None = None,
+) -> None:
     """End the command with one line on stderr, the failure in the logs, and an alert (once
-    per incident: ``error_class`` is part of its key, see runtime/incidents.py)."""
+    per incident: ``error_class`` and ``place``, the step and batch the failure was raised
+    in, are part of its key, see runtime/incidents.py)."""
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.cli.output import JsonReporter
 
@@ -34,10 +42,12 @@ def fail(message: str, code: int, *, alert: bool = True, error_class: str = "") 
     run_reporter = reporter()
     if isinstance(run_reporter, JsonReporter):
         # For CloudWatch queries, and the failures metric (see cli/metrics.py).
-        run_reporter.error(message, exit_code=code, command=state.command)
+        where = {"step": place.step, "batch_id": place.batch_id} if place else {}
+        run_reporter.error(message, exit_code=code, command=state.command, **where)
     typer.echo(f"error: {message}", err=True)
     if alert and state.command not in NEVER_PAGES:
-        page(run_reporter, state.command or "ainsdale-etl", message, code, error_class)
+        command = state.command or "ainsdale-etl"
+        page(run_reporter, command, message, code, error_class, place)
     raise typer.Exit(code)
 
 
@@ -72,15 +82,20 @@ def handle_errors(func: F) -> F:
             if done.exit_code == 0:
                 _succeeded(kwargs)
             raise
-        except KeyboardInterrupt:
-            fail("interrupted", int(ExitCode.INTERRUPTED), error_class="KeyboardInterrupt")
+        except KeyboardInterrupt as stop:
+            fail(
+                "interrupted",
+                int(ExitCode.INTERRUPTED),
+                error_class="KeyboardInterrupt",
+                place=place_of(stop),
+            )
         except Exception as exc:
             message, code = describe_failure(exc)
             if state.debug:
                 # The traceback, then the same line, exit code and page as without --debug:
                 # debugging a scheduled task must not change what its scheduler sees.
                 traceback.print_exc()
-            fail(message, code, error_class=type(exc).__name__)
+            fail(message, code, error_class=type(exc).__name__, place=place_of(exc))
         _succeeded(kwargs)
         return result
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 lake = typer.Typer(
     help="The lake: the star as Iceberg tables in the processed bucket, for Athena, DuckDB, "
-    "Spark (see README: Querying the lake).",
+    "Spark (see docs/warehouse.md: The lake).",
     no_args_is_help=True,
 )
 

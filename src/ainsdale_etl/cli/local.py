@@ -127,7 +127,7 @@ def _say_lake(ctx: Context) -> None:
 
     tables = describe_lake(ctx.settings, ctx.warehouse)
     say(f"lake              {len(tables)} Iceberg tables under {lake_location(ctx.settings)}")
-    say("                  `ainsdale-etl lake tables` lists them (README: Querying the lake)")
+    say("                  `ainsdale-etl lake tables` lists them (docs/warehouse.md: The lake)")
     if query := query_to_try(tables):
         say("try, in DuckDB (INSTALL iceberg; LOAD iceberg;):")
         say(f"  {query};")

@@ -112,6 +112,6 @@ Rebind = Annotated[
     typer.Option(
         "--rebind",
         help="Move the warehouse to the configured buckets and lake when it was fed from "
-        "others (see README: State); without it such a run is refused.",
+        "others (see docs/change-capture.md: State); without it such a run is refused.",
     ),
 ]

@@ -1,7 +1,7 @@
 """The CLI's reporters: rich lines on a terminal, one JSON object per line in a container.
 
-Both remember the step and batch of the latest event, so that a failure alert can say where the
-run stopped.
+Where a failure happened is not theirs to remember: the exception carries its step and batch
+(core/errors.py: ``failing_in``).
 """
 
 from __future__ import annotations
@@ -21,31 +21,11 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
 
-# A batch that stopped the run: run-all goes on to load the batches before it, but the
-# failure, its alert and its incident key are about this one.
-_STOPPING_EVENTS = {"batch_quarantined", "batch_blocked"}
-
-
-class _Whereabouts:
-    """The step and batch the run was last heard of in, or that stopped it."""
-
-    step: str | None = None
-    batch_id: str | None = None
-    stopped_at: tuple[str | None, str | None] | None = None  # (step, batch) of a quarantine
-    quiet = False  # --quiet: info events only move the whereabouts; nothing is written
-
-    def _note(self, fields: dict[str, Any], event: str = "") -> None:
-        if event in _STOPPING_EVENTS:
-            self.stopped_at = (fields.get("step"), fields.get("batch_id"))
-        step = fields.get("step") or self.step
-        if step != self.step:
-            self.step, self.batch_id = step, None  # a new step has not reached a batch yet
-        self.batch_id = fields.get("batch_id") or self.batch_id
-
-
-class JsonReporter(_Whereabouts):
+class JsonReporter:
     """One JSON object per event, for CloudWatch Logs Insights and other log pipelines; the
     events that measure something carry CloudWatch metrics too (see cli/metrics.py)."""
+
+    quiet = False  # --quiet: info events are not written
 
     def __init__(self, stream: TextIO | None = None, *, namespace: str = "") -> None:
         self.stream = stream or sys.stdout
@@ -54,7 +34,6 @@ class JsonReporter(_Whereabouts):
     def _emit(self, level: str, event: str, message: str, fields: dict[str, Any]) -> None:
         from ainsdale_etl.cli.metrics import embedded_metrics
 
-        self._note(fields, event)
         now = datetime.now(UTC)
         record = {
             "timestamp": now.isoformat(timespec="milliseconds"),
@@ -70,10 +49,8 @@ class JsonReporter(_Whereabouts):
         self.stream.flush()
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
-        if self.quiet:
-            self._note(fields, event)
-            return
-        self._emit("info", event, message, fields)
+        if not self.quiet:
+            self._emit("info", event, message, fields)
 
     def warning(self, message: str, **fields: Any) -> None:
         self._emit("warning", "warning", message, fields)
@@ -93,8 +70,10 @@ class _RichBar:
         self.bar.advance(self.task, steps)
 
 
-class ConsoleReporter(_Whereabouts):
+class ConsoleReporter:
     """Short human lines on stderr (stdout is left for results)."""
+
+    quiet = False  # --quiet: no event lines and no progress bars
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -102,12 +81,12 @@ class ConsoleReporter(_Whereabouts):
         self.console = Console(stderr=True, highlight=False)
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
-        self._note(fields, event)
         if self.quiet:
             return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]
         if "rows" in fields:
-            parts.append(f"{fields['rows']:,} rows")
+            n = fields["rows"]
+            parts.append(f"{n:,} {'row' if n == 1 else 'rows'}")
         if "seconds" in fields:
             parts.append(f"{fields['seconds']:.2f}s")
         detail = " · ".join(parts)
@@ -115,7 +94,6 @@ class ConsoleReporter(_Whereabouts):
         self.console.print(f"[dim]{detail:<40}[/dim] {text}" if detail else text)
 
     def warning(self, message: str, **fields: Any) -> None:
-        self._note(fields)
         # One line however long: the names in it must survive a copy and a grep.
         self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", soft_wrap=True)
 

@@ -42,7 +42,9 @@ def print_run(summary: RunSummary) -> None:
     if summary.extracted is not None:
         print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
     if summary.loaded:
-        print_counts(f"loaded ({len(summary.loaded)} batch(es))", summary.loaded_rows)
+        print_counts(
+            f"loaded ({rows(len(summary.loaded), 'batch', 'batches')})", summary.loaded_rows
+        )
     else:
         say("loaded nothing: no batch was waiting")
 
@@ -55,7 +57,7 @@ def print_batch_rows(doing: str, bucket: Storage, batch_ids: list[str]) -> None:
         print_counts(
             f"{doing} {b}", {t: e.rows for t, e in read_manifest(bucket, b).tables.items()}
         )
-    say(f"{doing} {len(batch_ids)} batch(es)")
+    say(f"{doing} {rows(len(batch_ids), 'batch', 'batches')}")
 
 
 def rows(n: int, noun: str = "row", plural: str | None = None) -> str:

@@ -55,12 +55,22 @@ def json_logs() -> bool:
 def make_context() -> Any:
     import os
 
-    from ainsdale_etl.core.settings import load_settings, misspelled_variables
+    from ainsdale_etl.core.settings import (
+        REPLACED_SETTINGS,
+        load_settings,
+        misspelled_variables,
+        settings_variables,
+    )
     from ainsdale_etl.runtime.context import Context
 
     settings = load_settings()
-    for name, closest in misspelled_variables(os.environ):
-        hint = f"; did you mean {closest}?" if closest else "; see README: configuration"
+    names = settings_variables(os.environ)
+    for name in sorted(names & set(REPLACED_SETTINGS)):
+        reporter().warning(
+            f"{name} is no longer a setting and is ignored; it is {REPLACED_SETTINGS[name]}"
+        )
+    for name, closest in misspelled_variables(dict.fromkeys(names, "")):
+        hint = f"; did you mean {closest}?" if closest else "; see docs/reference/configuration.md"
         reporter().warning(f"{name} is not a setting of ainsdale-etl and is ignored{hint}")
     return Context(settings, reporter())
 
@@ -92,42 +102,23 @@ def exclusive(
     """Hold the pipeline lock (see runtime/lock.py) for a command that writes, with the
     warehouse migrated and bound to this environment (pipeline/binding.py) unless not to
     ``prepare`` it (``migrate`` does its own)."""
+    from contextlib import ExitStack
+
+    from ainsdale_etl.core.errors import failing_in
     from ainsdale_etl.pipeline.binding import prepare_warehouse
     from ainsdale_etl.runtime.lock import pipeline_lock
 
     seconds = ctx.settings.lock_wait_seconds if wait is None else wait
-    heartbeat = ctx.settings.lock_heartbeat_seconds
     require_writable_buckets(ctx)
-    ctx.reporter.event("step_started", step="lock")  # a failure here names the lock, not a step
-    with (
-        pipeline_lock(ctx.warehouse, wait_seconds=seconds, heartbeat_seconds=heartbeat) as lock,
-        ctx.warehouse.reusing_connections(),
-    ):
+    ctx.reporter.event("step_started", step="lock")
+    with ExitStack() as held:
+        with failing_in("lock"):  # a failure here names the lock, not a step
+            lock = held.enter_context(pipeline_lock(ctx.warehouse, wait_seconds=seconds))
+            held.enter_context(ctx.warehouse.reusing_connections())
         ctx.lock_check = lock.verify
         if prepare:
             ctx.reporter.event("step_started", step="prepare")
-            ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
+            with failing_in("prepare"):
+                ctx.environment_id = prepare_warehouse(ctx, force=force, rebind=rebind)
             ctx.rebound = rebind
         yield
-
-
-def warm_up(modules: tuple[str, ...] = ()) -> None:
-    """Import the columnar stack (polars, pyarrow, ADBC: about 0.4 s) and ``modules`` (the
-    lake's pyiceberg and catalog: about 1.6 s) on a background thread while run-all extracts,
-    which needs none of them until a table's rows are in. Measured at scale 100 (docs/
-    ledger-bench.md): imported when the lake step began, they were 1.7 s of every run.
-    Only third-party packages that never import this one: no import lock can be taken in an
-    order the main thread could take in reverse."""
-    import importlib
-    import threading
-    from contextlib import suppress
-
-    def load() -> None:
-        for name in ("polars", "pyarrow.parquet", "adbc_driver_postgresql.dbapi", *modules):
-            with suppress(Exception):  # the main thread imports it again, and says why
-                importlib.import_module(name)
-
-    # Not a daemon: the interpreter waits for it before finalizing. A daemon thread still inside
-    # an extension module's import when a fast-failing run exits can abort the process
-    # ("PyGILState_Release ... finalizing", exit 134); the wait is the imports' 2 s at most.
-    threading.Thread(target=load, name="warm-up imports", daemon=False).start()

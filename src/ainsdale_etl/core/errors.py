@@ -6,6 +6,9 @@ message as one line (no traceback unless ``--debug``) and exits with its code.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -80,3 +83,40 @@ class DatabaseError(EtlError):
         # A transient fault that reaches the CLI has outlived every in-process retry
         # (core/retry.py): only a later run can cure it, so it is "try later".
         self.exit_code = ExitCode.TRY_LATER if transient else ExitCode.FAILED
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a run stopped: the step, the batch (if it had reached one), and whether a
+    quarantined batch stopped it (its incident is the batch's, whatever the error)."""
+
+    step: str
+    batch_id: str | None = None
+    quarantined: bool = False
+
+
+_PLACE = "ainsdale_place"
+
+
+def place_of(exc: BaseException) -> Place | None:
+    """The place ``exc`` was raised in, set by :func:`failing_in` (None: before any step)."""
+    place = getattr(exc, _PLACE, None)
+    return place if isinstance(place, Place) else None
+
+
+def mark_place(exc: BaseException, place: Place) -> BaseException:
+    """``exc`` carrying ``place``, unless it already carries an inner one; returns ``exc``."""
+    if place_of(exc) is None:
+        setattr(exc, _PLACE, place)
+    return exc
+
+
+@contextmanager
+def failing_in(step: str, batch_id: str | None = None) -> Iterator[None]:
+    """A failure inside carries this step and batch, unless an inner one set its own: the
+    place travels on the exception, and nothing reconstructs it from the log."""
+    try:
+        yield
+    except BaseException as exc:
+        mark_place(exc, Place(step, batch_id))
+        raise

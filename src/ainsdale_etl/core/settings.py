@@ -80,30 +80,26 @@ class AlertSettings(BaseSettings):
     alert_topic_arn: str | None = Field(
         default=None, description="SNS topic a failed command publishes to (unset: no alerts)."
     )
-    alert_repeat_seconds: float = Field(
-        default=4 * 3600,
-        ge=0,
-        description="A failure like the last one (same command, step, batch and error class) "
-        "pages again only after this long; a different one pages at once.",
-    )
     metrics_namespace: str = Field(
         default="ainsdale-etl",
         description="CloudWatch namespace of the metrics embedded in JSON log lines "
         "(empty: no metrics).",
-    )
-    alert_after_repeats: int = Field(
-        default=3,
-        ge=1,
-        description="A stopped run (exit 130) or a transient fault past its retries (75) "
-        "pages only when it happens this many times before a success.",
     )
 
 
 class Settings(AlertSettings):
     """Everything a run needs to know; unset databases and buckets mean the embedded default."""
 
-    source_url: SecretStr | None = Field(None, description="PostgreSQL URI of totesys.")
-    warehouse_url: SecretStr | None = Field(None, description="PostgreSQL URI of the warehouse.")
+    source_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URI of totesys (unset: the secret below, else the embedded "
+        "default's totesys database).",
+    )
+    warehouse_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URI of the warehouse (unset: the secret below, else the "
+        "embedded default's warehouse database).",
+    )
     source_secret_id: str | None = Field(
         None, description="Secrets Manager secret (RDS JSON) for totesys, used without a URL."
     )
@@ -123,9 +119,21 @@ class Settings(AlertSettings):
     s3_kms_key_id: str | None = Field(
         None, description="KMS key for aws:kms encryption of S3 writes (implies aws:kms)."
     )
-    ingest_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
-    processed_uri: str | None = Field(None, description="s3://bucket[/prefix] or a local folder.")
-    home: Path = Field(Path(".ainsdale"), description="State of the embedded default.")
+    ingest_uri: str | None = Field(
+        None,
+        description="The ingest bucket, where extracts commit CSV batches: s3://bucket[/prefix] "
+        "or a local folder (unset: AINSDALE_HOME/ingest).",
+    )
+    processed_uri: str | None = Field(
+        None,
+        description="The processed bucket, where transforms commit Parquet star tables and the "
+        "lake lives: s3://bucket[/prefix] or a local folder (unset: AINSDALE_HOME/processed).",
+    )
+    home: Path = Field(
+        Path(".ainsdale"),
+        description="Where the embedded default keeps its state: the PostgreSQL server, the "
+        "local buckets and the dashboard.",
+    )
     log_format: Literal["json", "console"] | None = Field(
         None, description="json (default off a terminal) or console (default on a terminal)."
     )
@@ -133,7 +141,7 @@ class Settings(AlertSettings):
         1,
         ge=0,
         description="Compare each table's ids with those delivered so far, to find rows deleted "
-        "in totesys, every this many extracts (0: never; see README: change capture).",
+        "in totesys, every this many extracts (0: never; see docs/change-capture.md).",
     )
     workers: int = Field(
         2,
@@ -148,12 +156,6 @@ class Settings(AlertSettings):
         ge=0,
         description="How long a run waits for another run to release the pipeline lock before "
         "exiting 75 (try later).",
-    )
-    lock_heartbeat_seconds: float = Field(
-        default=30.0,
-        ge=0,
-        description="How often the pipeline lock's idle connection is sent SELECT 1, so no "
-        "idle timeout cuts it and a cut is noticed within one beat (0: never).",
     )
     db_attempts: int = Field(
         4,
@@ -187,14 +189,15 @@ class Settings(AlertSettings):
         "warn",
         description="A column totesys has and the registry does not: warn (reported, not "
         "extracted) or fail (exit 2, nothing extracted). A column the star needs that is gone "
-        "or retyped losing data always fails (see README: Upgrading).",
+        "or retyped losing data always fails (see docs/upgrading.md).",
     )
 
     lake_catalog: str = Field(
         "sql",
-        description="Where the lake's Iceberg tables are catalogued: sql (a SQLite file under "
-        "AINSDALE_HOME/lake), glue (the AWS Glue Data Catalog), a pyiceberg catalog URI "
-        "(e.g. sqlite:///path, postgresql://..., https://rest-catalog), or none (no lake).",
+        description="Where the lake's Iceberg tables are catalogued: sql (pyiceberg's SQL "
+        "catalog in the warehouse itself, schema ainsdale_lake), glue (the AWS Glue Data "
+        "Catalog), a pyiceberg catalog URI (e.g. sqlite:///path, postgresql://..., "
+        "https://rest-catalog), or none (no lake).",
     )
     lake_database: str = Field(
         "ainsdale",
@@ -273,6 +276,16 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"{name}: {message}; fix it in the environment or .env") from None
 
 
+# Settings that are gone, each with what replaced it: still set, they are a warning saying so.
+REPLACED_SETTINGS: dict[str, str] = {
+    "AINSDALE_LOCK_HEARTBEAT_SECONDS": "a constant: the lock's connection is sent SELECT 1 "
+    "every 30 s (runtime/lock.py)",
+    "AINSDALE_ALERT_REPEAT_SECONDS": "a constant: a failure like the last one pages again "
+    "after 4 hours (runtime/incidents.py)",
+    "AINSDALE_ALERT_AFTER_REPEATS": "a constant: a stop (130) or a fault of the moment (75) "
+    "pages on its 3rd time before a success (runtime/incidents.py)",
+}
+
 # Read by name elsewhere, not through Settings: not misspellings of a setting.
 _OTHER_VARIABLES = frozenset(
     {
@@ -285,10 +298,23 @@ _OTHER_VARIABLES = frozenset(
 )
 
 
+def settings_variables(environ: Mapping[str, str], env_file: Path = Path(".env")) -> set[str]:
+    """The ``AINSDALE_*`` names set in ``environ`` or in ``env_file`` (read as the settings
+    read it), so that a name in either is checked alike."""
+    names = {name for name in environ if name.startswith("AINSDALE_")}
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        names |= {n for n in dotenv_values(env_file) if n.startswith("AINSDALE_")}
+    return names
+
+
 def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
     """``AINSDALE_*`` variables no setting reads, each with the closest one that exists
-    (or None): a typo would otherwise silently mean the default."""
+    (or None): a typo would otherwise silently mean the default. A setting that is gone is
+    not among them: :data:`REPLACED_SETTINGS` says what replaced it."""
     known = {f"AINSDALE_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    known |= set(REPLACED_SETTINGS)
     # The test suite's and the benchmark's own variables.
     known |= {n for n in environ if n.startswith(("AINSDALE_TEST_", "AINSDALE_BENCH_"))}
     return [
@@ -299,12 +325,9 @@ def misspelled_variables(environ: Mapping[str, str]) -> list[tuple[str, str | No
 
 
 def alert_settings() -> AlertSettings:
-    """The alert settings, even when the other settings do not validate (and their defaults
-    when these do not either, so that a failure still pages)."""
+    """The alert settings, even when the other settings do not validate (and no topic when
+    these do not either)."""
     try:
         return AlertSettings()
     except ValidationError:
-        try:
-            return AlertSettings(alert_repeat_seconds=0, alert_after_repeats=1)
-        except ValidationError:
-            return AlertSettings.model_construct(alert_topic_arn=None)
+        return AlertSettings.model_construct(alert_topic_arn=None)

@@ -32,7 +32,8 @@ def append_chunks(
     returns the rows."""
     from pyiceberg.expressions import AlwaysTrue
 
-    # Private, but it is what Transaction.append itself calls; uv.lock pins the version.
+    # Private, but it is what Transaction.append itself calls: pyproject.toml bounds pyiceberg
+    # to the releases it is known in, and tests/test_lake_append_shape.py checks its shape.
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
     rows, counter = 0, itertools.count(0)

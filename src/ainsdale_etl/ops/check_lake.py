@@ -80,6 +80,6 @@ def environment_detail(ctx: Context) -> str:
     if diffs:
         raise EtlError(
             f"the warehouse is fed from another environment: {'; '.join(diffs)}; a run would "
-            "be refused (see README: State, --rebind)"
+            "be refused (see docs/change-capture.md: State, --rebind)"
         )
     return f"fed from {row[0]} and {row[1]}; lake {row[2]}"

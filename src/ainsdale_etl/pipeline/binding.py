@@ -89,7 +89,7 @@ def prepare_warehouse(ctx: Context, *, force: bool = False, rebind: bool = False
             raise RefusedError(
                 f"this warehouse is fed from another environment: {'; '.join(diffs)}; point "
                 "AINSDALE_INGEST_URI, AINSDALE_PROCESSED_URI and AINSDALE_LAKE_* at its own, "
-                "or rerun with --rebind to move it to these (see README: State)"
+                "or rerun with --rebind to move it to these (see docs/change-capture.md: State)"
             )
         if diffs or (recorded.lake == "none" and wanted.lake != "none"):
             lake = wanted.lake if wanted.lake != "none" else recorded.lake

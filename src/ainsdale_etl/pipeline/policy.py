@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.errors import BadInputError, Place, failing_in, mark_place
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.ledger import BatchState, record_quarantine
 from ainsdale_etl.runtime.quarantine import blocked_error
@@ -25,7 +25,7 @@ def _blocked(mark: BatchState) -> BadInputError:
 
 
 def stop_if_blocked(
-    ctx: Context, batch_id: str, explicit: bool, marks: dict[str, BatchState]
+    ctx: Context, step: str, batch_id: str, explicit: bool, marks: dict[str, BatchState]
 ) -> None:
     """A pending batch after a quarantined one is not touched: nothing passes a quarantined
     batch silently. The quarantined batch itself is tried again by every run, since its cause
@@ -35,9 +35,10 @@ def stop_if_blocked(
     if explicit or earliest is None or batch_id <= earliest:
         return
     mark = marks[earliest]
-    # Logged with the quarantined batch's id, so the alert names that batch, not this one.
+    # The quarantined batch stopped the run: the alert names that batch, not this one.
     ctx.reporter.event("batch_blocked", step=mark.quarantine_step, batch_id=mark.batch_id)
-    raise _blocked(mark)
+    where = Place(mark.quarantine_step or step, mark.batch_id, quarantined=True)
+    raise mark_place(_blocked(mark), where)
 
 
 def guarded_step(
@@ -52,7 +53,20 @@ def guarded_step(
     """Run one batch's step, retrying transient database faults, under the quarantine rules:
     bad input quarantines the batch (unless it is a rerun of a batch already loaded, whose
     failure must not hold up the batches after it). The step's own ledger transition lifts
-    the quarantine (a transform's a transform quarantine, a load's any)."""
+    the quarantine (a transform's a transform quarantine, a load's any). A failure carries
+    the step and the batch (:func:`~ainsdale_etl.core.errors.failing_in`)."""
+    with failing_in(step, batch_id):
+        return _guarded(ctx, step, batch_id, marks, already_loaded, action)
+
+
+def _guarded(
+    ctx: Context,
+    step: str,
+    batch_id: str,
+    marks: dict[str, BatchState],
+    already_loaded: bool,
+    action: Callable[[], T],
+) -> T:
     checkpoint(f"before the {step} of batch {batch_id}")
     ctx.lock_check()
     ctx.reporter.event("batch_started", step=step, batch_id=batch_id)
@@ -70,8 +84,10 @@ def guarded_step(
         ctx.reporter.event(
             "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
         )
+        where = Place(step, batch_id, quarantined=True)
         if batch_id in marks:  # tried again, and its cause is still there
-            raise _blocked(again) from None
+            raise mark_place(_blocked(again), where) from None
+        mark_place(exc, where)
         raise
     mark = marks.pop(batch_id, None)
     if mark is not None and (mark.quarantine_step == step or step == "load"):

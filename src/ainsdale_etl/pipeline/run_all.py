@@ -1,6 +1,6 @@
 """run-all: extract, then transform and load every due batch, then the lake; or redo chosen
 batches. The steps run one after another: overlapping them on threads was measured slower
-on this project's machines (see docs and README: Performance)."""
+on this project's machines (see docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import manifest_key, sha256_bytes
+from ainsdale_etl.core.errors import failing_in
 from ainsdale_etl.core.retry import retrying
 from ainsdale_etl.load.ledger import (
     NOTHING_LEFT,
@@ -48,6 +49,11 @@ def transform_pending(
     is not explicit, and stops at a quarantined batch like a scheduled run.
     """
     ctx.reporter.event("step_started", step="transform")
+    with failing_in("transform"):
+        return _transform(ctx, batch_ids, explicit)
+
+
+def _transform(ctx: Context, batch_ids: list[str] | None, explicit: bool | None) -> list[str]:
     now = due(ctx)
     if batch_ids is None and adopt_committed(ctx, now.newest):
         now = due(ctx)
@@ -57,9 +63,10 @@ def transform_pending(
         _restore_transform_state(ctx)
     with ctx.reporter.progress("transform", total=len(ids)) as bar:
         for batch_id in ids:
-            stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
+            stop_if_blocked(ctx, "transform", batch_id, _named(batch_ids, explicit), marks)
             if batch_ids is None:
-                missing_before_transform(ctx, batch_id)
+                with failing_in("transform", batch_id):
+                    missing_before_transform(ctx, batch_id)
             state = now.states.get(batch_id) or batch_state(ctx.warehouse, batch_id)
 
             def transform_and_record(batch_id: str = batch_id) -> None:
@@ -102,6 +109,15 @@ def load_pending(
     """Load the due batches (or ``batch_ids``), oldest first (``explicit``: see
     :func:`transform_pending`), then bring the lake up to the warehouse (:func:`lake_step`)."""
     ctx.reporter.event("step_started", step="load")
+    with failing_in("load"):
+        results = _load(ctx, batch_ids, explicit)
+    lake_step(ctx)
+    return results
+
+
+def _load(
+    ctx: Context, batch_ids: list[str] | None, explicit: bool | None
+) -> dict[str, dict[str, int]]:
     now = due(ctx)
     if batch_ids is None and adopt_committed(ctx, now.newest):
         now = due(ctx)
@@ -110,9 +126,10 @@ def load_pending(
     results = {}
     with ctx.reporter.progress("load", total=len(ids)) as bar:
         for batch_id in ids:
-            stop_if_blocked(ctx, batch_id, _named(batch_ids, explicit), marks)
+            stop_if_blocked(ctx, "load", batch_id, _named(batch_ids, explicit), marks)
             if batch_ids is None:
-                missing_before_load(ctx, batch_id)
+                with failing_in("load", batch_id):
+                    missing_before_load(ctx, batch_id)
             state = now.states.get(batch_id) or batch_state(ctx.warehouse, batch_id)
             results[batch_id] = guarded_step(
                 ctx,
@@ -123,7 +140,6 @@ def load_pending(
                 action=lambda batch_id=batch_id: load_batch(ctx, batch_id),  # type: ignore[misc]
             )
             bar.advance()
-    lake_step(ctx)
     return results
 
 
@@ -135,12 +151,13 @@ def lake_step(ctx: Context, *, everything: bool = False) -> dict[str, int]:
 
     if not ctx.settings.lake_enabled:
         return {}
-    owed = everything or due(ctx).lake
-    if not owed and not lake_files_missing(ctx.settings, ctx.warehouse, ctx.processed):
-        return {}
-    from ainsdale_etl.lake.sync import sync_lake
+    with failing_in("lake"):
+        owed = everything or due(ctx).lake
+        if not owed and not lake_files_missing(ctx.settings, ctx.warehouse, ctx.processed):
+            return {}
+        from ainsdale_etl.lake.sync import sync_lake
 
-    return sync_lake(ctx)
+        return sync_lake(ctx)
 
 
 def extract_batch(
@@ -154,6 +171,11 @@ def extract_batch(
     transient database fault (nothing is committed before its manifest, so a repeat is safe),
     and record it in the ledger. A batch whose objects were lost before it was loaded is
     repaired here: its windows are read again (see :mod:`.repair`)."""
+    with failing_in("extract"):
+        return _extract(ctx, tables, full, dry_run)
+
+
+def _extract(ctx: Context, tables: list[str] | None, full: bool, dry_run: bool) -> ExtractResult:
     from ainsdale_etl.extract.extract import extract
 
     history = extract_history(ctx, record=not dry_run)
@@ -200,6 +222,11 @@ def reextract_batch(ctx: Context, batch_id: str) -> ExtractResult:
     """Read a committed batch's windows again and replace its objects (see
     :mod:`ainsdale_etl.extract.reextract`); a transient fault repeats it whole. The ledger
     then owes it a transform and a load again."""
+    with failing_in("extract", batch_id):
+        return _reextract(ctx, batch_id)
+
+
+def _reextract(ctx: Context, batch_id: str) -> ExtractResult:
     from ainsdale_etl.extract.reextract import reextract
 
     result = retrying(

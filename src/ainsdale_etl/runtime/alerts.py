@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ainsdale_etl.core.errors import ExitCode
+from ainsdale_etl.core.errors import ExitCode, Place
 from ainsdale_etl.runtime.incidents import (
+    PAGE_AFTER_REPEATS,
     PAGE_WHEN_REPEATED,
+    REPEAT_SECONDS,
     Incident,
     IncidentStore,
     OpenIncidents,
@@ -133,14 +135,22 @@ def _warn(reporter: Any, what: str, exc: Exception) -> None:
     reporter.warning(scrub(f"{what}: {describe_aws_error(exc)}"))
 
 
-def page(reporter: Any, command: str, message: str, code: int, error_class: str = "") -> None:
+def page(
+    reporter: Any,
+    command: str,
+    message: str,
+    code: int,
+    error_class: str = "",
+    place: Place | None = None,
+) -> None:
     """Page through SNS if a topic is set and this failure opens an incident (or reminds of
     one): see :mod:`.incidents`. Another run holding the lock never pages (the freshness
     alarm notices a lock held for too long).
 
-    ``reporter`` knows the step and batch the run was in (or the batch that stopped it). A
-    failure to page, or to read or write the incident state, is logged, never raised, so the
-    original failure and its exit code stand; without its state, a failure pages as if new.
+    ``place`` is the step and batch the failure was raised in, carried by the exception (or
+    the quarantined batch that stopped the run); None before any step. A failure to page, or
+    to read or write the incident state, is logged, never raised, so the original failure and
+    its exit code stand; without its state, a failure pages as if new.
     """
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings
@@ -148,10 +158,8 @@ def page(reporter: Any, command: str, message: str, code: int, error_class: str 
     topic = alert_settings().alert_topic_arn
     if not topic or code == ExitCode.OK or error_class == "LockedError":
         return
-    # Where the run stopped: a quarantined batch, if one stopped it, else the latest event's.
-    stopped_at = getattr(reporter, "stopped_at", None)
-    step, batch_id = stopped_at or (reporter.step, reporter.batch_id)
-    if stopped_at:
+    step, batch_id = (place.step, place.batch_id) if place else (None, None)
+    if place and place.quarantined:
         # Its first run fails with the row's error, every later one with "quarantined": one
         # incident, whichever class said it.
         error_class = "quarantined"
@@ -183,9 +191,6 @@ def _page_once(
 ) -> None:
     """Publish ``subject`` and ``body_of(now)`` if incident ``key`` of ``command``'s state is
     due a page (see :func:`.incidents.decide`), and keep the state. Never raises."""
-    from ainsdale_etl.core.settings import alert_settings
-
-    settings = alert_settings()
     store = _store_or_warn(reporter, "suppress repeated alerts")
     now = datetime.now(UTC)
     state = OpenIncidents()
@@ -202,8 +207,8 @@ def _page_once(
         failure.exit_code,
         failure.error,
         now,
-        repeat_seconds=settings.alert_repeat_seconds,
-        after_repeats=settings.alert_after_repeats,
+        repeat_seconds=REPEAT_SECONDS,
+        after_repeats=PAGE_AFTER_REPEATS,
     )
     if due:
         try:
@@ -279,7 +284,7 @@ def dashboard_body(failure: Failure, now: datetime) -> dict[str, Any]:
 
 def page_dashboard_not_published(reporter: Any, command: str, message: str, code: int) -> None:
     """After a load whose dashboard could not be published: page once while it stays so (a
-    reminder after ``AINSDALE_ALERT_REPEAT_SECONDS``; a fault of the moment, 75, only when it
+    reminder after :data:`.incidents.REPEAT_SECONDS`; a fault of the moment, 75, only when it
     repeats). Never raises."""
     from ainsdale_etl.adapters.postgres import scrub
     from ainsdale_etl.core.settings import alert_settings

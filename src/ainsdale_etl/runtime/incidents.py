@@ -2,9 +2,9 @@
 
 An incident is a failure with a stable key: the command, the step and batch it stopped in and
 the error's class, never the message, whose numbers change from run to run. Its first failure
-pages; the same key again within ``AINSDALE_ALERT_REPEAT_SECONDS`` does not (a reminder pages
+pages; the same key again within :data:`REPEAT_SECONDS` (4 h) does not (a reminder pages
 once the window has passed); a new key pages at once. A stopped run (130) and a transient fault
-that outlived its retries (75) page only when they repeat ``AINSDALE_ALERT_AFTER_REPEATS``
+that outlived its retries (75) page only when they repeat :data:`PAGE_AFTER_REPEATS` (3)
 times before a success. When a command of the same kind succeeds, the incidents it had open
 are closed, and those that paged send one "resolved" message.
 
@@ -32,6 +32,10 @@ ALERT_STATE_PREFIX = "state/alerts/"
 # of the moment. Only their repetition is.
 PAGE_WHEN_REPEATED = {int(ExitCode.INTERRUPTED), int(ExitCode.TRY_LATER)}
 MAX_OPEN = 20  # incidents kept per command; the oldest go first
+# Constants, not settings (issue #32): a quarantined batch pages once, then a reminder every
+# 4 h; a stop or a fault of the moment pages on its 3rd time before a success.
+REPEAT_SECONDS = 4 * 3600
+PAGE_AFTER_REPEATS = 3
 _UNSAFE_KEY = re.compile(r"[^a-z0-9-]+")
 
 

@@ -9,7 +9,7 @@ connection and the lock with it, so a crash never leaves the pipeline locked.
 That connection sits idle for the whole run while others do the work, and an idle connection
 is what an ``idle_session_timeout``, a NAT gateway or a proxy cuts. So it has TCP keepalives
 (the network sees traffic and a dead peer is noticed within about a minute) and a heartbeat
-thread sends ``SELECT 1`` every ``AINSDALE_LOCK_HEARTBEAT_SECONDS``: the session is never idle
+thread sends ``SELECT 1`` every :data:`HEARTBEAT_SECONDS`: the session is never idle
 for long, and if it is cut all the same, the heartbeat notices within one beat and
 :meth:`HeldLock.verify` refuses the next commit at once.
 """
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 # A fixed key for "the ainsdale-etl pipeline" (below 2**31 so pg_locks shows it as objid).
 PIPELINE_LOCK_KEY = 0x61696E73  # "ains"
 POLL_SECONDS = 0.5
+# How often the held lock's connection is sent SELECT 1: well inside any idle timeout.
+HEARTBEAT_SECONDS = 30.0
 # libpq's TCP keepalives on the lock's connection: a probe after 30 s of silence, then every
 # 10 s, given up after 3 unanswered (a dead peer is seen in about a minute, under the 350 s a
 # NAT gateway keeps an idle flow); tcp_user_timeout bounds a write the peer never
@@ -129,7 +131,7 @@ class HeldLock:
 
 @contextmanager
 def pipeline_lock(
-    db: Database, *, wait_seconds: float, heartbeat_seconds: float = 30.0
+    db: Database, *, wait_seconds: float, heartbeat_seconds: float = HEARTBEAT_SECONDS
 ) -> Iterator[HeldLock]:
     """Hold the pipeline lock, waiting up to ``wait_seconds`` for it; else :class:`LockedError`.
     While held, a heartbeat keeps its connection busy every ``heartbeat_seconds`` (0: none)."""
