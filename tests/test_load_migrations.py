@@ -14,7 +14,7 @@ import pytest
 from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.core.batches import read_manifest
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
-from ainsdale_etl.load.ddl import table_ddl
+from ainsdale_etl.load.ddl import historied, history_ddl, table_ddl
 from ainsdale_etl.load.migrate import MIGRATIONS
 from conftest import query
 
@@ -81,7 +81,9 @@ def test_the_migrated_star_tables_are_the_registrys(cli, wh_env):
     """A registry change without its migration fails here: the migrated star tables are
     compared with those the registry's DDL creates, column by column, constraint by constraint."""
     cli("migrate")
-    ddl = ";\n".join(table_ddl(t) for t in STAR_TABLES.values())
+    statements = [table_ddl(t) for t in STAR_TABLES.values()]
+    statements += [s for dim in historied() for s in history_ddl(dim)]  # beside the spec's
+    ddl = ";\n".join(statements)
     run_script(wh_env, f"CREATE SCHEMA registry; SET search_path = registry; {ddl}")
 
     def shape(schema: str) -> list[tuple[object, ...]]:
@@ -154,9 +156,21 @@ def test_a_warehouse_newer_than_the_tool_is_refused_in_one_line(cli, wh_env):
         assert "Traceback" not in result.output
 
 
+# Migration 0006's reverse: no dimension history.
+_BACK_TO_VERSION_5 = """
+DROP VIEW fact_sales_order_as_recorded, fact_purchase_order_as_recorded, fact_payment_as_recorded;
+DROP TABLE dim_staff_history, dim_location_history, dim_design_history, dim_currency_history,
+    dim_counterparty_history, dim_payment_type_history, dim_transaction_history,
+    ainsdale_meta.dim_deletion, ainsdale_meta.fact_recorded;
+DROP FUNCTION ainsdale_meta.batch_time;
+DELETE FROM ainsdale_meta.schema_version WHERE version = 6;
+"""
+
 # What version 4 kept instead of row_version (migration 0005's reverse), rebuilt from a
 # warehouse this release loaded, with a deletion record the old release never cleared.
-_BACK_TO_VERSION_4 = """
+_BACK_TO_VERSION_4 = (
+    _BACK_TO_VERSION_5
+    + """
 DROP VIEW fact_sales_order_current, fact_purchase_order_current, fact_payment_current;
 CREATE TABLE ainsdale_meta.dim_version AS
     SELECT star_table AS dim, id, batch_id, changed_at FROM ainsdale_meta.row_version
@@ -171,6 +185,7 @@ INSERT INTO ainsdale_meta.deleted_row
 DROP TABLE ainsdale_meta.row_version;
 DELETE FROM ainsdale_meta.schema_version WHERE version = 5;
 """
+)
 
 
 def test_a_version_4_warehouse_gets_row_versions_from_its_records(cli, etl_env):

@@ -13,7 +13,7 @@ from enum import StrEnum
 # The version of the schema this registry declares. Bump it with every change to a table or
 # column, and ship a migration of the same number (load/migrations/): the warehouse records
 # the version it is at, and manifests and Parquet objects the version that wrote them.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A joined dimension's row in a batch's Parquet: the newest batch its source rows came from,
 # the version the load orders it by (load/versions.py). Not a warehouse column.
 SOURCE_VERSION = "_source_batch"
