@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES, STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held, snapshot_of
@@ -194,7 +194,7 @@ def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_in_the_warehouse(cli, l
 
     cli("run-all")
     listed = json.loads(cli("lake", "tables", "--json").stdout)
-    assert [t["name"] for t in listed] == list(STAR_TABLES)
+    assert [t["name"] for t in listed] == list(LAKE_TABLES)
     assert not (Path(lake_env["AINSDALE_HOME"]) / "lake").exists()
     url = lake_env["AINSDALE_WAREHOUSE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     options = "options=-csearch_path%3Dainsdale_lake"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import BATCH_PROPERTY
 
@@ -33,7 +33,7 @@ def describe_lake(settings: Settings, warehouse: Database) -> list[LakeTable]:
     if catalog is None:
         return []
     found = []
-    for name, table in STAR_TABLES.items():
+    for name, table in LAKE_TABLES.items():
         ice = existing_lake_table(catalog, settings, table)
         if ice is None:
             continue

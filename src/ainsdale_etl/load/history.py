@@ -58,7 +58,8 @@ def record_history(
     cur.execute(
         f"""INSERT INTO {history_table(dim)} AS h ({listed}, valid_from, is_current)
             SELECT {staged}, {BATCH_TIME}({row_version("s", per_row)}), false FROM {staging} s
-            ON CONFLICT ({quote_ident(dim.key[0])}, valid_from) DO UPDATE SET {assignments}
+            ON CONFLICT ({quote_ident(dim.key[0])}, valid_from) DO UPDATE SET {assignments},
+                changed_at = now()
             WHERE ({old}) IS DISTINCT FROM ({new})""",
         [batch_id],
     )
@@ -113,13 +114,13 @@ def settle_history(
         FROM {name} h WHERE h.{key} IN ({ids_sql})"""
     args = [*(params or []), dim.name]
     cur.execute(
-        f"""UPDATE {name} h SET valid_to = s.valid_to, is_current = false
+        f"""UPDATE {name} h SET valid_to = s.valid_to, is_current = false, changed_at = now()
             FROM ({settled}) s WHERE h.{surrogate} = s.k AND s.valid_to IS NOT NULL
             AND (h.is_current OR h.valid_to IS DISTINCT FROM s.valid_to)""",
         args,
     )
     cur.execute(
-        f"""UPDATE {name} h SET valid_to = NULL, is_current = true
+        f"""UPDATE {name} h SET valid_to = NULL, is_current = true, changed_at = now()
             FROM ({settled}) s WHERE h.{surrogate} = s.k AND s.valid_to IS NULL
             AND NOT h.is_current""",
         args,

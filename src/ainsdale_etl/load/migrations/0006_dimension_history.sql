@@ -5,12 +5,14 @@
 -- batch_time(batch id) is the UTC time a batch id names: the order of versions as a time.
 -- dim_deletion keeps every deletion a load applied (row_version keeps the current one only),
 -- fact_recorded the first batch that recorded each merged fact row (a bulk load's rows have
--- their batch in fact_key_range). Views: <fact>_as_recorded, every fact version with the
--- dimension versions valid when it was recorded.
+-- their batch in fact_key_range). Views: <fact>_current gains recorded_batch and recorded_at
+-- (the batch that recorded the current version, and its time); <fact>_as_recorded, every fact
+-- version with the dimension versions valid when it was recorded. A history row's changed_at
+-- is when a load last changed it: what the lake is owed.
 -- Backfill: one current version per dimension row, valid from its current version's batch
 -- (row_version, else dim_base_version); rows deleted or waiting as placeholders get none.
 -- Facts merged before this version have the batch of their current version only.
--- Reverse: DROP VIEW the three *_as_recorded views; DROP TABLE the eight dim_*_history,
+-- Reverse: DROP VIEW the three *_as_recorded views; recreate 0005's *_current views; DROP TABLE the eight dim_*_history,
 --   ainsdale_meta.dim_deletion and ainsdale_meta.fact_recorded;
 --   DROP FUNCTION ainsdale_meta.batch_time.
 
@@ -54,9 +56,11 @@ CREATE TABLE IF NOT EXISTS "dim_staff_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_staff_history_version" UNIQUE ("staff_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_staff_history_current" ON "dim_staff_history" ("staff_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_staff_history_changed" ON "dim_staff_history" (changed_at);
 
 INSERT INTO "dim_staff_history" ("staff_id", "first_name", "last_name", "department_name", "location", "email_address", valid_from, is_current)
     SELECT d."staff_id", d."first_name", d."last_name", d."department_name", d."location", d."email_address", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -80,9 +84,11 @@ CREATE TABLE IF NOT EXISTS "dim_location_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_location_history_version" UNIQUE ("location_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_location_history_current" ON "dim_location_history" ("location_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_location_history_changed" ON "dim_location_history" (changed_at);
 
 INSERT INTO "dim_location_history" ("location_id", "address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone", valid_from, is_current)
     SELECT d."location_id", d."address_line_1", d."address_line_2", d."district", d."city", d."postal_code", d."country", d."phone", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -102,9 +108,11 @@ CREATE TABLE IF NOT EXISTS "dim_design_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_design_history_version" UNIQUE ("design_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_design_history_current" ON "dim_design_history" ("design_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_design_history_changed" ON "dim_design_history" (changed_at);
 
 INSERT INTO "dim_design_history" ("design_id", "design_name", "file_location", "file_name", valid_from, is_current)
     SELECT d."design_id", d."design_name", d."file_location", d."file_name", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -123,9 +131,11 @@ CREATE TABLE IF NOT EXISTS "dim_currency_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_currency_history_version" UNIQUE ("currency_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_currency_history_current" ON "dim_currency_history" ("currency_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_currency_history_changed" ON "dim_currency_history" (changed_at);
 
 INSERT INTO "dim_currency_history" ("currency_id", "currency_code", "currency_name", valid_from, is_current)
     SELECT d."currency_id", d."currency_code", d."currency_name", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -150,9 +160,11 @@ CREATE TABLE IF NOT EXISTS "dim_counterparty_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_counterparty_history_version" UNIQUE ("counterparty_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_counterparty_history_current" ON "dim_counterparty_history" ("counterparty_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_counterparty_history_changed" ON "dim_counterparty_history" (changed_at);
 
 INSERT INTO "dim_counterparty_history" ("counterparty_id", "counterparty_legal_name", "counterparty_legal_address_line_1", "counterparty_legal_address_line_2", "counterparty_legal_district", "counterparty_legal_city", "counterparty_legal_postal_code", "counterparty_legal_country", "counterparty_legal_phone_number", valid_from, is_current)
     SELECT d."counterparty_id", d."counterparty_legal_name", d."counterparty_legal_address_line_1", d."counterparty_legal_address_line_2", d."counterparty_legal_district", d."counterparty_legal_city", d."counterparty_legal_postal_code", d."counterparty_legal_country", d."counterparty_legal_phone_number", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -170,9 +182,11 @@ CREATE TABLE IF NOT EXISTS "dim_payment_type_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_payment_type_history_version" UNIQUE ("payment_type_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_payment_type_history_current" ON "dim_payment_type_history" ("payment_type_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_payment_type_history_changed" ON "dim_payment_type_history" (changed_at);
 
 INSERT INTO "dim_payment_type_history" ("payment_type_id", "payment_type_name", valid_from, is_current)
     SELECT d."payment_type_id", d."payment_type_name", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -192,9 +206,11 @@ CREATE TABLE IF NOT EXISTS "dim_transaction_history" (
     valid_from timestamptz NOT NULL,
     valid_to timestamptz,
     is_current boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT "dim_transaction_history_version" UNIQUE ("transaction_id", valid_from)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS "dim_transaction_history_current" ON "dim_transaction_history" ("transaction_id") WHERE is_current;
+CREATE INDEX IF NOT EXISTS "dim_transaction_history_changed" ON "dim_transaction_history" (changed_at);
 
 INSERT INTO "dim_transaction_history" ("transaction_id", "transaction_type", "sales_order_id", "purchase_order_id", valid_from, is_current)
     SELECT d."transaction_id", d."transaction_type", d."sales_order_id", d."purchase_order_id", ainsdale_meta.batch_time(coalesce(v.batch_id, b.batch_id)), true
@@ -204,6 +220,23 @@ INSERT INTO "dim_transaction_history" ("transaction_id", "transaction_type", "sa
     WHERE coalesce(v.batch_id, b.batch_id, '') <> '' AND NOT coalesce(v.deleted, false)
     AND NOT EXISTS (SELECT FROM ainsdale_meta.inferred_member i
         WHERE i.dim = 'dim_transaction' AND i.id = d."transaction_id");
+
+CREATE OR REPLACE VIEW "fact_sales_order_current" AS
+    SELECT f.*, (SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_sales_order' AND fr.record_id = f."sales_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_sales_order'
+                AND f."sales_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1))) AS recorded_batch,
+        ainsdale_meta.batch_time((SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_sales_order' AND fr.record_id = f."sales_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_sales_order'
+                AND f."sales_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1)))) AS recorded_at
+    FROM "fact_sales_order" f
+    LEFT JOIN ainsdale_meta.row_version v ON v.star_table = 'fact_sales_order' AND v.id = f."sales_order_id"
+    WHERE v.id IS NULL OR (v.record_id = f."sales_record_id" AND NOT v.deleted);
 
 CREATE OR REPLACE VIEW "fact_sales_order_as_recorded" AS
 SELECT
@@ -252,6 +285,23 @@ LEFT JOIN "dim_currency_history" h2 ON h2."currency_id" = f."currency_id" AND h2
 LEFT JOIN "dim_design_history" h3 ON h3."design_id" = f."design_id" AND h3.valid_from <= ainsdale_meta.batch_time(r.recorded_batch) AND (h3.valid_to IS NULL OR ainsdale_meta.batch_time(r.recorded_batch) < h3.valid_to)
 LEFT JOIN "dim_location_history" h4 ON h4."location_id" = f."agreed_delivery_location_id" AND h4.valid_from <= ainsdale_meta.batch_time(r.recorded_batch) AND (h4.valid_to IS NULL OR ainsdale_meta.batch_time(r.recorded_batch) < h4.valid_to);
 
+CREATE OR REPLACE VIEW "fact_purchase_order_current" AS
+    SELECT f.*, (SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_purchase_order' AND fr.record_id = f."purchase_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_purchase_order'
+                AND f."purchase_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1))) AS recorded_batch,
+        ainsdale_meta.batch_time((SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_purchase_order' AND fr.record_id = f."purchase_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_purchase_order'
+                AND f."purchase_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1)))) AS recorded_at
+    FROM "fact_purchase_order" f
+    LEFT JOIN ainsdale_meta.row_version v ON v.star_table = 'fact_purchase_order' AND v.id = f."purchase_order_id"
+    WHERE v.id IS NULL OR (v.record_id = f."purchase_record_id" AND NOT v.deleted);
+
 CREATE OR REPLACE VIEW "fact_purchase_order_as_recorded" AS
 SELECT
     f.*,
@@ -293,6 +343,23 @@ LEFT JOIN "dim_staff_history" h0 ON h0."staff_id" = f."staff_id" AND h0.valid_fr
 LEFT JOIN "dim_counterparty_history" h1 ON h1."counterparty_id" = f."counterparty_id" AND h1.valid_from <= ainsdale_meta.batch_time(r.recorded_batch) AND (h1.valid_to IS NULL OR ainsdale_meta.batch_time(r.recorded_batch) < h1.valid_to)
 LEFT JOIN "dim_currency_history" h2 ON h2."currency_id" = f."currency_id" AND h2.valid_from <= ainsdale_meta.batch_time(r.recorded_batch) AND (h2.valid_to IS NULL OR ainsdale_meta.batch_time(r.recorded_batch) < h2.valid_to)
 LEFT JOIN "dim_location_history" h3 ON h3."location_id" = f."agreed_delivery_location_id" AND h3.valid_from <= ainsdale_meta.batch_time(r.recorded_batch) AND (h3.valid_to IS NULL OR ainsdale_meta.batch_time(r.recorded_batch) < h3.valid_to);
+
+CREATE OR REPLACE VIEW "fact_payment_current" AS
+    SELECT f.*, (SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_payment' AND fr.record_id = f."payment_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_payment'
+                AND f."payment_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1))) AS recorded_batch,
+        ainsdale_meta.batch_time((SELECT least(
+            (SELECT fr.batch_id FROM ainsdale_meta.fact_recorded fr
+                WHERE fr.star_table = 'fact_payment' AND fr.record_id = f."payment_record_id"),
+            (SELECT kr.batch_id FROM ainsdale_meta.fact_key_range kr WHERE kr.star_table = 'fact_payment'
+                AND f."payment_record_id" BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1)))) AS recorded_at
+    FROM "fact_payment" f
+    LEFT JOIN ainsdale_meta.row_version v ON v.star_table = 'fact_payment' AND v.id = f."payment_id"
+    WHERE v.id IS NULL OR (v.record_id = f."payment_record_id" AND NOT v.deleted);
 
 CREATE OR REPLACE VIEW "fact_payment_as_recorded" AS
 SELECT
