@@ -71,6 +71,9 @@ def test_duckdb_on_the_lake_answers_as_postgresql_does(cli, etl_env, monkeypatch
     import json
 
     listed = {t["name"]: t for t in json.loads(cli("lake", "tables", "--json").stdout)}
+    printed = cli("lake", "tables").stdout.splitlines()  # at CliRunner's 80 columns
+    for name, table in listed.items():  # each path whole, on a line of its own
+        assert f"{name} {table['metadata_location']}" in printed
     con = _duckdb()
     scans = {t: f"iceberg_scan('{listed[t]['metadata_location']}')" for t in TABLES}
     quoted = {t: f'"{t}"' for t in TABLES}
