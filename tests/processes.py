@@ -51,8 +51,6 @@ def warehouse_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
             contents[name] = []
             continue
         contents[name] = query(url, f'SELECT {columns} FROM "{name}" ORDER BY {columns}')
-    for name, rows in histories(url).items():
-        contents[name] = rows
     return contents
 
 
