@@ -54,6 +54,25 @@ def warehouse_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
     return contents
 
 
+def histories(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every dimension history's rows (surrogate keys left out), sorted by id and version."""
+    from ainsdale_etl.load.ddl import historied
+
+    result = {}
+    for dim in historied():
+        name = f"{dim.name}_history"
+        if query(url, "SELECT to_regclass($1) IS NULL", [name]) == [(True,)]:
+            result[name] = []
+            continue
+        columns = ", ".join(f'"{c}"::text' for c in dim.column_names)
+        result[name] = query(
+            url,
+            f'SELECT {columns}, valid_from::text, valid_to::text, is_current FROM "{name}" '
+            f'ORDER BY "{dim.key[0]}", valid_from',
+        )
+    return result
+
+
 def ledger(url: str) -> list[str]:
     if query(url, "SELECT to_regclass('ainsdale_meta.loaded_batch') IS NULL") == [(True,)]:
         return []

@@ -172,7 +172,7 @@ def test_demo_runs_on_the_embedded_default_through_the_real_entry_point(tmp_path
     assert dashboard.endswith("(works offline)")
     assert Path(dashboard.split()[1]).is_file()
     # It ends with the lake built, and one query to try on it.
-    assert any(line.startswith("lake              11 Iceberg tables under ") for line in story)
+    assert any(line.startswith("lake              21 Iceberg tables under ") for line in story)
     query = next(line for line in story if "iceberg_scan(" in line)
     metadata = query.split("iceberg_scan('", 1)[1].split("'", 1)[0]
     assert Path(metadata.removeprefix("file://")).is_file()

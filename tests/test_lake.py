@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES, STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held, snapshot_of
@@ -194,7 +194,7 @@ def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_in_the_warehouse(cli, l
 
     cli("run-all")
     listed = json.loads(cli("lake", "tables", "--json").stdout)
-    assert [t["name"] for t in listed] == list(STAR_TABLES)
+    assert [t["name"] for t in listed] == list(LAKE_TABLES)
     assert not (Path(lake_env["AINSDALE_HOME"]) / "lake").exists()
     url = lake_env["AINSDALE_WAREHOUSE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     options = "options=-csearch_path%3Dainsdale_lake"
@@ -202,7 +202,7 @@ def test_the_embedded_catalog_is_pyiceberg_s_sql_catalog_in_the_warehouse(cli, l
     sales = theirs.load_table("ainsdale.fact_sales_order")
     wh = lake_env["AINSDALE_WAREHOUSE_URL"]
     assert len(sales.scan().to_arrow()) == counts(wh)["fact_sales_order"]
-    assert sorted(t[1] for t in theirs.list_tables("ainsdale")) == sorted(STAR_TABLES)
+    assert sorted(t[1] for t in theirs.list_tables("ainsdale")) == sorted(LAKE_TABLES)
 
 
 def test_a_placeholder_reaches_the_lake_and_the_real_row_replaces_it(cli, lake_env):
@@ -284,7 +284,7 @@ def test_a_lake_deleted_by_hand_is_rebuilt_whole_by_the_next_run(cli, lake_env):
     assert any("lake sync" in c.get("detail", "") for c in failed["checks"] if not c["ok"])
     out = cli("run-all").output  # nothing to load: the lake gets all eleven back
     assert '"no_changes"' in out
-    assert out.count('"kind": "lake_table_rebuilt"') == len(STAR_TABLES)
+    assert out.count('"kind": "lake_table_rebuilt"') == len(LAKE_TABLES)
     change_a_design_and_an_order(src)
     assert "lake_table_rebuilt" not in cli("run-all").output
     wh_counts = counts(wh)

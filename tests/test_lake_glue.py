@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES, STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held
@@ -80,7 +80,7 @@ def test_run_all_writes_the_lake_to_glue_and_s3_and_verify_reconciles_it(cli, gl
     cli("run-all")
     glue = boto3.client("glue", endpoint_url=glue_env["AWS_ENDPOINT_URL"], region_name=REGION)
     listed = glue.get_tables(DatabaseName=database)["TableList"]
-    assert {t["Name"] for t in listed} == set(STAR_TABLES)
+    assert {t["Name"] for t in listed} == set(LAKE_TABLES)
     sales = next(t for t in listed if t["Name"] == "fact_sales_order")
     assert sales["Parameters"]["table_type"].upper() == "ICEBERG"
     assert sales["Parameters"]["metadata_location"].startswith(

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from conftest import query
-from processes import extract_an_order_before_its_design, warehouse_contents
+from processes import extract_an_order_before_its_design, histories, warehouse_contents
 from test_pipeline_end_to_end import manifests
 
 
@@ -66,6 +66,7 @@ def test_every_order_of_loading_three_batches_gives_one_warehouse(
     batches, design = _three_batches_touching_one_design(cli, etl_env)
     cli("load")  # in order: the reference
     expected = warehouse_contents(etl_env["AINSDALE_WAREHOUSE_URL"])
+    history = histories(etl_env["AINSDALE_WAREHOUSE_URL"])
     name = "SELECT design_name FROM dim_design WHERE design_id = $1"
     assert query(etl_env["AINSDALE_WAREHOUSE_URL"], name, [design]) == [("Renamed twice",)]
     for order in itertools.permutations(batches):
@@ -74,6 +75,7 @@ def test_every_order_of_loading_three_batches_gives_one_warehouse(
         for batch_id in order:
             cli("load", "--batch-id", batch_id)
         assert warehouse_contents(other) == expected, order
+        assert histories(other) == history, order  # the same batches: the same history
         assert query(other, "SELECT count(*) FROM ainsdale_meta.inferred_member") == [(0,)]
 
 

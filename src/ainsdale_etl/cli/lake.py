@@ -85,8 +85,12 @@ def tables(as_json: AsJson = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("table", "rows", "snapshots", "latest batch", "metadata", title="lake")
+    # The metadata files go below the table, one a line and never cut or folded: each is what
+    # a reader pastes into DuckDB's iceberg_scan, and a terminal's width must not break it.
+    table = Table("table", "rows", "snapshots", "latest batch", title="lake")
     for t in found:
-        batch = t.latest_batch or ""
-        table.add_row(t.name, f"{t.rows:,}", str(t.snapshots), batch, t.metadata_location)
-    Console(width=200).print(table)
+        table.add_row(t.name, f"{t.rows:,}", str(t.snapshots), t.latest_batch or "")
+    Console().print(table)
+    typer.echo("current metadata files (for DuckDB's iceberg_scan):")
+    for t in found:
+        typer.echo(f"{t.name} {t.metadata_location}")

@@ -123,13 +123,16 @@ def _say_lake(ctx: Context) -> None:
     if not ctx.settings.lake_enabled:
         return
     from ainsdale_etl.lake.catalog import lake_location
-    from ainsdale_etl.lake.describe import describe_lake, query_to_try
+    from ainsdale_etl.lake.describe import describe_lake, duckdb_extensions, query_to_try
 
     tables = describe_lake(ctx.settings, ctx.warehouse)
     say(f"lake              {len(tables)} Iceberg tables under {lake_location(ctx.settings)}")
     say("                  `ainsdale-etl lake tables` lists them (docs/warehouse.md: The lake)")
     if query := query_to_try(tables):
-        say("try, in DuckDB (INSTALL iceberg; LOAD iceberg;):")
+        extensions = duckdb_extensions()
+        setup = f"SET extension_directory = '{extensions}'; " if extensions else "INSTALL iceberg; "
+        say("try, in DuckDB (the current version of each order; docs/analysts.md for more):")
+        say(f"  {setup}LOAD iceberg;")
         say(f"  {query};")
 
 

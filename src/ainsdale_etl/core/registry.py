@@ -13,7 +13,7 @@ from enum import StrEnum
 # The version of the schema this registry declares. Bump it with every change to a table or
 # column, and ship a migration of the same number (load/migrations/): the warehouse records
 # the version it is at, and manifests and Parquet objects the version that wrote them.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A joined dimension's row in a batch's Parquet: the newest batch its source rows came from,
 # the version the load orders it by (load/versions.py). Not a warehouse column.
 SOURCE_VERSION = "_source_batch"
@@ -122,6 +122,7 @@ class StarTable:
     key: tuple[str, ...]  # dims: the primary key; facts: the natural key of a version
     sources: tuple[str, ...]  # source tables whose changes can change this table
     surrogate_key: str | None = None  # facts only: assigned by the warehouse
+    follows: str | None = None  # a table derived from this star table (history, current)
 
     @property
     def is_fact(self) -> bool:
@@ -153,6 +154,7 @@ INT, TEXT, MONEY, DATE, TIME, BOOL = (
     "time",
     "boolean",
 )
+BIGINT, TIMESTAMPTZ = "bigint", "timestamptz"  # a history's surrogate key and interval
 
 
 def _version_columns() -> tuple[StarColumn, ...]:
@@ -242,6 +244,54 @@ FACTS: tuple[StarTable, ...] = (
 STAR_TABLES: dict[str, StarTable] = {t.name: t for t in (*DIMENSIONS, *FACTS)}
 
 
+def _history(dim: StarTable) -> StarTable:
+    """``dim``'s type-2 history (load/history.py) as the lake copies it: keyed by id and
+    version start; what it owes follows the history's ``changed_at``."""
+    version_key = dim.key[0].removesuffix("_id") + "_version_key"
+    return StarTable(
+        f"{dim.name}_history",
+        (
+            _col(version_key, BIGINT),
+            *dim.columns,
+            _col("valid_from", TIMESTAMPTZ),
+            _col("valid_to", TIMESTAMPTZ, null=True),
+            _col("is_current", BOOL),
+        ),
+        key=(dim.key[0], "valid_from"),
+        sources=(),
+        follows=dim.name,
+    )
+
+
+def _current(fact: StarTable) -> StarTable:
+    """A fact's current versions (the view ``<fact>_current``, migrations 0005 and 0006) as
+    the lake copies it: one row per id, with the batch that recorded it and that batch's time
+    (to find the dimension versions valid then), replaced when the id's version changes."""
+    return StarTable(
+        f"{fact.name}_current",
+        (
+            _col(fact.surrogate_key or "", INT),
+            *fact.columns,
+            _col("recorded_batch", TEXT, null=True),
+            _col("recorded_at", TIMESTAMPTZ, null=True),
+        ),
+        key=(fact.key[0],),
+        sources=(),
+        follows=fact.name,
+    )
+
+
+# Beside the star in the lake: each mirrored dimension's history, each fact's current rows.
+DERIVED_TABLES: dict[str, StarTable] = {
+    t.name: t
+    for t in (
+        *(_history(d) for d in DIMENSIONS if d.sources),
+        *(_current(f) for f in FACTS),
+    )
+}
+LAKE_TABLES: dict[str, StarTable] = {**STAR_TABLES, **DERIVED_TABLES}
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier for SQL, refusing anything the registry does not declare."""
     if name not in _KNOWN_IDENTIFIERS:
@@ -255,4 +305,6 @@ _KNOWN_IDENTIFIERS: frozenset[str] = frozenset(
     | {t.name for t in STAR_TABLES.values()}
     | {c.name for t in STAR_TABLES.values() for c in t.columns}
     | {t.surrogate_key for t in FACTS if t.surrogate_key}
+    | {t.name for t in DERIVED_TABLES.values()}
+    | {c.name for t in DERIVED_TABLES.values() for c in t.columns}
 )

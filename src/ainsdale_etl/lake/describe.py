@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import BATCH_PROPERTY
 
@@ -33,7 +33,7 @@ def describe_lake(settings: Settings, warehouse: Database) -> list[LakeTable]:
     if catalog is None:
         return []
     found = []
-    for name, table in STAR_TABLES.items():
+    for name, table in LAKE_TABLES.items():
         ice = existing_lake_table(catalog, settings, table)
         if ice is None:
             continue
@@ -47,11 +47,25 @@ def describe_lake(settings: Settings, warehouse: Database) -> list[LakeTable]:
 
 
 def query_to_try(tables: list[LakeTable]) -> str | None:
-    """One DuckDB query on the lake's sales facts (with its iceberg extension loaded)."""
-    sales = next((t for t in tables if t.name == "fact_sales_order"), None)
+    """One DuckDB query on the lake's current sales (with its iceberg extension loaded): the
+    current version of each order, not every version (which overstates once orders change)."""
+    sales = next((t for t in tables if t.name == "fact_sales_order_current"), None)
     if sales is None:
         return None
     return (
         "SELECT year(created_date) AS year, currency_id, sum(units_sold * unit_price) AS sales "
         f"FROM iceberg_scan('{sales.metadata_location}') GROUP BY ALL ORDER BY ALL"
     )
+
+
+def duckdb_extensions() -> str | None:
+    """Where the ``duckdb-ext-iceberg``/``-avro`` wheels put DuckDB's extensions (None if they
+    are not installed): ``SET extension_directory`` there and ``LOAD iceberg`` works offline,
+    where ``INSTALL iceberg`` would download."""
+    try:
+        import duckdb_ext  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    from pathlib import Path
+
+    return str(Path(next(iter(duckdb_ext.__path__))) / "extensions")

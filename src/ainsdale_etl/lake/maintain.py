@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.core.registry import STAR_TABLES
+from ainsdale_etl.core.registry import LAKE_TABLES
 from ainsdale_etl.lake.catalog import LAKE_FOLDER, existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import PARTITION_COLUMN, PARTITION_NAME
 
@@ -93,7 +93,7 @@ def maintain_lake(ctx: Context, *, now: datetime | None = None) -> dict[str, Mai
         return {}
     before = (now or datetime.now(UTC)) - timedelta(days=ctx.settings.lake_snapshot_retention_days)
     done: dict[str, Maintained] = {}
-    for name, table in STAR_TABLES.items():
+    for name, table in LAKE_TABLES.items():
         ice = existing_lake_table(catalog, ctx.settings, table)
         if ice is None:
             continue

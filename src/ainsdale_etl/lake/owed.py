@@ -8,6 +8,9 @@ in the warehouse itself, whatever the batches' merge counts say:
 * a dimension's rows: the versions changed since (``row_version.changed_at``: a merge, a
   deletion, a re-insert), the placeholders added (``inferred_member.created_at``); a bulk load
   since (``dim_base_version``) owes the whole table;
+* a dimension's history: the ids with a row changed since (its ``changed_at``: a version
+  added, an interval split, closed or reopened); a fact's current rows: the ids whose
+  version changed since (``row_version.changed_at`` of the fact);
 * a fact's: versions are added with higher keys, so the rows after its newest key, once the
   rows before it are confirmed to be as many as it holds; and the rows before it whose id's
   version changed since (a version captured again with other content is replaced in place).
@@ -73,8 +76,24 @@ def rows_after(cur: Any, table: StarTable, key: int) -> int:
 
 
 def changed_ids(cur: Any, table: StarTable, since: datetime) -> list[int] | None:
-    """The ids of a dimension changed since ``since``; None when a bulk load since replaced
-    the whole table."""
+    """The ids of a dimension (or a table derived from a star table) changed since ``since``;
+    None when a bulk load since replaced the whole table."""
+    if table.follows and table.name.endswith("_history"):
+        key = quote_ident(table.key[0])
+        rows = fetch_all(
+            cur,
+            f"SELECT DISTINCT {key} FROM {quote_ident(table.name)} "
+            "WHERE changed_at > $1::timestamptz",
+            [since.isoformat()],
+        )
+        return sorted(int(r[0]) for r in rows)
+    if table.follows:  # a fact's current rows
+        rows = fetch_all(
+            cur,
+            f"SELECT id FROM {ROW_VERSION} WHERE star_table = $1 AND changed_at > $2::timestamptz",
+            [table.follows, since.isoformat()],
+        )
+        return sorted(int(r[0]) for r in rows)
     rebased = fetch_all(
         cur,
         f"SELECT EXISTS (SELECT FROM {DIM_BASE_VERSION} "

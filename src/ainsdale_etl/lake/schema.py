@@ -16,7 +16,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.registry import BOOL, DATE, INT, MONEY, TEXT, TIME, StarTable
+from ainsdale_etl.core.registry import (
+    BIGINT,
+    BOOL,
+    DATE,
+    INT,
+    MONEY,
+    TEXT,
+    TIME,
+    TIMESTAMPTZ,
+    StarTable,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,7 +50,9 @@ def _iceberg_type(sql_type: str) -> PrimitiveType:
         DateType,
         DecimalType,
         IntegerType,
+        LongType,
         StringType,
+        TimestamptzType,
         TimeType,
     )
 
@@ -51,6 +63,8 @@ def _iceberg_type(sql_type: str) -> PrimitiveType:
         DATE: DateType(),
         TIME: TimeType(),
         BOOL: BooleanType(),
+        BIGINT: LongType(),
+        TIMESTAMPTZ: TimestamptzType(),
     }
     return types[sql_type]
 

@@ -4,7 +4,9 @@ The warehouse is the truth and the lake its copy, so the question for each table
 "which batches does it lack" but "what changed in the warehouse since the table last took its
 state" (:mod:`.owed`), whatever the batches' merge counts say:
 
-* a dimension gets the current rows of the ids changed since (a deleted one has none);
+* a dimension gets the current rows of the ids changed since (a deleted one has none); so do
+  a dimension's history (every version of the ids changed since: versions are only added,
+  closed or split) and a fact's current rows (keyed by its id), the tables derived from them;
 * a fact gets the versions keyed after the newest it holds (fact versions are only added);
 * a table the lake does not have (the first load, or its files removed by hand: rebuilt with
   one warning), or whose counts disagree with the warehouse's, is written whole: from the
@@ -25,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.adapters.postgres import fetch_all, fetch_arrow
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
+from ainsdale_etl.core.registry import LAKE_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.append import append_chunks
 from ainsdale_etl.lake.catalog import OWNER_PROPERTY, ensure_namespace, lake_table, open_catalog
 from ainsdale_etl.lake.objects import object_chunks, usable_object
@@ -87,7 +89,7 @@ def _write_tables(ctx: Context, catalog: Any, newest: str, at: datetime) -> dict
     """Each table in turn, side by side (``AINSDALE_WORKERS``, each on a warehouse connection
     of its own): their commits are independent, and most of a commit is Parquet encoding and
     file writes, which release the GIL."""
-    queue = list(STAR_TABLES)
+    queue = list(LAKE_TABLES)
     lock = threading.Lock()
     written: dict[str, int] = {}
 
@@ -101,7 +103,7 @@ def _write_tables(ctx: Context, catalog: Any, newest: str, at: datetime) -> dict
             # rows are read from one state of the warehouse.
             with ctx.warehouse.connect() as conn, conn.cursor() as cur:
                 while (name := next_table()) is not None:
-                    rows = _sync_table(ctx, cur, catalog, STAR_TABLES[name], newest, at)
+                    rows = _sync_table(ctx, cur, catalog, LAKE_TABLES[name], newest, at)
                     with lock:
                         written[name] = rows
                 conn.rollback()  # it only read
@@ -114,7 +116,7 @@ def _write_tables(ctx: Context, catalog: Any, newest: str, at: datetime) -> dict
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake") as pool:
         for future in [pool.submit(work) for _ in range(workers)]:
             future.result()
-    return {n: written[n] for n in STAR_TABLES if n in written}
+    return {n: written[n] for n in LAKE_TABLES if n in written}
 
 
 def _sync_table(

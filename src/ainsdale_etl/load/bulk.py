@@ -12,6 +12,7 @@ from ainsdale_etl.load.ddl import (
     key_constraints,
     referencing_constraints,
 )
+from ainsdale_etl.load.history import record_bulk_history
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import dangling_reference_error, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
@@ -95,6 +96,7 @@ def bulk_load(
         _add_constraint(cur, batch_id, STAR_TABLES[other], constraint, definition)
     if not table.is_fact and table.name != "dim_date":  # all its rows are this batch's
         record_base_version(cur, batch_id, table)
+        record_bulk_history(cur, batch_id, table)
     # No ANALYZE: autovacuum analyzes a table that gained this many rows within a minute, and
     # doing it here as well took half a second of every initial load at scale 100.
     return rows

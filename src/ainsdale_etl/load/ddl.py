@@ -101,3 +101,110 @@ def key_constraints(table: StarTable) -> list[tuple[str, str]]:
         ),
         (quote_ident_suffix(table.name, "natural_key"), f"UNIQUE ({keys})"),
     ]
+
+
+# Dimension history (type 2, migration 0006): beside the spec's tables, which stay type 1.
+DIM_DELETION = f"{META_SCHEMA}.dim_deletion"  # every deletion a load applied (load/history.py)
+FACT_RECORDED = f"{META_SCHEMA}.fact_recorded"  # the batch that first recorded a merged fact row
+BATCH_TIME = f"{META_SCHEMA}.batch_time"  # a batch id as the UTC time it names
+
+
+def historied() -> list[StarTable]:
+    """The dimensions that keep a history: every one mirrored from the source (not the
+    calendar, which is generated)."""
+    return [t for t in STAR_TABLES.values() if not t.is_fact and t.name != "dim_date"]
+
+
+def history_table(dim: StarTable) -> str:
+    """The history table of ``dim``, quoted: ``dim_<name>_history``."""
+    return quote_ident_suffix(dim.name, "history")
+
+
+def version_key(dim: StarTable) -> str:
+    """The surrogate key of ``dim``'s history, quoted: ``staff_id`` -> ``staff_version_key``."""
+    return f'"{quote_ident(dim.key[0]).strip(chr(34)).removesuffix("_id")}_version_key"'
+
+
+def history_ddl(dim: StarTable) -> list[str]:
+    """CREATE TABLE and indexes of ``dim``'s history: a surrogate key, the natural key, every
+    attribute as the dimension types it, and the version's interval in the batch order
+    (``valid_to`` NULL while it is current), and when the load last changed the row
+    (``changed_at``: what the lake is owed, lake/owed.py). One current row per id, enforced
+    by a partial unique index; one version per (id, valid_from)."""
+    name, key = history_table(dim), quote_ident(dim.key[0])
+    parts = [
+        f"{version_key(dim)} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        *_column_ddl(dim),
+        "valid_from timestamptz NOT NULL",
+        "valid_to timestamptz",
+        "is_current boolean NOT NULL",
+        "changed_at timestamptz NOT NULL DEFAULT now()",
+        f"CONSTRAINT {quote_ident_suffix(dim.name, 'history_version')} UNIQUE ({key}, valid_from)",
+    ]
+    body = ",\n    ".join(parts)
+    current = quote_ident_suffix(dim.name, "history_current")
+    changed = quote_ident_suffix(dim.name, "history_changed")
+    return [
+        f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {current} ON {name} ({key}) WHERE is_current",
+        f"CREATE INDEX IF NOT EXISTS {changed} ON {name} (changed_at)",
+    ]
+
+
+def recorded_batch(fact: StarTable, alias: str) -> str:
+    """SQL: the batch that first recorded the fact row ``alias`` (its merge's record, or the
+    key range of the bulk load that put it there)."""
+    record = quote_ident(fact.surrogate_key or "")
+    return f"""SELECT least(
+            (SELECT fr.batch_id FROM {FACT_RECORDED} fr
+                WHERE fr.star_table = '{fact.name}' AND fr.record_id = {alias}.{record}),
+            (SELECT kr.batch_id FROM {FACT_KEY_RANGE} kr WHERE kr.star_table = '{fact.name}'
+                AND {alias}.{record} BETWEEN kr.first_key AND kr.first_key + kr.rows - 1
+                ORDER BY kr.batch_id LIMIT 1))"""
+
+
+def current_view_ddl(fact: StarTable) -> str:
+    """The view of ``fact``'s current versions (migration 0005's), with the batch that
+    recorded each and its time: what the lake's ``<fact>_current`` holds, so a reader of the
+    lake finds the dimension versions valid then."""
+    record = quote_ident(fact.surrogate_key or "")
+    key = quote_ident(fact.key[0])
+    recorded = recorded_batch(fact, "f")
+    return f"""CREATE OR REPLACE VIEW {current_view(fact)} AS
+    SELECT f.*, ({recorded}) AS recorded_batch,
+        {BATCH_TIME}(({recorded})) AS recorded_at
+    FROM {quote_ident(fact.name)} f
+    LEFT JOIN {ROW_VERSION} v ON v.star_table = '{fact.name}' AND v.id = f.{key}
+    WHERE v.id IS NULL OR (v.record_id = f.{record} AND NOT v.deleted)"""
+
+
+def as_recorded_view(fact: StarTable) -> str:
+    """The view of ``fact``'s every version with the dimension versions valid when that version
+    was recorded (its batch: the first to record it; a bulk load's from its key range)."""
+    name = quote_ident(fact.name)
+    view = quote_ident_suffix(fact.name, "as_recorded")
+    columns = ["f.*", "r.recorded_batch", f"{BATCH_TIME}(r.recorded_batch) AS recorded_at"]
+    recorded = f"({recorded_batch(fact, 'f')} AS recorded_batch) r"
+    joins = []
+    for i, column in enumerate(c for c in fact.foreign_keys if c.references != "dim_date"):
+        dim = STAR_TABLES[column.references or ""]
+        entity = column.name.removesuffix("_id")
+        alias = f"h{i}"
+        columns.append(f'{alias}.{version_key(dim)} AS "{entity}_version_key"')
+        for attribute in dim.columns[1:]:
+            label = attribute.name
+            if not label.startswith(dim.name.removeprefix("dim_")):
+                label = f"{entity}_{label}"
+            columns.append(f'{alias}.{quote_ident(attribute.name)} AS "{label}"')
+        joins.append(
+            f"LEFT JOIN {history_table(dim)} {alias} ON {alias}.{quote_ident(dim.key[0])} = "
+            f"f.{quote_ident(column.name)} AND {alias}.valid_from <= "
+            f"{BATCH_TIME}(r.recorded_batch) AND ({alias}.valid_to IS NULL OR "
+            f"{BATCH_TIME}(r.recorded_batch) < {alias}.valid_to)"
+        )
+    listed = ",\n    ".join(columns)
+    joined = "\n".join(joins)
+    return (
+        f"CREATE OR REPLACE VIEW {view} AS\nSELECT\n    {listed}\n"
+        f"FROM {name} f CROSS JOIN LATERAL {recorded}\n{joined}"
+    )

@@ -18,6 +18,7 @@ from ainsdale_etl.core.batches import Manifest, read_manifest
 from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
 from ainsdale_etl.load.ddl import ROW_VERSION
+from ainsdale_etl.load.history import record_deletions
 from ainsdale_etl.load.versions import current_version
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ def apply_deletions(
         )
         if table.is_fact:
             continue
+        record_deletions(cur, batch_id, table, ids)
         gone = fetch_all(
             cur,
             f"""WITH gone AS (DELETE FROM {quote_ident(name)} d WHERE d.{key} = ANY($3)

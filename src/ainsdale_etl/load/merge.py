@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.events import Reporter
 from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
+from ainsdale_etl.load.history import record_fact_batches, record_history
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.references import check_references, repeated_key_error
 from ainsdale_etl.load.table_data import TableData
@@ -109,6 +110,7 @@ def merge_table(
         )[0]
     if table.is_fact:
         record_fact_versions(cur, batch_id, table, staging)
+        record_fact_batches(cur, batch_id, table, staging)
         if replaced:
             reporter.warning(
                 f"batch {batch_id}: {replaced:,} {table.name} version(s) captured again with "
@@ -121,5 +123,6 @@ def merge_table(
             )
     elif versioned:
         record_versions(cur, batch_id, table, staging, per_row=per_row)
+        record_history(cur, batch_id, table, staging, per_row=per_row)
     cur.execute(f"DROP TABLE {staging}")
     return int(merged)
