@@ -45,6 +45,11 @@ def test_the_settings_are_added_to_the_uri_s_own_options_not_put_in_their_place(
     assert _options(spaced) == "-c DateStyle=ISO,\\ YMD"  # libpq splits options at spaces
 
 
+def _joiner(url: str) -> str:
+    """How a parameter joins ``url``: the embedded server's already has a query (its socket)."""
+    return "&" if "?" in url else "?"
+
+
 def _odd_database(url: str) -> None:
     """A database whose defaults print dates day first, in Chatham's zone (UTC+12:45 or
     +13:45), intervals in SQL style, and whose search_path finds another schema first."""
@@ -59,7 +64,7 @@ def test_every_connection_of_either_driver_is_pinned_and_keeps_the_uri_s_options
     warehouse_url,
 ):
     _odd_database(warehouse_url)
-    own = f"{warehouse_url}?options=-c%20statement_timeout%3D4321"
+    own = f"{warehouse_url}{_joiner(warehouse_url)}options=-c%20statement_timeout%3D4321"
     db = Database("warehouse", SecretStr(own), settings=WAREHOUSE_SETTINGS)
     with db.connect() as conn, conn.cursor() as cur:
         cur.execute(_SHOW)
@@ -76,7 +81,7 @@ def test_every_connection_of_either_driver_is_pinned_and_keeps_the_uri_s_options
 
 
 def _pinned(url: str) -> str:
-    return f"{url}?options=-c%20DateStyle%3DISO%2CYMD%20-c%20TimeZone%3DUTC"
+    return f"{url}{_joiner(url)}options=-c%20DateStyle%3DISO%2CYMD%20-c%20TimeZone%3DUTC"
 
 
 def test_a_warehouse_with_other_defaults_runs_and_holds_the_same_values(
