@@ -261,11 +261,19 @@ def verify(as_json: AsJson = False) -> None:
 
     json_document(as_json)
     ctx = make_context()
-    result = run_verify(ctx.source, ctx.warehouse)
     if ctx.settings.lake_enabled:
+        from concurrent.futures import ThreadPoolExecutor
+
         from ainsdale_etl.ops.verify_lake import verify_lake
 
-        result.checks += verify_lake(ctx.settings, ctx.warehouse)
+        # The lake's checks beside the source's: each reads on connections of its own, and
+        # most of either is the servers' hashing or polars', which release the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-lake") as pool:
+            lake_checks = pool.submit(verify_lake, ctx.settings, ctx.warehouse)
+            result = run_verify(ctx.source, ctx.warehouse)
+            result.checks += lake_checks.result()
+    else:
+        result = run_verify(ctx.source, ctx.warehouse)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     else:
