@@ -118,16 +118,6 @@ def _io_properties() -> dict[str, str]:
     return props
 
 
-def lake_modules(settings: Settings) -> tuple[str, ...]:
-    """What the lake step will import: pyiceberg and its catalog (with SQLAlchemy for the
-    embedded one) take 1.6 s here, which run-all imports while it extracts (cli/session.py)."""
-    if not settings.lake_enabled:
-        return ()
-    catalog = {"sql": "pyiceberg.catalog.sql", "glue": "pyiceberg.catalog.glue"}
-    kind = settings.lake_catalog
-    return ("pyiceberg.table", "pyiceberg.io.pyarrow", catalog.get(kind, "pyiceberg.catalog"))
-
-
 def open_catalog(settings: Settings, warehouse: Database) -> Catalog | None:
     """The lake's catalog, or None when the lake is off."""
     if not settings.lake_enabled:

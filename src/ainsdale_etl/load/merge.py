@@ -85,8 +85,7 @@ def merge_table(
     if table.is_fact:  # a row not delivered yet gets a placeholder, not a quarantine
         # Found once, not once per foreign key: each finding probes the natural key per row.
         written = f'"{table.name}_written"'  # a registry table name plus a fixed suffix
-        fetch_all(
-            cur,
+        cur.execute(
             f"CREATE TEMPORARY TABLE {written} AS "
             f"SELECT * FROM {written_rows(table, staging, '$1')} w",
             [batch_id],
