@@ -3,16 +3,14 @@ embedded one from pip), seeded totesys sources, and an environment pointing the 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import socket
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import pytest
@@ -20,14 +18,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from ainsdale_etl.adapters.postgres import Database
-
-SMALL_SCALE = 0.02  # ~220 sales orders: every code path, in well under a second
-
-
-def with_database(url: str, name: str) -> str:
-    """``url`` pointing at database ``name`` (works for TCP and unix-socket URIs)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+from helpers.databases import SMALL_SCALE, with_database
+from helpers.stand_ins import mocked_aws, tcp_listener
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +111,13 @@ def etl_env(
 
 
 @pytest.fixture
+def lake_env(etl_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """etl_env with the lake on (its SQL catalog in the warehouse)."""
+    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
+    return etl_env | {"AINSDALE_LAKE_CATALOG": "sql"}
+
+
+@pytest.fixture
 def cli() -> Callable[..., object]:
     """Run the CLI in-process; fails the test on an unexpected exit code."""
     from ainsdale_etl.cli.app import app
@@ -133,92 +132,45 @@ def cli() -> Callable[..., object]:
     return run
 
 
-def query(url: str, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    """Rows of one statement (numeric comes back as text: compare with Decimal)."""
-    with adbc.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall() if cur.description else []
-        conn.commit()
-    return rows
-
-
-def rds_secret(url: str, password: str) -> dict[str, object]:
-    """The RDS-format secret of a test database ``url``, carrying ``password`` (the test
-    servers trust local connections, so any password is accepted)."""
-    from urllib.parse import parse_qs
-
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    return {
-        "engine": "postgres",
-        "host": parts.hostname or query["host"][0],  # a unix-socket dir for the embedded server
-        "port": parts.port or int(query.get("port", ["5432"])[0]),
-        "username": parts.username or "postgres",
-        "password": password,
-        "dbname": parts.path.lstrip("/"),
-    }
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (connections to it are refused)."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def tcp_listener(*, hang_up: bool) -> Iterator[int]:
-    """The port of a server on 127.0.0.1 that accepts connections and then never says a word
-    (a half-dead host, a black-holed security group), or (``hang_up``) closes them at once."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn = listener.accept()[0]
-            except OSError:
-                return
-            if hang_up:
-                conn.close()
-            else:
-                held.append(conn)
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
-
-
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     with tcp_listener(hang_up=False) as port:
         yield port
 
 
-@contextmanager
-def mocked_aws(region: str = "eu-west-2") -> Iterator[None]:
-    """In-process moto for every AWS service, with fake credentials and a default region, and
-    nothing of the developer's own AWS setup (profile, endpoint) in the way."""
-    from moto import mock_aws
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", region)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN",
-                     "AWS_REGION"):  # fmt: skip
-            env.delenv(name, raising=False)
-        with mock_aws():
-            yield
-
-
 @pytest.fixture
 def fake_aws() -> Iterator[None]:
     with mocked_aws():
         yield
+
+
+@pytest.fixture
+def s3_buckets(etl_env: dict[str, str], fake_aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Moto's ingest and processed buckets, the settings pointing at them (the ingest one under
+    a prefix, as production has it); the S3 client."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    for bucket in ("ingest-bucket", "processed-bucket"):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
+    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
+    return s3
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a local port, for what must reach AWS over HTTP (a subprocess)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,7 +19,7 @@ from ainsdale_etl.adapters.secrets import (
 from ainsdale_etl.core.errors import ConfigError, DatabaseError
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.runtime.context import Context
-from conftest import rds_secret
+from helpers.databases import rds_secret
 
 AWKWARD_PASSWORD = "p@ss:w/rd%?#&= é"
 SECRET = {

@@ -17,8 +17,8 @@ from ainsdale_etl.adapters.sessions import (
     with_session_settings,
 )
 from ainsdale_etl.core.registry import STAR_TABLES
-from conftest import query
-from processes import latest_versions, warehouse_contents
+from helpers.contents import latest_versions, warehouse_contents
+from helpers.databases import query
 
 _SHOW = "SELECT current_setting('DateStyle'), current_setting('TimeZone'), " \
         "current_setting('IntervalStyle'), current_setting('search_path'), " \

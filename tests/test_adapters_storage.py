@@ -15,7 +15,7 @@ from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.adapters.storage.s3 import S3Storage, encryption_args
 from ainsdale_etl.core.errors import ConfigError
 from ainsdale_etl.core.storage import ObjectNotFoundError, Storage
-from conftest import mocked_aws
+from helpers.stand_ins import mocked_aws
 
 BUCKET = "ainsdale-ingest"
 

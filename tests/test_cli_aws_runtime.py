@@ -10,11 +10,10 @@ password nowhere.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
-from conftest import SMALL_SCALE, query, rds_secret
+from helpers.databases import SMALL_SCALE, query, rds_secret
 
 pytestmark = pytest.mark.slow
 
@@ -47,18 +46,6 @@ class Stack:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(EXE), *args], env=self.env, cwd=self.env["AINSDALE_HOME"],
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

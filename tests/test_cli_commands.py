@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
-from conftest import query
-from test_pipeline_end_to_end import count
+from helpers.databases import count, query
 
 COMMANDS = [
     "extract",
@@ -124,28 +122,18 @@ def test_seed_refuses_a_seeded_database_without_force(cli, etl_env):
     assert count(etl_env["AINSDALE_SOURCE_URL"], "sales_order") == 110
 
 
-@pytest.fixture
-def s3_env(etl_env, fake_aws, monkeypatch):
-    s3 = boto3.client("s3")
-    for bucket in ("ingest-bucket", "processed-bucket"):
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-        )
-    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
-    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
-    return s3
-
-
-def test_run_all_on_s3_buckets(cli, etl_env, s3_env):
+def test_run_all_on_s3_buckets(cli, etl_env, s3_buckets):
     cli("run-all")
-    ingest = [o["Key"] for o in s3_env.list_objects_v2(Bucket="ingest-bucket")["Contents"]]
+    ingest = [o["Key"] for o in s3_buckets.list_objects_v2(Bucket="ingest-bucket")["Contents"]]
     [manifest] = [k for k in ingest if k.endswith("_manifest.json")]
     batch_id = manifest.rsplit("/", 1)[1].removesuffix("_manifest.json")
     prefix = f"totesys/data/{batch_id[:4]}/{batch_id[4:6]}/{batch_id[6:8]}/{batch_id}/"
     assert f"{prefix}{batch_id}_sales_order.csv" in ingest
     # a CSV and an id set per table (the key check), and the manifest
     assert all(k.startswith(prefix) for k in ingest) and len(ingest) == 23
-    processed = [o["Key"] for o in s3_env.list_objects_v2(Bucket="processed-bucket")["Contents"]]
+    processed = [
+        o["Key"] for o in s3_buckets.list_objects_v2(Bucket="processed-bucket")["Contents"]
+    ]
     assert f"{prefix.removeprefix('totesys/')}{batch_id}_fact_sales_order.parquet" in processed
     assert any(k.startswith("state/current/") for k in processed)
     wh, src = etl_env["AINSDALE_WAREHOUSE_URL"], etl_env["AINSDALE_SOURCE_URL"]

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from ainsdale_etl.cli.app import app
 from ainsdale_etl.cli.group import hoist_global_options
 from ainsdale_etl.cli.runs import rows
-from conftest import query
-from processes import cli_env, error_lines, run, start
+from helpers.databases import query
+from helpers.processes import cli_env, error_lines, run, start
 
 COMMANDS = {"extract", "verify", "check", "run-all"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from processes import cli_env, error_lines, run
+from helpers.processes import cli_env, error_lines, run
 
 
 def _connects(uri: str) -> bool:

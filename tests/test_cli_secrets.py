@@ -11,8 +11,9 @@ import pytest
 
 from ainsdale_etl.adapters.postgres import scrub
 from ainsdale_etl.cli.output import JsonReporter
-from conftest import closed_port, query
-from processes import cli_env, run
+from helpers.databases import query
+from helpers.processes import cli_env, run
+from helpers.stand_ins import closed_port
 
 PASSWORD = "hunter2pw"
 

@@ -17,10 +17,11 @@ from typing import Any
 import hcl2
 import pytest
 
+from helpers.state_machine import PLACEHOLDER, TEMPLATE, TEMPLATE_DUMMIES, rendered_definition
+
 ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM = ROOT / "terraform"
 BUCKET_MODULE = TERRAFORM / "modules" / "data_bucket"
-TEMPLATE = TERRAFORM / "templates" / "pipeline.asl.json.tftpl"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
 # A reference such as ${aws_iam_role.task.arn}, ${aws_x.y["k"].arn} or ${data.x.y.json}.
@@ -285,22 +286,6 @@ def test_cluster_has_container_insights() -> None:
 
 # ---- the state machine -----------------------------------------------------------------
 
-# One plausible value per template variable, as JSON text.
-TEMPLATE_DUMMIES = {
-    "partition": "aws",
-    "cluster_arn": "arn:aws:ecs:eu-west-2:123456789012:cluster/ainsdale-etl-prod",
-    "task_definition_arn": "arn:aws:ecs:eu-west-2:123456789012:task-definition/ainsdale-etl-prod:7",
-    "container_name": "ainsdale-etl",
-    "subnets_json": '["subnet-0abc", "subnet-0def"]',
-    "security_groups_json": '["sg-0abc"]',
-    "assign_public_ip": "DISABLED",
-    "topic_arn": "arn:aws:sns:eu-west-2:123456789012:ainsdale-etl-prod-alerts",
-    "step_timeout_seconds": "3600",
-    "try_later_attempts": "3",
-    "try_later_wait_seconds": "120",
-}
-PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-
 
 def state_machine() -> dict[str, Any]:
     machines = root().of_type("aws_sfn_state_machine")
@@ -313,13 +298,6 @@ def templatefile_arguments() -> set[str]:
     assert "templatefile(" in definition and TEMPLATE.name in definition
     arguments = definition[definition.index("{", definition.index(TEMPLATE.name)) :]
     return set(re.findall(r"(\w+)\s*=", arguments))
-
-
-@cache
-def rendered_definition() -> dict[str, Any]:
-    text = TEMPLATE.read_text()
-    rendered = PLACEHOLDER.sub(lambda match: TEMPLATE_DUMMIES[match.group(1)], text)
-    return json.loads(rendered)
 
 
 def ecs_steps() -> list[tuple[str, dict[str, Any]]]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from asl import Execution, TaskError, run
-from test_deploy_infrastructure import TEMPLATE_DUMMIES, rendered_definition
+from helpers.asl import Execution, TaskError, run
+from helpers.state_machine import TEMPLATE_DUMMIES, rendered_definition
 
 TRY_LATER_ATTEMPTS = int(TEMPLATE_DUMMIES["try_later_attempts"])
 WAIT = int(TEMPLATE_DUMMIES["try_later_wait_seconds"])

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import query
-from test_pipeline_end_to_end import manifests
+from helpers.contents import manifests
+from helpers.databases import query
 
 
 def _manifests(etl_env: dict[str, str]) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.extract.drift import compare_columns
-from conftest import query
+from helpers.databases import query
 
 
 def catalog(**changed: tuple[str, bool] | None) -> list[tuple[str, str, str, bool]]:

@@ -17,7 +17,8 @@ from ainsdale_etl.extract.history import (
     label_change,
     whole_reads,
 )
-from conftest import query
+from helpers.contents import manifests
+from helpers.databases import query
 
 A = SourceIdentity(system_identifier="7001", timeline=1)
 PROMOTED = SourceIdentity(system_identifier="7001", timeline=2)
@@ -99,7 +100,7 @@ def _warnings(output: str, kind: str) -> list[dict]:
 
 
 def _manifest_files(etl_env: dict[str, str]) -> list[Path]:
-    return sorted(Path(etl_env["AINSDALE_INGEST_URI"]).glob("data/*/*/*/*/*_manifest.json"))
+    return manifests(Path(etl_env["AINSDALE_INGEST_URI"]))
 
 
 def _extracted_rows(output: str) -> dict[str, int]:

@@ -18,7 +18,8 @@ from ainsdale_etl.adapters.embedded import SOURCE_DATABASE, WAREHOUSE_DATABASE, 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.batches import MAX_MANIFEST_BYTES
 from ainsdale_etl.extract.windows import MAX_IN_FLIGHT_RANGES
-from conftest import SMALL_SCALE, query
+from helpers.contents import manifests
+from helpers.databases import SMALL_SCALE, query
 
 SUBTRANSACTIONS = 120_000
 FIRST_ID = 900_000
@@ -37,10 +38,6 @@ def private_server() -> Iterator[dict[str, str]]:
     finally:
         server.cleanup()
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _manifests(ingest: Path) -> list[Path]:
-    return sorted(ingest.glob("data/*/*/*/*/*_manifest.json"))
 
 
 def test_a_writer_with_many_subtransactions_keeps_manifests_and_copies_small(
@@ -76,7 +73,7 @@ def test_a_writer_with_many_subtransactions_keeps_manifests_and_copies_small(
         # A later transaction commits: the snapshot's xmax moves past every one of them.
         query(src, "UPDATE currency SET last_updated = localtimestamp WHERE currency_id = 1")
         cli("extract")
-        during = _manifests(tmp_path / "ingest")[-1]
+        during = manifests(tmp_path / "ingest")[-1]
         entry = json.loads(during.read_text())["tables"]["design"]
         xmin, xmax, _ = entry["snapshot"].split(":")
         assert int(xmax) - int(xmin) > SUBTRANSACTIONS
@@ -85,7 +82,7 @@ def test_a_writer_with_many_subtransactions_keeps_manifests_and_copies_small(
         assert during.stat().st_size < 200_000 < MAX_MANIFEST_BYTES
         writer.commit()
     cli("extract", "--tables", "design")
-    after = json.loads(_manifests(tmp_path / "ingest")[-1].read_text())["tables"]["design"]
+    after = json.loads(manifests(tmp_path / "ingest")[-1].read_text())["tables"]["design"]
     assert after["rows"] >= SUBTRANSACTIONS  # what was in flight is read once it committed
     [(held,)] = query(src, f"SELECT count(*) FROM design WHERE design_id > {FIRST_ID}")
     assert held == SUBTRANSACTIONS

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.ops.seed import seed
 from ainsdale_etl.ops.verify import verify
-from conftest import SMALL_SCALE, query
-from test_pipeline_properties import run_pipeline
+from helpers.databases import SMALL_SCALE, query
+from helpers.processes import run_pipeline
 
 actions = st.lists(
     st.one_of(

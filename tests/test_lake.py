@@ -17,14 +17,8 @@ from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held, snapshot_of
 from ainsdale_etl.lake.schema import BATCH_PROPERTY
-from conftest import query
-from processes import cli_env, extract_an_order_before_its_design, run
-
-
-@pytest.fixture
-def lake_env(etl_env, monkeypatch):
-    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
-    return etl_env | {"AINSDALE_LAKE_CATALOG": "sql"}
+from helpers.databases import query
+from helpers.processes import cli_env, extract_an_order_before_its_design, run
 
 
 def lake_tables():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import query
+from helpers.databases import query
 
 NOW = "localtimestamp(3)"
 

@@ -4,9 +4,7 @@ server standing in for both, reached through AWS_ENDPOINT_URL as the task reache
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -17,21 +15,9 @@ from ainsdale_etl.core.registry import LAKE_TABLES, STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.ledger import batches_held
-from conftest import query
+from helpers.databases import query
 
 REGION = "eu-west-2"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

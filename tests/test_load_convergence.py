@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
-from conftest import query
-from processes import extract_an_order_before_its_design, histories, warehouse_contents
-from test_pipeline_end_to_end import manifests
-
-
-def _batch_ids(etl_env: dict[str, str]) -> list[str]:
-    paths = manifests(Path(etl_env["AINSDALE_INGEST_URI"]))
-    return [p.name.removesuffix("_manifest.json") for p in paths]
+from helpers.contents import batch_ids, histories, warehouse_contents
+from helpers.databases import query
+from helpers.processes import extract_an_order_before_its_design
 
 
 def _three_batches_touching_one_design(cli, etl_env) -> tuple[list[str], int]:
@@ -30,7 +24,7 @@ def _three_batches_touching_one_design(cli, etl_env) -> tuple[list[str], int]:
                    "(SELECT min(sales_order_id) FROM sales_order)")  # fmt: skip
         cli("extract")
         cli("transform")
-    return _batch_ids(etl_env), design
+    return batch_ids(etl_env["AINSDALE_INGEST_URI"]), design
 
 
 def test_an_older_batch_loaded_after_a_newer_one_keeps_the_newer_dimension_values(cli, etl_env):
@@ -48,7 +42,7 @@ def test_an_older_batch_loaded_after_a_newer_one_keeps_the_newer_dimension_value
                "WHERE design_id = $1", [design])  # fmt: skip
     cli("extract")
     cli("transform")
-    _, b2, b3 = _batch_ids(etl_env)
+    _, b2, b3 = batch_ids(etl_env["AINSDALE_INGEST_URI"])
     cli("load", "--batch-id", b3)
     cli("load", "--batch-id", b2)
     name = query(wh, "SELECT design_name FROM dim_design WHERE design_id = $1", [design])
@@ -130,7 +124,7 @@ def test_an_older_batch_loaded_after_a_deletion_does_not_bring_the_row_back(cli,
     cli("run-all")
     query(src, "DELETE FROM design WHERE design_id = 9200")
     cli("run-all")
-    first = _batch_ids(etl_env)[0]
+    first = batch_ids(etl_env["AINSDALE_INGEST_URI"])[0]
     cli("load", "--batch-id", first)  # a backfill of the batch that delivered it
     assert query(wh, "SELECT count(*) FROM dim_design WHERE design_id = 9200") == [(0,)]
     assert json.loads(cli("verify", "--json").stdout)["ok"]
@@ -146,7 +140,7 @@ def test_staff_transformed_before_their_department_converge_once_it_arrives(cli,
     query(src, "UPDATE staff SET first_name = 'Later', last_updated = now() "
                "WHERE staff_id = (SELECT min(staff_id) FROM staff)")  # fmt: skip
     cli("extract")
-    first, second = _batch_ids(etl_env)
+    first, second = batch_ids(etl_env["AINSDALE_INGEST_URI"])
     cli("transform", "--batch-id", second)
     cli("load", "--batch-id", second)
     held = query(

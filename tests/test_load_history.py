@@ -5,10 +5,8 @@ a version wherever a row's values changed, ending where the next begins or the r
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from conftest import query
-from processes import SOURCE_STAR, histories, warehouse_contents
+from helpers.contents import SOURCE_STAR, batch_ids, histories, warehouse_contents
+from helpers.databases import query
 
 NOW = "localtimestamp(3)"
 DIMS = ("dim_staff", "dim_design", "dim_counterparty", "dim_location")
@@ -17,8 +15,7 @@ Snapshots = list[tuple[str, dict[str, dict[str, tuple[object, ...]]]]]
 
 
 def _newest_batch(etl_env) -> str:
-    ingest = Path(etl_env["AINSDALE_INGEST_URI"])
-    return sorted(ingest.glob("data/*/*/*/*/*_manifest.json"))[-1].parent.name
+    return batch_ids(etl_env["AINSDALE_INGEST_URI"])[-1]
 
 
 def _extract(cli, etl_env, snapshots: Snapshots) -> str:

@@ -16,7 +16,7 @@ from ainsdale_etl.core.batches import read_manifest
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
 from ainsdale_etl.load.ddl import historied, history_ddl, table_ddl
 from ainsdale_etl.load.migrate import MIGRATIONS
-from conftest import query
+from helpers.databases import query, run_script
 
 PREVIOUS = Path(__file__).parent / "fixtures" / "previous_release"
 OLD_BATCH = "20261201T113817697738Z"
@@ -36,13 +36,6 @@ def wh_env(monkeypatch, tmp_path, warehouse_url):
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     return warehouse_url
-
-
-def run_script(url: str, script: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(script)  # no parameters: the simple protocol, many statements at once
 
 
 def versions(url: str) -> list[tuple[object, ...]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import query
-from test_load_migrations import run_script
+from helpers.databases import query, run_script
 
 AUDIT = """
     CREATE TABLE audit_log (tbl text NOT NULL, op text NOT NULL);

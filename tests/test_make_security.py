@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import closed_port
+from helpers.stand_ins import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_AUDIT = ROOT / ".venv-tools" / "bin" / "pip-audit"

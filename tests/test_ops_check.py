@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from ainsdale_etl.core.registry import SCHEMA_VERSION
-from conftest import query, with_database
+from helpers.databases import as_role, query
 
 
 def checks(output: str) -> dict[str, dict[str, object]]:
@@ -103,14 +103,6 @@ def unprivileged_role(pg_admin_url):
     query(pg_admin_url, f'DROP ROLE "{name}"')
 
 
-def as_role(url: str, role: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return with_database(urlunsplit(parts._replace(netloc=f"{role}@{netloc}")), parts.path[1:])
-
-
 def test_missing_privileges_are_named(cli, etl_env, monkeypatch, unprivileged_role):
     monkeypatch.setenv(
         "AINSDALE_SOURCE_URL", as_role(etl_env["AINSDALE_SOURCE_URL"], unprivileged_role)
@@ -186,20 +178,15 @@ def test_a_role_that_may_not_read_the_source_s_identity_is_warned_with_the_grant
 
 
 @pytest.fixture
-def s3_buckets(etl_env, fake_aws, monkeypatch):
-    s3 = boto3.client("s3")
-    location = {"LocationConstraint": "eu-west-2"}
-    for bucket in ("ingest-bucket", "processed-bucket"):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
-    s3.put_bucket_encryption(
+def s3_buckets(s3_buckets):
+    """conftest's buckets, the ingest one encrypted by default."""
+    s3_buckets.put_bucket_encryption(
         Bucket="ingest-bucket",
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
         },
     )
-    monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket/totesys")
-    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
-    return s3
+    return s3_buckets
 
 
 def test_s3_buckets_are_reached_listed_and_their_encryption_reported(cli, s3_buckets):

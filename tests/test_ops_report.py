@@ -28,7 +28,8 @@ from ainsdale_etl.ops.report.publish import latest_state, latest_url, publish_re
 from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query
 from ainsdale_etl.ops.report.since import parse_state, since_previous
 from ainsdale_etl.ops.report.write import write_report
-from conftest import mocked_aws, query
+from helpers.databases import query
+from helpers.stand_ins import mocked_aws
 
 D = Decimal
 # Debian's chromium here and in .ci/run; a CI runner may name another (AINSDALE_TEST_CHROMIUM).

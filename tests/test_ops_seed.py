@@ -12,7 +12,7 @@ from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import ExitCode, RefusedError
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.ops.seed import SeedSize, seed
-from conftest import query
+from helpers.databases import query
 
 SHARED_SCALE = 0.05  # what conftest's shared_source_url is seeded at
 TINY = 0.01

@@ -7,7 +7,7 @@ import json
 import adbc_driver_postgresql.dbapi as adbc
 import pytest
 
-from conftest import query
+from helpers.databases import query
 
 
 def checks(output: str) -> dict[tuple[str, str], dict[str, object]]:

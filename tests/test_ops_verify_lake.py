@@ -7,20 +7,13 @@ import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.core.settings import load_settings
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
-from conftest import query
-
-
-@pytest.fixture
-def lake_env(etl_env, monkeypatch):
-    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
-    return etl_env | {"AINSDALE_LAKE_CATALOG": "sql"}
+from helpers.databases import query
 
 
 def lake_table(name):

@@ -16,6 +16,7 @@ import pytest
 
 PACKAGE = "ainsdale_etl"
 SOURCE_ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
+TESTS_ROOT = Path(__file__).resolve().parent
 
 # Lowest first: a module may import from its own layer and the layers before it, never after.
 LAYERS = (
@@ -173,6 +174,50 @@ def test_the_checker_catches_a_circle_inside_a_layer(tmp_path: Path) -> None:
     )
 
     assert import_cycles(import_graph(root)) == [[f"{PACKAGE}.load.a", f"{PACKAGE}.load.b"]]
+
+
+def forbidden_test_imports(root: Path) -> list[str]:
+    """A line for each import, in a test module or a helper, of conftest or of a test module:
+    shared helpers live in tests/helpers, fixtures in conftest (found by pytest)."""
+    problems = []
+    for path in sorted([*root.glob("test_*.py"), *root.glob("helpers/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.partition(".")[0]
+                if top == "conftest" or top.startswith("test_"):
+                    where = path.relative_to(root)
+                    problems.append(f"{where}:{node.lineno} imports {name}; use tests/helpers")
+    return problems
+
+
+def test_no_test_imports_conftest_or_another_test_module() -> None:
+    assert forbidden_test_imports(TESTS_ROOT) == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from conftest import query",
+        "import test_pipeline_end_to_end",
+        "from test_ops_check import as_role",
+    ],
+)
+def test_the_checker_catches_a_test_importing_conftest_or_a_test(
+    tmp_path: Path, statement: str
+) -> None:
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "databases.py").write_text("def query(): ...\n")
+    (tmp_path / "test_ok.py").write_text("from helpers.databases import query\n")
+    (tmp_path / "test_bad.py").write_text(f"def test_x():\n    {statement}\n")
+
+    [problem] = forbidden_test_imports(tmp_path)
+    assert problem.startswith("test_bad.py:2 imports ")
 
 
 def test_no_module_is_longer_than_one_sitting_without_saying_why() -> None:

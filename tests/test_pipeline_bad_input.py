@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import polars as pl
 import pytest
 
-from conftest import query
-from processes import ledger, warehouse_contents
+from helpers.contents import ledger, warehouse_contents
+from helpers.databases import query
 
 Edit = Callable[[Path], None]
 
@@ -203,7 +203,7 @@ def test_bad_input_is_refused_quarantined_and_resumed_once_fixed(kind, cli, etl_
 def test_a_transient_failure_inside_the_load_does_not_quarantine(
     cli, etl_env, monkeypatch, pg_admin_url
 ):
-    from test_runtime_reliability import FlakyProxy
+    from helpers.stand_ins import FlakyProxy
 
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("extract")

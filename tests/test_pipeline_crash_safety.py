@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from pathlib import Path
 
 import adbc_driver_postgresql.dbapi as adbc
 import pytest
@@ -18,8 +17,9 @@ from ainsdale_etl.pipeline.binding import prepare_warehouse
 from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.runtime.context import Context
 from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY
-from conftest import query
-from processes import cli_env, error_lines, ledger, run, start, warehouse_contents
+from helpers.contents import ledger, manifests, warehouse_contents
+from helpers.databases import query
+from helpers.processes import cli_env, error_lines, run, start
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +52,6 @@ def crash_env(shared_source_url, new_database_url, tmp_path) -> dict[str, str]:
         "AINSDALE_HOME": str(tmp_path / "home"),
         "AINSDALE_LOG_FORMAT": "json",
     })  # fmt: skip
-
-
-def manifests(bucket: Path) -> list[Path]:
-    return sorted(bucket.glob("data/*/*/*/*/*_manifest.json"))
 
 
 # Where a run dies. A batch here writes 23 ingest objects (11 CSVs and 11 id sets for the key

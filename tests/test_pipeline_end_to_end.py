@@ -8,15 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from ainsdale_etl.core.registry import FACTS, STAR_TABLES
-from conftest import query
-
-
-def manifests(bucket: Path) -> list[Path]:
-    return sorted(bucket.glob("data/*/*/*/*/*_manifest.json"))
-
-
-def count(url: str, table: str) -> int:
-    return int(query(url, f'SELECT count(*) FROM "{table}"')[0][0])
+from helpers.contents import manifests
+from helpers.databases import count, query
 
 
 def test_full_run_reconciles_with_the_source(cli, etl_env):

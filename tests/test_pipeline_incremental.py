@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import query
-from processes import warehouse_contents
-from test_pipeline_end_to_end import count, manifests
-
-
-def batch_ids(bucket: str) -> list[str]:
-    return [p.name.removesuffix("_manifest.json") for p in manifests(Path(bucket))]
+from helpers.contents import batch_ids, warehouse_contents
+from helpers.databases import count, query
 
 
 def test_second_run_moves_only_changes_and_propagates_dimensions(cli, etl_env):
@@ -174,7 +169,7 @@ def test_a_warehouse_owner_without_superuser_loads_through_the_foreign_key_trigg
 
     from ainsdale_etl.adapters.postgres import Database
     from ainsdale_etl.load.triggers import trigger_skipping
-    from test_ops_check import as_role
+    from helpers.databases import as_role
 
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     role, database = f"owner_{uuid.uuid4().hex[:8]}", urlsplit(wh).path[1:]

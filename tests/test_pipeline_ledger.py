@@ -7,16 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
-from conftest import query
-from processes import lake_catalog
-
-
-@pytest.fixture
-def lake_env(etl_env, monkeypatch):
-    monkeypatch.setenv("AINSDALE_LAKE_CATALOG", "sql")
-    return etl_env | {"AINSDALE_LAKE_CATALOG": "sql"}
+from helpers.contents import lake_catalog
+from helpers.databases import query
 
 
 def batches(cli, *args: str, expect: int = 0) -> dict[str, dict]:

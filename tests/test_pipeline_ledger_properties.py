@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -17,50 +16,18 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
-from ainsdale_etl.core.registry import STAR_TABLES, TIME
+from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.ops.seed import seed
 from ainsdale_etl.pipeline.run_all import run_all
 from ainsdale_etl.pipeline.steps import extract_batch
-from conftest import SMALL_SCALE, query
-from processes import (
-    CHANGES,
-    lake_catalog,
+from helpers.contents import (
+    lake_rows,
     latest_versions,
-    pipeline_context,
     warehouse_contents,
+    warehouse_rows,
 )
-
-
-def lake_rows(warehouse: str, table: str) -> list[tuple[str, ...]]:
-    from ainsdale_etl.lake.schema import lake_columns
-
-    catalog = lake_catalog(warehouse)
-    columns = lake_columns(STAR_TABLES[table])
-    rows = catalog.load_table(f"ainsdale.{table}").scan().to_arrow().select(columns).to_pylist()
-    catalog.engine.dispose()
-
-    def text(value: object) -> str:  # as PostgreSQL prints it
-        if isinstance(value, time):
-            return value.isoformat("microseconds")
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-    return sorted(tuple(text(v) for v in r.values()) for r in rows)
-
-
-def warehouse_rows(warehouse: str, table: str) -> list[tuple[str, ...]]:
-    from ainsdale_etl.lake.schema import lake_columns
-
-    types = {c.name: c.sql_type for c in STAR_TABLES[table].columns}
-
-    def text(column: str) -> str:  # as the lake's values print: times to the microsecond
-        if types.get(column) == TIME:
-            return f"to_char(\"{column}\", 'HH24:MI:SS.US')"
-        return f'"{column}"::text'
-
-    listed = ", ".join(text(c) for c in lake_columns(STAR_TABLES[table]))
-    return sorted(
-        tuple(str(v) for v in r) for r in query(warehouse, f'SELECT {listed} FROM "{table}"')
-    )
+from helpers.databases import SMALL_SCALE, query
+from helpers.processes import CHANGES, pipeline_context
 
 
 class LedgerSequences(RuleBasedStateMachine):

@@ -10,27 +10,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.client import BaseClient
 
 from ainsdale_etl.core.batches import manifest_key, new_batch_id, parse_batch_id
-from conftest import query
-from processes import ledger, warehouse_contents
+from helpers.contents import ledger, warehouse_contents
+from helpers.databases import query
 
 BUCKETS = ("ingest-bucket", "processed-bucket")
 
 
 @pytest.fixture
-def s3_buckets(etl_env, fake_aws, monkeypatch):
-    s3 = boto3.client("s3")
-    for bucket in BUCKETS:
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-        )
+def s3_buckets(s3_buckets, monkeypatch):
+    """conftest's buckets, the ingest one used at its root: history is written here by key."""
     monkeypatch.setenv("AINSDALE_INGEST_URI", "s3://ingest-bucket")
-    monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://processed-bucket")
-    return s3
+    return s3_buckets
 
 
 @contextmanager

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.registry import FACTS
 from ainsdale_etl.ops.seed import seed
-from conftest import SMALL_SCALE, query
-from processes import CHANGES, latest_versions, run_pipeline, warehouse_contents
+from helpers.contents import latest_versions, warehouse_contents
+from helpers.databases import SMALL_SCALE, query
+from helpers.processes import CHANGES, run_pipeline
 
 steps = st.lists(
     st.lists(st.tuples(st.sampled_from(sorted(CHANGES)), st.integers(0, 6)), max_size=3),

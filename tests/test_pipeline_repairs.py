@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import query
+from helpers.databases import query
 
 
 def _statuses(cli) -> list[dict]:
@@ -105,7 +105,7 @@ def test_a_batch_whose_objects_were_lost_is_extracted_again(cli, etl_env):
 
 
 def test_a_re_transform_killed_half_way_leaves_the_previous_commit_whole(cli, etl_env, tmp_path):
-    from processes import cli_env, run
+    from helpers.processes import cli_env, run
 
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("extract")

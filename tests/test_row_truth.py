@@ -6,14 +6,12 @@ apart from the pipeline and from verify (processes.star_differences), and with v
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ainsdale_etl.ops.report.queries import SQL
-from conftest import query
-from processes import star_differences
-from test_pipeline_end_to_end import manifests
+from helpers.contents import batch_ids, star_differences
+from helpers.databases import query
 
 NOW = "localtimestamp(3)"
 
@@ -25,10 +23,6 @@ def _agree(cli, etl_env) -> dict:
     report = json.loads(cli("verify", "--json").stdout)
     assert report["ok"], [c for c in report["checks"] if not c["ok"]]
     return report
-
-
-def _batch_ids(etl_env) -> list[str]:
-    return [p.parent.name for p in manifests(Path(etl_env["AINSDALE_INGEST_URI"]))]
 
 
 def _current(wh: str, fact: str, id_column: str, id_: int) -> list[tuple[object, ...]]:
@@ -88,7 +82,7 @@ def test_a_rerun_of_the_deleting_batch_neither_deletes_the_row_that_came_back_no
     cli("run-all")
     query(src, "DELETE FROM design WHERE design_id = 9001")
     cli("run-all")
-    deleting = _batch_ids(etl_env)[-1]
+    deleting = batch_ids(etl_env["AINSDALE_INGEST_URI"])[-1]
     query(src, insert)
     cli("run-all")
     cli("run-all", "--batch-id", deleting)
@@ -97,7 +91,7 @@ def test_a_rerun_of_the_deleting_batch_neither_deletes_the_row_that_came_back_no
     # And the other way round: deleted again, an older batch that held it rerun.
     query(src, "DELETE FROM design WHERE design_id = 9001")
     cli("run-all")
-    cli("run-all", "--batch-id", _batch_ids(etl_env)[0])
+    cli("run-all", "--batch-id", batch_ids(etl_env["AINSDALE_INGEST_URI"])[0])
     assert query(wh, "SELECT design_name FROM dim_design WHERE design_id = 9001") == []
     _agree(cli, etl_env)
 
@@ -155,7 +149,9 @@ def test_a_fast_clock_fixed_leaves_the_fixed_version_current(cli, etl_env):
         wh, "SELECT count(*) FROM fact_sales_order WHERE sales_order_id = $1", [order]
     ) == [(3,)]  # every version stays as history
     _agree(cli, etl_env)
-    cli("run-all", "--batch-id", _batch_ids(etl_env)[1])  # the bad version's batch again
+    cli(
+        "run-all", "--batch-id", batch_ids(etl_env["AINSDALE_INGEST_URI"])[1]
+    )  # the bad version's batch again
     _agree(cli, etl_env)
     headline = query(wh, SQL["headline"], [None, None])  # the dashboard's own query
     assert (
@@ -179,7 +175,9 @@ def test_a_key_changed_with_on_update_cascade_reaches_the_facts(cli, etl_env):
     ) == [(0,)]
     assert '"kind": "fact_versions_replaced"' in result.output
     _agree(cli, etl_env)
-    cli("run-all", "--batch-id", _batch_ids(etl_env)[0])  # the old versions, loaded again
+    cli(
+        "run-all", "--batch-id", batch_ids(etl_env["AINSDALE_INGEST_URI"])[0]
+    )  # the old versions, loaded again
     _agree(cli, etl_env)
 
 

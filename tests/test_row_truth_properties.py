@@ -21,9 +21,9 @@ from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.ops.seed import seed
 from ainsdale_etl.ops.verify import verify
 from ainsdale_etl.pipeline.run_all import run_all
-from conftest import SMALL_SCALE, query
-from processes import CHANGES, cli_env, pipeline_context, run, star_differences
-from test_pipeline_ledger_properties import lake_rows, warehouse_rows
+from helpers.contents import lake_rows, star_differences, warehouse_rows
+from helpers.databases import SMALL_SCALE, query
+from helpers.processes import CHANGES, cli_env, pipeline_context, run
 
 NOW = "localtimestamp(3)"
 # Rows this machine creates, deletes and puts back: ids apart from the seed's.

@@ -24,7 +24,7 @@ from ainsdale_etl.runtime.alerts import (
     publish_alert,
     retry_hint,
 )
-from conftest import query
+from helpers.databases import query
 
 NOW = datetime(2026, 11, 25, 17, 48, 12, tzinfo=UTC)
 BATCH = "20261125T174812123456Z"

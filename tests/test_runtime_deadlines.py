@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from ainsdale_etl.adapters.deadlines import with_connection_defaults
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import DatabaseError
-from conftest import tcp_listener
-from processes import cli_env, error_lines, run, start
+from helpers.processes import cli_env, error_lines, run, start
+from helpers.stand_ins import tcp_listener
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from ainsdale_etl.core.errors import ExitCode
 from ainsdale_etl.runtime.failures import describe_failure
-from conftest import closed_port
-from processes import cli_env, error_lines, run
+from helpers.processes import cli_env, error_lines, run
+from helpers.stand_ins import closed_port
 
 
 def test_an_s3_time_out_in_pyarrow_is_try_later(silent_port):

@@ -233,7 +233,7 @@ def test_a_batch_quarantined_by_a_bad_row_pages_once_through_the_real_pipeline(
 ):
     """The first run fails with the row's own error, every later one with "quarantined":
     one incident all the same."""
-    from conftest import query
+    from helpers.databases import query
 
     monkeypatch.setenv("AINSDALE_PROCESSED_URI", "s3://etl-processed")
     src = etl_env["AINSDALE_SOURCE_URL"]

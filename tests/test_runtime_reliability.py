@@ -3,12 +3,10 @@ against the real PostgreSQL (through a flaky TCP proxy where the network must mi
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from contextlib import suppress
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
@@ -24,69 +22,8 @@ from ainsdale_etl.pipeline.steps import extract_batch, load_pending, transform_p
 from ainsdale_etl.runtime.context import Context
 from ainsdale_etl.runtime.lock import PIPELINE_LOCK_KEY, HeldLock, pipeline_lock
 from ainsdale_etl.testing.faults import parse_faults
-from conftest import with_database
-from test_pipeline_end_to_end import count
-
-
-class FlakyProxy:
-    """A TCP proxy in front of PostgreSQL that misbehaves on purpose: it hangs up on the first
-    ``refuse`` connections, and cuts the first connection that sends more than ``cut_after``
-    bytes (mid-COPY, inside a load transaction)."""
-
-    def __init__(self, upstream_url: str, *, refuse: int = 0, cut_after: int | None = None):
-        parts = urlsplit(upstream_url)
-        socket_dir = parse_qs(parts.query).get("host", [""])[0] or (
-            parts.hostname if parts.hostname and parts.hostname.startswith("/") else ""
-        )
-        port = parts.port or 5432
-        self.upstream: tuple[int, object] = (
-            (socket.AF_UNIX, f"{socket_dir}/.s.PGSQL.{port}")
-            if socket_dir
-            else (socket.AF_INET, (parts.hostname or "127.0.0.1", port))
-        )
-        self.user = parts.username or "postgres"
-        self.refuse, self.cut_after = refuse, cut_after
-        self.accepted = self.cut = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def url(self, database: str) -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            if self.accepted <= self.refuse:
-                client.close()
-                continue
-            family, address = self.upstream
-            server = socket.socket(family, socket.SOCK_STREAM)
-            server.connect(address)  # type: ignore[arg-type]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
-        sent = 0
-        with suppress(OSError):
-            while data := src.recv(65536):
-                sent += len(data)
-                if upstream and self.cut_after and not self.cut and sent > self.cut_after:
-                    self.cut += 1
-                    break
-                dst.sendall(data)
-        for s in (src, dst):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
+from helpers.databases import count, with_database
+from helpers.stand_ins import FlakyProxy
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 

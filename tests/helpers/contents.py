@@ -1,44 +1,26 @@
-"""The tests' helpers: the real CLI as a subprocess, the pipeline in process, the source
-changes the property tests make, and a warehouse's or a lake's contents in a comparable form."""
+"""A warehouse's, a ledger's, a bucket's or a lake's contents in a comparable form."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from datetime import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.registry import STAR_TABLES
-from conftest import query
+from ainsdale_etl.core.registry import STAR_TABLES, TIME
+from helpers.databases import query
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
 
-    from ainsdale_etl.runtime.context import Context
 
-EXE = str(Path(sys.executable).with_name("ainsdale-etl"))
-
-
-def cli_env(env: dict[str, str], **extra: str) -> dict[str, str]:
-    """The test's AINSDALE_* settings over a clean copy of this process's environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AINSDALE_")}
-    # The lake is off unless a test turns it on (see conftest.etl_env).
-    return base | {"AINSDALE_LAKE_CATALOG": "none"} | env | extra
+def manifests(bucket: Path) -> list[Path]:
+    """The manifests of the batches committed to a local bucket, oldest first."""
+    return sorted(bucket.glob("data/*/*/*/*/*_manifest.json"))
 
 
-def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([EXE, *args], env=env, cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
+def batch_ids(bucket: str | Path) -> list[str]:
+    """The ids of the batches committed to a local bucket, oldest first."""
+    return [p.parent.name for p in manifests(Path(bucket))]
 
 
 def warehouse_contents(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -77,69 +59,6 @@ def ledger(url: str) -> list[str]:
     if query(url, "SELECT to_regclass('ainsdale_meta.loaded_batch') IS NULL") == [(True,)]:
         return []
     return [r[0] for r in query(url, "SELECT batch_id FROM ainsdale_meta.loaded_batch ORDER BY 1")]
-
-
-LATE_DESIGN_ID = 9100
-
-
-def extract_an_order_before_its_design(cli: Any, src: str) -> None:
-    """An early-arriving fact: a sales order now names design 9100 ('Late'), which is in
-    totesys but not extracted yet (only sales_order is)."""
-    query(src, "INSERT INTO design (design_id, created_at, last_updated, design_name, "
-               "file_location, file_name) VALUES ($1, localtimestamp, localtimestamp, "
-               "'Late', '/late', 'late.json')", [LATE_DESIGN_ID])  # fmt: skip
-    query(src, "UPDATE sales_order SET design_id = $1, last_updated = localtimestamp(3) "
-               "WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order)",
-          [LATE_DESIGN_ID])  # fmt: skip
-    cli("extract", "--tables", "sales_order")
-
-
-NOW = "localtimestamp(3)"
-CHANGES = {
-    "reprice": f"UPDATE sales_order SET unit_price = unit_price + 0.01, last_updated = {NOW} "
-    "WHERE sales_order_id % 7 = $1",
-    "move_address": f"UPDATE address SET city = 'City ' || $1, last_updated = {NOW} "
-    "WHERE address_id = (SELECT min(legal_address_id) + $1 FROM counterparty)",
-    "rename_department": f"UPDATE department SET department_name = 'Dept ' || $1, "
-    f"last_updated = {NOW} WHERE department_id % 3 = $1 % 3",
-    "pay": f"UPDATE payment SET paid = NOT paid, last_updated = {NOW} WHERE payment_id % 11 = $1",
-    "new_order": f"""INSERT INTO sales_order (created_at, last_updated, design_id, staff_id,
-        counterparty_id, units_sold, unit_price, currency_id, agreed_delivery_date,
-        agreed_payment_date, agreed_delivery_location_id)
-        SELECT {NOW}, {NOW}, design_id, staff_id, counterparty_id, units_sold + $1, unit_price,
-               currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id
-        FROM sales_order ORDER BY sales_order_id LIMIT 1""",
-}
-
-
-def pipeline_context(source: str, warehouse: str, buckets: Path, **settings: Any) -> Context:
-    """A context over ``buckets`` (the core's, as the CLI builds it), its warehouse prepared
-    as the CLI does under its lock."""
-    from pydantic import SecretStr
-
-    from ainsdale_etl.core.settings import Settings
-    from ainsdale_etl.pipeline.binding import prepare_warehouse
-    from ainsdale_etl.runtime.context import Context
-
-    ctx = Context(
-        Settings(
-            source_url=SecretStr(source),
-            warehouse_url=SecretStr(warehouse),
-            ingest_uri=str(buckets / "ingest"),
-            processed_uri=str(buckets / "processed"),
-            home=buckets / "home",
-            **settings,
-        )
-    )
-    prepare_warehouse(ctx)
-    return ctx
-
-
-def run_pipeline(source: str, warehouse: str, buckets: Path) -> None:
-    """One run-all over ``buckets``, in process."""
-    from ainsdale_etl.pipeline.run_all import run_all
-
-    run_all(pipeline_context(source, warehouse, buckets))
 
 
 def latest_versions(url: str) -> dict[str, list[tuple[object, ...]]]:
@@ -245,3 +164,37 @@ def lake_catalog(warehouse: str) -> SqlCatalog:
     url = warehouse.replace("postgresql://", "postgresql+psycopg://", 1)
     options = "options=-csearch_path%3Dainsdale_lake"
     return SqlCatalog("ainsdale", uri=f"{url}{'&' if '?' in url else '?'}{options}")
+
+
+def lake_rows(warehouse: str, table: str) -> list[tuple[str, ...]]:
+    """A lake table's rows, read by pyiceberg's own catalog, each value as PostgreSQL prints it."""
+    from ainsdale_etl.lake.schema import lake_columns
+
+    catalog = lake_catalog(warehouse)
+    columns = lake_columns(STAR_TABLES[table])
+    rows = catalog.load_table(f"ainsdale.{table}").scan().to_arrow().select(columns).to_pylist()
+    catalog.engine.dispose()
+
+    def text(value: object) -> str:  # as PostgreSQL prints it
+        if isinstance(value, time):
+            return value.isoformat("microseconds")
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return sorted(tuple(text(v) for v in r.values()) for r in rows)
+
+
+def warehouse_rows(warehouse: str, table: str) -> list[tuple[str, ...]]:
+    """A star table's rows in the lake's columns, in the same form as ``lake_rows``."""
+    from ainsdale_etl.lake.schema import lake_columns
+
+    types = {c.name: c.sql_type for c in STAR_TABLES[table].columns}
+
+    def text(column: str) -> str:  # as the lake's values print: times to the microsecond
+        if types.get(column) == TIME:
+            return f"to_char(\"{column}\", 'HH24:MI:SS.US')"
+        return f'"{column}"::text'
+
+    listed = ", ".join(text(c) for c in lake_columns(STAR_TABLES[table]))
+    return sorted(
+        tuple(str(v) for v in r) for r in query(warehouse, f'SELECT {listed} FROM "{table}"')
+    )
