@@ -1,6 +1,6 @@
 """The state machine routes a failed step by its container's exit code (README: exit codes).
 
-The definition is rendered from its template and walked by tests/asl.py, an interpreter of
+The definition is rendered from its template and walked by helpers/asl.py, an interpreter of
 the ASL subset it uses, with each ECS task's outcome injected: moto's Step Functions cannot
 run ECS tasks, so executing the real thing locally is not possible; this walk is the honest
 substitute. It asserts the routing, not AWS's behaviour: that a non-zero container exit fails
