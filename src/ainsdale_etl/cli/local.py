@@ -84,7 +84,6 @@ def demo(
     wait: Wait = None,
 ) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
-    from ainsdale_etl.cli.report import publish_after_load
     from ainsdale_etl.cli.runs import print_holdings, rows, run_everything, story_of
     from ainsdale_etl.load.ledger import table_counts
     from ainsdale_etl.ops.report.write import write_report
@@ -107,7 +106,6 @@ def demo(
         say(line)
     print_holdings(table_counts(ctx.warehouse), summary.loaded_rows)
     report = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    publish_after_load(ctx, len(summary.loaded))
     say(f"ingest bucket     {ctx.ingest.uri}")
     say(f"processed bucket  {ctx.processed.uri}")
     if ctx.settings.warehouse_is_embedded:
