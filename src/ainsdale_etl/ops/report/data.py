@@ -38,7 +38,7 @@ class CurrencyHeadline:
 @dataclass(frozen=True)
 class ReportResult:
     index: Path
-    charts: list[Path]  # the PNG exports, one per chart and currency
+    charts: list[Path]  # the PNG exports, one per chart and currency (only when asked)
     headline: list[CurrencyHeadline]
     as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
     warnings: tuple[str, ...] = ()  # charts left out because they could not be drawn
