@@ -48,7 +48,6 @@ locals {
     AINSDALE_LOG_FORMAT          = "json"
     AINSDALE_METRICS_NAMESPACE   = local.metrics_namespace
     AINSDALE_HOME                = "/tmp/ainsdale"
-    AINSDALE_REPORT_PUBLISH      = "true" # the dashboard, to the processed bucket after each load
     AINSDALE_LAKE_CATALOG        = "glue" # the lake's Iceberg tables (lake.tf)
     AINSDALE_LAKE_DATABASE       = aws_glue_catalog_database.lake.name
     AWS_REGION                   = local.region
@@ -62,7 +61,7 @@ locals {
       name      = local.container_name
       image     = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
       essential = true
-      command   = ["run-all"]
+      command   = ["run-all", "--publish-report"] # the dashboard, to the processed bucket after each load
       user      = "10001:10001"
 
       readonlyRootFilesystem = true

@@ -216,6 +216,16 @@ def test_no_credential_travels_in_plain_environment() -> None:
         assert "AINSDALE_WAREHOUSE_URL" not in environment
 
 
+def test_the_task_sets_only_settings_the_app_reads() -> None:
+    """A removed setting would only be warned about: the task passes what replaced it."""
+    from ainsdale_etl.core.settings import REPLACED_SETTINGS, misspelled_variables
+
+    for container in containers():
+        names = {n: "" for n in container_environment(container) if n.startswith("AINSDALE_")}
+        assert misspelled_variables(names) == []
+        assert sorted(set(names) & set(REPLACED_SETTINGS)) == []
+
+
 def test_database_credentials_come_from_secrets_manager_readable_by_the_task_only() -> None:
     secret_ids = {}
     for container in containers():
@@ -334,7 +344,8 @@ def test_pipeline_runs_extract_transform_load_on_the_cluster() -> None:
         assert override["Name"] == TEMPLATE_DUMMIES["container_name"]
         commands.append(override["Command"])
         assert isinstance(state["TimeoutSeconds"], int) and state["TimeoutSeconds"] > 0
-    assert commands == [["extract"], ["transform"], ["load"]]
+    # The load publishes the dashboard it changed (a report that cannot be is a warning).
+    assert commands == [["extract"], ["transform"], ["load", "--publish-report"]]
     assert steps[-1][1].get("End") is True
     # The override's Name must be the container the task definition declares.
     assert "container_name = local.container_name" in state_machine()["definition"]
@@ -485,7 +496,7 @@ def test_run_all_schedule_targets_the_cluster_and_is_disabled_by_default() -> No
     assert reference(ecs["task_definition_arn"])[0] == "aws_ecs_task_definition"
     assert root().resolve(schedule["state"]) == "DISABLED"
     # With no override the task runs the task definition's command.
-    assert all(c["command"] == ["run-all"] for c in containers())
+    assert all(c["command"] == ["run-all", "--publish-report"] for c in containers())
 
 
 def test_lake_maintain_runs_weekly_as_the_task_with_its_command_waiting_for_the_lock() -> None:

@@ -236,7 +236,6 @@ def test_a_dashboard_not_published_pages_once_shows_in_the_metrics_and_is_publis
     publish says 0 and "published again"."""
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_REPORT_PUBLISH", "true")
     monkeypatch.setenv("AINSDALE_METRICS_NAMESPACE", "ainsdale-etl-test")
     processed = Path(etl_env["AINSDALE_PROCESSED_URI"])
     processed.mkdir(parents=True, exist_ok=True)
@@ -246,7 +245,7 @@ def test_a_dashboard_not_published_pages_once_shows_in_the_metrics_and_is_publis
         query(etl_env["AINSDALE_SOURCE_URL"],
               "UPDATE design SET design_name = design_name || '.', last_updated = "
               "localtimestamp(3) WHERE design_id = (SELECT min(design_id) FROM design)")  # fmt: skip
-        result = cli("run-all")  # exit 0: the load stands
+        result = cli("run-all", "--publish-report")  # exit 0: the load stands
         return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
     first = load_something()

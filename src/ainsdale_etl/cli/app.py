@@ -29,7 +29,7 @@ from ainsdale_etl.cli.options import (
     chosen_batches,
     parse_tables,
 )
-from ainsdale_etl.cli.report import publish_after_load, report
+from ainsdale_etl.cli.report import PublishReport, publish_after_load, refresh_dashboard, report
 from ainsdale_etl.cli.results import print_batches, print_counts, print_verification, say
 from ainsdale_etl.cli.runs import (
     print_batch_rows,
@@ -179,6 +179,7 @@ def load(
     ] = False,
     wait: Wait = None,
     rebind: Rebind = False,
+    publish_report: PublishReport = False,
 ) -> None:
     """Load pending (or the chosen) Parquet batches into the warehouse."""
     from ainsdale_etl.pipeline.pending import due
@@ -194,7 +195,7 @@ def load(
         results = load_pending(ctx, chosen, explicit=batch_id is not None)
     report_freshness(ctx)
     say(f"loaded {rows(len(results), 'batch', 'batches')} into the warehouse")
-    publish_after_load(ctx, len(results))
+    publish_after_load(ctx, len(results), publish_report)
 
 
 @app.command("run-all")
@@ -206,8 +207,10 @@ def run_all(
     force: Force = False,
     wait: Wait = None,
     rebind: Rebind = False,
+    publish_report: PublishReport = False,
 ) -> None:
-    """Extract, then transform and load every pending batch (with --batch-id: redo that batch)."""
+    """Extract, then transform and load every pending batch (with --batch-id: redo that batch);
+    on the embedded default, then refresh the dashboard in AINSDALE_HOME/report."""
     ctx = make_context()
     started = datetime.now(UTC)
     with exclusive(ctx, wait, force=force, rebind=rebind):
@@ -215,7 +218,8 @@ def run_all(
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
-    publish_after_load(ctx, len(summary.loaded))
+    publish_after_load(ctx, len(summary.loaded), publish_report)
+    refresh_dashboard(ctx, len(summary.loaded))
 
 
 @app.command()

@@ -84,7 +84,7 @@ def demo(
     wait: Wait = None,
 ) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
-    from ainsdale_etl.cli.report import publish_after_load
+    from ainsdale_etl.cli.report import dashboard_folder
     from ainsdale_etl.cli.runs import print_holdings, rows, run_everything, story_of
     from ainsdale_etl.load.ledger import table_counts
     from ainsdale_etl.ops.report.write import write_report
@@ -106,8 +106,7 @@ def demo(
     for line in story_of(summary):
         say(line)
     print_holdings(table_counts(ctx.warehouse), summary.loaded_rows)
-    report = write_report(ctx.warehouse, Path(ctx.settings.home) / "report")
-    publish_after_load(ctx, len(summary.loaded))
+    report = write_report(ctx.warehouse, dashboard_folder(ctx))
     say(f"ingest bucket     {ctx.ingest.uri}")
     say(f"processed bucket  {ctx.processed.uri}")
     if ctx.settings.warehouse_is_embedded:

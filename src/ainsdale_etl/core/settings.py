@@ -180,11 +180,6 @@ class Settings(AlertSettings):
         "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
     )
 
-    report_publish: bool = Field(
-        False,
-        description="After a load that loaded a batch, publish the report to the processed "
-        "bucket (reports/<batch_id>/ and reports/latest/), as 'report --publish' does.",
-    )
     source_drift: Literal["warn", "fail"] = Field(
         "warn",
         description="A column totesys has and the registry does not: warn (reported, not "
@@ -284,6 +279,7 @@ REPLACED_SETTINGS: dict[str, str] = {
     "after 4 hours (runtime/incidents.py)",
     "AINSDALE_ALERT_AFTER_REPEATS": "a constant: a stop (130) or a fault of the moment (75) "
     "pages on its 3rd time before a success (runtime/incidents.py)",
+    "AINSDALE_REPORT_PUBLISH": "the --publish-report option of run-all and load",
 }
 
 # Read by name elsewhere, not through Settings: not misspellings of a setting.

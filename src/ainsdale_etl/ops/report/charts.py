@@ -30,7 +30,10 @@ FONTS = (
     '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "DejaVu Sans", sans-serif, '
     '"Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji"'
 )
-WIDE, NARROW = 840, 360  # plot widths (CSS pixels): one chart across the page, or two side by side
+# Plot widths (CSS pixels): one chart across the page, or two side by side, with their axis
+# labels (up to 32 graphemes: labels.py) within the page's 1,116 px at a 1280 px window.
+WIDE, NARROW = 840, 280
+PAIR_SPACING = 40
 CURRENCY, BRUSH, PICK = "currency", "brush", "country_pick"
 CHART_NAMES = (
     "sales_by_month", "top_designs", "top_counterparties", "sales_by_country", "sales_by_city",
@@ -124,7 +127,7 @@ def monthly(p: Params, months: tuple[int, int]) -> alt.Chart:
         title=None,
         scale=alt.Scale(domain=["Whole month", "Partial month"],
                         range=[SALES_COLOUR, PARTIAL_COLOUR]),
-        legend=alt.Legend(orient="top-left"),
+        legend=alt.Legend(orient="top"),  # above the plot: inside it, it covered the first bars
     )  # fmt: skip
     domain = [alt.DateTime(**_utc(ms)) for ms in months]  # every currency on one time axis
     chart = (
@@ -234,7 +237,7 @@ def cash(p: Params) -> alt.Chart:
     and money out, never added together."""
     import altair as alt
 
-    colour = alt.Color("status:N", title=None, scale=alt.Scale(
+    colour = alt.Color("status:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
         domain=["Paid", "Outstanding"], range=[PAID_COLOUR, OUTSTANDING_COLOUR]))  # fmt: skip
     return (
         _base("cash", p)
@@ -307,7 +310,11 @@ def dashboard(datasets: dict[str, Any], leave_out: frozenset[str] = frozenset())
     rows = [[c[n] for n in row if n in c] for row in layout]
     page = (
         alt.vconcat(
-            *(row[0] if len(row) == 1 else alt.hconcat(*row, spacing=60) for row in rows if row),
+            *(
+                row[0] if len(row) == 1 else alt.hconcat(*row, spacing=PAIR_SPACING)
+                for row in rows
+                if row
+            ),
             spacing=36,
         )
         .add_params(p.currency)

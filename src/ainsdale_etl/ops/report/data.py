@@ -38,7 +38,7 @@ class CurrencyHeadline:
 @dataclass(frozen=True)
 class ReportResult:
     index: Path
-    charts: list[Path]  # the PNG exports, one per chart and currency
+    charts: list[Path]  # the PNG exports, one per chart and currency (only when asked)
     headline: list[CurrencyHeadline]
     as_of: tuple[str, datetime] | None  # (batch id, loaded at) of the latest loaded batch
     warnings: tuple[str, ...] = ()  # charts left out because they could not be drawn
@@ -81,6 +81,9 @@ def read_report_data(warehouse: Database, period: Period) -> ReportData:
     """Run every report query in one read-only snapshot, so the figures agree with each other."""
     with warehouse.connect() as conn, conn.cursor() as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # Every wait has a deadline: a warehouse that stops answering (a lock, a disk gone
+        # slow) fails the report, and the refresh after a run only warns of it.
+        cur.execute("SET LOCAL statement_timeout = '120s'")
         if not warehouse_ready(cur):
             return ReportData(period, None)
         frames = {name: run_query(cur, name, period) for name in QUERIES}

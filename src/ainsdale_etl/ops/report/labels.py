@@ -5,6 +5,7 @@ pair, and vl-convert then fails on the half ("unexpected end of hex escape")."""
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
 MAX_LABEL = 32  # graphemes of a label drawn on an axis; tooltips and tables show it whole
 ELLIPSIS = "…"
@@ -44,6 +45,7 @@ def graphemes(text: str) -> list[str]:
     return clusters
 
 
+@cache  # a name recurs in every month and currency it sold in: segmented once
 def short_label(text: str, limit: int = MAX_LABEL) -> str:
     """``text`` in at most ``limit`` graphemes: its start and its end (where a design's id is,
     "(#42)") around an ellipsis, so two long labels stay apart."""

@@ -1,16 +1,20 @@
 """The page: one self-contained HTML file, the dashboard with its JavaScript inlined.
 
-Nothing on it is fetched: Vega, Vega-Lite and vega-embed are inlined, the data is in the page,
-so it opens offline, from a folder or from an S3 object alike. Without JavaScript it still shows
-the headline of its default currency, the exact tables and the PNGs of the charts.
+Nothing on it is fetched or linked: Vega, Vega-Lite and vega-embed are inlined, the data is in
+the page and the charts are drawn from it, so the file alone opens offline, copied anywhere, from
+a folder or from an S3 object alike. Without JavaScript it still shows the headline of its
+default currency and the exact tables.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from functools import cache
 from html import escape
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ainsdale_etl.ops.report.charts import FONTS
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportData
-    from ainsdale_etl.ops.report.since import Since
+    from ainsdale_etl.ops.report.since import Mover, Since
 
 TITLE = "Ainsdale sales dashboard"
 _CSS = """
@@ -55,20 +59,44 @@ thead th { border-bottom: 2px solid var(--ink); }
 tbody th[scope="row"] { font-weight: normal; }
 .num { text-align: right; }
 .up { color: #1a7f37; } .down { color: #cf222e; }
-#dashboard { margin-top: 8px; overflow-x: auto; }
+/* A block (vega-embed makes it inline-block, as wide as its charts): in a narrow window the
+   charts scroll within it, never the page. */
+#dashboard { display: block; max-width: 100%; margin-top: 8px; overflow-x: auto; }
 .empty { padding: 24px; border: 2px dashed var(--line); border-radius: 6px; font-size: 1.1rem; }
 [hidden] { display: none !important; }
 """.replace("FONTS", FONTS)
 
 
+def _bundle_cache(version: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ainsdale-etl" / f"vega-bundle-{version}.js"
+
+
 @cache
 def vega_bundle() -> str:
-    """Vega, Vega-Lite and vega-embed as one script (from vl-convert: no network, no CDN)."""
+    """Vega, Vega-Lite and vega-embed as one script (from vl-convert: no network, no CDN).
+
+    vl-convert bundles it anew on each call (1.1 s, a third of the report's time): the same
+    text for the same version, so it is kept in the user's cache and bundled once per version.
+    """
     import vl_convert
 
+    cached = _bundle_cache(str(getattr(vl_convert, "__version__", "unknown")))
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
     # Inside <script>, only "</script" could end it early; "<\\/" means the same in JavaScript.
     bundle = str(vl_convert.javascript_bundle())  # type: ignore[call-arg]  # its stub omits the default
-    return bundle.replace("</script", "<\\/script")
+    bundle = bundle.replace("</script", "<\\/script")
+    try:  # atomically: two reports at once never read half a bundle
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        part.write_text(bundle, encoding="utf-8")
+        part.replace(cached)
+    except OSError:
+        pass  # a read-only home: bundled again next time, no worse than before
+    return bundle
 
 
 def _json_script(element_id: str, value: Any) -> str:
@@ -106,26 +134,37 @@ def _change(value: Any, currency: str | None = None) -> str:
     return f'<span class="{css}">{escape(sign + text)}</span>'
 
 
+def _loaded(iso: str | None) -> str:
+    return f", loaded {escape(loaded_text(datetime.fromisoformat(iso)))}" if iso else ""
+
+
+def _mover(m: Mover, currency: str) -> str:
+    was = f' <span class="note">(was {escape(m.was)})</span>' if m.was else ""
+    return (
+        f'<tr><th scope="row">{escape(m.label)}{was}</th>'
+        f'<td class="num">{_change(m.change, currency)}</td></tr>'
+    )
+
+
 def _since(since: Since, shown: str) -> str:
     if since.previous_batch is None:
         return (
             '<p class="note">This is the first report built here: the next one will say what '
             "changed since this one.</p>"
         )
-    when = f", loaded {escape(str(since.previous_loaded_at))}" if since.previous_loaded_at else ""
     batch = f"<code>{escape(since.previous_batch)}</code>"
-    head = f"<p>Since the previous report (batch {batch}{when}):</p>"
+    when = _loaded(since.previous_loaded_at)
+    if not since.new_batch:
+        # Nothing to compare: the same batch's figures, said as such (not "+0 orders").
+        return f'<p id="since-batch">No new batch since {batch}{when}.</p>'
+    head = f'<p id="since-batch">Since the previous report (batch {batch}{when}):</p>'
     if not since.same_period:
         head += '<p class="note">The previous report covered another period.</p>'
     blocks = []
     for c in since.changes:
         cur = c.currency_code
         movers = (
-            "".join(
-                f'<tr><th scope="row">{escape(m.label)}</th>'
-                f'<td class="num">{_change(m.change, cur)}</td></tr>'
-                for m in c.movers
-            )
+            "".join(_mover(m, cur) for m in c.movers)
             or '<tr><td colspan="2">No design moved.</td></tr>'
         )
         blocks.append(
@@ -175,20 +214,7 @@ def _tables(data: ReportData, shown: str) -> str:
     )
 
 
-def _pngs(names: list[str], currencies: list[str], shown: str) -> str:
-    links = "".join(
-        f'<li data-currency="{escape(cur)}"{"" if cur == shown else " hidden"}>'
-        + ", ".join(f'<a href="{escape(n)}.{escape(cur)}.png">{escape(n)}</a>' for n in names)
-        + "</li>"
-        for cur in currencies
-    )
-    images = "".join(
-        f'<img src="{escape(n)}.{escape(shown)}.png" alt="{escape(n)}">' for n in names
-    )
-    return f"<ul>{links}</ul><noscript>{images}</noscript>"
-
-
-def _body(data: ReportData, page: dict[str, Any], since: Since, charts: list[str]) -> str:
+def _body(data: ReportData, page: dict[str, Any], since: Since) -> str:
     shown = page["data"]["default_currency"]
     currencies = page["data"]["currencies"]
     options = "".join(
@@ -206,23 +232,20 @@ def _body(data: ReportData, page: dict[str, Any], since: Since, charts: list[str
 <h2>Explore</h2>
 <p class="note">Drag across months on the first chart to filter the others (double-click to
 clear); click a country to see its cities. Hover a bar for its exact amount. Each order counts
-once, at its latest version.</p>
+once, at its latest version. The <b>…</b> menu saves the charts as PNG or SVG.</p>
+<noscript><p class="empty">The charts are drawn by the page's script: allow JavaScript to see
+them. The exact figures below need none.</p></noscript>
 <div id="dashboard" role="figure" aria-label="Interactive charts"></div>
 {_json_script("report-spec", page["spec"])}
 {_json_script("report-data", page["data"])}
 <h2>Exact figures</h2>
-<div class="tables">{_tables(data, shown)}</div>
-<h2>Charts as images</h2>
-<p class="note">PNG exports of each chart, for e-mail (the whole period):</p>
-{_pngs(charts, currencies, shown)}"""
+<div class="tables">{_tables(data, shown)}</div>"""
 
 
-def render_html(
-    data: ReportData, page: dict[str, Any] | None, since: Since | None, charts: list[str]
-) -> str:
+def render_html(data: ReportData, page: dict[str, Any] | None, since: Since | None) -> str:
     """The page: ``page`` holds the dashboard's spec, data and months text (None: no sales)."""
     if data.has_sales and page is not None and since is not None:
-        body = _body(data, page, since, charts)
+        body = _body(data, page, since)
         scripts = f"<script>{vega_bundle()}</script>\n<script>{_script()}</script>"
     elif data.as_of is None:
         body = (

@@ -1,10 +1,13 @@
 """What changed since the previous report: the figures it was built from, kept beside it.
 
 Each report writes ``report.json``: the batch it is as of, its period, and per currency its
-orders, value and each design's value. The next report reads it back and shows the difference:
-orders and value gained since that batch, and the designs whose sales moved most. Comparing
-the totals (not re-reading facts by load time) stays right when an order is revised: a revision
-moves the totals exactly as much as it moved the business.
+orders, value and each design's value, keyed by the design's id (its label beside it), so a
+design renamed between two reports is one design whose name changed, not one design losing
+its sales and another gaining them. The next report reads it back and shows the difference:
+orders and value gained since that batch, and the designs whose sales moved most; or, built
+again on the same batch, that there is no new batch since. Comparing the totals (not
+re-reading facts by load time) stays right when an order is revised: a revision moves the
+totals exactly as much as it moved the business.
 """
 
 from __future__ import annotations
@@ -18,15 +21,25 @@ if TYPE_CHECKING:
     from ainsdale_etl.ops.report.data import ReportData
 
 MOVERS = 5
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1 keyed designs by label: a rename read as a loss and a gain
 
 
-def report_state(data: ReportData, datasets: dict[str, Any]) -> dict[str, Any]:
+def report_state(data: ReportData) -> dict[str, Any]:
     """What this report was built from, for the next one to compare with (JSON-ready)."""
-    designs: dict[str, dict[str, Decimal]] = {}
-    for row in datasets["designs"]:
-        by_label = designs.setdefault(row["currency_code"], {})
-        by_label[row["label"]] = by_label.get(row["label"], Decimal(0)) + Decimal(row["value"])
+    import polars as pl
+
+    per_design = (
+        data.frames["designs_by_month"]
+        .group_by("currency_code", "design_id")
+        .agg(pl.col("label").first(), pl.col("value").sum())
+        .sort("currency_code", "design_id")
+    )
+    designs: dict[str, dict[str, dict[str, str]]] = {}
+    for row in per_design.iter_rows(named=True):
+        designs.setdefault(row["currency_code"], {})[str(row["design_id"])] = {
+            "label": row["label"],
+            "value": f"{row['value']:.2f}",
+        }
     return {
         "version": STATE_VERSION,
         "batch_id": data.as_of[0] if data.as_of else None,
@@ -36,7 +49,7 @@ def report_state(data: ReportData, datasets: dict[str, Any]) -> dict[str, Any]:
             h.currency_code: {"orders": h.orders, "value": f"{h.total_value:.2f}"}
             for h in data.headline
         },
-        "designs": {cur: {k: f"{v:.2f}" for k, v in by.items()} for cur, by in designs.items()},
+        "designs": designs,
     }
 
 
@@ -53,8 +66,9 @@ def parse_state(raw: bytes | None) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Mover:
-    label: str
+    label: str  # as the design is named now (or was last, if it has no sales now)
     change: Decimal
+    was: str | None = None  # its label in the previous report, when it was renamed since
 
 
 @dataclass(frozen=True)
@@ -68,43 +82,50 @@ class CurrencyChange:
 @dataclass(frozen=True)
 class Since:
     """The difference between this report and the previous one (``previous_batch`` is None
-    when there was none to compare with)."""
+    when there was none to compare with; ``new_batch`` False when the previous one was as of
+    the same batch, and there is nothing to compare)."""
 
     previous_batch: str | None
     previous_loaded_at: str | None
     same_period: bool
     changes: list[CurrencyChange]
+    new_batch: bool = True
+
+
+def _movers(now: dict[str, Any], before: dict[str, Any]) -> list[Mover]:
+    """The designs (by id) whose sales value changed most, rises and falls alike."""
+    moved = []
+    for design_id in set(now) | set(before):
+        new, old = now.get(design_id), before.get(design_id)
+        change = Decimal(new["value"] if new else "0") - Decimal(old["value"] if old else "0")
+        if not change:
+            continue
+        label = (new or old or {})["label"]
+        was = old["label"] if new and old and old["label"] != new["label"] else None
+        moved.append(Mover(label, change, was))
+    return sorted(moved, key=lambda m: (-abs(m.change), m.label))[:MOVERS]
 
 
 def since_previous(now: dict[str, Any], before: dict[str, Any] | None) -> Since:
-    """Per currency: orders and value gained since ``before``, and the designs that moved most
-    (largest change first, rises and falls alike)."""
+    """Per currency: orders and value gained since ``before``, and the designs that moved most."""
     if before is None:
         return Since(None, None, True, [])
+    same_period = before.get("period") == now["period"]
+    if before.get("batch_id") == now["batch_id"]:
+        return Since(before["batch_id"], before.get("loaded_at"), same_period, [], False)
     changes = []
     for currency in sorted(set(now["currencies"]) | set(before.get("currencies", {}))):
         new = now["currencies"].get(currency, {"orders": 0, "value": "0"})
         old = before.get("currencies", {}).get(currency, {"orders": 0, "value": "0"})
-        new_designs = now["designs"].get(currency, {})
-        old_designs = before.get("designs", {}).get(currency, {})
-        moved = [
-            Mover(
-                label, Decimal(new_designs.get(label, "0")) - Decimal(old_designs.get(label, "0"))
-            )
-            for label in set(new_designs) | set(old_designs)
-        ]
-        movers = sorted((m for m in moved if m.change), key=lambda m: (-abs(m.change), m.label))
+        movers = _movers(
+            now["designs"].get(currency, {}), before.get("designs", {}).get(currency, {})
+        )
         changes.append(
             CurrencyChange(
                 currency,
                 int(new["orders"]) - int(old["orders"]),
                 Decimal(new["value"]) - Decimal(old["value"]),
-                movers[:MOVERS],
+                movers,
             )
         )
-    return Since(
-        before.get("batch_id"),
-        before.get("loaded_at"),
-        before.get("period") == now["period"],
-        changes,
-    )
+    return Since(before.get("batch_id"), before.get("loaded_at"), same_period, changes)

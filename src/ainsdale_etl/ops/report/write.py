@@ -1,9 +1,9 @@
-"""The report: the warehouse's story as one interactive page, PNGs of its charts, and its state.
+"""The report: the warehouse's story as one interactive page, its state, and PNGs of its charts.
 
 Reading (:mod:`.data`) is the only I/O on the database; the datasets (:mod:`.datasets`), the
 charts (:mod:`.charts`), the comparison with the previous report (:mod:`.since`) and the page
 (:mod:`.page`) are pure functions of what was read; this module ties them together and writes
-the files: ``index.html``, ``<chart>.<currency>.png`` and ``report.json``.
+the files: ``index.html`` and ``report.json``, and when asked ``<chart>.<currency>.png``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,43 @@ def previous_state(out: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """A reader (a browser, a publish, a report being compared) never meets half a file."""
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+
+
+def _draw_pngs(out: Path, datasets: dict[str, Any]) -> tuple[list[Path], frozenset[str], list[str]]:
+    """A PNG per chart and currency (for e-mail, and for the bucket a report is published to);
+    returns them, the charts the renderer could not draw, and a warning for each of those."""
+    import vl_convert
+
+    from ainsdale_etl.ops.report.charts import still
+
+    pngs: list[Path] = []
+    broken: set[str] = set()
+    warnings: list[str] = []
+    for currency in datasets["currencies"]:
+        for name, spec in still(datasets, currency).items():
+            if name in broken:
+                continue
+            try:
+                png = vl_convert.vegalite_to_png(spec, scale=PNG_SCALE)
+            except ValueError as exc:
+                # One chart the renderer cannot draw (text it chokes on) is left out of the
+                # page and the PNGs, and said; the rest of the report is still worth it.
+                broken.add(name)
+                reason = str(exc).splitlines()[1:2] or [str(exc)]
+                warnings.append(f"chart {name} left out: it cannot be drawn ({reason[0]})")
+                continue
+            path = out / f"{name}.{currency}.png"
+            path.write_bytes(png)
+            pngs.append(path)
+    pngs = [p for p in pngs if p.name.split(".", 1)[0] not in broken]
+    return pngs, frozenset(broken), warnings
+
+
 def write_report(
     warehouse: Database,
     out: Path,
@@ -47,8 +84,10 @@ def write_report(
     date_from: date | None = None,
     date_to: date | None = None,
     previous: bytes | None = None,
+    pngs: bool = False,
 ) -> ReportResult:
-    """Write ``out/index.html``, a PNG per chart and currency, and ``out/report.json``.
+    """Write ``out/index.html`` and ``out/report.json``, and with ``pngs`` a PNG per chart and
+    currency (drawing them is most of the time a report takes: only when asked).
 
     ``previous`` is the state of the report to compare with (default: the one in ``out``).
     """
@@ -56,12 +95,12 @@ def write_report(
         raise ConfigError(f"the report period is empty: --from {date_from} is after --to {date_to}")
     try:
         import altair  # noqa: F401
-        import vl_convert
+        import vl_convert  # noqa: F401
     except ImportError:
         raise ConfigError(
             "the report needs altair and vl-convert: install 'ainsdale-etl[report]'"
         ) from None
-    from ainsdale_etl.ops.report.charts import dashboard, still
+    from ainsdale_etl.ops.report.charts import CHART_NAMES, dashboard
     from ainsdale_etl.ops.report.datasets import dashboard_data
     from ainsdale_etl.ops.report.page import render_html
     from ainsdale_etl.ops.report.since import parse_state, report_state, since_previous
@@ -69,46 +108,33 @@ def write_report(
     before = parse_state(previous if previous is not None else previous_state(out))
     data = read_report_data(warehouse, Period(date_from, date_to))
     out.mkdir(parents=True, exist_ok=True)
-    pngs: list[Path] = []
+    drawn: list[Path] = []
     page = since = state = None
-    names: list[str] = []
     warnings: list[str] = []
     if data.has_sales:
         datasets = dashboard_data(data)
-        broken: set[str] = set()
-        for currency in datasets["currencies"]:
-            for name, spec in still(datasets, currency).items():
-                if name in broken:
-                    continue
-                try:
-                    png = vl_convert.vegalite_to_png(spec, scale=PNG_SCALE)
-                except ValueError as exc:
-                    # One chart the renderer cannot draw (text it chokes on) is left out of
-                    # the page and the PNGs, and said; the rest of the page is still worth it.
-                    broken.add(name)
-                    reason = str(exc).splitlines()[1:2] or [str(exc)]
-                    warnings.append(f"chart {name} left out: it cannot be drawn ({reason[0]})")
-                    continue
-                path = out / f"{name}.{currency}.png"
-                path.write_bytes(png)
-                pngs.append(path)
-                if name not in names:
-                    names.append(name)
-        pngs = [p for p in pngs if p.name.split(".", 1)[0] not in broken]
-        names = [n for n in names if n not in broken]
+        broken: frozenset[str] = frozenset()
+        if pngs:
+            drawn, broken, warnings = _draw_pngs(out, datasets)
         page = {
-            "spec": dashboard(datasets, frozenset(broken)),
+            "spec": dashboard(datasets, broken),
             "data": {k: datasets[k] for k in ("monthly", "currencies", "default_currency")},
             "months": _months_text(datasets["monthly"], datasets["default_currency"]),
         }
-        state = report_state(data, datasets)
+        state = report_state(data)
         since = since_previous(state, before)
-    from ainsdale_etl.ops.report.charts import CHART_NAMES
-
-    for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(pngs):
-        stale.unlink()  # of a currency no longer in the report
+    for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(drawn):
+        stale.unlink()  # of an earlier report: not of this one's figures
     index = out / INDEX
-    index.write_text(render_html(data, page, since, names), encoding="utf-8")
+    _write_atomically(index, render_html(data, page, since))
     if state is not None:
-        (out / STATE).write_text(json.dumps(state, indent=1), encoding="utf-8")
-    return ReportResult(index, pngs, data.headline, data.as_of, tuple(warnings))
+        _write_atomically(out / STATE, json.dumps(state, indent=1))
+    return ReportResult(index, drawn, data.headline, data.as_of, tuple(warnings))
+
+
+def report_batch(out: Path) -> str | None:
+    """The batch the report in ``out`` is as of (None: there is none, or it had no sales)."""
+    from ainsdale_etl.ops.report.since import parse_state
+
+    state = parse_state(previous_state(out))
+    return state.get("batch_id") if state else None
