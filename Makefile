@@ -24,7 +24,7 @@ SCALE ?= 1
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv and install exactly uv.lock: the package with its dev, local and report extras
+install: $(STAMP) ## Create .venv and install exactly uv.lock: the package with its dev, local, report and lake extras
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; install it and rerun make" >&2; exit 2; }
