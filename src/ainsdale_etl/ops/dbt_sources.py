@@ -12,6 +12,7 @@ a source with ``loaded_at`` as its ``loaded_at_field``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ KEY_TESTS = ["unique", "not_null"]
 def _column(name: str, description: str, tests: list[Any] | None = None) -> dict[str, Any]:
     column: dict[str, Any] = {"name": name, "description": description}
     if tests:
-        column["data_tests"] = tests
+        column["data_tests"] = list(tests)
     return column
 
 
@@ -63,39 +64,28 @@ def _table(
     return table
 
 
-def _star_columns(table: StarTable, keys: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    surrogate = [StarColumn(table.surrogate_key, "integer")] if table.surrogate_key else []
-    return [
-        _column(c.name, column_description(c.name), keys.get(c.name))
-        for c in (*surrogate, *table.columns)
-    ]
+def _columns(columns: Iterable[StarColumn], tests: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    return [_column(c.name, column_description(c.name), tests.get(c.name)) for c in columns]
 
 
 def _dimension(dim: StarTable) -> dict[str, Any]:
-    return _table(dim.name, TABLES[dim.name], _star_columns(dim, {dim.key[0]: KEY_TESTS}))
+    return _table(dim.name, TABLES[dim.name], _columns(dim.columns, {dim.key[0]: KEY_TESTS}))
 
 
 def _fact(fact: StarTable) -> dict[str, Any]:
-    keys: dict[str, list[Any]] = {fact.surrogate_key or "": KEY_TESTS}
-    keys.update({c.name: [_relationship(c)] for c in fact.foreign_keys})
-    return _table(
-        fact.name, TABLES[fact.name], _star_columns(fact, keys), [_unique(_joined(*fact.key))]
-    )
+    surrogate = fact.surrogate_key or ""
+    tests: dict[str, list[Any]] = {
+        surrogate: KEY_TESTS,
+        **{c.name: [_relationship(c)] for c in fact.foreign_keys},
+    }
+    columns = _columns((StarColumn(surrogate, "integer"), *fact.columns), tests)
+    return _table(fact.name, TABLES[fact.name], columns, [_unique(_joined(*fact.key))])
 
 
 def _history(dim: StarTable) -> dict[str, Any]:
     history = DERIVED_TABLES[f"{dim.name}_history"]
     version_key, key = history.columns[0].name, dim.key[0]
-    columns = [
-        _column(c.name, column_description(c.name), tests)
-        for c, tests in (
-            *(
-                (c, {version_key: KEY_TESTS, key: ["not_null"]}.get(c.name))
-                for c in history.columns
-            ),
-            (CHANGED_AT, None),
-        )
-    ]
+    columns = _columns((*history.columns, CHANGED_AT), {version_key: KEY_TESTS, key: ["not_null"]})
     description = (
         f"Every version of {dim.name}'s rows (type 2), each valid from valid_from until "
         f"valid_to, in the batch order; at most one current row per {key}."
@@ -108,26 +98,22 @@ def _history(dim: StarTable) -> dict[str, Any]:
 
 def _current(fact: StarTable) -> dict[str, Any]:
     current = DERIVED_TABLES[f"{fact.name}_current"]
-    keys = {fact.surrogate_key or "": KEY_TESTS, fact.key[0]: KEY_TESTS}
+    entity = fact.key[0].removesuffix("_id").replace("_", " ")
     description = (
-        f"The current version of each {fact.key[0].removesuffix('_id').replace('_', ' ')} "
-        f"(deleted ones left out), with the batch that recorded it: what totals are taken "
-        f"from. {fact.name} holds every version."
+        f"The current version of each {entity} (deleted ones left out), with the batch that "
+        f"recorded it: what totals are taken from. {fact.name} holds every version."
     )
-    columns = [
-        _column(c.name, column_description(c.name), keys.get(c.name)) for c in current.columns
-    ]
+    columns = _columns(
+        current.columns, {fact.surrogate_key or "": KEY_TESTS, fact.key[0]: KEY_TESTS}
+    )
     return _table(current.name, description, columns)
 
 
 def _as_recorded(fact: StarTable) -> dict[str, Any]:
-    current = DERIVED_TABLES[f"{fact.name}_current"]
-    columns = [
-        _column(
-            c.name, column_description(c.name), KEY_TESTS if c.name == fact.surrogate_key else None
-        )
-        for c in current.columns
-    ]
+    """``<fact>_as_recorded``: the current view's columns, then each joined dimension's."""
+    columns = _columns(
+        DERIVED_TABLES[f"{fact.name}_current"].columns, {fact.surrogate_key or "": KEY_TESTS}
+    )
     for join in recorded_joins(fact):
         valid = f"of the {join.dim.name}_history version valid when this version was recorded"
         columns.append(_column(join.version_label, f"Surrogate key {valid}."))
