@@ -14,14 +14,17 @@ UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}'
 UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
 NAIVE_VENV := .venv-naive
 NAIVE_STAMP := $(NAIVE_VENV)/.installed
+DBT_VENV := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed
+DBT_REQUIREMENTS := tests/dbt-requirements.txt
 SCALE ?= 1
 
-.PHONY: help install demo test stress coverage lint format typecheck docs bench scaling lock lock-check clean
+.PHONY: help install demo test stress coverage lint format typecheck docs bench scaling lock lock-check clean dbt-venv dbt-lock
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv and install exactly uv.lock: the package with its dev, local and report extras
+install: $(STAMP) ## Create .venv and install exactly uv.lock: the package with its dev, local, report and lake extras
 
 $(UV):
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found; install it and rerun make" >&2; exit 2; }
@@ -51,6 +54,19 @@ $(NAIVE_STAMP): bench/naive-requirements.txt
 	$(NAIVE_VENV)/bin/python -m pip install --quiet -r bench/naive-requirements.txt
 	@touch $(NAIVE_STAMP)
 
+# dbt runs from a venv of its own too (tests/dbt-requirements.in says why), made from its
+# compiled requirements, every version hashed; tests/test_ops_dbt_sources.py runs it.
+$(DBT_STAMP): $(DBT_REQUIREMENTS) | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(DBT_VENV)
+	$(UV) pip install --quiet --python $(DBT_VENV)/bin/python --require-hashes -r $(DBT_REQUIREMENTS)
+	@touch $(DBT_STAMP)
+
+dbt-venv: $(DBT_STAMP) ## The venv dbt runs from in the tests (.venv-dbt; make test makes it)
+
+dbt-lock: | $(UV) ## Re-compile tests/dbt-requirements.txt from tests/dbt-requirements.in
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		tests/dbt-requirements.in -o $(DBT_REQUIREMENTS)
+
 bench: $(BENCH_STAMP) $(NAIVE_STAMP) ## Benchmark against PostgreSQL COPY and a naive pandas pipeline (SCALE=1; see README)
 	$(PY) -m bench.run --scale $(SCALE) --naive-python $(NAIVE_VENV)/bin/python
 
@@ -63,13 +79,13 @@ demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
 # Every test makes its own databases and folders, so they run on every core (TEST_WORKERS=0: in
 # one process, for a debugger).
 TEST_WORKERS ?= auto
-test: install ## Run the whole test suite
+test: install $(DBT_STAMP) ## Run the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 stress: install ## Long loops kept out of make test (200 fast-failing runs: no abort at exit)
 	AINSDALE_TEST_STRESS=1 $(BIN)/pytest -m stress -p no:cacheprovider
 
-coverage: install ## Tests with a coverage report and floor
+coverage: install $(DBT_STAMP) ## Tests with a coverage report and floor
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-fail-under=80
 
 lint: install ## ruff (format check + lint), mypy, and the docs built with warnings as errors
@@ -93,6 +109,6 @@ format: install ## Format and autofix
 	$(BIN)/ruff check --fix src tests bench tools
 
 clean: ## Remove the venv, caches and the embedded default's state
-	rm -rf $(VENV) $(NAIVE_VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build site
+	rm -rf $(VENV) $(NAIVE_VENV) $(DBT_VENV) .ainsdale .pytest_cache .mypy_cache .ruff_cache dist build site
 
 -include make/deploy.mk

@@ -76,9 +76,12 @@ data "aws_iam_policy_document" "lake_analyst" {
   statement {
     sid = "QueryInTheLakeWorkgroup"
     actions = [
+      "athena:BatchGetNamedQuery",
+      "athena:GetNamedQuery",
       "athena:GetQueryExecution",
       "athena:GetQueryResults",
       "athena:GetWorkGroup",
+      "athena:ListNamedQueries",
       "athena:ListQueryExecutions",
       "athena:StartQueryExecution",
       "athena:StopQueryExecution",

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ainsdale_etl.cli.dbt import dbt_sources
 from ainsdale_etl.cli.exits import fail, handle_errors
 from ainsdale_etl.cli.group import GlobalOptionsGroup
 from ainsdale_etl.cli.lake import lake
@@ -333,5 +334,6 @@ app.command()(report)
 app.command()(seed)
 app.command()(demo)
 app.command()(migrate)
+app.command("dbt-sources")(dbt_sources)
 app.add_typer(embedded, name="embedded")
 app.add_typer(lake, name="lake")

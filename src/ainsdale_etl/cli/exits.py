@@ -21,7 +21,7 @@ from ainsdale_etl.runtime.failures import describe_failure
 F = TypeVar("F", bound=Callable[..., Any])
 
 # A command read by a person at a terminal: its failures are shown, not paged.
-NEVER_PAGES = {"check"}
+NEVER_PAGES = {"check", "dbt-sources"}
 
 
 def fail(

@@ -8,7 +8,9 @@ declared here once: the bulk load drops and re-adds them by these same names and
 
 from __future__ import annotations
 
-from ainsdale_etl.core.registry import STAR_TABLES, StarTable, quote_ident
+from dataclasses import dataclass
+
+from ainsdale_etl.core.registry import STAR_TABLES, StarColumn, StarTable, quote_ident
 
 META_SCHEMA = "ainsdale_meta"
 LEDGER = f"{META_SCHEMA}.batch"  # the batch ledger (load/ledger.py)
@@ -178,6 +180,38 @@ def current_view_ddl(fact: StarTable) -> str:
     WHERE v.id IS NULL OR (v.record_id = f.{record} AND NOT v.deleted)"""
 
 
+@dataclass(frozen=True)
+class RecordedJoin:
+    """One dimension an ``_as_recorded`` view joins a fact to, by one of its keys: the history
+    table's alias, and each attribute with the label it has in the view."""
+
+    alias: str
+    key: StarColumn  # the fact's column that points at the dimension
+    dim: StarTable
+    version_label: str  # the label of the history's surrogate key
+    attributes: tuple[tuple[str, str], ...]  # (the dimension's column, its label in the view)
+
+
+def recorded_joins(fact: StarTable) -> list[RecordedJoin]:
+    """The dimension versions ``fact``'s ``_as_recorded`` views join (every key but dates'):
+    each attribute labelled with the key's entity unless its name already says it."""
+    joins = []
+    for i, column in enumerate(c for c in fact.foreign_keys if c.references != "dim_date"):
+        dim = STAR_TABLES[column.references or ""]
+        entity = column.name.removesuffix("_id")
+        labels = tuple(
+            (
+                a.name,
+                a.name
+                if a.name.startswith(dim.name.removeprefix("dim_"))
+                else f"{entity}_{a.name}",
+            )
+            for a in dim.columns[1:]
+        )
+        joins.append(RecordedJoin(f"h{i}", column, dim, f"{entity}_version_key", labels))
+    return joins
+
+
 def as_recorded_view(fact: StarTable) -> str:
     """The view of ``fact``'s every version with the dimension versions valid when that version
     was recorded (its batch: the first to record it; a bulk load's from its key range)."""
@@ -186,19 +220,13 @@ def as_recorded_view(fact: StarTable) -> str:
     columns = ["f.*", "r.recorded_batch", f"{BATCH_TIME}(r.recorded_batch) AS recorded_at"]
     recorded = f"({recorded_batch(fact, 'f')} AS recorded_batch) r"
     joins = []
-    for i, column in enumerate(c for c in fact.foreign_keys if c.references != "dim_date"):
-        dim = STAR_TABLES[column.references or ""]
-        entity = column.name.removesuffix("_id")
-        alias = f"h{i}"
-        columns.append(f'{alias}.{version_key(dim)} AS "{entity}_version_key"')
-        for attribute in dim.columns[1:]:
-            label = attribute.name
-            if not label.startswith(dim.name.removeprefix("dim_")):
-                label = f"{entity}_{label}"
-            columns.append(f'{alias}.{quote_ident(attribute.name)} AS "{label}"')
+    for join in recorded_joins(fact):
+        alias, dim = join.alias, join.dim
+        columns.append(f'{alias}.{version_key(dim)} AS "{join.version_label}"')
+        columns += [f'{alias}.{quote_ident(a)} AS "{label}"' for a, label in join.attributes]
         joins.append(
             f"LEFT JOIN {history_table(dim)} {alias} ON {alias}.{quote_ident(dim.key[0])} = "
-            f"f.{quote_ident(column.name)} AND {alias}.valid_from <= "
+            f"f.{quote_ident(join.key.name)} AND {alias}.valid_from <= "
             f"{BATCH_TIME}(r.recorded_batch) AND ({alias}.valid_to IS NULL OR "
             f"{BATCH_TIME}(r.recorded_batch) < {alias}.valid_to)"
         )
