@@ -15,7 +15,7 @@ import pytest
 
 from ainsdale_etl.core.registry import FACTS, LAKE_TABLES
 from ainsdale_etl.lake.athena import athena_views
-from conftest import query
+from helpers.databases import query
 
 ROOT = Path(__file__).resolve().parents[1]
 ATHENA = ROOT / "terraform" / "athena"

@@ -14,7 +14,7 @@ import yaml
 
 from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.ops.dbt_sources import MARKER
-from conftest import query
+from helpers.databases import query
 
 DBT = Path(__file__).resolve().parents[1] / ".venv-dbt" / "bin" / "dbt"
 
