@@ -57,7 +57,7 @@ def test_an_unreachable_sql_catalog_is_try_later_and_its_password_never_shown(tm
 def test_a_bucket_folder_that_cannot_be_made_fails_check(tmp_path):
     env = cli_env({
         "AINSDALE_SOURCE_URL": "postgresql://u@127.0.0.1:1/x", "AINSDALE_INGEST_URI": "/proc/nope",
-        "AINSDALE_HOME": str(tmp_path / "home"), "AINSDALE_DB_ATTEMPTS": "1",
+        "AINSDALE_HOME": str(tmp_path / "home"),
     })  # fmt: skip
     done = run(["check"], env, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
