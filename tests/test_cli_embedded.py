@@ -53,19 +53,19 @@ def _check(stdout: str, name: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("args", "database", "code"),
+    ("args", "code"),
     [
-        (["batches"], "warehouse", 2),
-        (["verify"], "source", 2),
-        (["report"], "warehouse", 2),
-        (["extract", "--dry-run"], "source", 2),
-        (["migrate", "--dry-run"], "warehouse", 2),
-        (["check"], "warehouse", 1),  # a failed check, in its table
+        (["batches"], 2),
+        (["verify"], 2),
+        (["report"], 2),
+        (["extract", "--dry-run"], 2),
+        (["migrate", "--dry-run"], 2),
+        (["check"], 1),  # a failed check, in its table
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
 )
 def test_a_command_that_only_reads_makes_no_embedded_server_in_a_strange_folder(
-    cli, monkeypatch, tmp_path, args, database, code
+    cli, monkeypatch, tmp_path, args, code
 ):
     """Run from another folder with nothing configured: not an empty new server there, and
     an empty answer as if it were the pipeline's, but one line saying what to do."""
@@ -74,7 +74,7 @@ def test_a_command_that_only_reads_makes_no_embedded_server_in_a_strange_folder(
     monkeypatch.chdir(tmp_path)
     result = cli(*args, expect=code)
     home = tmp_path.resolve() / ".ainsdale"
-    assert f"no embedded {database} in {home}: run `ainsdale-etl demo`" in " ".join(
+    assert f"no embedded warehouse in {home}: run `ainsdale-etl demo`" in " ".join(
         result.output.split()  # the check table folds its lines
     )
     assert "AINSDALE_HOME" in result.output
