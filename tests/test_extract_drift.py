@@ -72,7 +72,7 @@ def test_an_added_column_warns_or_with_fail_stops_the_extract(cli, etl_env, monk
     monkeypatch.setenv("AINSDALE_SOURCE_DRIFT", "fail")
     result = cli("extract", expect=2)
     assert errors(result) == [
-        "error: totesys differs from the registry: staff has column(s) the registry does not "
+        "error: totesys differs from the registry: staff has 1 column the registry does not "
         "know: nickname (AINSDALE_SOURCE_DRIFT=fail); nothing was extracted"
     ]
     assert nothing_written(etl_env)
@@ -113,3 +113,33 @@ def test_a_dropped_or_lossily_retyped_column_stops_the_extract_in_one_line(
     assert query(etl_env["AINSDALE_WAREHOUSE_URL"], "SELECT count(*) FROM ainsdale_meta.batch") == [
         (0,)
     ]
+
+
+def test_a_database_that_is_not_totesys_is_named_in_one_short_line(
+    cli, etl_env, monkeypatch, new_database_url
+):
+    """An empty database, or one with other tables, is not a totesys that drifted: one line
+    saying so (and which database), not a clause for every column of every table."""
+    other = new_database_url("not_totesys")
+    query(other, "CREATE TABLE invoices (id int, total numeric)")
+    monkeypatch.setenv("AINSDALE_SOURCE_URL", other)
+    [line] = errors(cli("run-all", expect=2))
+    database = other.rsplit("/", 1)[1].split("?")[0]
+    assert line == (
+        f"error: no totesys tables in database {database}: point AINSDALE_SOURCE_URL at the "
+        "totesys database (the embedded default's is filled by `ainsdale-etl demo` or "
+        "`ainsdale-etl seed`); nothing was extracted"
+    )
+    assert nothing_written(etl_env)
+    [source] = [c for c in json.loads(cli("check", "--json", expect=1).stdout)["checks"]
+                if c["name"] == "source"]  # fmt: skip
+    assert not source["ok"] and source["detail"].startswith("no totesys tables in database ")
+    assert "address.address_id" not in source["detail"]
+
+
+def test_a_few_tables_gone_are_named_each_in_one_phrase(cli, etl_env):
+    """Most of totesys there: the detailed account stays, a whole table as one phrase."""
+    query(etl_env["AINSDALE_SOURCE_URL"], "DROP TABLE transaction CASCADE")
+    [line] = errors(cli("extract", expect=2))
+    assert line.startswith("error: totesys differs from the registry: table transaction is gone")
+    assert "transaction.transaction_id" not in line

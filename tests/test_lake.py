@@ -168,8 +168,10 @@ def test_maintain_compacts_and_expires_and_the_lake_still_agrees(cli, lake_env, 
     sales_years = len({f["partition"]["created_year"] for f in lake_tables()[
         "fact_sales_order"].inspect.files().to_pylist()})  # fmt: skip
     assert files_before["fact_sales_order"] > sales_years  # the two versions' appends
-    monkeypatch.setenv("AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS", "0")
-    cli("lake", "maintain")
+    kept = cli("lake", "maintain").stdout  # the default keeps 30 days of time travel
+    assert "lake maintained: 0 snapshots expired" in kept
+    expired = cli("lake", "maintain", "--retention-days", "0").stdout
+    assert "lake maintained: 0 snapshots" not in expired
     tables = lake_tables()
     assert len(tables["fact_sales_order"].inspect.files()) == sales_years
     assert all(len(ice.metadata.snapshots) <= 2 for ice in tables.values())  # delete + append
@@ -238,7 +240,7 @@ def test_rows_a_bulk_load_keyed_reach_the_lake_from_their_object_and_later_keys_
     range, so the lake writes them from the object: equal to the warehouse row for row, keys
     and all, read a few rows at a time (numbered on across the chunks, in one commit). A later
     version gets the next key, and a forced reload adds nothing."""
-    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")
+    monkeypatch.setattr("ainsdale_etl.load.bulk.BULK_MIN_ROWS", 1)
     monkeypatch.setattr("ainsdale_etl.lake.objects.CHUNK_ROWS", 7)
     src, wh = lake_env["AINSDALE_SOURCE_URL"], lake_env["AINSDALE_WAREHOUSE_URL"]
     cli("run-all")

@@ -28,7 +28,7 @@ def audited(wh: str) -> dict[str, int]:
 
 
 def test_a_users_audit_trigger_fires_on_bulk_and_merge_loads(cli, etl_env, monkeypatch):
-    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")
+    monkeypatch.setattr("ainsdale_etl.load.bulk.BULK_MIN_ROWS", 1)
     src, wh = etl_env["AINSDALE_SOURCE_URL"], etl_env["AINSDALE_WAREHOUSE_URL"]
     cli("migrate")
     run_script(wh, AUDIT)

@@ -85,7 +85,7 @@ def test_a_broken_stack_fails_naming_each_fault(cli, etl_env, monkeypatch, new_d
     )
     result = cli("check", "--json", expect=1)
     found = checks(result.output)
-    assert not found["source"]["ok"] and "no table address, " in found["source"]["detail"]
+    assert not found["source"]["ok"] and "no totesys tables in " in found["source"]["detail"]
     assert not found["warehouse"]["ok"]
     assert "cannot connect to the warehouse database" in found["warehouse"]["detail"]
     assert found["ingest bucket"]["ok"] and found["processed bucket"]["ok"]

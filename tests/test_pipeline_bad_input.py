@@ -211,7 +211,7 @@ def test_a_transient_failure_inside_the_load_does_not_quarantine(
     proxy = FlakyProxy(pg_admin_url, cut_after=12_000)  # only the load's COPY sends this much
     try:
         monkeypatch.setenv("AINSDALE_WAREHOUSE_URL", proxy.url(urlsplit(wh).path[1:]))
-        monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
+        monkeypatch.setattr("ainsdale_etl.core.retry.DB_ATTEMPTS", 1)
         failed = cli("run-all", expect=75)  # transient, retries spent: try later
     finally:
         proxy.close()
@@ -303,7 +303,7 @@ def test_a_parquet_object_of_another_schema_is_refused_before_anything_is_loaded
 
 @pytest.mark.parametrize("superuser", [True, False], ids=["triggers off", "keys re-added"])
 def test_the_bulk_load_path_infers_members_too(superuser, cli, etl_env, monkeypatch):
-    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", "1")
+    monkeypatch.setattr("ainsdale_etl.load.bulk.BULK_MIN_ROWS", 1)
     wh = etl_env["AINSDALE_WAREHOUSE_URL"]
     if not superuser:  # may not skip triggers: the foreign keys are dropped and re-added
         import ainsdale_etl.load.load
@@ -326,7 +326,7 @@ def test_the_bulk_load_path_infers_members_too(superuser, cli, etl_env, monkeypa
 def test_a_version_repeated_in_a_batch_is_refused_on_either_load_path(
     bulk, cli, etl_env, monkeypatch
 ):
-    monkeypatch.setenv("AINSDALE_BULK_LOAD_MIN_ROWS", bulk)
+    monkeypatch.setattr("ainsdale_etl.load.bulk.BULK_MIN_ROWS", int(bulk))
     cli("extract")
     cli("transform")
     [parquet] = Path(etl_env["AINSDALE_PROCESSED_URI"]).glob("data/*/*/*/*/*_fact_payment.parquet")

@@ -163,7 +163,7 @@ def foreign_keys(warehouse: str) -> list[tuple[object, ...]]:
 def test_the_bulk_load_path_gives_the_same_warehouse_with_every_key_validated(
     crash_env, reference_warehouse, tmp_path
 ):
-    bulk = crash_env | {"AINSDALE_BULK_LOAD_MIN_ROWS": "1"}
+    bulk = crash_env | {"AINSDALE_TEST_CONSTANTS": "BULK_MIN_ROWS=1"}
     warehouse = crash_env["AINSDALE_WAREHOUSE_URL"]
     for step in ("extract", "transform"):
         assert run([step], bulk, tmp_path).returncode == 0

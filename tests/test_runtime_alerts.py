@@ -149,7 +149,7 @@ def test_a_failure_to_page_is_logged_and_the_original_failure_stands(
     monkeypatch.setenv(
         "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
     )
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")  # no retry warnings in the way
+    monkeypatch.setattr("ainsdale_etl.core.retry.DB_ATTEMPTS", 1)  # no retry warnings in the way
     result = cli("extract", expect=1)
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "cannot connect to the source database" in errors[0]
@@ -207,7 +207,7 @@ def test_debugging_shows_the_traceback_and_keeps_the_exit_code_and_the_page(
     monkeypatch.setenv(
         "AINSDALE_SOURCE_URL", "postgresql://etl:hunter2secret@127.0.0.1:5432/totesys"
     )
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "1")
+    monkeypatch.setattr("ainsdale_etl.core.retry.DB_ATTEMPTS", 1)
     result = CliRunner().invoke(app, ["--debug", "extract"])
     assert result.exit_code == 1  # what the scheduler sees does not change under --debug
     assert "Traceback" in result.stderr and "DatabaseError" in result.stderr
@@ -215,16 +215,16 @@ def test_debugging_shows_the_traceback_and_keeps_the_exit_code_and_the_page(
     [envelope] = received()
     assert "cannot connect to the source database" in envelope["Message"]
     # A usage error keeps its code 2 under --debug too.
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "0")
+    monkeypatch.setenv("AINSDALE_WORKERS", "0")
     assert CliRunner().invoke(app, ["--debug", "extract"]).exit_code == 2
 
 
 def test_check_never_pages_even_when_its_settings_are_bad(cli, etl_env, topic, monkeypatch):
     arn, received = topic
     monkeypatch.setenv("AINSDALE_ALERT_TOPIC_ARN", arn)
-    monkeypatch.setenv("AINSDALE_DB_ATTEMPTS", "zero")
+    monkeypatch.setenv("AINSDALE_WORKERS", "zero")
     result = cli("check", expect=2)
-    assert "AINSDALE_DB_ATTEMPTS" in result.stderr
+    assert "AINSDALE_WORKERS" in result.stderr
     assert received() == []
 
 

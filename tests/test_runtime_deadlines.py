@@ -63,7 +63,7 @@ def test_a_silent_source_fails_each_attempt_at_its_connect_timeout(silent_source
 
 
 def test_run_all_against_a_silent_source_exits_75_in_seconds_not_minutes(silent_env, tmp_path):
-    env = silent_env | {"AINSDALE_DB_CONNECT_TIMEOUT": "2", "AINSDALE_DB_ATTEMPTS": "2"}
+    env = silent_env | {"AINSDALE_DB_CONNECT_TIMEOUT": "2"}  # 4 attempts of 2 s, and backoffs
     started = time.monotonic()
     done = run(["run-all"], env, tmp_path)
     assert done.returncode == 75, done.stderr
@@ -88,7 +88,7 @@ def _stop_after_4_s(env: dict[str, str], tmp_path: Path) -> str:
 
 
 def test_sigterm_during_a_connect_attempt_exits_130_within_5_s(silent_env, tmp_path):
-    env = silent_env | {"AINSDALE_DB_CONNECT_TIMEOUT": "60", "AINSDALE_DB_ATTEMPTS": "1"}
+    env = silent_env | {"AINSDALE_DB_CONNECT_TIMEOUT": "60"}  # its first attempt outlasts 4 s
     assert "while connecting" in _stop_after_4_s(env, tmp_path)
 
 
@@ -96,7 +96,9 @@ def test_sigterm_during_a_retry_backoff_exits_130_within_5_s(
     hanging_up_source, warehouse_url, tmp_path
 ):
     # Each attempt fails at once; the backoffs (0.5, 1, 2, 4, 8 s...) are where it waits.
-    env = _env(hanging_up_source, warehouse_url, tmp_path) | {"AINSDALE_DB_ATTEMPTS": "20"}
+    env = _env(hanging_up_source, warehouse_url, tmp_path) | {
+        "AINSDALE_TEST_CONSTANTS": "DB_ATTEMPTS=20"  # still retrying 4 s in
+    }
     assert "while waiting to retry" in _stop_after_4_s(env, tmp_path)
 
 

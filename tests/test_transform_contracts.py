@@ -143,7 +143,7 @@ def test_a_missing_column_names_the_object_and_the_column():
     with pytest.raises(BadInputError) as err:
         parse_payment(data.encode())
     message = str(err.value)
-    assert message.startswith(f"{WHERE}: column(s) paid missing from the header")
+    assert message.startswith(f"{WHERE}: column paid missing from the header")
 
 
 def test_an_extra_column_is_reported_and_dropped():

@@ -107,15 +107,14 @@ def _walk(group: Any, prefix: str) -> list[tuple[str, Any]]:
         command = group.get_command(click.Context(group), name)
         full = f"{prefix} {name}"
         found.append((full, command))
-        if isinstance(command, click.Group):
+        if hasattr(command, "list_commands"):  # a group (Typer's may be its own Click's)
             found += _walk(command, full)
     return found
 
 
 def _option_row(param: Any) -> str:
-    import click
 
-    if isinstance(param, click.Argument):
+    if param.param_type_name == "argument":  # (Typer's may be its own Click's)
         names = f"`{param.human_readable_name}`"
         choices = getattr(param.type, "choices", None)
         text = getattr(param, "help", None) or (

@@ -56,6 +56,18 @@ def psql_path() -> str:
     return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql")
 
 
+def require_embedded(home: Path, label: str) -> None:
+    """Refuse where no embedded server was ever made under ``home``: a command that only reads
+    would otherwise make an empty one in whatever folder it was run from, and answer from it
+    (no batches, nothing to verify) as if that were the pipeline's state."""
+    if not (home / "pgdata").is_dir():
+        raise ConfigError(
+            f"no embedded {label} in {home.resolve()}: run `ainsdale-etl demo` (or `make demo`) "
+            "first, or run this from the project's folder, or set AINSDALE_HOME (or "
+            "AINSDALE_SOURCE_URL and AINSDALE_WAREHOUSE_URL)"
+        )
+
+
 def embedded_server(home: Path) -> Any:
     """Start (or attach to) the embedded server under ``home``."""
     pgdata = (home / "pgdata").resolve()

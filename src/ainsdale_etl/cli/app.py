@@ -36,7 +36,6 @@ from ainsdale_etl.cli.runs import (
     print_batch_rows,
     print_run,
     report_connect_time,
-    rows,
     run_everything,
 )
 from ainsdale_etl.cli.session import (
@@ -48,6 +47,7 @@ from ainsdale_etl.cli.session import (
     state,
 )
 from ainsdale_etl.core.errors import ConfigError, ExitCode
+from ainsdale_etl.core.events import counted
 from ainsdale_etl.ops.freshness import report_freshness
 
 app = typer.Typer(
@@ -124,7 +124,7 @@ def extract(
         raise ConfigError(
             "--batch-id reads that batch's own windows: drop --tables/--full/--dry-run"
         )
-    ctx = make_context()
+    ctx = make_context(reads_only=dry_run)
     started = datetime.now(UTC)
     with nullcontext() if dry_run else exclusive(ctx, wait, rebind=rebind):
         result = (
@@ -157,7 +157,7 @@ def transform(
     from ainsdale_etl.pipeline.pending import due
     from ainsdale_etl.pipeline.steps import transform_pending
 
-    ctx = make_context()
+    ctx = make_context(reads_only=dry_run)
     chosen = chosen_batches(ctx.ingest, batch_id, since, until)
     if dry_run:
         ids = chosen if chosen is not None else due(ctx).transform
@@ -165,7 +165,7 @@ def transform(
         return
     with exclusive(ctx, wait, rebind=rebind):
         done = transform_pending(ctx, chosen, explicit=batch_id is not None)
-    say(f"transformed {rows(len(done), 'batch', 'batches')} into {ctx.processed.uri}")
+    say(f"transformed {counted(len(done), 'batch')} into {ctx.processed.uri}")
 
 
 @app.command()
@@ -186,7 +186,7 @@ def load(
     from ainsdale_etl.pipeline.pending import due
     from ainsdale_etl.pipeline.steps import load_pending
 
-    ctx = make_context()
+    ctx = make_context(reads_only=dry_run)
     chosen = chosen_batches(ctx.processed, batch_id, since, until)
     if dry_run:
         ids = chosen if chosen is not None else due(ctx).load
@@ -195,7 +195,7 @@ def load(
     with exclusive(ctx, wait, force=force, rebind=rebind):
         results = load_pending(ctx, chosen, explicit=batch_id is not None)
     report_freshness(ctx)
-    say(f"loaded {rows(len(results), 'batch', 'batches')} into the warehouse")
+    say(f"loaded {counted(len(results), 'batch')} into the warehouse")
     publish_after_load(ctx, len(results), publish_report)
 
 
@@ -241,7 +241,7 @@ def batches(
     from ainsdale_etl.ops.status import batch_statuses
 
     json_document(as_json)
-    ctx = make_context()
+    ctx = make_context(reads_only=True)
     statuses = batch_statuses(ctx, check=check)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in statuses], indent=2, default=str))
@@ -250,7 +250,7 @@ def batches(
     problems = sum(len(r.missing) for r in statuses if r.status != "lost")
     if check and problems:
         fail(
-            f"{rows(problems, 'committed object')} gone or changed; see the list above for the "
+            f"{counted(problems, 'committed object')} gone or changed; see the list above for the "
             "repair",
             int(ExitCode.FAILED),
             alert=False,
@@ -265,7 +265,7 @@ def verify(as_json: AsJson = False) -> None:
     from ainsdale_etl.ops.verify import verify as run_verify
 
     json_document(as_json)
-    ctx = make_context()
+    ctx = make_context(reads_only=True)
     if ctx.settings.lake_enabled:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -296,7 +296,7 @@ def check(as_json: AsJson = False) -> None:
     from ainsdale_etl.ops.check import run_checks
 
     json_document(as_json)
-    ctx = make_context()
+    ctx = make_context(reads_only=True)
     checks = run_checks(ctx)
     failed = [c for c in checks if not c.ok]
     if as_json:
@@ -322,7 +322,7 @@ def check(as_json: AsJson = False) -> None:
     if failed:
         # A person reads the table; paging the team about a diagnostic would be noise.
         fail(
-            f"{rows(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}",
+            f"{counted(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}",
             int(ExitCode.FAILED),
             alert=False,
         )

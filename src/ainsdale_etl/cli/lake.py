@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,7 @@ from ainsdale_etl.cli.exits import handle_errors
 from ainsdale_etl.cli.options import AsJson, Rebind, Wait
 from ainsdale_etl.cli.results import print_counts, say
 from ainsdale_etl.cli.session import exclusive, json_document, make_context
+from ainsdale_etl.core.events import counted
 
 if TYPE_CHECKING:
     from ainsdale_etl.runtime.context import Context
@@ -19,6 +20,10 @@ lake = typer.Typer(
     "Spark (see docs/warehouse.md: The lake).",
     no_args_is_help=True,
 )
+
+
+# How far back time travel reaches unless `lake maintain --retention-days` says otherwise.
+RETENTION_DAYS = 30.0
 
 
 def _require_lake(ctx: Context) -> None:
@@ -49,22 +54,35 @@ def sync(wait: Wait = None, rebind: Rebind = False) -> None:
 
 @lake.command()
 @handle_errors
-def maintain(wait: Wait = None, rebind: Rebind = False) -> None:
-    """Compact small files, expire snapshots older than AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS
-    and delete the data files no snapshot reads."""
+def maintain(
+    retention_days: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Expire snapshots older than this many days (the latest always stays): how "
+            "far back time travel reaches.",
+        ),
+    ] = RETENTION_DAYS,
+    wait: Wait = None,
+    rebind: Rebind = False,
+) -> None:
+    """Compact small files, expire old snapshots and delete the data files no snapshot reads."""
     from ainsdale_etl.lake.maintain import maintain_lake
 
     ctx = make_context()
     _require_lake(ctx)
     with exclusive(ctx, wait, rebind=rebind):
-        done = maintain_lake(ctx)
+        done = maintain_lake(ctx, retention_days=retention_days)
     print_counts(
         "lake: data files per table after maintenance",
         {name: m.files_after for name, m in done.items()},
     )
     expired = sum(m.snapshots_expired for m in done.values())
     deleted = sum(m.files_deleted for m in done.values())
-    say(f"lake maintained: {expired} snapshot(s) expired, {deleted} unreferenced file(s) deleted")
+    say(
+        f"lake maintained: {counted(expired, 'snapshot')} expired, "
+        f"{counted(deleted, 'unreferenced file')} deleted"
+    )
 
 
 @lake.command()
@@ -76,7 +94,7 @@ def tables(as_json: AsJson = False) -> None:
     from ainsdale_etl.lake.describe import describe_lake
 
     json_document(as_json)
-    ctx = make_context()
+    ctx = make_context(reads_only=True)
     _require_lake(ctx)
     found = describe_lake(ctx.settings, ctx.warehouse)
     if as_json:

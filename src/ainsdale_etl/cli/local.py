@@ -85,7 +85,8 @@ def demo(
 ) -> None:
     """Seed the embedded source if it is empty, run the whole pipeline, and say where things are."""
     from ainsdale_etl.cli.report import dashboard_folder
-    from ainsdale_etl.cli.runs import print_holdings, rows, run_everything, story_of
+    from ainsdale_etl.cli.runs import print_holdings, run_everything, story_of
+    from ainsdale_etl.core.events import counted
     from ainsdale_etl.load.ledger import table_counts
     from ainsdale_etl.ops.report.write import write_report
     from ainsdale_etl.ops.seed import seed as run_seed
@@ -95,7 +96,7 @@ def demo(
     if source_is_empty(ctx.source):
         say(f"seeding totesys with synthetic data (scale {scale:g}) ...")
         seeded = run_seed(ctx.source, scale=scale)
-        say(f"seeded totesys: {rows(sum(seeded.values()))} in {rows(len(seeded), 'table')}")
+        say(f"seeded totesys: {counted(sum(seeded.values()))} in {counted(len(seeded), 'table')}")
     say("running extract → transform → load ...")
     quiet, ctx.reporter.quiet = getattr(ctx.reporter, "quiet", False), True  # the story, not steps
     try:
@@ -170,17 +171,18 @@ def url(database: Which = EmbeddedDatabase.warehouse) -> None:
     typer.echo(embedded_url(home, database.value))
 
 
-@embedded.command()
+@embedded.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handle_errors
-def psql(database: Which = EmbeddedDatabase.warehouse) -> None:
-    """Open psql (shipped with the embedded server) on one of its databases."""
+def psql(context: typer.Context, database: Which = EmbeddedDatabase.warehouse) -> None:
+    """Open psql (shipped with the embedded server) on one of its databases; what follows the
+    database goes to psql: `embedded psql totesys -c "select 1"`."""
     from ainsdale_etl.adapters.embedded import embedded_url, keep_running, psql_path
 
     home = _home()
     keep_running(home)
     uri = embedded_url(home, database.value)
     # A child, not exec: this process still leaves the server's handle list tidy at exit.
-    code = subprocess.call([psql_path(), uri])  # noqa: S603 - the bundled binary, no shell
+    code = subprocess.call([psql_path(), uri, *context.args])  # noqa: S603 - the bundled binary, no shell
     raise typer.Exit(code)
 
 

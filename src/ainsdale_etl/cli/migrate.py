@@ -26,7 +26,7 @@ def migrate(
 
     from ainsdale_etl.load.migrate import migrate_warehouse
 
-    ctx = make_context()
+    ctx = make_context(reads_only=dry_run)
     with nullcontext() if dry_run else exclusive(ctx, wait, prepare=False):
         plan = migrate_warehouse(ctx.warehouse, force=force, dry_run=dry_run)
     if plan.up_to_date:

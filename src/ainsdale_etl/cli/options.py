@@ -14,6 +14,7 @@ from ainsdale_etl.core.batches import (
     select_batches,
 )
 from ainsdale_etl.core.errors import ConfigError
+from ainsdale_etl.core.events import plural
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.core.storage import Storage
 
@@ -26,7 +27,8 @@ def parse_tables(value: str | None) -> list[str] | None:
     unknown = [t for t in names if t not in SOURCE_TABLES]
     if unknown:
         raise ConfigError(
-            f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_TABLES)}"
+            f"unknown {plural('table', len(unknown))} {', '.join(unknown)}; choose from "
+            f"{', '.join(SOURCE_TABLES)}"
         )
     return names
 

@@ -127,7 +127,7 @@ def report(
     ] = 604_800,
 ) -> None:
     """Write the warehouse's story as an interactive, self-contained HTML dashboard."""
-    ctx = make_context()
+    ctx = make_context(reads_only=True)
     if not url:
         if publish_it:
             publish(ctx, out, _day(date_from), _day(date_to))

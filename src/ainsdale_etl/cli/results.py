@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ainsdale_etl.cli.session import json_logs, reporter, state
+from ainsdale_etl.core.events import plural
 
 if TYPE_CHECKING:
     from ainsdale_etl.ops.status import BatchStatus
@@ -54,7 +55,8 @@ def print_batches(rows: list[BatchStatus], where: str) -> None:
     for r in rows:
         for source, ids in r.superseded.items():
             typer.echo(
-                f"batch {r.batch_id}: left out {source} id(s) {', '.join(map(str, ids))}, "
+                f"batch {r.batch_id}: left out {source} {plural('id', len(ids))} "
+                f"{', '.join(map(str, ids))}, "
                 "bad there and fixed in a later batch"
             )
         if r.problem:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.cli.options import chosen_batches
 from ainsdale_etl.cli.results import print_counts, say
+from ainsdale_etl.core.events import counted
 
 if TYPE_CHECKING:
     from ainsdale_etl.core.events import Reporter
@@ -42,9 +43,7 @@ def print_run(summary: RunSummary) -> None:
     if summary.extracted is not None:
         print_counts("extracted", {t: e.rows for t, e in summary.extracted.tables.items()})
     if summary.loaded:
-        print_counts(
-            f"loaded ({rows(len(summary.loaded), 'batch', 'batches')})", summary.loaded_rows
-        )
+        print_counts(f"loaded ({counted(len(summary.loaded), 'batch')})", summary.loaded_rows)
     else:
         say("loaded nothing: no batch was waiting")
 
@@ -57,12 +56,7 @@ def print_batch_rows(doing: str, bucket: Storage, batch_ids: list[str]) -> None:
         print_counts(
             f"{doing} {b}", {t: e.rows for t, e in read_manifest(bucket, b).tables.items()}
         )
-    say(f"{doing} {rows(len(batch_ids), 'batch', 'batches')}")
-
-
-def rows(n: int, noun: str = "row", plural: str | None = None) -> str:
-    """``1 row``, ``2 rows``: counts as people write them."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+    say(f"{doing} {counted(len(batch_ids), 'batch')}")
 
 
 def story_of(summary: RunSummary) -> list[str]:
@@ -72,16 +66,16 @@ def story_of(summary: RunSummary) -> list[str]:
     if extracted is not None and extracted.batch_id:
         changed = {t: e.rows for t, e in extracted.tables.items() if e.rows}
         lines.append(
-            f"extracted batch {extracted.batch_id}: {rows(sum(changed.values()))} changed "
-            f"in {rows(len(changed), 'table')} of totesys"
+            f"extracted batch {extracted.batch_id}: {counted(sum(changed.values()))} changed "
+            f"in {counted(len(changed), 'table')} of totesys"
         )
     elif extracted is not None:
         lines.append("extracted nothing: no row of totesys changed since the last batch")
     merged = summary.loaded_rows
     if summary.loaded:
         lines.append(
-            f"transformed and loaded {rows(len(summary.loaded), 'batch', 'batches')}: "
-            f"{rows(sum(merged.values()))} merged into {rows(len(merged), 'star table')}"
+            f"transformed and loaded {counted(len(summary.loaded), 'batch')}: "
+            f"{counted(sum(merged.values()))} merged into {counted(len(merged), 'star table')}"
         )
     return lines
 

@@ -52,7 +52,8 @@ def json_logs() -> bool:
     )
 
 
-def make_context() -> Any:
+def make_context(*, reads_only: bool = False) -> Any:
+    """The command's context; one that ``reads_only`` never makes a new embedded server."""
     import os
 
     from ainsdale_etl.core.settings import (
@@ -72,7 +73,7 @@ def make_context() -> Any:
     for name, closest in misspelled_variables(dict.fromkeys(names, "")):
         hint = f"; did you mean {closest}?" if closest else "; see docs/reference/configuration.md"
         reporter().warning(f"{name} is not a setting of ainsdale-etl and is ignored{hint}")
-    return Context(settings, reporter())
+    return Context(settings, reporter(), reads_only=reads_only)
 
 
 def require_writable_buckets(ctx: Any) -> None:

@@ -50,3 +50,15 @@ def rate(rows: int, seconds: float) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rows_per_s": round(rows / seconds) if seconds > 0 else 0,
     }
+
+
+def plural(noun: str, n: int) -> str:
+    """``noun`` as it goes with a count of ``n``: row, rows; batch, batches."""
+    if n == 1:
+        return noun
+    return noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def counted(n: int, noun: str = "row") -> str:
+    """``1 row``, ``2 rows``, ``1,234 batches``: counts as people write them."""
+    return f"{n:,} {plural(noun, n)}"

@@ -45,9 +45,15 @@ def is_transient(message: str, sqlstate: str | None = None) -> bool:
     return bool(_TRANSIENT_MESSAGE.search(message))
 
 
+# Tries in all for a database step that fails transiently, the first included: with the
+# backoff below, 2 to 3.5 s of waiting in all; a fault that outlasts it is exit 75, and the
+# schedule's next run (or the state machine's retry) tries again.
+DB_ATTEMPTS = 4
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 4  # tries in all, the first included
+    attempts: int  # tries in all, the first included
     base_delay: float = 0.5  # seconds before the first retry; doubled each time
     max_delay: float = 8.0
 
@@ -59,6 +65,11 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+def database_policy() -> RetryPolicy:
+    """How a database step is retried (read at each use, so a test may change DB_ATTEMPTS)."""
+    return RetryPolicy(attempts=DB_ATTEMPTS)
 
 
 def retrying(

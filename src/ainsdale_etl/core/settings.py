@@ -157,27 +157,12 @@ class Settings(AlertSettings):
         description="How long a run waits for another run to release the pipeline lock before "
         "exiting 75 (try later).",
     )
-    db_attempts: int = Field(
-        4,
-        ge=1,
-        le=20,
-        description="Tries in all for a database step that fails transiently (dropped "
-        "connection, restart, no free slots), with exponential backoff and jitter.",
-    )
-
     db_connect_timeout: int = Field(
         10,
         ge=2,
         le=300,
         description="Seconds a database connection attempt may take (libpq's connect_timeout): "
         "a host that accepts connections and never answers fails the attempt, not the run.",
-    )
-
-    bulk_load_min_rows: int = Field(
-        10_000,
-        ge=1,
-        description="A fact batch this big, and at least as big as its table, is loaded with "
-        "foreign keys dropped and re-validated set-based afterwards (see README: performance).",
     )
 
     source_drift: Literal["warn", "fail"] = Field(
@@ -198,12 +183,6 @@ class Settings(AlertSettings):
         "ainsdale",
         pattern=r"^[a-z0-9_]{1,255}$",
         description="The lake's namespace: the Glue database the tables are in.",
-    )
-    lake_snapshot_retention_days: float = Field(
-        30.0,
-        ge=0,
-        description="'lake maintain' expires snapshots older than this (the latest always "
-        "stays): how far back time travel reaches.",
     )
 
     @field_validator("lake_catalog")
@@ -280,6 +259,12 @@ REPLACED_SETTINGS: dict[str, str] = {
     "AINSDALE_ALERT_AFTER_REPEATS": "a constant: a stop (130) or a fault of the moment (75) "
     "pages on its 3rd time before a success (runtime/incidents.py)",
     "AINSDALE_REPORT_PUBLISH": "the --publish-report option of run-all and load",
+    "AINSDALE_DB_ATTEMPTS": "a constant: a transient database fault is tried 4 times in all "
+    "(core/retry.py)",
+    "AINSDALE_BULK_LOAD_MIN_ROWS": "a constant: an empty table receiving 10,000 rows or more "
+    "is bulk-loaded (load/bulk.py)",
+    "AINSDALE_LAKE_SNAPSHOT_RETENTION_DAYS": "an option of one command: `ainsdale-etl lake "
+    "maintain --retention-days DAYS` (default 30)",
 }
 
 # Read by name elsewhere, not through Settings: not misspellings of a setting.

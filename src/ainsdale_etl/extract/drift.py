@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ainsdale_etl.core.errors import EtlError, ExitCode
-from ainsdale_etl.core.events import Reporter
+from ainsdale_etl.core.events import Reporter, counted
 from ainsdale_etl.core.registry import SOURCE_TABLES, Kind, SourceColumn
 
 if TYPE_CHECKING:
@@ -53,12 +53,13 @@ class Drift:
     column would lose data."""
 
     added: dict[str, list[str]] = field(default_factory=dict)  # table -> its unknown columns
+    absent: list[str] = field(default_factory=list)  # tables not there at all
     missing: list[str] = field(default_factory=list)
     lossy: list[str] = field(default_factory=list)
 
     def problems(self, policy: DriftPolicy) -> list[str]:
         """What stops an extract under ``policy``, one phrase each."""
-        found = []
+        found = [f"table {name} is gone, and the star needs it" for name in self.absent]
         for name in self.missing:
             table = name.split(".", 1)[0]
             maybe = f" (renamed to {', '.join(self.added[table])}?)" if table in self.added else ""
@@ -67,7 +68,8 @@ class Drift:
         if policy == "fail":  # (a table's new columns named as renames above are not repeated)
             renamed = {name.split(".", 1)[0] for name in self.missing}
             found += [
-                f"{table} has column(s) the registry does not know: {', '.join(cols)} "
+                f"{table} has {counted(len(cols), 'column')} the registry does not know: "
+                f"{', '.join(cols)} "
                 "(AINSDALE_SOURCE_DRIFT=fail)"
                 for table, cols in self.added.items()
                 if table not in renamed
@@ -107,6 +109,9 @@ def compare_columns(rows: Iterable[tuple[str, str, str, bool]], tables: Iterable
     for name in tables:
         declared = SOURCE_TABLES[name]
         present = found.get(name, {})
+        if not present:
+            drift.absent.append(name)  # one phrase for the table, not one per column
+            continue
         added = [c for c in present if c not in declared.column_names]
         if added:
             drift.added[name] = added
@@ -123,6 +128,20 @@ def compare_columns(rows: Iterable[tuple[str, str, str, bool]], tables: Iterable
     return drift
 
 
+def not_totesys(tables: Iterable[str], absent: Iterable[str], database: str) -> str | None:
+    """One line where the source is not totesys at all (under half of ``tables`` there): a
+    column-by-column account of every table would bury the point. None where it may be."""
+    wanted, gone = list(tables), set(absent)
+    present = [name for name in wanted if name not in gone]
+    if len(present) * 2 >= len(wanted):
+        return None
+    found = f"only {', '.join(present)} of totesys's tables" if present else "no totesys tables"
+    return (
+        f"{found} in database {database}: point AINSDALE_SOURCE_URL at the totesys database "
+        "(the embedded default's is filled by `ainsdale-etl demo` or `ainsdale-etl seed`)"
+    )
+
+
 def source_drift(conn: psycopg.Connection, tables: Iterable[str]) -> Drift:
     """How the source's ``tables`` differ from the registry's (one catalog query)."""
     names = list(tables)
@@ -134,7 +153,11 @@ def guard_source_columns(
 ) -> None:
     """Stop (:class:`SourceDriftError`) where the source lost what the star needs, or gained
     columns under ``fail``; else warn of each table's unknown columns, which are ignored."""
-    drift = source_drift(conn, tables)
+    names = list(tables)
+    drift = source_drift(conn, names)
+    foreign = not_totesys(names, drift.absent, conn.info.dbname)
+    if foreign:
+        raise SourceDriftError(f"{foreign}; nothing was extracted")
     problems = drift.problems(policy)
     if problems:
         raise SourceDriftError(
@@ -142,7 +165,8 @@ def guard_source_columns(
         )
     for table, columns in drift.added.items():
         reporter.warning(
-            f"totesys {table} has column(s) the registry does not know, not extracted: "
+            f"totesys {table} has {counted(len(columns), 'column')} the registry does not know, "
+            "not extracted: "
             f"{', '.join(columns)} (AINSDALE_SOURCE_DRIFT=warn)",
             kind="source_drift",
             step="extract",

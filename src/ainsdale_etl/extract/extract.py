@@ -28,7 +28,7 @@ from ainsdale_etl.core.batches import (
     sha256_file,
     write_manifest,
 )
-from ainsdale_etl.core.events import NullReporter, Reporter, rate
+from ainsdale_etl.core.events import NullReporter, Reporter, counted, rate
 from ainsdale_etl.core.registry import SOURCE_TABLES, SourceTable
 from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.extract import deadlines
@@ -281,7 +281,7 @@ def _report_table(
         )
     if entry.deleted:
         reporter.warning(
-            f"{name}: {len(entry.deleted):,} row(s) deleted in totesys since the last check "
+            f"{name}: {counted(len(entry.deleted))} deleted in totesys since the last check "
             f"(e.g. id {entry.deleted[0]})",
             kind="rows_deleted_at_source",
             step="extract",

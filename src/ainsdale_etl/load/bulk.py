@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from adbc_driver_postgresql.dbapi import Cursor
 
 
-# An initial load (an empty table, at least ``bulk_min_rows`` coming) is copied straight into
+# An initial load (an empty table, at least ``BULK_MIN_ROWS`` coming) is copied straight into
 # the table with its keys dropped first and rebuilt after: an index built once from sorted rows
 # costs a fraction of maintaining it row by row. Its foreign keys are checked set-based, never by
 # PostgreSQL's trigger per inserted row (see bulk_load). At scale 100 this took the load from
@@ -38,6 +38,12 @@ _UNIQUE_VIOLATION, _FOREIGN_KEY_VIOLATION = "23505", "23503"
 
 def is_empty(cur: Cursor, table: StarTable) -> bool:
     return not fetch_all(cur, f"SELECT EXISTS (SELECT 1 FROM {quote_ident(table.name)})")[0][0]
+
+
+def qualifies_for_bulk(cur: Cursor, table: StarTable, rows: int) -> bool:
+    """Whether ``rows`` coming into ``table`` take the bulk path (BULK_MIN_ROWS is read at
+    each call, so a test may lower it)."""
+    return rows >= BULK_MIN_ROWS and is_empty(cur, table)
 
 
 def _add_constraint(cur: Cursor, batch_id: str, table: StarTable, name: str, sql: str) -> None:

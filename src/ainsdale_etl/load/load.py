@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from ainsdale_etl.adapters.postgres import Database, fetch_all
 from ainsdale_etl.core.batches import read_manifest, readable
 from ainsdale_etl.core.errors import BadInputError
-from ainsdale_etl.core.events import NullReporter, Reporter, rate
+from ainsdale_etl.core.events import NullReporter, Reporter, plural, rate
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES, StarTable
-from ainsdale_etl.load.bulk import BULK_MIN_ROWS, bulk_load, is_empty
+from ainsdale_etl.load.bulk import bulk_load, qualifies_for_bulk
 from ainsdale_etl.load.ddl import INFERRED
 from ainsdale_etl.load.deletions import apply_deletions, deletions_of
 from ainsdale_etl.load.ledger import record_batch
@@ -41,7 +41,6 @@ def load_tables(
     batch_id: str,
     tables: Iterable[tuple[str, TableData]],
     *,
-    bulk_min_rows: int = BULK_MIN_ROWS,
     reporter: Reporter | None = None,
     before_commit: Callable[[], None] = lambda: None,
     deletions: Callable[[], dict[str, tuple[str, list[int]]]] = dict,
@@ -71,7 +70,7 @@ def load_tables(
         checks: list[ReferenceCheck] = []
 
         def is_bulk(table: StarTable, data: TableData) -> bool:
-            return data.rows >= bulk_min_rows and is_empty(cur, table)
+            return qualifies_for_bulk(cur, table, data.rows)
 
         def load(table: StarTable, data: TableData, *, bulk: bool) -> None:
             checkpoint(f"while loading batch {batch_id} (its transaction was rolled back)")
@@ -152,7 +151,6 @@ def load_batch(ctx: Context, batch_id: str) -> dict[str, int]:
             ctx.warehouse,
             batch_id,
             tables.items(),
-            bulk_min_rows=ctx.settings.bulk_load_min_rows,
             reporter=ctx.reporter,
             before_commit=ctx.lock_check,
             deletions=lambda: deletions_of(ctx.ingest, batch_id),
@@ -171,9 +169,9 @@ def _report_inferred(cur: Cursor, reporter: Reporter, batch_id: str) -> None:
     )
     for dim, count, example in rows:
         reporter.warning(
-            f"batch {batch_id}: facts point at {count:,} {dim} row(s) not delivered yet "
-            f"(e.g. id {example}); loaded with placeholders that the rows replace when they "
-            "arrive",
+            f"batch {batch_id}: facts point at {count:,} {dim} {plural('row', count)} not "
+            f"delivered yet (e.g. id {example}); loaded with placeholders that the rows "
+            "replace when they arrive",
             kind="inferred_members",
             batch_id=batch_id,
             table=dim,

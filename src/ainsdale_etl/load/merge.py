@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
-from ainsdale_etl.core.events import Reporter
+from ainsdale_etl.core.events import Reporter, plural
 from ainsdale_etl.core.registry import SOURCE_VERSION, StarTable, quote_ident
 from ainsdale_etl.load.history import record_fact_batches, record_history
 from ainsdale_etl.load.inferred import infer_members
@@ -112,9 +112,9 @@ def merge_table(
         record_fact_batches(cur, batch_id, table, staging)
         if replaced:
             reporter.warning(
-                f"batch {batch_id}: {replaced:,} {table.name} version(s) captured again with "
-                f"other content (e.g. id {example}: a fix at the source, or a key changed "
-                "with ON UPDATE CASCADE) replaced the stored ones",
+                f"batch {batch_id}: {replaced:,} {table.name} {plural('version', replaced)} "
+                f"captured again with other content (e.g. id {example}: a fix at the source, or "
+                "a key changed with ON UPDATE CASCADE) replaced the stored ones",
                 kind="fact_versions_replaced",
                 batch_id=batch_id,
                 table=table.name,

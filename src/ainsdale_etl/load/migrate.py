@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import Database, split_script
 from ainsdale_etl.core.errors import RefusedError
+from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
 from ainsdale_etl.load.ddl import DIM_BASE_VERSION, LEDGER, META_SCHEMA
 
@@ -120,7 +121,8 @@ def plan_migrations(conn: psycopg.Connection, *, force: bool = False) -> Migrati
     ours = any(t.startswith(f"{META_SCHEMA}.") for t in tables)
     if tables and not ours and not force:
         raise RefusedError(
-            f"the warehouse database holds {len(tables)} table(s) ainsdale-etl did not create "
+            f"the warehouse database holds {counted(len(tables), 'table')} ainsdale-etl did not "
+            "create "
             f"(e.g. {tables[0]}); point AINSDALE_WAREHOUSE_URL at an empty database, "
             "or rerun with --force to add the star schema beside them"
         )

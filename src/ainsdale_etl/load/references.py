@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.adapters.postgres import fetch_all
 from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.events import plural
 from ainsdale_etl.core.registry import STAR_TABLES, StarColumn, StarTable, quote_ident
 from ainsdale_etl.load.inferred import infer_members
 from ainsdale_etl.load.table_data import TableData
@@ -53,7 +54,8 @@ def check_references(
             row, value, count = missing[0]
             raise BadInputError(
                 f"batch {batch_id}: {table.name} row {table.key[0]}={row} references "
-                f"{column.name}={value}, which is in no loaded {dim.name} ({count} such row(s)); "
+                f"{column.name}={value}, which is in no loaded {dim.name} "
+                f"({count:,} such {plural('row', count)}); "
                 "the batch does not hold the rows its facts use: re-run its transform"
             )
 

@@ -15,8 +15,10 @@ from ainsdale_etl.adapters.postgres import Database, describe_url, fetch_all
 from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.adapters.storage.s3 import S3Storage
 from ainsdale_etl.core.errors import EtlError
+from ainsdale_etl.core.events import plural
 from ainsdale_etl.core.registry import SOURCE_TABLES, STAR_TABLES
 from ainsdale_etl.core.storage import Storage
+from ainsdale_etl.extract.drift import not_totesys
 from ainsdale_etl.load.ddl import LEDGER
 
 if TYPE_CHECKING:
@@ -49,9 +51,13 @@ def source_detail(db: Database) -> str:
             elif not fetch_all(cur, "SELECT has_table_privilege($1, 'SELECT')", [name])[0][0]:
                 unreadable.append(name)
         conn.rollback()
+    foreign = not_totesys(SOURCE_TABLES, missing, describe_url(db.url))
+    if foreign:
+        raise EtlError(foreign)
     if missing:
         raise EtlError(
-            f"{_where(db)}: no table {', '.join(missing)}; is this the totesys database?"
+            f"{_where(db)}: no {plural('table', len(missing))} {', '.join(missing)}; is this "
+            "the totesys database?"
         )
     if unreadable:
         raise EtlError(f"{_where(db)}: no SELECT privilege on {', '.join(unreadable)}; grant it")
@@ -241,28 +247,20 @@ def _attempt(name: str, detail: Callable[[], str]) -> Check:
 
 
 def run_checks(ctx: Context) -> list[Check]:
-    """Every check of the configuration in ``ctx``, in the order a run meets them."""
-    embedded = f"embedded PostgreSQL under {ctx.settings.home} (started by a run, not by check)"
+    """Every check of the configuration in ``ctx``, in the order a run meets them. The
+    embedded default's databases are probed like any others (where a run made them: ``ctx``
+    only reads, see runtime/context.py)."""
     checks = [
-        _attempt(
-            "source",
-            (lambda: embedded)
-            if ctx.settings.source_is_embedded
-            else (lambda: source_detail(ctx.source)),
-        ),
+        _attempt("source", lambda: source_detail(ctx.source)),
         _attempt("ingest bucket", lambda: bucket_detail(ctx.ingest)),
         _attempt("processed bucket", lambda: bucket_detail(ctx.processed)),
-        _attempt(
-            "warehouse",
-            (lambda: embedded)
-            if ctx.settings.warehouse_is_embedded
-            else (lambda: warehouse_detail(ctx.warehouse)),
-        ),
+        _attempt("warehouse", lambda: warehouse_detail(ctx.warehouse)),
     ]
     # Each schema line right after the check it builds on, and only once that passed.
     checks[1:1] = _source_schema_checks(ctx, checks[0])
-    checks += _warehouse_schema_checks(ctx, checks[-1])
-    checks.append(_lake_check(ctx))
+    warehouse = checks[-1]
+    checks += _warehouse_schema_checks(ctx, warehouse)
+    checks.append(_lake_check(ctx, warehouse))
     topic = ctx.settings.alert_topic_arn
     checks.append(
         _attempt("alerts", lambda: topic_detail(topic))
@@ -276,7 +274,7 @@ def _source_schema_checks(ctx: Context, source: Check) -> list[Check]:
     """The source's columns against the registry (see ops/check_schema.py)."""
     from ainsdale_etl.ops.check_schema import source_columns_detail
 
-    if ctx.settings.source_is_embedded or not source.ok:
+    if not source.ok:
         return []
     where, policy = _where(ctx.source), ctx.settings.source_drift
     return [
@@ -299,7 +297,7 @@ def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
     """The warehouse's schema version, and the privileges of the next load's path."""
     from ainsdale_etl.ops.check_schema import load_privileges_detail, warehouse_schema_detail
 
-    if ctx.settings.warehouse_is_embedded or not warehouse.ok:
+    if not warehouse.ok:
         return []
     db, where = ctx.warehouse, _where(ctx.warehouse)
     schema = _attempt("warehouse schema", lambda: warehouse_schema_detail(db, where))
@@ -314,9 +312,11 @@ def _warehouse_schema_checks(ctx: Context, warehouse: Check) -> list[Check]:
     ]
 
 
-def _lake_check(ctx: Context) -> Check:
+def _lake_check(ctx: Context, warehouse: Check) -> Check:
     from ainsdale_etl.ops.check_lake import lake_detail
 
     if not ctx.settings.lake_enabled:
         return Check("lake", True, "AINSDALE_LAKE_CATALOG=none: no lake is written")
+    if not warehouse.ok and ctx.settings.lake_catalog == "sql":
+        return Check("lake", False, "catalogued in the warehouse, which failed its check above")
     return _attempt("lake", lambda: lake_detail(ctx))

@@ -27,8 +27,6 @@ def lake_detail(ctx: Context) -> str:
     settings = ctx.settings
     where = f"{lake_of(settings)}, {lake_location(settings)}"
     if settings.lake_catalog == "sql":
-        if settings.warehouse_is_embedded:
-            return f"{where}: in the embedded warehouse (started by a run, not by check)"
         with ctx.warehouse.psycopg_connect() as conn:
             made = conn.execute(
                 "SELECT to_regclass(%s) IS NOT NULL", [f"{LAKE_CATALOG_SCHEMA}.iceberg_tables"]

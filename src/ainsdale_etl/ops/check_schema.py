@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.errors import EtlError
+from ainsdale_etl.core.events import counted, plural
 from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES, quote_ident
+from ainsdale_etl.load.bulk import BULK_MIN_ROWS
 from ainsdale_etl.load.ddl import (
     DIM_BASE_VERSION,
     FACT_KEY_RANGE,
@@ -122,8 +124,9 @@ def load_privileges_detail(db: Database, where: str) -> str:
         why = (
             f"migrating to schema version {SCHEMA_VERSION} alters the tables"
             if not plan.up_to_date
-            else f"a load of AINSDALE_BULK_LOAD_MIN_ROWS rows or more into the empty table(s) "
-            f"{', '.join(empty)} takes the bulk path, dropping and re-adding keys"
+            else f"a load of {BULK_MIN_ROWS:,} rows or more into the empty "
+            f"{plural('table', len(empty))} {', '.join(empty)} takes the bulk path, dropping and "
+            "re-adding keys"
         )
         raise EtlError(
             f"{where}: {why}, which takes their owner; {role} does not own "
@@ -137,7 +140,7 @@ def load_privileges_detail(db: Database, where: str) -> str:
         if superuser
         else "foreign keys dropped and re-validated (not a superuser)"
     )
-    return f"{where}: {merge}; bulk path for {len(empty)} empty table(s) owned, {how}"
+    return f"{where}: {merge}; bulk path for {counted(len(empty), 'empty table')} owned, {how}"
 
 
 def _bulk_touches(empty: list[str]) -> list[str]:

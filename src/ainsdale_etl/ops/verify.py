@@ -22,6 +22,7 @@ import polars as pl
 
 from ainsdale_etl.adapters.postgres import Database, fetch_all, fetch_arrow
 from ainsdale_etl.core.errors import EtlError
+from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
 from ainsdale_etl.ops.verify_content import Content, content
@@ -256,7 +257,7 @@ def compare(src: dict[str, Any], wh: dict[str, Any], rows: Content) -> Verificat
         )
         if gone.height:
             result.notes.append(
-                f"{fact.name}: {gone.height:,} id(s) deleted in totesys; their versions "
+                f"{fact.name}: {counted(gone.height, 'id')} deleted in totesys; their versions "
                 "stay as history"
             )
         for column, orphans in wh[f"orphans {fact.name}"].items():
@@ -274,7 +275,7 @@ def compare(src: dict[str, Any], wh: dict[str, Any], rows: Content) -> Verificat
         )
         if held:
             result.notes.append(
-                f"{dim_name}: {held:,} row(s) deleted in totesys, kept because facts point at them"
+                f"{dim_name}: {counted(held)} deleted in totesys, kept because facts point at them"
             )
     result.checks.append(_calendar_check(wh["calendar"]))
     _report_inferred(inferred, result)
@@ -312,6 +313,7 @@ def _report_inferred(inferred: pl.DataFrame, result: Verification) -> None:
     for dim, count, batch_id, example in waiting.iter_rows():
         result.checks.append(Check(dim, "inferred members waiting for their rows", 0, int(count)))
         result.notes.append(
-            f"{dim}: {count:,} placeholder(s) (e.g. id {example}, from batch {batch_id}) wait "
-            "for rows totesys has not delivered; the next extract of that table brings them"
+            f"{dim}: {counted(count, 'placeholder')} (e.g. id {example}, from batch {batch_id}) "
+            "standing in for rows totesys has not delivered; the next extract of that table "
+            "brings them"
         )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import committed_batches, manifest_key, read_manifest, sha256_bytes
 from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.storage import ObjectNotFoundError
 from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.load.ledger import (
@@ -74,7 +75,7 @@ def adopt_committed(ctx: Context, newest: str | None) -> list[str]:
     if adopted:
         ctx.reporter.event(
             "batches_adopted",
-            f"recorded {len(adopted)} committed batch(es) the ledger did not have "
+            f"recorded {counted(len(adopted), 'committed batch')} the ledger did not have "
             f"({adopted[0]} … {adopted[-1]})",
             step="extract",
             count=len(adopted),

@@ -13,7 +13,7 @@ from ainsdale_etl.adapters.sessions import PINNED_SETTINGS, WAREHOUSE_SETTINGS
 from ainsdale_etl.adapters.storage import open_storage
 from ainsdale_etl.adapters.storage.s3 import encryption_args
 from ainsdale_etl.core.events import NullReporter, Reporter
-from ainsdale_etl.core.retry import RetryPolicy
+from ainsdale_etl.core.retry import RetryPolicy, database_policy
 from ainsdale_etl.core.settings import Settings
 from ainsdale_etl.core.storage import Storage
 from ainsdale_etl.testing.faults import FaultyStorage, faults_armed
@@ -29,6 +29,9 @@ class Context:
     # has checked it: the lake refuses a namespace another environment owns.
     environment_id: str | None = None
     rebound: bool = False  # --rebind: the lake may move its tables to this environment's bucket
+    # A command that only reads (batches, verify, check...) uses the embedded default only
+    # where a run made it, never making a new, empty one.
+    reads_only: bool = False
 
     def __post_init__(self) -> None:
         # A catalog URI may carry a password (postgresql+psycopg://etl:...@, https://u:p@):
@@ -54,8 +57,10 @@ class Context:
             origin = f"secret {secret_id}"
             self._warn_if_unverified(label, url)
         elif url is None:
-            from ainsdale_etl.adapters.embedded import embedded_url
+            from ainsdale_etl.adapters.embedded import embedded_url, require_embedded
 
+            if self.reads_only:
+                require_embedded(self.settings.home, label)
             url = SecretStr(embedded_url(self.settings.home, embedded_name))
         from ainsdale_etl.runtime.shutdown import check_stop, pause
 
@@ -89,7 +94,7 @@ class Context:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.settings.db_attempts)
+        return database_policy()
 
     @cached_property
     def source(self) -> Database:

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import polars as pl
 
 from ainsdale_etl.core.errors import BadInputError, BadRowError
+from ainsdale_etl.core.events import plural
 from ainsdale_etl.core.registry import Kind, SourceTable
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
@@ -158,12 +159,12 @@ def read_source_csv(
         missing = [c for c in table.column_names if c not in header]
         if missing:
             raise BadInputError(
-                f"{where}: column(s) {', '.join(missing)} missing from the header; "
-                f"expected {', '.join(table.column_names)}"
+                f"{where}: {plural('column', len(missing))} {', '.join(missing)} missing from the "
+                f"header; expected {', '.join(table.column_names)}"
             )
         extra = [c for c in header if c not in table.column_names]
         if extra:
-            warn(f"{where}: ignoring unexpected column(s) {', '.join(extra)}")
+            warn(f"{where}: ignoring unexpected {plural('column', len(extra))} {', '.join(extra)}")
         while True:
             rows = raw.select(table.column_names)
             if exclude:  # versions superseded by later batches (see pipeline/supersede.py)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.core.events import Reporter
+from ainsdale_etl.core.events import Reporter, counted
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -34,7 +34,7 @@ def report_future_dated(
 ) -> None:
     for name, (count, latest) in sorted(future.items()):
         reporter.warning(
-            f"batch {batch_id}: {name} has {count:,} row(s) dated in the future, up to "
+            f"batch {batch_id}: {name} has {counted(count)} dated in the future, up to "
             f"{latest}: a writer's clock runs fast; loaded all the same",
             kind="future_dated",
             batch_id=batch_id,
@@ -71,8 +71,8 @@ def report_star_notices(
         if orphans.height:
             first = orphans.row(0, named=True)
             reporter.warning(
-                f"batch {batch_id}: {orphans.height:,} {table} row(s) point at a {target} no "
-                f"batch has delivered yet (e.g. {column}={first[column]}); built with "
+                f"batch {batch_id}: {table} rows point at a {target} no batch has delivered "
+                f"yet ({orphans.height:,} of them, e.g. {column}={first[column]}); built with "
                 "placeholders, rebuilt when it arrives",
                 kind="unknown_reference",
                 batch_id=batch_id,

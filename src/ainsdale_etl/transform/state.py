@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ainsdale_etl.core.batches import fetch_checked, read_manifest
 from ainsdale_etl.core.errors import BadInputError
+from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import SOURCE_TABLES
 from ainsdale_etl.core.storage import ObjectNotFoundError
 
@@ -98,7 +99,7 @@ def rebuild_state(
         put_current(processed, table, frame)
         reporter.warning(
             f"the transform's saved state of {table} was missing; rebuilt from "
-            f"{len(batch_ids)} extracted batch(es) ({frame.height} rows)",
+            f"{counted(len(batch_ids), 'extracted batch')} ({counted(frame.height)})",
             kind="transform_state_rebuilt",
             step="transform",
             table=table,

@@ -29,7 +29,7 @@ from ainsdale_etl.core.batches import (
     write_manifest,
 )
 from ainsdale_etl.core.errors import BadInputError
-from ainsdale_etl.core.events import Reporter, rate
+from ainsdale_etl.core.events import Reporter, counted, rate
 from ainsdale_etl.core.registry import SCHEMA_VERSION, SOURCE_TABLES, STAR_TABLES
 from ainsdale_etl.transform.notices import (
     FUTURE_SLACK,
@@ -132,7 +132,7 @@ def _source_chunks(
         future[name] = (ahead, furthest)
     if rows + left_out[0] != entry.rows:
         raise BadInputError(
-            f"batch {batch_id}: {entry.key} holds {rows} rows, its manifest says {entry.rows}"
+            f"batch {batch_id}: {entry.key} holds {counted(rows)}, its manifest says {entry.rows:,}"
         )
 
 
