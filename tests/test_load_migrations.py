@@ -14,7 +14,13 @@ import pytest
 from ainsdale_etl.adapters.storage.local import LocalStorage
 from ainsdale_etl.core.batches import read_manifest
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
-from ainsdale_etl.load.ddl import historied, history_ddl, table_ddl
+from ainsdale_etl.load.ddl import (
+    as_recorded_view,
+    current_view_ddl,
+    historied,
+    history_ddl,
+    table_ddl,
+)
 from ainsdale_etl.load.migrate import MIGRATIONS
 from helpers.databases import query, run_script
 
@@ -100,6 +106,18 @@ def test_the_migrated_star_tables_are_the_registrys(cli, wh_env):
         return [*columns, *unqualified]
 
     assert shape("public") == shape("registry")
+
+
+@pytest.mark.parametrize("fact", [t for t in STAR_TABLES.values() if t.name.startswith("fact_")])
+def test_the_migrated_views_are_the_registrys(fact):
+    """The warehouse's views are frozen in the migration that last made them; the lake's
+    Athena views and dbt's sources are built from the registry's joins now. A change to those
+    joins without a migration that makes the views again fails here, before the lake and the
+    warehouse label the same column differently."""
+    for view in (current_view_ddl(fact), as_recorded_view(fact)):
+        name = view.split(" AS", 1)[0]  # CREATE OR REPLACE VIEW "<name>"
+        newest = [m for m in MIGRATIONS if name in m.sql][-1]
+        assert view in newest.statements, f"{name}: migration {newest.version} differs"
 
 
 def test_a_warehouse_of_the_previous_release_is_upgraded_with_its_data(cli, wh_env, tmp_path):

@@ -234,10 +234,6 @@ class Settings(AlertSettings):
     def warehouse_is_embedded(self) -> bool:
         return self.warehouse_url is None and self.warehouse_secret_id is None
 
-    @property
-    def uses_embedded_database(self) -> bool:
-        return self.source_is_embedded or self.warehouse_is_embedded
-
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning a validation error into one line naming the variable."""

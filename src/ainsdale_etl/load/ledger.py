@@ -248,15 +248,6 @@ def record_quarantine(db: Database, batch_id: str, step: str, reason: str) -> Ba
     return _state(row) if row else missing
 
 
-def lift_quarantine(db: Database, batch_id: str) -> None:
-    _write(
-        db,
-        f"UPDATE {LEDGER} SET quarantine_step = NULL, quarantine_reason = NULL, "
-        "quarantined_at = NULL WHERE batch_id = %s",
-        [batch_id],
-    )
-
-
 def record_lake(db: Database, through: datetime) -> None:
     """Every batch loaded by ``through`` (the warehouse's time when the lake read it) is in
     the lake."""
