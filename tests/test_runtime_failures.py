@@ -43,11 +43,14 @@ def test_a_bug_is_still_unexpected():
 
 def test_an_unreachable_sql_catalog_is_try_later_and_its_password_never_shown(tmp_path):
     catalog = f"postgresql+psycopg://etl:hunter2pw@127.0.0.1:{closed_port()}/lake"
-    env = cli_env({
-        "AINSDALE_LAKE_CATALOG": catalog, "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
-        "AINSDALE_HOME": str(tmp_path / "home"), "AINSDALE_LOG_FORMAT": "json",
-        "AINSDALE_WAREHOUSE_URL": "postgresql://u@127.0.0.1:1/x",  # not asked: the catalog is
-    })  # fmt: skip
+    env = cli_env(
+        {
+            "AINSDALE_LAKE_CATALOG": catalog,
+            "AINSDALE_PROCESSED_URI": str(tmp_path / "processed"),
+            "AINSDALE_HOME": str(tmp_path / "home"),
+            "AINSDALE_LOG_FORMAT": "json",
+        }
+    )  # fmt: skip  (no warehouse: a URI catalog is read without one, none embedded is made)
     done = run(["lake", "tables"], env, tmp_path)
     assert done.returncode == 75, done.stderr
     [line] = error_lines(done.stderr)

@@ -96,7 +96,10 @@ def tables(as_json: AsJson = False) -> None:
     json_document(as_json)
     ctx = make_context(reads_only=True)
     _require_lake(ctx)
-    found = describe_lake(ctx.settings, ctx.warehouse)
+    # Only the sql catalog lives in the warehouse: a Glue or URI catalog is read without one
+    # (an analyst's machine may have no warehouse configured, and none embedded).
+    warehouse = ctx.warehouse if ctx.settings.lake_catalog == "sql" else None
+    found = describe_lake(ctx.settings, warehouse)
     if as_json:
         typer.echo(json.dumps([t.as_dict() for t in found], indent=2))
         return

@@ -118,8 +118,9 @@ def _io_properties() -> dict[str, str]:
     return props
 
 
-def open_catalog(settings: Settings, warehouse: Database) -> Catalog | None:
-    """The lake's catalog, or None when the lake is off."""
+def open_catalog(settings: Settings, warehouse: Database | None) -> Catalog | None:
+    """The lake's catalog, or None when the lake is off. Only the ``sql`` catalog, which lives
+    in the warehouse, needs ``warehouse``."""
     if not settings.lake_enabled:
         return None
     # pyiceberg warns of an overwrite that replaces nothing: to the lake, a dimension's new
@@ -133,6 +134,8 @@ def open_catalog(settings: Settings, warehouse: Database) -> Catalog | None:
     if kind == "sql":
         from pyiceberg.catalog.sql import SqlCatalog
 
+        if warehouse is None:
+            raise ValueError("the sql catalog is in the warehouse: pass it")
         return SqlCatalog(CATALOG_NAME, uri=sql_catalog_uri(warehouse), **props)
     if kind == "glue":
         from pyiceberg.catalog.glue import GlueCatalog

@@ -27,7 +27,7 @@ class LakeTable:
         return asdict(self)
 
 
-def describe_lake(settings: Settings, warehouse: Database) -> list[LakeTable]:
+def describe_lake(settings: Settings, warehouse: Database | None) -> list[LakeTable]:
     """The lake's tables that exist, in the registry's order (none when the lake is off)."""
     catalog = open_catalog(settings, warehouse)
     if catalog is None:
