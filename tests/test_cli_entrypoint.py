@@ -81,15 +81,18 @@ def test_help_answers(runtime_venv: Path, tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_run_all_without_configuration_says_which_variable_to_set(
-    runtime_venv: Path, tmp_path: Path
+@pytest.mark.parametrize("command", ["run-all", "batches"])  # a writing one, a reading one
+def test_a_command_without_configuration_says_which_variable_to_set(
+    runtime_venv: Path, tmp_path: Path, command: str
 ) -> None:
-    result = run(runtime_venv / "bin" / "ainsdale-etl", "run-all", env=clean_environment(tmp_path))
+    """Without the local extra there is no embedded default to run `demo` on: the one line
+    names the variables, and the extra."""
+    result = run(runtime_venv / "bin" / "ainsdale-etl", command, env=clean_environment(tmp_path))
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "AINSDALE_SOURCE_URL" in lines[0]
+    assert "AINSDALE_SOURCE_URL" in lines[0] and "ainsdale-etl[local]" in lines[0]
 
 
 def test_dbt_sources_needs_nothing_but_the_package(runtime_venv: Path, tmp_path: Path) -> None:

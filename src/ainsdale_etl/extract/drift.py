@@ -137,8 +137,9 @@ def not_totesys(tables: Iterable[str], absent: Iterable[str], database: str) -> 
         return None
     found = f"only {', '.join(present)} of totesys's tables" if present else "no totesys tables"
     return (
-        f"{found} in database {database}: point AINSDALE_SOURCE_URL at the totesys database "
-        "(the embedded default's is filled by `ainsdale-etl demo` or `ainsdale-etl seed`)"
+        f"{found} in database {database}: point the source (AINSDALE_SOURCE_URL or "
+        "AINSDALE_SOURCE_SECRET_ID) at the totesys database (the embedded default's is filled "
+        "by `ainsdale-etl demo` or `ainsdale-etl seed`)"
     )
 
 

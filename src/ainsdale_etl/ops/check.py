@@ -51,7 +51,7 @@ def source_detail(db: Database) -> str:
             elif not fetch_all(cur, "SELECT has_table_privilege($1, 'SELECT')", [name])[0][0]:
                 unreadable.append(name)
         conn.rollback()
-    foreign = not_totesys(SOURCE_TABLES, missing, describe_url(db.url))
+    foreign = not_totesys(SOURCE_TABLES, missing, _where(db))
     if foreign:
         raise EtlError(foreign)
     if missing:
