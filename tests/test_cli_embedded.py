@@ -107,5 +107,13 @@ def test_check_probes_the_embedded_source_and_psql_takes_psql_s_own_arguments(tm
             assert int(psql.stdout) == conn.execute(sql).fetchone()[0] > 0
         wrong = run(["embedded", "psql", "totesys", "-c", "SELECT nope"], env, tmp_path)
         assert wrong.returncode == 1 and "nope" in wrong.stderr  # psql's own exit code
+        # No database named: the warehouse; psql's -q is psql's, not this CLI's --quiet.
+        bare = run(["embedded", "psql", "-q", "-At", "-c", "SELECT current_database()"], env,
+                   tmp_path)  # fmt: skip
+        assert (bare.returncode, bare.stdout.strip()) == (0, "warehouse"), bare.stderr
+        unknown = run(["embedded", "psql", "nope"], env, tmp_path)
+        assert unknown.returncode == 2 and "'nope' is not one of totesys, warehouse" in (
+            unknown.stderr
+        )
     finally:
         run(["embedded", "stop"], env, tmp_path)

@@ -28,8 +28,8 @@ def hoist_global_options(args: list[str], commands: set[str]) -> list[str]:
     i = 0
     while i < len(rest):
         arg = rest[i]
-        if arg == "--":
-            kept.extend(rest[i:])
+        if arg == "--" or (args[position] == "embedded" and arg == "psql"):
+            kept.extend(rest[i:])  # after `embedded psql`, psql's own options (-q is psql's)
             break
         name, has_value, _ = arg.partition("=")
         if arg in GLOBAL_FLAGS or (has_value and name in GLOBAL_WITH_VALUE):

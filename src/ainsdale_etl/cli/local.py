@@ -171,18 +171,38 @@ def url(database: Which = EmbeddedDatabase.warehouse) -> None:
     typer.echo(embedded_url(home, database.value))
 
 
-@embedded.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+# Every argument after the database is psql's own, -h and -q included (only --help is ours).
+_PASSED_TO_PSQL = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    "help_option_names": ["--help"],
+}
+
+
+@embedded.command(context_settings=_PASSED_TO_PSQL)
 @handle_errors
-def psql(context: typer.Context, database: Which = EmbeddedDatabase.warehouse) -> None:
+def psql(
+    context: typer.Context,
+    database: Annotated[
+        str, typer.Argument(help="The database: totesys or warehouse.", show_default=True)
+    ] = EmbeddedDatabase.warehouse.value,
+) -> None:
     """Open psql (shipped with the embedded server) on one of its databases; what follows the
-    database goes to psql: `embedded psql totesys -c "select 1"`."""
+    database goes to psql: `embedded psql totesys -c "select 1"` (`embedded psql -c ...` on
+    the warehouse)."""
     from ainsdale_etl.adapters.embedded import embedded_url, keep_running, psql_path
 
+    args = list(context.args)
+    if database.startswith("-"):  # no database named: the first word is psql's
+        database, args = EmbeddedDatabase.warehouse.value, [database, *args]
+    choices = [d.value for d in EmbeddedDatabase]
+    if database not in choices:
+        raise ConfigError(f"embedded psql: {database!r} is not one of {', '.join(choices)}")
     home = _home()
     keep_running(home)
-    uri = embedded_url(home, database.value)
+    uri = embedded_url(home, database)
     # A child, not exec: this process still leaves the server's handle list tidy at exit.
-    code = subprocess.call([psql_path(), uri, *context.args])  # noqa: S603 - the bundled binary, no shell
+    code = subprocess.call([psql_path(), uri, *args])  # noqa: S603 - the bundled binary, no shell
     raise typer.Exit(code)
 
 
