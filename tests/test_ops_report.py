@@ -374,6 +374,18 @@ def test_since_a_report_of_the_same_batch_says_there_is_no_new_batch() -> None:
     assert (since.previous_batch, since.new_batch, since.changes) == ("B1", False, [])
 
 
+def test_the_same_batch_with_other_figures_shows_what_changed() -> None:
+    """A batch loaded again (a repair) moves the totals without a newer batch: not "nothing new"."""
+    repaired = _previous(currencies={"GBP": {"orders": 2, "value": "25.01"}},
+                         designs={"GBP": {"1": _design("Wooden (#1)", "25.01"),
+                                          "9": _design("Old (#9)", "5.00")}})  # fmt: skip
+    since = since_previous(repaired, _previous())
+    assert (since.previous_batch, since.new_batch) == ("B1", False)
+    [gbp] = since.changes
+    assert (gbp.orders, gbp.value) == (0, D("-5.00"))
+    assert [(m.label, m.change) for m in gbp.movers] == [("Wooden (#1)", D("-5.00"))]
+
+
 def test_the_dashboard_links_its_charts_by_currency_brush_and_country(report_out: Path) -> None:
     spec = _embedded(report_out, "report-spec")
     assert {p["name"] for p in spec["params"]} == {"currency", "brush", "country_pick"}

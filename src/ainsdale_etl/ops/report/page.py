@@ -67,6 +67,23 @@ tbody th[scope="row"] { font-weight: normal; }
 """.replace("FONTS", FONTS)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a reader (a browser, a publish, the next report)
+    never meets half a file, and two writers at once (a refresh beside `report --out`) each
+    write a file of their own first, so neither moves the other's half-written one."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    part = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        part.replace(path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
 def _bundle_cache(version: str) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ainsdale-etl" / f"vega-bundle-{version}.js"
@@ -91,9 +108,7 @@ def vega_bundle() -> str:
     bundle = bundle.replace("</script", "<\\/script")
     try:  # atomically: two reports at once never read half a bundle
         cached.parent.mkdir(parents=True, exist_ok=True)
-        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-        part.write_text(bundle, encoding="utf-8")
-        part.replace(cached)
+        write_atomically(cached, bundle)
     except OSError:
         pass  # a read-only home: bundled again next time, no worse than before
     return bundle
@@ -154,10 +169,15 @@ def _since(since: Since, shown: str) -> str:
         )
     batch = f"<code>{escape(since.previous_batch)}</code>"
     when = _loaded(since.previous_loaded_at)
-    if not since.new_batch:
+    if not since.new_batch and not since.changes:
         # Nothing to compare: the same batch's figures, said as such (not "+0 orders").
         return f'<p id="since-batch">No new batch since {batch}{when}.</p>'
-    head = f'<p id="since-batch">Since the previous report (batch {batch}{when}):</p>'
+    head = (
+        f'<p id="since-batch">Since the previous report (batch {batch}{when}):</p>'
+        if since.new_batch
+        else f'<p id="since-batch">No new batch since {batch}{when}, but the figures changed '
+        "(a batch loaded again, or another period):</p>"
+    )
     if not since.same_period:
         head += '<p class="note">The previous report covered another period.</p>'
     blocks = []

@@ -83,7 +83,7 @@ class CurrencyChange:
 class Since:
     """The difference between this report and the previous one (``previous_batch`` is None
     when there was none to compare with; ``new_batch`` False when the previous one was as of
-    the same batch, and there is nothing to compare)."""
+    the same batch: with no ``changes``, its figures were the same too)."""
 
     previous_batch: str | None
     previous_loaded_at: str | None
@@ -111,8 +111,10 @@ def since_previous(now: dict[str, Any], before: dict[str, Any] | None) -> Since:
     if before is None:
         return Since(None, None, True, [])
     same_period = before.get("period") == now["period"]
-    if before.get("batch_id") == now["batch_id"]:
+    same_batch = before.get("batch_id") == now["batch_id"]
+    if same_batch and all(before.get(k) == now[k] for k in ("period", "currencies", "designs")):
         return Since(before["batch_id"], before.get("loaded_at"), same_period, [], False)
+    # Same batch with other figures: a batch loaded again (a repair), or another period.
     changes = []
     for currency in sorted(set(now["currencies"]) | set(before.get("currencies", {}))):
         new = now["currencies"].get(currency, {"orders": 0, "value": "0"})
@@ -128,4 +130,6 @@ def since_previous(now: dict[str, Any], before: dict[str, Any] | None) -> Since:
                 movers,
             )
         )
-    return Since(before.get("batch_id"), before.get("loaded_at"), same_period, changes)
+    return Since(
+        before.get("batch_id"), before.get("loaded_at"), same_period, changes, not same_batch
+    )

@@ -40,13 +40,6 @@ def previous_state(out: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (a browser, a publish, a report being compared) never meets half a file."""
-    part = path.with_name(f".{path.name}.part")
-    part.write_text(text, encoding="utf-8")
-    part.replace(path)
-
-
 def _draw_pngs(out: Path, datasets: dict[str, Any]) -> tuple[list[Path], frozenset[str], list[str]]:
     """A PNG per chart and currency (for e-mail, and for the bucket a report is published to);
     returns them, the charts the renderer could not draw, and a warning for each of those."""
@@ -102,7 +95,7 @@ def write_report(
         ) from None
     from ainsdale_etl.ops.report.charts import CHART_NAMES, dashboard
     from ainsdale_etl.ops.report.datasets import dashboard_data
-    from ainsdale_etl.ops.report.page import render_html
+    from ainsdale_etl.ops.report.page import render_html, write_atomically
     from ainsdale_etl.ops.report.since import parse_state, report_state, since_previous
 
     before = parse_state(previous if previous is not None else previous_state(out))
@@ -126,9 +119,9 @@ def write_report(
     for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(drawn):
         stale.unlink()  # of an earlier report: not of this one's figures
     index = out / INDEX
-    _write_atomically(index, render_html(data, page, since))
+    write_atomically(index, render_html(data, page, since))
     if state is not None:
-        _write_atomically(out / STATE, json.dumps(state, indent=1))
+        write_atomically(out / STATE, json.dumps(state, indent=1))
     return ReportResult(index, drawn, data.headline, data.as_of, tuple(warnings))
 
 
