@@ -805,7 +805,21 @@ def test_run_all_on_the_embedded_default_keeps_the_dashboard_current(embedded: E
     assert _state_batch(folder) == third
     rerun = embedded.run("run-all")
     assert "loaded nothing" in rerun.stdout and "dashboard refreshed" in rerun.stdout
-    assert _state_batch(folder) > third
+    fourth = _state_batch(folder)
+    assert fourth > third
+
+    # A good batch, then a broken one: the run fails (1) on the second, and the page shows
+    # the first, not what the warehouse held before, while the broken one waits for a fix.
+    _rename_a_design(embedded.totesys, "Renamed a fourth time")
+    embedded.run("extract")
+    _rename_a_design(embedded.totesys, "Renamed a fifth time")
+    embedded.run("extract")
+    *_, good, broken = sorted(p.name for p in (embedded.home / "ingest").glob("data/*/*/*/*"))
+    [csv] = (embedded.home / "ingest").glob(f"data/*/*/*/{broken}/{broken}_design.csv")
+    csv.write_bytes(csv.read_bytes()[:10])  # its checksum no longer matches
+    failed = run(["run-all"], embedded.env, embedded.home.parent)
+    assert failed.returncode == 1 and broken in failed.stderr, failed.stderr
+    assert _state_batch(folder) == good > fourth
 
 
 # -- a real browser ------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from ainsdale_etl.cli.session import (
     make_context,
     state,
 )
-from ainsdale_etl.core.errors import ConfigError, ExitCode
+from ainsdale_etl.core.errors import BadInputError, ConfigError, ExitCode
 from ainsdale_etl.core.events import counted
 from ainsdale_etl.ops.freshness import report_freshness
 
@@ -214,8 +214,14 @@ def run_all(
     on the embedded default, then refresh the dashboard in AINSDALE_HOME/report."""
     ctx = make_context()
     started = datetime.now(UTC)
-    with exclusive(ctx, wait, force=force, rebind=rebind):
-        summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
+    try:
+        with exclusive(ctx, wait, force=force, rebind=rebind):
+            summary = run_everything(ctx, tables=parse_tables(tables), full=full, batch_id=batch_id)
+    except BadInputError:
+        # A batch quarantined after others loaded: the page shows what did load (it is redrawn
+        # only if behind), not what the warehouse held before, for as long as the batch waits.
+        refresh_dashboard(ctx, 0)
+        raise
     report_connect_time(ctx.reporter)
     report_freshness(ctx, checked_at=started if batch_id is None else None)
     print_run(summary)
