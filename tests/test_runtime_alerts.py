@@ -21,7 +21,6 @@ from ainsdale_etl.runtime.alerts import (
     alert_subject,
     dashboard_body,
     dashboard_subject,
-    publish_alert,
     retry_hint,
 )
 from helpers.databases import query
@@ -96,14 +95,6 @@ def topic(fake_aws):
         return [json.loads(m["Body"]) for m in messages]  # the SNS envelope
 
     return arn, received
-
-
-def test_publish_sends_subject_and_json_body(topic):
-    arn, received = topic
-    publish_alert(arn, Failure("load", 1, "boom", step="load", batch_id=BATCH), NOW)
-    [envelope] = received()
-    assert envelope["Subject"] == "ainsdale-etl load failed (exit 1)"
-    assert json.loads(envelope["Message"])["batch_id"] == BATCH
 
 
 def test_a_failed_command_pages_once_and_still_fails(cli, etl_env, topic, monkeypatch):

@@ -1,7 +1,7 @@
 """Failure alerts: one SNS message per incident, saying what failed and how to retry, and one
 more when it is resolved.
 
-The message is built by pure functions from a :class:`Failure`; only :func:`publish_alert`
+The message is built by pure functions from a :class:`Failure`; only :func:`_publish`
 talks to AWS. The error text is the one line the CLI printed, already scrubbed of secrets.
 Which failures page, and which successes resolve, is :mod:`.incidents`' to decide.
 """
@@ -111,13 +111,6 @@ def _publish(topic_arn: str, subject: str, body: dict[str, Any]) -> str:
     subject = _NOT_PRINTABLE_ASCII.sub(" ", subject)[:SUBJECT_LIMIT]
     response = sns.publish(TopicArn=topic_arn, Subject=subject, Message=json.dumps(body, indent=2))
     return str(response["MessageId"])
-
-
-def publish_alert(topic_arn: str, failure: Failure, now: datetime | None = None) -> str:
-    """Publish the alert for ``failure``; returns the SNS message id."""
-    return _publish(
-        topic_arn, alert_subject(failure), alert_body(failure, now or datetime.now(UTC))
-    )
 
 
 def _store_or_warn(reporter: Any, doing: str) -> IncidentStore | None:
