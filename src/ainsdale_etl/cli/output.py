@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ainsdale_etl.adapters.postgres import scrub
-from ainsdale_etl.core.events import NullReporter, Progress
+from ainsdale_etl.core.events import NullReporter, Progress, counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
@@ -85,8 +85,7 @@ class ConsoleReporter:
             return
         parts = [str(fields[k]) for k in ("step", "table") if k in fields]
         if "rows" in fields:
-            n = fields["rows"]
-            parts.append(f"{n:,} {'row' if n == 1 else 'rows'}")
+            parts.append(counted(fields["rows"]))
         if "seconds" in fields:
             parts.append(f"{fields['seconds']:.2f}s")
         detail = " · ".join(parts)

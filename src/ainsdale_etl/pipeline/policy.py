@@ -56,40 +56,31 @@ def guarded_step(
     the quarantine (a transform's a transform quarantine, a load's any). A failure carries
     the step and the batch (:func:`~ainsdale_etl.core.errors.failing_in`)."""
     with failing_in(step, batch_id):
-        return _guarded(ctx, step, batch_id, marks, already_loaded, action)
-
-
-def _guarded(
-    ctx: Context,
-    step: str,
-    batch_id: str,
-    marks: dict[str, BatchState],
-    already_loaded: bool,
-    action: Callable[[], T],
-) -> T:
-    checkpoint(f"before the {step} of batch {batch_id}")
-    ctx.lock_check()
-    ctx.reporter.event("batch_started", step=step, batch_id=batch_id)
-    try:
-        result = retrying(
-            action,
-            what=f"{step} of batch {batch_id}",
-            policy=ctx.retry_policy,
-            on_retry=lambda message: ctx.reporter.warning(message, batch_id=batch_id, step=step),
-        )
-    except BadInputError as exc:
-        if already_loaded:
+        checkpoint(f"before the {step} of batch {batch_id}")
+        ctx.lock_check()
+        ctx.reporter.event("batch_started", step=step, batch_id=batch_id)
+        try:
+            result = retrying(
+                action,
+                what=f"{step} of batch {batch_id}",
+                policy=ctx.retry_policy,
+                on_retry=lambda message: ctx.reporter.warning(
+                    message, batch_id=batch_id, step=step
+                ),
+            )
+        except BadInputError as exc:
+            if already_loaded:
+                raise
+            again = record_quarantine(ctx.warehouse, batch_id, step, str(exc))
+            ctx.reporter.event(
+                "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
+            )
+            where = Place(step, batch_id, quarantined=True)
+            if batch_id in marks:  # tried again, and its cause is still there
+                raise mark_place(_blocked(again), where) from None
+            mark_place(exc, where)
             raise
-        again = record_quarantine(ctx.warehouse, batch_id, step, str(exc))
-        ctx.reporter.event(
-            "batch_quarantined", str(exc), level="error", step=step, batch_id=batch_id
-        )
-        where = Place(step, batch_id, quarantined=True)
-        if batch_id in marks:  # tried again, and its cause is still there
-            raise mark_place(_blocked(again), where) from None
-        mark_place(exc, where)
-        raise
-    mark = marks.pop(batch_id, None)
-    if mark is not None and (mark.quarantine_step == step or step == "load"):
-        ctx.reporter.event("quarantine_lifted", step=step, batch_id=batch_id)
-    return result
+        mark = marks.pop(batch_id, None)
+        if mark is not None and (mark.quarantine_step == step or step == "load"):
+            ctx.reporter.event("quarantine_lifted", step=step, batch_id=batch_id)
+        return result
