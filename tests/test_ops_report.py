@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.errors import ConfigError
-from ainsdale_etl.load.migrate import ensure_warehouse
+from ainsdale_etl.load.migrate import migrate_warehouse
 from ainsdale_etl.ops.report.charts import CHART_NAMES
 from ainsdale_etl.ops.report.data import CurrencyHeadline, ReportResult
 from ainsdale_etl.ops.report.datasets import DATASETS, json_rows, partial_months
@@ -129,7 +129,7 @@ def report_database(new_database_url: Callable[[str], str]) -> Callable[[], Data
 @pytest.fixture(scope="module")
 def report_warehouse(report_database: Callable[[], Database]) -> Database:
     db = report_database()
-    ensure_warehouse(db)
+    migrate_warehouse(db)
     with db.connect() as conn, conn.cursor() as cur:
         for statement in [_CALENDAR, *_ROWS]:
             cur.execute(statement)
@@ -140,7 +140,7 @@ def report_warehouse(report_database: Callable[[], Database]) -> Database:
 @pytest.fixture(scope="module")
 def report_empty_warehouse(report_database: Callable[[], Database]) -> Database:
     db = report_database()
-    ensure_warehouse(db)
+    migrate_warehouse(db)
     return db
 
 

@@ -76,27 +76,17 @@ def remember_secret_uri(uri: str) -> None:
     _KNOWN_SECRETS.update(s for s in _secrets_of(SecretStr(uri)) if s != uri)
 
 
-def _password_of(url: str) -> str:
-    from urllib.parse import unquote, urlsplit
-
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return ""
-    return unquote(password) if password else ""
-
-
 def _secrets_of(url: SecretStr) -> set[str]:
     """The forms in which a URI's credentials can appear: the URI, its password, as written
     (percent-quoted) and as meant."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
     raw = url.get_secret_value()
     try:
         quoted = urlsplit(raw).password or ""
     except ValueError:
         quoted = ""
-    return {s for s in (raw, quoted, _password_of(raw)) if s}
+    return {s for s in (raw, quoted, unquote(quoted)) if s}
 
 
 def server_diagnostics(exc: BaseException) -> str | None:
@@ -216,8 +206,9 @@ class Database:
                 CONNECT_TIME.add(time.perf_counter() - started)
                 return conn
             except driver_error as exc:
+                origin = f" ({self.origin})" if self.origin else ""
                 raise self._error(
-                    f"cannot connect to the {self.label} database{self._from}", exc
+                    f"cannot connect to the {self.label} database{origin}", exc
                 ) from None
 
         conn = retrying(
@@ -239,10 +230,6 @@ class Database:
             conn.close()
         else:
             done(conn)
-
-    @property
-    def _from(self) -> str:
-        return f" ({self.origin})" if self.origin else ""
 
     @contextmanager
     def reusing_connections(self) -> Iterator[None]:
@@ -324,6 +311,12 @@ class Database:
 
         with self._session(open_connection, psycopg.Error, options=startup) as conn:
             yield conn
+
+
+def relation_exists(conn: psycopg.Connection, name: str) -> bool:
+    """Whether the table or view ``name`` (schema-qualified, or public's) exists."""
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+    return bool(found and found[0])
 
 
 def split_script(script: str) -> list[str]:

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ainsdale_etl.adapters.postgres import relation_exists
 from ainsdale_etl.core.errors import ConfigError, RefusedError
 from ainsdale_etl.core.registry import StarTable
 from ainsdale_etl.core.storage import parse_bucket_uri
@@ -90,8 +91,7 @@ def lake_files_missing(settings: Settings, warehouse: Database, processed: Stora
         return False
     table = f"{LAKE_CATALOG_SCHEMA}.iceberg_tables"
     with warehouse.psycopg_connect() as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [table]).fetchone()
-        if not exists or not exists[0]:
+        if not relation_exists(conn, table):
             return False
         locations = [
             str(r[0])

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ainsdale_etl.adapters.postgres import Database, fetch_all
+from ainsdale_etl.adapters.postgres import Database, fetch_all, relation_exists
 from ainsdale_etl.core.registry import STAR_TABLES, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER
 
@@ -84,17 +84,12 @@ def _state(row: tuple[Any, ...]) -> BatchState:
     return BatchState(**values)
 
 
-def _ledger_exists(conn: psycopg.Connection) -> bool:
-    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [LEDGER]).fetchone()
-    return bool(found and found[0])
-
-
 def open_batches(db: Database) -> tuple[list[BatchState], str | None]:
     """What is due, in one query: every batch a step still owes something (or quarantined),
     oldest first, and the newest batch extracted (what a new batch follows). Its cost does
     not grow with history (a partial index holds the open batches)."""
     with ledger_session(db) as conn:
-        if not _ledger_exists(conn):
+        if not relation_exists(conn, LEDGER):
             return [], None
         rows = conn.execute(
             f"{_SELECT} WHERE {_OPEN} ORDER BY batch_id",
@@ -108,7 +103,7 @@ def open_batches(db: Database) -> tuple[list[BatchState], str | None]:
 def all_batches(db: Database) -> list[BatchState]:
     """The whole ledger, oldest first (``batches``, the extract's walk back for a window)."""
     with ledger_session(db) as conn:
-        if not _ledger_exists(conn):
+        if not relation_exists(conn, LEDGER):
             return []
         return [_state(r) for r in conn.execute(f"{_SELECT} ORDER BY batch_id").fetchall()]
 
@@ -118,7 +113,7 @@ def extracted_ids(db: Database, *, newest: int | None = None) -> list[str]:
     the history a new batch's windows and key checks walk back through."""
     limit = "" if newest is None else f" LIMIT {int(newest)}"
     with ledger_session(db) as conn:
-        if not _ledger_exists(conn):
+        if not relation_exists(conn, LEDGER):
             return []
         rows = conn.execute(
             f"SELECT batch_id FROM {LEDGER} WHERE extracted_at IS NOT NULL "
@@ -148,7 +143,7 @@ def ledger_has_checksums(db: Database) -> bool:
 
 def newest_loaded(db: Database) -> str | None:
     with ledger_session(db) as conn:
-        if not _ledger_exists(conn):
+        if not relation_exists(conn, LEDGER):
             return None
         row = conn.execute(
             f"SELECT max(batch_id) FROM {LEDGER} WHERE loaded_at IS NOT NULL"
@@ -160,15 +155,6 @@ def batch_state(db: Database, batch_id: str) -> BatchState | None:
     with ledger_session(db) as conn:
         row = conn.execute(f"{_SELECT} WHERE batch_id = %s", [batch_id]).fetchone()
     return _state(row) if row else None
-
-
-def loaded_batches(db: Database) -> dict[str, dict[str, Any]]:
-    """batch id -> {loaded_at, rows} for every loaded batch."""
-    return {
-        b.batch_id: {"loaded_at": b.loaded_at, "rows": b.rows or {}}
-        for b in all_batches(db)
-        if b.loaded_at is not None
-    }
 
 
 def _write(db: Database, sql: str, params: list[Any]) -> None:
@@ -291,8 +277,7 @@ def inferred_waiting(db: Database) -> dict[str, dict[str, int]]:
     """batch id -> dimension -> the placeholders that batch added still waiting for their rows."""
     waiting: dict[str, dict[str, int]] = {}
     with ledger_session(db) as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [INFERRED]).fetchone()
-        if not exists or not exists[0]:
+        if not relation_exists(conn, INFERRED):
             return waiting
         for batch_id, dim, count in conn.execute(
             f"SELECT batch_id, dim, count(*) FROM {INFERRED} GROUP BY 1, 2 ORDER BY 1, 2"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
-from ainsdale_etl.adapters.postgres import Database, split_script
+from ainsdale_etl.adapters.postgres import Database, relation_exists, split_script
 from ainsdale_etl.core.errors import RefusedError
 from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import SCHEMA_VERSION, STAR_TABLES
@@ -110,8 +110,7 @@ def newer_schema_error(version: int) -> RefusedError:
 def plan_migrations(conn: psycopg.Connection, *, force: bool = False) -> MigrationPlan:
     """What :func:`migrate_warehouse` would do to this warehouse; refuses one it must not
     touch (foreign tables without ``force``, or a schema newer than this release's)."""
-    versioned = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [VERSIONS]).fetchone()
-    if versioned and versioned[0]:
+    if relation_exists(conn, VERSIONS):
         row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSIONS}").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
@@ -134,6 +133,8 @@ def migrate_warehouse(db: Database, *, force: bool = False, dry_run: bool = Fals
     """Bring the warehouse to this release's schema version, in one transaction; with
     ``dry_run``, only say what that would take. Call under the pipeline lock.
 
+    A database that holds tables this tool did not create is refused unless ``force``:
+    creating tables next to someone else's data is a decision for a person, not a default.
     An up-to-date warehouse costs two catalog reads: every load calls this first."""
     with db.psycopg_connect() as conn:
         plan = plan_migrations(conn, force=force)
@@ -158,12 +159,10 @@ def migrate_warehouse(db: Database, *, force: bool = False, dry_run: bool = Fals
 def _recognise_baseline(conn: psycopg.Connection) -> None:
     """Record a warehouse made before versions as version 1, after creating what an older
     release may lack (version 1's statements create only what is missing)."""
-    had_base_versions = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", [DIM_BASE_VERSION]
-    ).fetchone()
+    had_base_versions = relation_exists(conn, DIM_BASE_VERSION)
     for statement in MIGRATIONS[0].statements:
         conn.execute(statement)
-    if had_base_versions and not had_base_versions[0]:
+    if not had_base_versions:
         # Loaded by a release without row versions: its dimension rows are as new as the
         # newest batch loaded, so an older batch reloaded later cannot overwrite them.
         conn.execute(
@@ -177,12 +176,3 @@ def _recognise_baseline(conn: psycopg.Connection) -> None:
         f"INSERT INTO {VERSIONS} (version, name, baseline) VALUES (1, %s, true)",
         [MIGRATIONS[0].name],
     )
-
-
-def ensure_warehouse(db: Database, *, force: bool = False) -> None:
-    """Create or migrate the warehouse to this release's schema (see :func:`migrate_warehouse`).
-
-    A database that holds tables this tool did not create is refused unless ``force``:
-    creating tables next to someone else's data is a decision for a person, not a default.
-    """
-    migrate_warehouse(db, force=force)

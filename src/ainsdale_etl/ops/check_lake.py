@@ -20,6 +20,7 @@ def lake_detail(ctx: Context) -> str:
     from pyiceberg.exceptions import NoSuchNamespaceError
 
     from ainsdale_etl.adapters.aws import describe_aws_error
+    from ainsdale_etl.adapters.postgres import relation_exists
     from ainsdale_etl.lake.catalog import check_location, identifier, lake_location, open_catalog
     from ainsdale_etl.load.ddl import LAKE_CATALOG_SCHEMA
     from ainsdale_etl.pipeline.binding import lake_of
@@ -28,10 +29,8 @@ def lake_detail(ctx: Context) -> str:
     where = f"{lake_of(settings)}, {lake_location(settings)}"
     if settings.lake_catalog == "sql":
         with ctx.warehouse.psycopg_connect() as conn:
-            made = conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL", [f"{LAKE_CATALOG_SCHEMA}.iceberg_tables"]
-            ).fetchone()
-        if not made or not made[0]:
+            made = relation_exists(conn, f"{LAKE_CATALOG_SCHEMA}.iceberg_tables")
+        if not made:
             return f"{where}: no catalog yet (the first load makes it)"
     try:
         catalog = open_catalog(settings, ctx.warehouse)
@@ -62,13 +61,13 @@ def lake_detail(ctx: Context) -> str:
 
 def environment_detail(ctx: Context) -> str:
     """The buckets and lake the warehouse is bound to are the configured ones."""
+    from ainsdale_etl.adapters.postgres import relation_exists
     from ainsdale_etl.load.ddl import ENVIRONMENT
     from ainsdale_etl.pipeline.binding import Environment, configured
 
     with ctx.warehouse.psycopg_connect() as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [ENVIRONMENT]).fetchone()
         row = None
-        if exists and exists[0]:
+        if relation_exists(conn, ENVIRONMENT):
             row = conn.execute(
                 f"SELECT ingest_uri, processed_uri, lake FROM {ENVIRONMENT}"
             ).fetchone()

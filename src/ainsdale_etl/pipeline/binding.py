@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from ainsdale_etl.adapters.postgres import relation_exists
 from ainsdale_etl.core.errors import RefusedError
 from ainsdale_etl.load.ddl import ENVIRONMENT, LEDGER
-from ainsdale_etl.load.migrate import ensure_warehouse
+from ainsdale_etl.load.migrate import migrate_warehouse
 
 if TYPE_CHECKING:
     from ainsdale_etl.core.settings import Settings
@@ -69,7 +70,7 @@ def configured(ctx: Context) -> Environment:
 def prepare_warehouse(ctx: Context, *, force: bool = False, rebind: bool = False) -> str:
     """Create or migrate the warehouse, then check (or record) the environment it is fed
     from; returns the environment's id. Call under the pipeline lock."""
-    ensure_warehouse(ctx.warehouse, force=force)
+    migrate_warehouse(ctx.warehouse, force=force)
     wanted = configured(ctx)
     with ctx.warehouse.psycopg_connect() as conn:
         row = conn.execute(
@@ -113,8 +114,7 @@ def prepare_warehouse(ctx: Context, *, force: bool = False, rebind: bool = False
 def environment_id(ctx: Context) -> str | None:
     """The id of the environment this warehouse is bound to (None: not bound yet)."""
     with ctx.warehouse.psycopg_connect() as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [ENVIRONMENT]).fetchone()
-        if not exists or not exists[0]:
+        if not relation_exists(conn, ENVIRONMENT):
             return None
         row = conn.execute(f"SELECT environment_id::text FROM {ENVIRONMENT}").fetchone()
     return str(row[0]) if row else None
