@@ -20,12 +20,12 @@ from typing import Any
 
 import polars as pl
 
-from ainsdale_etl.adapters.postgres import Database, fetch_all, fetch_arrow
+from ainsdale_etl.adapters.postgres import Database, fetch_all
 from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
-from ainsdale_etl.ops.verify_content import Content, content
+from ainsdale_etl.ops.verify_content import Content, content, fetch_frame
 from ainsdale_etl.ops.verify_star_sql import calendar_differences_sql
 
 # dimension -> the source table whose rows it mirrors one to one
@@ -71,18 +71,12 @@ class Verification:
         return {"ok": self.ok, "checks": checks, "notes": self.notes}
 
 
-def _frame(db_cursor: Any, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-    frame = pl.from_arrow(fetch_arrow(db_cursor, sql, params))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
 def _meta_rows(wh: Any, table: str, sql: str, schema: dict[str, Any]) -> pl.DataFrame:
     """The rows ``sql`` reads from the ledger-schema ``table``; none (in ``schema``) if the
     warehouse predates that table."""
-    if _frame(wh, f"SELECT to_regclass('{table}') IS NULL AS missing")["missing"][0]:
+    if fetch_frame(wh, f"SELECT to_regclass('{table}') IS NULL AS missing")["missing"][0]:
         return pl.DataFrame(schema=schema)
-    return _frame(wh, sql)
+    return fetch_frame(wh, sql)
 
 
 def _kept_deleted(wh: Any) -> pl.DataFrame:
@@ -116,11 +110,13 @@ def _source_side(source: Database) -> dict[str, Any]:
     found: dict[str, Any] = {}
     with source.connect() as conn, conn.cursor() as src:
         found["currencies"] = dict(
-            _frame(src, 'SELECT "currency_id", upper("currency_code") FROM "currency"').iter_rows()
+            fetch_frame(
+                src, 'SELECT "currency_id", upper("currency_code") FROM "currency"'
+            ).iter_rows()
         )
         for dim_name, table in DIMENSION_SOURCES.items():
             found[f"rows {dim_name}"] = int(
-                _frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
+                fetch_frame(src, f"SELECT count(*) AS n FROM {quote_ident(table)}")["n"][0]
             )
         conn.rollback()
     return found
@@ -152,7 +148,7 @@ def _orphans(wh: Any, fact: StarTable) -> dict[str, int]:
         f"JOIN {ROW_VERSION} v ON v.star_table = '{fact.name}' AND v.id = f.{natural} "
         f"AND (v.record_id IS DISTINCT FROM f.{record} OR v.deleted)"
     )
-    row = _frame(
+    row = fetch_frame(
         wh,
         f"SELECT {', '.join(counts)} FROM {quote_ident(fact.name)} f {older} {' '.join(joins)}",
     )
@@ -166,15 +162,15 @@ def _warehouse_side(warehouse: Database) -> dict[str, Any]:
         found["kept"] = _kept_deleted(wh)
         found["inferred"] = _inferred(wh)
         found["currencies"] = dict(
-            _frame(wh, 'SELECT "currency_id", "currency_code" FROM "dim_currency"').iter_rows()
+            fetch_frame(wh, 'SELECT "currency_id", "currency_code" FROM "dim_currency"').iter_rows()
         )
         for fact in FACTS:
             found[f"orphans {fact.name}"] = _orphans(wh, fact)
         for dim_name in DIMENSION_SOURCES:
             found[f"rows {dim_name}"] = int(
-                _frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
+                fetch_frame(wh, f"SELECT count(*) AS n FROM {quote_ident(dim_name)}")["n"][0]
             )
-        found["calendar"] = _frame(wh, calendar_differences_sql())
+        found["calendar"] = fetch_frame(wh, calendar_differences_sql())
     return found
 
 

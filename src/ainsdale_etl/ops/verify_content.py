@@ -60,7 +60,7 @@ class Reader(Protocol):
         """(id, c0, c1, ...): each column's code, of the rows of ``name`` with ``ids``."""
 
 
-def _frame(cur: Any, sql: str, params: list[Any]) -> pl.DataFrame:
+def fetch_frame(cur: Any, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     frame = pl.from_arrow(fetch_arrow(cur, sql, params))
     assert isinstance(frame, pl.DataFrame)
     return frame
@@ -85,7 +85,7 @@ class SqlReader:
     def blocks(self, name: str) -> pl.DataFrame:
         side = self.sides[name]
         query = blocks_query(side.select_from, side.key, row_sql(side.columns), side.money)
-        found = _frame(self.cur, query, side.params)
+        found = fetch_frame(self.cur, query, side.params)
         if side.money:
             self.money[name] = money_of(found)
         return blocks_of(found)
@@ -94,7 +94,7 @@ class SqlReader:
         side = self.sides[name]
         at = len(side.params) + 1
         query = ids_query(side.select_from, side.key, row_sql(side.columns), at)
-        return _frame(self.cur, query, [*side.params, blocks]).cast(pl.Int64)
+        return fetch_frame(self.cur, query, [*side.params, blocks]).cast(pl.Int64)
 
     def codes(self, name: str, ids: list[int]) -> pl.DataFrame:
         side = self.sides[name]
@@ -107,7 +107,7 @@ class SqlReader:
             f"SELECT ({side.key})::bigint AS id, {codes} {side.select_from} "
             f"AND ({side.key})::bigint = ANY(${at}::bigint[])"
         )
-        return _frame(self.cur, query, [*side.params, ids]).cast(pl.Int64)
+        return fetch_frame(self.cur, query, [*side.params, ids]).cast(pl.Int64)
 
 
 @dataclass

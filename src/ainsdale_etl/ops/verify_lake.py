@@ -20,8 +20,13 @@ import polars as pl
 from ainsdale_etl.core.registry import INT, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import lake_columns
-from ainsdale_etl.ops.verify import Check, _frame, by_code
-from ainsdale_etl.ops.verify_content import SqlReader, compare_tables, read_only_snapshot
+from ainsdale_etl.ops.verify import Check, by_code
+from ainsdale_etl.ops.verify_content import (
+    SqlReader,
+    compare_tables,
+    fetch_frame,
+    read_only_snapshot,
+)
 from ainsdale_etl.ops.verify_hashes import (
     BLOCK_BITS,
     BLOCK_SCHEMA,
@@ -143,12 +148,12 @@ def verify_lake(settings: Settings, warehouse: Database) -> list[Check]:
         present = {name: ice for name, ice in held.items() if ice is not None}
         codes = {
             int(i): str(c)
-            for i, c in _frame(
+            for i, c in fetch_frame(
                 cur, "SELECT currency_id, currency_code FROM dim_currency"
             ).iter_rows()
         }
         rows = {  # of the tables the lake lacks
-            name: int(_frame(cur, f"SELECT count(*) AS n FROM {quote_ident(name)}")["n"][0])
+            name: int(fetch_frame(cur, f"SELECT count(*) AS n FROM {quote_ident(name)}")["n"][0])
             for name, ice in held.items()
             if ice is None
         }
