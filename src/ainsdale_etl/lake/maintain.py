@@ -85,15 +85,13 @@ def delete_unreferenced(processed: Storage, ice: Table, name: str) -> int:
     return deleted
 
 
-def maintain_lake(
-    ctx: Context, *, retention_days: float, now: datetime | None = None
-) -> dict[str, Maintained]:
+def maintain_lake(ctx: Context, *, retention_days: float) -> dict[str, Maintained]:
     """Compact, expire the snapshots older than ``retention_days`` (the latest always stays)
     and clean every lake table; nothing when the lake is off."""
     catalog = open_catalog(ctx.settings, ctx.warehouse)
     if catalog is None:
         return {}
-    before = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    before = datetime.now(UTC) - timedelta(days=retention_days)
     done: dict[str, Maintained] = {}
     for name, table in LAKE_TABLES.items():
         ice = existing_lake_table(catalog, ctx.settings, table)

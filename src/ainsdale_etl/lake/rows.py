@@ -17,14 +17,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def select_columns(table: StarTable, alias: str = "d") -> str:
+def select_columns(table: StarTable) -> str:
     """The lake's columns of ``table``; money as its exact text, which ADBC reads 40% faster
-    than numeric (the lake casts it to decimal(10,2), exactly)."""
+    than numeric (the lake casts it to decimal(10,2), exactly). The table is aliased ``d``."""
     money = {c.name for c in table.columns if c.sql_type == MONEY}
     return ", ".join(
-        f"{alias}.{quote_ident(c)}::text AS {quote_ident(c)}"
-        if c in money
-        else f"{alias}.{quote_ident(c)}"
+        f"d.{quote_ident(c)}::text AS {quote_ident(c)}" if c in money else f"d.{quote_ident(c)}"
         for c in lake_columns(table)
     )
 

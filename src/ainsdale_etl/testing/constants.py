@@ -21,10 +21,9 @@ CONSTANTS = {
 }
 
 
-def apply_test_constants(spec: str | None = None) -> None:
-    """Set each ``NAME=integer`` of ``spec`` (default: ``$AINSDALE_TEST_CONSTANTS``)."""
-    spec = os.environ.get(ENV, "") if spec is None else spec
-    for part in filter(None, (p.strip() for p in spec.split(","))):
+def apply_test_constants() -> None:
+    """Set each ``NAME=integer`` of ``$AINSDALE_TEST_CONSTANTS``."""
+    for part in filter(None, (p.strip() for p in os.environ.get(ENV, "").split(","))):
         name, _, value = part.partition("=")
         if name not in CONSTANTS or not value.isdigit():
             raise SystemExit(
