@@ -314,7 +314,7 @@ class Database:
 
 
 def relation_exists(conn: psycopg.Connection, name: str) -> bool:
-    """Whether the table or view ``name`` (schema-qualified, or public's) exists."""
+    """Whether the table or view ``name`` (schema-qualified, or on the search path) exists."""
     found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
     return bool(found and found[0])
 
