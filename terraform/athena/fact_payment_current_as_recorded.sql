@@ -34,19 +34,7 @@ SELECT
     h3."payment_type_version_key" AS "payment_type_version_key",
     h3."payment_type_name" AS "payment_type_name"
 FROM "fact_payment_current" f
-LEFT JOIN "dim_transaction_history" h0
-    ON h0."transaction_id" = f."transaction_id"
-    AND h0."valid_from" <= f."recorded_at"
-    AND (h0."valid_to" IS NULL OR f."recorded_at" < h0."valid_to")
-LEFT JOIN "dim_counterparty_history" h1
-    ON h1."counterparty_id" = f."counterparty_id"
-    AND h1."valid_from" <= f."recorded_at"
-    AND (h1."valid_to" IS NULL OR f."recorded_at" < h1."valid_to")
-LEFT JOIN "dim_currency_history" h2
-    ON h2."currency_id" = f."currency_id"
-    AND h2."valid_from" <= f."recorded_at"
-    AND (h2."valid_to" IS NULL OR f."recorded_at" < h2."valid_to")
-LEFT JOIN "dim_payment_type_history" h3
-    ON h3."payment_type_id" = f."payment_type_id"
-    AND h3."valid_from" <= f."recorded_at"
-    AND (h3."valid_to" IS NULL OR f."recorded_at" < h3."valid_to")
+LEFT JOIN "dim_transaction_history" h0 ON h0."transaction_id" = f."transaction_id" AND h0.valid_from <= f."recorded_at" AND (h0.valid_to IS NULL OR f."recorded_at" < h0.valid_to)
+LEFT JOIN "dim_counterparty_history" h1 ON h1."counterparty_id" = f."counterparty_id" AND h1.valid_from <= f."recorded_at" AND (h1.valid_to IS NULL OR f."recorded_at" < h1.valid_to)
+LEFT JOIN "dim_currency_history" h2 ON h2."currency_id" = f."currency_id" AND h2.valid_from <= f."recorded_at" AND (h2.valid_to IS NULL OR f."recorded_at" < h2.valid_to)
+LEFT JOIN "dim_payment_type_history" h3 ON h3."payment_type_id" = f."payment_type_id" AND h3.valid_from <= f."recorded_at" AND (h3.valid_to IS NULL OR f."recorded_at" < h3.valid_to)

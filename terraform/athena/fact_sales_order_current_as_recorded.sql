@@ -48,23 +48,8 @@ SELECT
     h4."country" AS "agreed_delivery_location_country",
     h4."phone" AS "agreed_delivery_location_phone"
 FROM "fact_sales_order_current" f
-LEFT JOIN "dim_staff_history" h0
-    ON h0."staff_id" = f."sales_staff_id"
-    AND h0."valid_from" <= f."recorded_at"
-    AND (h0."valid_to" IS NULL OR f."recorded_at" < h0."valid_to")
-LEFT JOIN "dim_counterparty_history" h1
-    ON h1."counterparty_id" = f."counterparty_id"
-    AND h1."valid_from" <= f."recorded_at"
-    AND (h1."valid_to" IS NULL OR f."recorded_at" < h1."valid_to")
-LEFT JOIN "dim_currency_history" h2
-    ON h2."currency_id" = f."currency_id"
-    AND h2."valid_from" <= f."recorded_at"
-    AND (h2."valid_to" IS NULL OR f."recorded_at" < h2."valid_to")
-LEFT JOIN "dim_design_history" h3
-    ON h3."design_id" = f."design_id"
-    AND h3."valid_from" <= f."recorded_at"
-    AND (h3."valid_to" IS NULL OR f."recorded_at" < h3."valid_to")
-LEFT JOIN "dim_location_history" h4
-    ON h4."location_id" = f."agreed_delivery_location_id"
-    AND h4."valid_from" <= f."recorded_at"
-    AND (h4."valid_to" IS NULL OR f."recorded_at" < h4."valid_to")
+LEFT JOIN "dim_staff_history" h0 ON h0."staff_id" = f."sales_staff_id" AND h0.valid_from <= f."recorded_at" AND (h0.valid_to IS NULL OR f."recorded_at" < h0.valid_to)
+LEFT JOIN "dim_counterparty_history" h1 ON h1."counterparty_id" = f."counterparty_id" AND h1.valid_from <= f."recorded_at" AND (h1.valid_to IS NULL OR f."recorded_at" < h1.valid_to)
+LEFT JOIN "dim_currency_history" h2 ON h2."currency_id" = f."currency_id" AND h2.valid_from <= f."recorded_at" AND (h2.valid_to IS NULL OR f."recorded_at" < h2.valid_to)
+LEFT JOIN "dim_design_history" h3 ON h3."design_id" = f."design_id" AND h3.valid_from <= f."recorded_at" AND (h3.valid_to IS NULL OR f."recorded_at" < h3.valid_to)
+LEFT JOIN "dim_location_history" h4 ON h4."location_id" = f."agreed_delivery_location_id" AND h4.valid_from <= f."recorded_at" AND (h4.valid_to IS NULL OR f."recorded_at" < h4.valid_to)

@@ -26,18 +26,9 @@ def current_as_recorded_view(fact: StarTable) -> str:
     recorded = "f." + quote_ident("recorded_at")
     columns = [f"f.{quote_ident(c.name)}" for c in current.columns]
     joins = []
-    for join in recorded_joins(fact):
-        history = DERIVED_TABLES[f"{join.dim.name}_history"]
-        alias = join.alias
-        valid_from, valid_to = (f"{alias}.{quote_ident(c)}" for c in ("valid_from", "valid_to"))
-        columns.append(f'{alias}.{quote_ident(history.columns[0].name)} AS "{join.version_label}"')
-        columns += [f'{alias}.{quote_ident(a)} AS "{label}"' for a, label in join.attributes]
-        joins.append(
-            f"LEFT JOIN {quote_ident(history.name)} {alias}\n"
-            f"    ON {alias}.{quote_ident(join.dim.key[0])} = f.{quote_ident(join.key.name)}\n"
-            f"    AND {valid_from} <= {recorded}\n"
-            f"    AND ({valid_to} IS NULL OR {recorded} < {valid_to})"
-        )
+    for join in recorded_joins(fact):  # the lake's tables have the warehouse's names
+        columns += join.columns()
+        joins.append(join.join(recorded))
     listed = ",\n    ".join(columns)
     joined = "\n".join(joins)
     return (

@@ -191,6 +191,23 @@ class RecordedJoin:
     version_label: str  # the label of the history's surrogate key
     attributes: tuple[tuple[str, str], ...]  # (the dimension's column, its label in the view)
 
+    def columns(self) -> list[str]:
+        """What the view selects of the version: its key and each attribute, labelled."""
+        return [
+            f'{self.alias}.{version_key(self.dim)} AS "{self.version_label}"',
+            *(f'{self.alias}.{quote_ident(a)} AS "{label}"' for a, label in self.attributes),
+        ]
+
+    def join(self, recorded_at: str) -> str:
+        """The LEFT JOIN of the dimension's version valid at ``recorded_at`` (the warehouse's
+        and the lake's views alike)."""
+        a, at = self.alias, recorded_at
+        return (
+            f"LEFT JOIN {history_table(self.dim)} {a} ON {a}.{quote_ident(self.dim.key[0])} = "
+            f"f.{quote_ident(self.key.name)} AND {a}.valid_from <= "
+            f"{at} AND ({a}.valid_to IS NULL OR {at} < {a}.valid_to)"
+        )
+
 
 def recorded_joins(fact: StarTable) -> list[RecordedJoin]:
     """The dimension versions ``fact``'s ``_as_recorded`` views join (every key but dates'):
@@ -221,15 +238,8 @@ def as_recorded_view(fact: StarTable) -> str:
     recorded = f"({recorded_batch(fact, 'f')} AS recorded_batch) r"
     joins = []
     for join in recorded_joins(fact):
-        alias, dim = join.alias, join.dim
-        columns.append(f'{alias}.{version_key(dim)} AS "{join.version_label}"')
-        columns += [f'{alias}.{quote_ident(a)} AS "{label}"' for a, label in join.attributes]
-        joins.append(
-            f"LEFT JOIN {history_table(dim)} {alias} ON {alias}.{quote_ident(dim.key[0])} = "
-            f"f.{quote_ident(join.key.name)} AND {alias}.valid_from <= "
-            f"{BATCH_TIME}(r.recorded_batch) AND ({alias}.valid_to IS NULL OR "
-            f"{BATCH_TIME}(r.recorded_batch) < {alias}.valid_to)"
-        )
+        columns += join.columns()
+        joins.append(join.join(f"{BATCH_TIME}(r.recorded_batch)"))
     listed = ",\n    ".join(columns)
     joined = "\n".join(joins)
     return (
