@@ -154,7 +154,12 @@ def test_every_relation_is_listed_with_the_warehouses_own_columns(cli, etl_env):
 def test_keys_become_dbt_tests():
     from ainsdale_etl.ops.dbt_sources import dbt_sources
 
-    star = {t["name"]: t for t in dbt_sources()["sources"][0]["tables"]}
+    star = {
+        t["name"]: t
+        for t in dbt_sources(schema="public", warn_after_minutes=1, error_after_minutes=2)[
+            "sources"
+        ][0]["tables"]
+    }
     columns = {
         n: {c["name"]: c.get("data_tests", []) for c in t["columns"]} for n, t in star.items()
     }

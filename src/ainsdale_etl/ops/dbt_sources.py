@@ -126,9 +126,10 @@ def _as_recorded(fact: StarTable) -> dict[str, Any]:
 
 
 def dbt_sources(
-    *, schema: str = "public", warn_after_minutes: int = 120, error_after_minutes: int = 240
+    *, schema: str, warn_after_minutes: int, error_after_minutes: int
 ) -> dict[str, Any]:
-    """The sources of a dbt project over the warehouse: the star (``schema``) and the ledger."""
+    """The sources of a dbt project over the warehouse: the star (``schema``) and the ledger
+    (the defaults are the command's options: cli/dbt.py)."""
     freshness = {
         "warn_after": {"count": warn_after_minutes, "period": "minute"},
         "error_after": {"count": error_after_minutes, "period": "minute"},
