@@ -1,6 +1,7 @@
-"""In-flight transactions in bounded space: a writer holding ~120,000 subtransactions open
-during an extract (a PL/pgSQL EXCEPTION block per row). In-flight xids are cluster-wide, so this
-runs on a private embedded server: on the shared one it would widen every other test's window."""
+"""In-flight transactions: one that ends between the extract's snapshot and its question about
+what was running, and a writer holding ~120,000 subtransactions open during an extract (a
+PL/pgSQL EXCEPTION block per row). In-flight xids are cluster-wide, so the second runs on a
+private embedded server: on the shared one it would widen every other test's window."""
 
 from __future__ import annotations
 
@@ -12,17 +13,60 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import IsolationLevel
 from pydantic import SecretStr
 
 from ainsdale_etl.adapters.embedded import SOURCE_DATABASE, WAREHOUSE_DATABASE, embedded_server
 from ainsdale_etl.adapters.postgres import Database
 from ainsdale_etl.core.batches import MAX_MANIFEST_BYTES
-from ainsdale_etl.extract.windows import MAX_IN_FLIGHT_RANGES
+from ainsdale_etl.extract.in_flight import InFlight, read_in_flight, read_unfinished
+from ainsdale_etl.extract.windows import MAX_IN_FLIGHT_RANGES, Snapshot
 from helpers.contents import manifests
 from helpers.databases import SMALL_SCALE, query
 
 SUBTRANSACTIONS = 120_000
 FIRST_ID = 900_000
+
+
+def test_a_transaction_ending_just_after_the_snapshot_is_read_again_and_nothing_older(
+    new_database_url,
+):
+    """A transaction running when the extract's snapshot is taken ends before the extract asks
+    what is running: its subtransaction's xid then reads "committed", like a write committed
+    long before. The next window must read the first again (the snapshot did not see it) and
+    not the second (it did). Asked only afterwards, every xid from the ended one up counted:
+    on a busy server, each long transaction ending near a snapshot meant a batch read again."""
+    url = new_database_url("in_flight")
+    with psycopg.connect(url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE t (id int PRIMARY KEY, note text)")
+    with (
+        psycopg.connect(url) as held,
+        psycopg.connect(url, autocommit=True) as writer,
+        psycopg.connect(url) as extract,
+    ):
+        held.execute("INSERT INTO t VALUES (1, 'held, top level')")
+        held.execute("SAVEPOINT s")
+        held.execute("INSERT INTO t VALUES (2, 'held, in a subtransaction')")
+        writer.execute("INSERT INTO t VALUES (3, 'committed before the snapshot')")
+        xids = dict(held.execute("SELECT id, xmin::text::bigint FROM t").fetchall())
+        unfinished = read_unfinished(extract)
+        extract.rollback()
+        extract.isolation_level = IsolationLevel.REPEATABLE_READ
+        row = extract.execute("SELECT pg_current_snapshot()::text").fetchone()
+        assert row is not None
+        held.commit()  # between the snapshot and the question
+        in_flight = read_in_flight(extract, Snapshot.parse(row[0]), unfinished)
+        seen = {i for (i,) in extract.execute("SELECT id FROM t")}
+    assert seen == {3}  # the snapshot saw the earlier write, not the held ones
+    assert xids[1] < xids[2] < xids[3]  # the held transaction began first
+    assert _counts(in_flight, xids[1]) and _counts(in_flight, xids[2])
+    assert not _counts(in_flight, xids[3])
+
+
+def _counts(in_flight: InFlight, xid: int) -> bool:
+    """Whether the next window reads again what ``xid`` wrote."""
+    beyond = in_flight.uncertain_from is not None and xid >= in_flight.uncertain_from
+    return beyond or any(first <= xid <= last for first, last in in_flight.ranges)
 
 
 @pytest.fixture

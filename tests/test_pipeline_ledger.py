@@ -219,4 +219,11 @@ def test_the_ledger_reads_the_same_under_any_datestyle_of_the_warehouse(cli, etl
           "WHERE staff_id = 1")  # fmt: skip
     cli("run-all")
     cli("run-all")
-    assert [r["status"] for r in batches(cli).values()] == ["loaded", "loaded"]
+    # A third batch may appear on a shared server: when another database's transaction ends
+    # while the second run reads its snapshot, that run cannot tell its subtransactions from
+    # committed ones and the next run reads the newest rows again (extract/in_flight.py). Read
+    # twice is harmless by design; what this test pins is that no run after the first fails.
+    listed = batches(cli)
+    statuses = [r["status"] for r in listed.values()]
+    assert statuses[:2] == ["loaded", "loaded"] and set(statuses) == {"loaded"}, listed
+    assert json.loads(cli("verify", "--json").stdout)["ok"]

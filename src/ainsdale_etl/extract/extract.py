@@ -43,7 +43,7 @@ from ainsdale_etl.extract.deletions import (
 )
 from ainsdale_etl.extract.drift import DriftPolicy, guard_source_columns
 from ainsdale_etl.extract.history import read_source_state, whole_reads
-from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight
+from ainsdale_etl.extract.in_flight import InFlight, age_reference, read_in_flight, read_unfinished
 from ainsdale_etl.extract.prior import Prior
 from ainsdale_etl.extract.windows import (
     Snapshot,
@@ -106,13 +106,16 @@ def snapshot_connections(source: Database, count: int) -> Iterator[SourceSnapsho
             conn.read_only = True
             connections.append(conn)
         first = connections[0]
+        # Asked in a transaction of its own, so the snapshot below is taken after it.
+        unfinished = read_unfinished(first)
+        first.rollback()
         row = first.execute(
             "SELECT localtimestamp(3), pg_current_snapshot()::text, pg_export_snapshot()"
         ).fetchone()
         assert row is not None
         upper, current, exported = row
         snapshot = Snapshot.parse(current)
-        in_flight = read_in_flight(first, snapshot)
+        in_flight = read_in_flight(first, snapshot, unfinished)
         for conn in connections[1:]:
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported)))
         references = {conn: age_reference(conn, snapshot) for conn in connections}

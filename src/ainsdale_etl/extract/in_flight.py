@@ -6,8 +6,14 @@ which lies in ``[xmin, xmax)`` like the xids of transactions that had committed.
 the snapshot, each xid of that range is asked for its status (``pg_xact_status``, which any
 role may call, answers "in progress" for the subtransactions of a running transaction too).
 A transaction of ``xip`` that ended before that answer came may have left subtransactions
-that now read "committed": then every xid from it up counts as in flight, so its rows are
-read again next time rather than lost.
+that now read "committed", like the transactions that had committed before the snapshot. To
+tell them apart, the same question is asked just *before* the snapshot (``read_unfinished``):
+an xid that had finished then was visible to the snapshot. So when a transaction of ``xip``
+ended in between, the xids from it up that had not finished before the snapshot count as in
+flight too, and their rows are read again next time rather than lost; a write committed
+earlier is not read twice. (Asking afterwards only, every xid from the ended transaction up
+had to count: on a busy server each long transaction ending near a snapshot made the next
+extract read everything written since that transaction began, again.)
 
 The server answers in runs of consecutive xids, and at most ``MAX_IN_FLIGHT_RANGES`` of them
 are kept (see "In bounded space" in :mod:`.windows`): a transaction holding 900,000
@@ -46,29 +52,67 @@ class InFlight:
     uncertain_from: int | None = None
 
 
-def read_in_flight(conn: psycopg.Connection, snapshot: Snapshot) -> InFlight:
-    """The in-flight set of ``snapshot``, read on ``conn`` just after it was taken."""
+@dataclass(frozen=True)
+class Unfinished:
+    """xids that had not finished just before a snapshot: the runs in progress then, and
+    every xid from ``since`` up (assigned afterwards, or too many to ask about)."""
+
+    ranges: tuple[XidRange, ...]
+    since: int
+
+
+_IN_PROGRESS = "SELECT x FROM {} x WHERE pg_xact_status(x::text::xid8) = 'in progress'"
+
+
+def read_unfinished(conn: psycopg.Connection) -> Unfinished:
+    """What had not finished yet, asked on ``conn`` in a transaction of its own just before
+    the extract's snapshot is taken (the caller ends it)."""
+    row = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+    assert row is not None
+    before = Snapshot.parse(row[0])
+    if not before.xip:
+        return Unfinished((), before.xmax)  # everything below xmax had finished
+    if before.xmax - before.xmin > MAX_STATUS_SCAN:
+        return Unfinished((), before.xmin)
+    return Unfinished(_runs_in_progress(conn, before), before.xmax)
+
+
+def read_in_flight(
+    conn: psycopg.Connection, snapshot: Snapshot, unfinished: Unfinished
+) -> InFlight:
+    """The in-flight set of ``snapshot``, read on ``conn`` just after it was taken;
+    ``unfinished`` was read just before."""
     if not snapshot.xip:
         return InFlight(())  # nothing was running below xmax: the common case
     if snapshot.xmax - snapshot.xmin > MAX_STATUS_SCAN:
         return InFlight(*bounded(xid_ranges(snapshot.xip), snapshot.xmin))
-    status = "SELECT x FROM {} x WHERE pg_xact_status(x::text::xid8) = 'in progress'"
+    unseen = [*_runs_in_progress(conn, snapshot), *xid_ranges(snapshot.xip)]
+    xip = list(snapshot.xip)
+    still = {x for (x,) in conn.execute(_IN_PROGRESS.format("unnest(%s::bigint[])"), [xip])}
+    ended = [x for x in snapshot.xip if x not in still]
+    if ended:
+        # A subtransaction of an ended one has a larger xid, and had not finished before.
+        maybe_theirs = [*unfinished.ranges, (unfinished.since, snapshot.xmax - 1)]
+        unseen += clip(maybe_theirs, min(ended), snapshot.xmax - 1)
+    return InFlight(*bounded(unseen, None))
+
+
+def _runs_in_progress(conn: psycopg.Connection, snapshot: Snapshot) -> list[XidRange]:
+    """The xids of ``[snapshot.xmin, snapshot.xmax)`` in progress now, as runs."""
     # Runs ("gaps and islands"): consecutive xids share x - row_number().
     runs = conn.execute(
         "SELECT min(x), max(x) FROM (SELECT x, x - row_number() OVER (ORDER BY x) AS run FROM ("
-        + status.format("generate_series(%s::bigint, %s::bigint - 1)")
+        + _IN_PROGRESS.format("generate_series(%s::bigint, %s::bigint - 1)")
         + ") running) numbered GROUP BY run ORDER BY 1",
         [snapshot.xmin, snapshot.xmax],
     ).fetchall()
-    xip = list(snapshot.xip)
-    still = {x for (x,) in conn.execute(status.format("unnest(%s::bigint[])"), [xip])}
-    ended = [x for x in snapshot.xip if x not in still]
-    return InFlight(
-        *bounded(
-            [*((int(a), int(b)) for a, b in runs), *xid_ranges(snapshot.xip)],
-            min(ended) if ended else None,
-        )
-    )
+    return [(int(first), int(last)) for first, last in runs]
+
+
+def clip(ranges: list[XidRange], first: int, last: int) -> list[XidRange]:
+    """The parts of ``ranges`` within ``first..last``."""
+    clipped = ((max(a, first), min(b, last)) for a, b in ranges)
+    return [(a, b) for a, b in clipped if a <= b]
 
 
 def age_reference(conn: psycopg.Connection, snapshot: Snapshot) -> int:
