@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 
 import psycopg
 import pytest
 
 from ainsdale_etl.core.registry import SOURCE_TABLES
-from helpers.processes import cli_env, error_lines, run
+from helpers.processes import EXE, cli_env, error_lines, run, start
 
 
 def _connects(uri: str) -> bool:
@@ -115,5 +118,47 @@ def test_check_probes_the_embedded_source_and_psql_takes_psql_s_own_arguments(tm
         assert unknown.returncode == 2 and "'nope' is not one of totesys, warehouse" in (
             unknown.stderr
         )
+    finally:
+        run(["embedded", "stop"], env, tmp_path)
+
+
+def test_sigterm_ends_embedded_psql_and_cancels_its_query(tmp_path):
+    """`embedded psql` waited for psql with no regard for a stop: a SIGTERM was held until
+    the query ended by itself. Now the command exits 130 within seconds, and the query it ran
+    is cancelled on the server rather than left running there."""
+    env = cli_env({"AINSDALE_HOME": str(tmp_path / "home")})
+    try:
+        uri = run(["embedded", "url", "totesys"], env, tmp_path).stdout.strip()
+        psql = start(["embedded", "psql", "totesys", "-c", "SELECT pg_sleep(120)"], env, tmp_path)
+        with psycopg.connect(uri, autocommit=True) as watcher:
+            sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+            deadline = time.monotonic() + 60
+            while watcher.execute(sleeping).fetchone() != (1,):
+                assert time.monotonic() < deadline and psql.poll() is None, psql.stderr
+                time.sleep(0.1)
+            psql.send_signal(signal.SIGTERM)
+            try:
+                _, stderr = psql.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                psql.kill()
+                raise AssertionError("embedded psql kept running after SIGTERM") from None
+            assert psql.returncode == 130, stderr
+            [line] = error_lines(stderr)
+            assert "stopped by SIGTERM while psql ran" in line
+            time.sleep(1)  # the cancel is asynchronous on the server
+            assert watcher.execute(sleeping).fetchone() == (0,)
+
+            # Ctrl-C at a terminal reaches the whole process group: it is psql's, which cancels
+            # its query and says so; the command ends with psql's code and no traceback.
+            args = [EXE, "embedded", "psql", "totesys", "-c", "SELECT pg_sleep(120)"]
+            group = subprocess.Popen(args, env=env, cwd=tmp_path, text=True, stderr=subprocess.PIPE,
+                                     start_new_session=True)  # fmt: skip
+            while watcher.execute(sleeping).fetchone() != (1,):
+                assert time.monotonic() < deadline + 60 and group.poll() is None
+                time.sleep(0.1)
+            os.killpg(group.pid, signal.SIGINT)
+            _, stderr = group.communicate(timeout=15)
+            assert group.returncode == 1 and "canceling statement" in stderr, stderr
+            assert "Traceback" not in stderr
     finally:
         run(["embedded", "stop"], env, tmp_path)

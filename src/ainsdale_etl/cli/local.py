@@ -191,6 +191,7 @@ def psql(
     database goes to psql: `embedded psql totesys -c "select 1"` (`embedded psql -c ...` on
     the warehouse)."""
     from ainsdale_etl.adapters.embedded import embedded_url, keep_running, psql_path
+    from ainsdale_etl.runtime.shutdown import wait_for_child
 
     args = list(context.args)
     if database.startswith("-"):  # no database named: the first word is psql's
@@ -202,8 +203,8 @@ def psql(
     keep_running(home)
     uri = embedded_url(home, database)
     # A child, not exec: this process still leaves the server's handle list tidy at exit.
-    code = subprocess.call([psql_path(), uri, *args])  # noqa: S603 - the bundled binary, no shell
-    raise typer.Exit(code)
+    child = subprocess.Popen([psql_path(), uri, *args])  # noqa: S603 - the bundled binary
+    raise typer.Exit(wait_for_child(child, "psql"))
 
 
 @embedded.command()

@@ -74,7 +74,7 @@ def read_unfinished(conn: psycopg.Connection) -> Unfinished:
         return Unfinished((), before.xmax)  # everything below xmax had finished
     if before.xmax - before.xmin > MAX_STATUS_SCAN:
         return Unfinished((), before.xmin)
-    return Unfinished(_runs_in_progress(conn, before), before.xmax)
+    return Unfinished(tuple(_runs_in_progress(conn, before)), before.xmax)
 
 
 def read_in_flight(

@@ -8,6 +8,7 @@ load transaction rolls back). The run then exits 130 and the next run carries on
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,31 @@ def checkpoint(where: str) -> None:
             f"stopped by {_signal_name or 'request'} {where}; nothing partial was committed, "
             "rerun the same command to carry on"
         )
+
+
+def wait_for_child(child: subprocess.Popen[bytes], what: str, grace: float = 2.0) -> int:
+    """``child``'s exit code once it ends by itself. Ctrl-C is the child's meanwhile (psql
+    cancels its query on it; it must not end this process and orphan psql). On a stop request
+    the child is asked the same way, then sent SIGTERM, then SIGKILL, ``grace`` seconds apart,
+    and this stops (exit 130): a child must not keep us past our own deadline, nor leave its
+    query running on the server."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        while child.poll() is None and not _stop.wait(0.2):
+            pass
+        if child.returncode is not None:
+            return child.returncode
+        for ask in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            child.send_signal(ask)
+            try:
+                child.wait(grace)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        checkpoint(f"while {what} ran")  # raises: a stop was requested
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def pause(seconds: float) -> None:
