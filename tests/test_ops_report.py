@@ -29,7 +29,7 @@ from ainsdale_etl.ops.report.datasets import DATASETS, json_rows, partial_months
 from ainsdale_etl.ops.report.publish import latest_state, latest_url, publish_report
 from ainsdale_etl.ops.report.queries import TOP_N, Period, latest_batch, run_query
 from ainsdale_etl.ops.report.since import parse_state, since_previous
-from ainsdale_etl.ops.report.write import write_report
+from ainsdale_etl.ops.report.write import report_batch, write_report
 from helpers.databases import query
 from helpers.processes import cli_env, run
 from helpers.stand_ins import mocked_aws
@@ -574,6 +574,13 @@ def test_a_period_without_sales_says_so(report_warehouse: Database, tmp_path: Pa
     _, text = _page(tmp_path)
     assert "No sales orders match: orders created on or after 1 January 2025." in text
     assert not list(tmp_path.glob("*.png"))
+    # Its state is kept all the same: a refresh knows the page is current (an idle run-all
+    # drew a page without sales again every time), and the next report compares with no sales.
+    assert result.as_of is not None and report_batch(tmp_path) == result.as_of[0]
+    state = json.loads((tmp_path / "report.json").read_text())
+    assert (state["currencies"], state["designs"]) == ({}, {})
+    again = write_report(report_warehouse, tmp_path)
+    assert again.headline and report_batch(tmp_path) == result.as_of[0]
 
 
 def test_a_backwards_period_is_refused(report_warehouse: Database, tmp_path: Path) -> None:

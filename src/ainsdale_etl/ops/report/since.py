@@ -28,18 +28,24 @@ def report_state(data: ReportData) -> dict[str, Any]:
     """What this report was built from, for the next one to compare with (JSON-ready)."""
     import polars as pl
 
+    designs: dict[str, dict[str, dict[str, str]]] = {}
+    if not data.has_sales:  # nothing to sum (an empty warehouse has no frames at all)
+        return _state(data, designs)
     per_design = (
         data.frames["designs_by_month"]
         .group_by("currency_code", "design_id")
         .agg(pl.col("label").first(), pl.col("value").sum())
         .sort("currency_code", "design_id")
     )
-    designs: dict[str, dict[str, dict[str, str]]] = {}
     for row in per_design.iter_rows(named=True):
         designs.setdefault(row["currency_code"], {})[str(row["design_id"])] = {
             "label": row["label"],
             "value": f"{row['value']:.2f}",
         }
+    return _state(data, designs)
+
+
+def _state(data: ReportData, designs: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "batch_id": data.as_of[0] if data.as_of else None,

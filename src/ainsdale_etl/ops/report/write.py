@@ -102,7 +102,8 @@ def write_report(
     data = read_report_data(warehouse, Period(date_from, date_to))
     out.mkdir(parents=True, exist_ok=True)
     drawn: list[Path] = []
-    page = since = state = None
+    page = since = None
+    state = report_state(data)  # kept with or without sales: the page is as of its batch
     warnings: list[str] = []
     if data.has_sales:
         datasets = dashboard_data(data)
@@ -114,19 +115,17 @@ def write_report(
             "data": {k: datasets[k] for k in ("monthly", "currencies", "default_currency")},
             "months": _months_text(datasets["monthly"], datasets["default_currency"]),
         }
-        state = report_state(data)
         since = since_previous(state, before)
     for stale in {p for n in CHART_NAMES for p in out.glob(f"{n}.*.png")} - set(drawn):
         stale.unlink()  # of an earlier report: not of this one's figures
     index = out / INDEX
     write_atomically(index, render_html(data, page, since))
-    if state is not None:
-        write_atomically(out / STATE, json.dumps(state, indent=1))
+    write_atomically(out / STATE, json.dumps(state, indent=1))
     return ReportResult(index, drawn, data.headline, data.as_of, tuple(warnings))
 
 
 def report_batch(out: Path) -> str | None:
-    """The batch the report in ``out`` is as of (None: there is none, or it had no sales)."""
+    """The batch the report in ``out`` is as of (None: there is none, or none was loaded)."""
     from ainsdale_etl.ops.report.since import parse_state
 
     state = parse_state(previous_state(out))
