@@ -8,7 +8,8 @@ role may call, answers "in progress" for the subtransactions of a running transa
 A transaction of ``xip`` that ended before that answer came may have left subtransactions
 that now read "committed", like the transactions that had committed before the snapshot. To
 tell them apart, the same question is asked just *before* the snapshot (``read_unfinished``):
-an xid that had finished then was visible to the snapshot. So when a transaction of ``xip``
+an xid that had finished then was visible to the snapshot (unless its transaction was
+ending just then: ``unfinished_of``). So when a transaction of ``xip``
 ended in between, the xids from it up that had not finished before the snapshot count as in
 flight too, and their rows are read again next time rather than lost; a write committed
 earlier is not read twice. (Asking afterwards only, every xid from the ended transaction up
@@ -55,7 +56,7 @@ class InFlight:
 @dataclass(frozen=True)
 class Unfinished:
     """xids that had not finished just before a snapshot: the runs in progress then, and
-    every xid from ``since`` up (assigned afterwards, or too many to ask about)."""
+    every xid from ``since`` up (assigned afterwards, or not to be told apart)."""
 
     ranges: tuple[XidRange, ...]
     since: int
@@ -74,7 +75,21 @@ def read_unfinished(conn: psycopg.Connection) -> Unfinished:
         return Unfinished((), before.xmax)  # everything below xmax had finished
     if before.xmax - before.xmin > MAX_STATUS_SCAN:
         return Unfinished((), before.xmin)
-    return Unfinished(tuple(_runs_in_progress(conn, before)), before.xmax)
+    runs = _runs_in_progress(conn, before)
+    return unfinished_of(before, runs, _still_in_progress(conn, before))
+
+
+def unfinished_of(before: Snapshot, runs: list[XidRange], still: set[int]) -> Unfinished:
+    """What had not finished by the time ``runs`` (in progress in ``[before.xmin,
+    before.xmax)``) was read, knowing which of ``before.xip`` were ``still`` in progress after.
+
+    One of ``before.xip`` that ended meanwhile may have ended in the middle of the runs' scan,
+    or be committed but still counted as running by the snapshot to come (a server that marks
+    a commit before it takes the transaction off its running list, as while it waits for a
+    synchronous replica): its subtransactions may have read "committed" and yet be unseen by
+    that snapshot. They have larger xids: from it up, every xid counts as unfinished."""
+    ended = [x for x in before.xip if x not in still]
+    return Unfinished(tuple(runs), min([before.xmax, *ended]))
 
 
 def read_in_flight(
@@ -86,12 +101,21 @@ def read_in_flight(
         return InFlight(())  # nothing was running below xmax: the common case
     if snapshot.xmax - snapshot.xmin > MAX_STATUS_SCAN:
         return InFlight(*bounded(xid_ranges(snapshot.xip), snapshot.xmin))
-    unseen = [*_runs_in_progress(conn, snapshot), *xid_ranges(snapshot.xip)]
-    xip = list(snapshot.xip)
-    still = {x for (x,) in conn.execute(_IN_PROGRESS.format("unnest(%s::bigint[])"), [xip])}
+    runs = _runs_in_progress(conn, snapshot)
+    return in_flight_of(snapshot, runs, _still_in_progress(conn, snapshot), unfinished)
+
+
+def in_flight_of(
+    snapshot: Snapshot, runs: list[XidRange], still: set[int], unfinished: Unfinished
+) -> InFlight:
+    """The xids ``snapshot`` did not see: those of its ``xip``, the ``runs`` in progress just
+    after it, and, if one of its ``xip`` is no longer ``still`` in progress, every xid above
+    that one which had not finished just before it (``unfinished``): a subtransaction of the
+    ended one reads "committed" now, like a write the snapshot saw, but had not finished
+    then."""
+    unseen = [*runs, *xid_ranges(snapshot.xip)]
     ended = [x for x in snapshot.xip if x not in still]
     if ended:
-        # A subtransaction of an ended one has a larger xid, and had not finished before.
         maybe_theirs = [*unfinished.ranges, (unfinished.since, snapshot.xmax - 1)]
         unseen += clip(maybe_theirs, min(ended), snapshot.xmax - 1)
     return InFlight(*bounded(unseen, None))
@@ -107,6 +131,12 @@ def _runs_in_progress(conn: psycopg.Connection, snapshot: Snapshot) -> list[XidR
         [snapshot.xmin, snapshot.xmax],
     ).fetchall()
     return [(int(first), int(last)) for first, last in runs]
+
+
+def _still_in_progress(conn: psycopg.Connection, snapshot: Snapshot) -> set[int]:
+    """Which of ``snapshot.xip`` are in progress now (asked after the runs: see callers)."""
+    xip = list(snapshot.xip)
+    return {x for (x,) in conn.execute(_IN_PROGRESS.format("unnest(%s::bigint[])"), [xip])}
 
 
 def clip(ranges: list[XidRange], first: int, last: int) -> list[XidRange]:
