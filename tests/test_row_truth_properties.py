@@ -62,9 +62,12 @@ class RowTruthSequences(RuleBasedStateMachine):
 
     @rule()
     def put_the_deleted_orders_back(self) -> None:
-        """As a restore of those rows does: the same ids and values."""
+        """As a restore of those rows does: the same ids and values. (Not those whose design or
+        staff member is gone or has another key since: totesys would refuse them too.)"""
         query(self.source, "INSERT INTO sales_order OVERRIDING SYSTEM VALUE "
-                           "SELECT * FROM saved_order ON CONFLICT DO NOTHING")  # fmt: skip
+                           "SELECT * FROM saved_order s WHERE s.design_id IN (SELECT design_id "
+                           "FROM design) AND s.staff_id IN (SELECT staff_id FROM staff) "
+                           "ON CONFLICT DO NOTHING")  # fmt: skip
         query(self.source, "TRUNCATE saved_order")
 
     @rule()
