@@ -11,6 +11,7 @@ and polars release the GIL).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import polars as pl
 
 from ainsdale_etl.adapters.postgres import fetch_arrow
-from ainsdale_etl.core.registry import STAR_TABLES
 from ainsdale_etl.ops.verify_hashes import (
     CODES,
     IdDifferences,
@@ -32,14 +32,17 @@ from ainsdale_etl.ops.verify_hashes import (
     row_sql,
 )
 from ainsdale_etl.ops.verify_star_sql import (
+    SOURCED_TABLES,
     Side,
     iso_currency_names,
+    shared_scan,
     source_side,
     warehouse_side,
 )
 
 if TYPE_CHECKING:
     from ainsdale_etl.adapters.postgres import Database
+    from ainsdale_etl.ops.verify_shared import SharedWarehouse
 
 MAX_BLOCKS = 64  # blocks read id by id, per table: 65,536 ids at most
 EXAMPLES = 3  # ids named, with their columns, per table
@@ -66,13 +69,25 @@ def fetch_frame(cur: Any, sql: str, params: list[Any] | None = None) -> pl.DataF
     return frame
 
 
-def read_only_snapshot(cur: Any) -> None:
-    """Read the rest of this transaction in one snapshot, writing nothing; and let the planner
-    hash the blocks: it takes ``id >> 10`` to have as many values as ids (1.1M for
-    fact_sales_order at scale 100) and would sort them in the default work_mem, 1.5x slower.
-    Hashing holds only the real blocks, a thousandth of the rows."""
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?")
+
+
+def read_only_snapshot(cur: Any, snapshot: str = "") -> None:
+    """Read the rest of this transaction in one snapshot (``snapshot``, one another
+    transaction exported, if given), writing nothing; and let the planner hash the blocks:
+    it takes ``id >> 10`` to have as many values as ids (1.1M for fact_sales_order at scale
+    100), and a fact's current versions to be a handful (the view's filter), so it would sort
+    them, 1.5x slower. Hashing holds only the real blocks, a thousandth of the rows; nothing
+    verify asks needs a sort."""
     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    if snapshot:
+        # SET TRANSACTION SNAPSHOT takes a literal, not a parameter: the id is checked to be
+        # pg_export_snapshot()'s form (hexadecimal parts) before it is written into the SQL.
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise ValueError(f"not a snapshot id: {snapshot!r}")
+        cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
     cur.execute("SET LOCAL work_mem = '256MB'")
+    cur.execute("SET LOCAL enable_sort = off")
 
 
 class SqlReader:
@@ -93,7 +108,7 @@ class SqlReader:
     def ids(self, name: str, blocks: list[int]) -> pl.DataFrame:
         side = self.sides[name]
         at = len(side.params) + 1
-        query = ids_query(side.select_from, side.key, row_sql(side.columns), at)
+        query = ids_query(side.select_from, side.key, row_sql(side.columns), at, side.row_key)
         return fetch_frame(self.cur, query, [*side.params, blocks]).cast(pl.Int64)
 
     def codes(self, name: str, ids: list[int]) -> pl.DataFrame:
@@ -104,8 +119,8 @@ class SqlReader:
         )
         at = len(side.params) + 1
         query = (
-            f"SELECT ({side.key})::bigint AS id, {codes} {side.select_from} "
-            f"AND ({side.key})::bigint = ANY(${at}::bigint[])"
+            f"SELECT ({side.row})::bigint AS id, {codes} {side.select_from} "
+            f"AND ({side.row})::bigint = ANY(${at}::bigint[])"
         )
         return fetch_frame(self.cur, query, [*side.params, ids]).cast(pl.Int64)
 
@@ -218,13 +233,20 @@ class Content:
     warehouse_money: dict[str, dict[int, str]]
 
 
-def content(source: Database, warehouse: Database, aside: pl.DataFrame) -> Content:
+def content(
+    source: Database,
+    warehouse: Database,
+    aside: pl.DataFrame,
+    shared: SharedWarehouse | None = None,
+) -> Content:
     """Every star table but dim_date (checked against its calendar: see
     :func:`~ainsdale_etl.ops.verify_star_sql.calendar_differences_sql`)
     compared by content between the source and the warehouse, each in one snapshot; the
     (star_table, id) of ``aside`` (rows kept for history, placeholders) left out of the
-    warehouse's dimensions, as they have checks of their own."""
-    tables = [t for t in STAR_TABLES.values() if t.sources]
+    warehouse's dimensions, as they have checks of their own. With ``shared``, the warehouse
+    is read in its snapshot and each table's one scan also hashes it for the lake's
+    comparison, which waits for those blocks there (:mod:`.verify_shared`)."""
+    tables = SOURCED_TABLES
     names = iso_currency_names()
     with (
         source.connect() as src_conn,
@@ -233,14 +255,18 @@ def content(source: Database, warehouse: Database, aside: pl.DataFrame) -> Conte
         wh_conn.cursor() as wh,
     ):
         read_only_snapshot(src)
-        read_only_snapshot(wh)
+        read_only_snapshot(wh, shared.snapshot if shared else "")
         from_source = SqlReader(src, {t.name: source_side(t, names) for t in tables})
         set_aside = {
             t.name: aside.filter(pl.col("star_table") == t.name)["id"].to_list() for t in tables
         }
-        from_warehouse = SqlReader(
-            wh, {t.name: warehouse_side(t, set_aside[t.name]) for t in tables}
-        )
+        sides = {t.name: warehouse_side(t, set_aside[t.name]) for t in tables}
+        from_warehouse = SqlReader(wh, sides)
+        if shared is not None:
+            from ainsdale_etl.ops.verify_shared import SharedReader
+
+            scans = {t.name: shared_scan(t, set_aside[t.name]) for t in tables}
+            from_warehouse = SharedReader(wh, sides, scans, shared)
         found = compare_tables(
             from_source,
             from_warehouse,
