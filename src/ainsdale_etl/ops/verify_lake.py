@@ -85,11 +85,15 @@ class LakeReader:
         table = STAR_TABLES[name]
         key, key_type = _key_column(table)
         row, row_type = _row_column(table)
+        # ``r`` first, in a step of its own: the lanes mention it four times, and polars
+        # computed it each time (a text's code is a Python function, which its
+        # common-subexpression elimination leaves alone): 0.9 s of dim_transaction's 1.56M
+        # rows against 0.2 s.
         return frame.with_columns(
             (key_code_frame(pl.col(key), key_type) // 2**BLOCK_BITS).alias("block"),
             key_code_frame(pl.col(row), row_type).alias("id"),
-            *lanes_frame(row_frame(_typed_columns(table))),
-        )
+            row_frame(_typed_columns(table)).alias("r"),
+        ).with_columns(*lanes_frame(pl.col("r")))
 
     def blocks(self, name: str) -> pl.DataFrame:
         partial, money = [], []
