@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import adbc_driver_postgresql.dbapi as adbc
 
-from ainsdale_etl.ops.verify_content import SqlReader, fetch_frame, read_only_snapshot
+from ainsdale_etl.ops.verify_reader import SqlReader, fetch_frame, read_only_snapshot
 from ainsdale_etl.ops.verify_shared import shared_blocks_query, split_blocks
 from ainsdale_etl.ops.verify_star_sql import (
     SOURCED_TABLES,

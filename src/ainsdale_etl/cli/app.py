@@ -276,16 +276,14 @@ def verify(as_json: AsJson = False) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from ainsdale_etl.ops.verify_lake import verify_lake
-        from ainsdale_etl.ops.verify_shared import SharedWarehouse
-        from ainsdale_etl.ops.verify_star_sql import SOURCED_TABLES
+        from ainsdale_etl.ops.verify_shared import SharedWarehouse, sourced_names
 
-        # The lake's checks beside the source's: each reads on connections of its own, and
-        # most of either is the servers' hashing or polars', which release the GIL. They read
-        # the warehouse in one snapshot, and one scan of a table gives both their blocks.
-        # ``shared`` is left first, so a failed comparison with the source ends the lake's.
+        # The lake's checks beside the source's (hashing by servers or polars: no GIL held),
+        # in one warehouse snapshot, one scan of a table giving both their blocks; ``shared``
+        # is left first, so a failed comparison with the source ends the lake's.
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-lake") as pool,
-            SharedWarehouse(ctx.warehouse, [t.name for t in SOURCED_TABLES]) as shared,
+            SharedWarehouse(ctx.warehouse, sourced_names()) as shared,
         ):
             lake_checks = pool.submit(verify_lake, ctx.settings, ctx.warehouse, shared)
             result = run_verify(ctx.source, ctx.warehouse, shared)

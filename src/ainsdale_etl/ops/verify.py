@@ -25,7 +25,8 @@ from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
-from ainsdale_etl.ops.verify_content import Content, content, fetch_frame
+from ainsdale_etl.ops.verify_content import Content, content
+from ainsdale_etl.ops.verify_reader import fetch_frame
 from ainsdale_etl.ops.verify_star_sql import calendar_differences_sql
 
 if TYPE_CHECKING:

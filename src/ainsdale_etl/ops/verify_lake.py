@@ -21,11 +21,7 @@ from ainsdale_etl.core.registry import INT, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.lake.catalog import existing_lake_table, open_catalog
 from ainsdale_etl.lake.schema import lake_columns
 from ainsdale_etl.ops.verify import Check, by_code
-from ainsdale_etl.ops.verify_content import (
-    compare_tables,
-    fetch_frame,
-    read_only_snapshot,
-)
+from ainsdale_etl.ops.verify_content import compare_tables
 from ainsdale_etl.ops.verify_hashes import (
     BLOCK_BITS,
     BLOCK_SCHEMA,
@@ -34,6 +30,7 @@ from ainsdale_etl.ops.verify_hashes import (
     lanes_frame,
     row_frame,
 )
+from ainsdale_etl.ops.verify_reader import fetch_frame, read_only_snapshot
 from ainsdale_etl.ops.verify_shared import LakeCopyReader
 from ainsdale_etl.ops.verify_star_sql import MONEY_COLUMNS, lake_copy_side
 

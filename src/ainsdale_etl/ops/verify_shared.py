@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ainsdale_etl.core.errors import EtlError
-from ainsdale_etl.ops.verify_content import SqlReader, fetch_frame, read_only_snapshot
 from ainsdale_etl.ops.verify_hashes import BLOCK_BITS, BLOCK_SCHEMA, hashed, lanes_sql, row_sql
-from ainsdale_etl.ops.verify_star_sql import SharedScan, Side
+from ainsdale_etl.ops.verify_reader import SqlReader, fetch_frame, read_only_snapshot
+from ainsdale_etl.ops.verify_star_sql import SOURCED_TABLES, SharedScan, Side
 
 if TYPE_CHECKING:
     from ainsdale_etl.adapters.postgres import Database
@@ -94,6 +94,11 @@ def split_blocks(found: pl.DataFrame) -> tuple[Blocks, Blocks]:
         for c, t in by_currency.filter(pl.col("cn") > 0).select("currency", "camount").iter_rows()
     }
     return (every, every_money), (current, current_money)
+
+
+def sourced_names() -> list[str]:
+    """The tables the comparison with the source hashes, whose lake blocks it hands over."""
+    return [t.name for t in SOURCED_TABLES]
 
 
 class SharedWarehouse:
