@@ -276,12 +276,17 @@ def verify(as_json: AsJson = False) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         from ainsdale_etl.ops.verify_lake import verify_lake
+        from ainsdale_etl.ops.verify_shared import SharedWarehouse, sourced_names
 
-        # The lake's checks beside the source's: each reads on connections of its own, and
-        # most of either is the servers' hashing or polars', which release the GIL.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-lake") as pool:
-            lake_checks = pool.submit(verify_lake, ctx.settings, ctx.warehouse)
-            result = run_verify(ctx.source, ctx.warehouse)
+        # The lake's checks beside the source's (hashing by servers or polars: no GIL held),
+        # in one warehouse snapshot, one scan of a table giving both their blocks; ``shared``
+        # is left first, so a failed comparison with the source ends the lake's.
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-lake") as pool,
+            SharedWarehouse(ctx.warehouse, sourced_names()) as shared,
+        ):
+            lake_checks = pool.submit(verify_lake, ctx.settings, ctx.warehouse, shared)
+            result = run_verify(ctx.source, ctx.warehouse, shared)
             result.checks += lake_checks.result()
     else:
         result = run_verify(ctx.source, ctx.warehouse)

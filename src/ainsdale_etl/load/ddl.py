@@ -165,19 +165,30 @@ def recorded_batch(fact: StarTable, alias: str) -> str:
                 ORDER BY kr.batch_id LIMIT 1))"""
 
 
+def current_version(fact: StarTable, alias: str) -> tuple[str, str]:
+    """SQL: the join of the fact row ``alias`` to its id's row_version, and the condition
+    that makes it the id's current version; the view below and verify's scan of every
+    version (ops/verify_shared.py) say it once, here."""
+    record = quote_ident(fact.surrogate_key or "")
+    key = quote_ident(fact.key[0])
+    return (
+        f"LEFT JOIN {ROW_VERSION} v ON v.star_table = '{fact.name}' AND v.id = {alias}.{key}",
+        f"v.id IS NULL OR (v.record_id = {alias}.{record} AND NOT v.deleted)",
+    )
+
+
 def current_view_ddl(fact: StarTable) -> str:
     """The view of ``fact``'s current versions (migration 0005's), with the batch that
     recorded each and its time: what the lake's ``<fact>_current`` holds, so a reader of the
     lake finds the dimension versions valid then."""
-    record = quote_ident(fact.surrogate_key or "")
-    key = quote_ident(fact.key[0])
     recorded = recorded_batch(fact, "f")
+    join, current = current_version(fact, "f")
     return f"""CREATE OR REPLACE VIEW {current_view(fact)} AS
     SELECT f.*, ({recorded}) AS recorded_batch,
         {BATCH_TIME}(({recorded})) AS recorded_at
     FROM {quote_ident(fact.name)} f
-    LEFT JOIN {ROW_VERSION} v ON v.star_table = '{fact.name}' AND v.id = f.{key}
-    WHERE v.id IS NULL OR (v.record_id = f.{record} AND NOT v.deleted)"""
+    {join}
+    WHERE {current}"""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -25,8 +25,12 @@ from ainsdale_etl.core.errors import EtlError
 from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
-from ainsdale_etl.ops.verify_content import Content, content, fetch_frame
+from ainsdale_etl.ops.verify_content import Content, content
+from ainsdale_etl.ops.verify_reader import fetch_frame
 from ainsdale_etl.ops.verify_star_sql import calendar_differences_sql
+
+if TYPE_CHECKING:
+    from ainsdale_etl.ops.verify_shared import SharedWarehouse
 
 # dimension -> the source table whose rows it mirrors one to one
 DIMENSION_SOURCES: dict[str, str] = {
@@ -191,9 +195,12 @@ def _require_tables(db: Database, what: str, tables: list[str], advice: str) -> 
         raise EtlError(f"{what} has no table {', '.join(missing[:3])}: {advice}")
 
 
-def verify(source: Database, warehouse: Database) -> Verification:
+def verify(
+    source: Database, warehouse: Database, shared: SharedWarehouse | None = None
+) -> Verification:
     """Read both sides at once (on two connections; the drivers and polars release the GIL),
-    then compare."""
+    then compare. With ``shared``, the lake's comparison runs beside this one and takes its
+    blocks of the warehouse from the same scans (:mod:`.verify_shared`)."""
     _require_tables(
         source, "the source", list(SOURCE_TABLES), "point AINSDALE_SOURCE_URL at totesys"
     )
@@ -208,7 +215,7 @@ def verify(source: Database, warehouse: Database) -> Verification:
         from_warehouse = pool.submit(_warehouse_side, warehouse)
         src, wh = from_source.result(), from_warehouse.result()
     aside = pl.concat([wh["kept"], wh["inferred"].drop("batch_id")])
-    return compare(src, wh, content(source, warehouse, aside))
+    return compare(src, wh, content(source, warehouse, aside, shared))
 
 
 def compare(src: dict[str, Any], wh: dict[str, Any], rows: Content) -> Verification:

@@ -14,26 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import polars as pl
 
-from ainsdale_etl.adapters.postgres import fetch_arrow
-from ainsdale_etl.core.registry import STAR_TABLES
-from ainsdale_etl.ops.verify_hashes import (
-    CODES,
-    IdDifferences,
-    blocks_of,
-    blocks_query,
-    differing_blocks,
-    differing_ids,
-    ids_query,
-    money_of,
-    row_sql,
-)
+from ainsdale_etl.ops.verify_hashes import IdDifferences, differing_blocks, differing_ids
+from ainsdale_etl.ops.verify_reader import SqlReader, read_only_snapshot
+from ainsdale_etl.ops.verify_shared import SharedReader, SharedWarehouse
 from ainsdale_etl.ops.verify_star_sql import (
-    Side,
+    SOURCED_TABLES,
     iso_currency_names,
+    shared_scan,
     source_side,
     warehouse_side,
 )
@@ -58,56 +49,6 @@ class Reader(Protocol):
 
     def codes(self, name: str, ids: list[int]) -> pl.DataFrame:
         """(id, c0, c1, ...): each column's code, of the rows of ``name`` with ``ids``."""
-
-
-def fetch_frame(cur: Any, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-    frame = pl.from_arrow(fetch_arrow(cur, sql, params))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
-def read_only_snapshot(cur: Any) -> None:
-    """Read the rest of this transaction in one snapshot, writing nothing; and let the planner
-    hash the blocks: it takes ``id >> 10`` to have as many values as ids (1.1M for
-    fact_sales_order at scale 100) and would sort them in the default work_mem, 1.5x slower.
-    Hashing holds only the real blocks, a thousandth of the rows."""
-    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    cur.execute("SET LOCAL work_mem = '256MB'")
-
-
-class SqlReader:
-    """A side in PostgreSQL: the rows of each table are a :class:`Side`'s SQL on ``cur``."""
-
-    def __init__(self, cur: Any, sides: dict[str, Side]) -> None:
-        self.cur, self.sides = cur, sides
-        self.money: dict[str, dict[int, str]] = {}  # per fact: currency id -> exact total
-
-    def blocks(self, name: str) -> pl.DataFrame:
-        side = self.sides[name]
-        query = blocks_query(side.select_from, side.key, row_sql(side.columns), side.money)
-        found = fetch_frame(self.cur, query, side.params)
-        if side.money:
-            self.money[name] = money_of(found)
-        return blocks_of(found)
-
-    def ids(self, name: str, blocks: list[int]) -> pl.DataFrame:
-        side = self.sides[name]
-        at = len(side.params) + 1
-        query = ids_query(side.select_from, side.key, row_sql(side.columns), at)
-        return fetch_frame(self.cur, query, [*side.params, blocks]).cast(pl.Int64)
-
-    def codes(self, name: str, ids: list[int]) -> pl.DataFrame:
-        side = self.sides[name]
-        codes = ", ".join(
-            f"coalesce({CODES[t].sql(e)}, {CODES[t].null}) AS c{i}"
-            for i, (e, t) in enumerate(side.columns)
-        )
-        at = len(side.params) + 1
-        query = (
-            f"SELECT ({side.key})::bigint AS id, {codes} {side.select_from} "
-            f"AND ({side.key})::bigint = ANY(${at}::bigint[])"
-        )
-        return fetch_frame(self.cur, query, [*side.params, ids]).cast(pl.Int64)
 
 
 @dataclass
@@ -218,13 +159,20 @@ class Content:
     warehouse_money: dict[str, dict[int, str]]
 
 
-def content(source: Database, warehouse: Database, aside: pl.DataFrame) -> Content:
+def content(
+    source: Database,
+    warehouse: Database,
+    aside: pl.DataFrame,
+    shared: SharedWarehouse | None = None,
+) -> Content:
     """Every star table but dim_date (checked against its calendar: see
     :func:`~ainsdale_etl.ops.verify_star_sql.calendar_differences_sql`)
     compared by content between the source and the warehouse, each in one snapshot; the
     (star_table, id) of ``aside`` (rows kept for history, placeholders) left out of the
-    warehouse's dimensions, as they have checks of their own."""
-    tables = [t for t in STAR_TABLES.values() if t.sources]
+    warehouse's dimensions, as they have checks of their own. With ``shared``, the warehouse
+    is read in its snapshot and each table's one scan also hashes it for the lake's
+    comparison, which waits for those blocks there (:mod:`.verify_shared`)."""
+    tables = SOURCED_TABLES
     names = iso_currency_names()
     with (
         source.connect() as src_conn,
@@ -233,14 +181,16 @@ def content(source: Database, warehouse: Database, aside: pl.DataFrame) -> Conte
         wh_conn.cursor() as wh,
     ):
         read_only_snapshot(src)
-        read_only_snapshot(wh)
+        read_only_snapshot(wh, shared.snapshot if shared else "")
         from_source = SqlReader(src, {t.name: source_side(t, names) for t in tables})
         set_aside = {
             t.name: aside.filter(pl.col("star_table") == t.name)["id"].to_list() for t in tables
         }
-        from_warehouse = SqlReader(
-            wh, {t.name: warehouse_side(t, set_aside[t.name]) for t in tables}
-        )
+        sides = {t.name: warehouse_side(t, set_aside[t.name]) for t in tables}
+        from_warehouse = SqlReader(wh, sides)
+        if shared is not None:
+            scans = {t.name: shared_scan(t, set_aside[t.name]) for t in tables}
+            from_warehouse = SharedReader(wh, sides, scans, shared)
         found = compare_tables(
             from_source,
             from_warehouse,

@@ -87,11 +87,13 @@ def weights(count: int) -> list[int]:
     return found
 
 
-def row_sql(typed: Sequence[tuple[str, str]]) -> str:
-    """``r`` for a row of (SQL expression, star type) pairs, as one bigint SQL expression."""
+def row_sql(typed: Sequence[tuple[str, str]], first: int = 0) -> str:
+    """``r`` for a row of (SQL expression, star type) pairs, as one bigint SQL expression;
+    with ``first``, the terms of the pairs at positions ``first`` on (a row's ``r`` is the sum
+    of its columns' terms, so it can be had in parts)."""
     terms = [
         f"coalesce({CODES[sql_type].sql(expr)}, {CODES[sql_type].null}) * {weight}"
-        for (expr, sql_type), weight in zip(typed, weights(len(typed)), strict=True)
+        for (expr, sql_type), weight in zip(typed, weights(first + len(typed))[first:], strict=True)
     ]
     return " + ".join(terms)
 
@@ -122,7 +124,9 @@ def key_code_frame(column: pl.Expr, sql_type: str) -> pl.Expr:
     return (column.to_physical() if sql_type == DATE else column).cast(pl.Int64)
 
 
-def _hashed(select_from: str, key: str, row: str, extra: str = "") -> str:
+def hashed(select_from: str, key: str, row: str, extra: str = "") -> str:
+    """A subquery of ``select_from``'s rows: ``k`` (the key's integer), ``r`` (the row's
+    SQL ``row``) and ``extra`` (more output columns)."""
     # OFFSET 0 keeps the subquery whole, so ``r`` is computed once per row rather than once
     # per mention in the lanes (PostgreSQL does not share common subexpressions): at scale
     # 100, 1.0 s against 3.8 s for fact_sales_order's 1.1M rows.
@@ -140,24 +144,35 @@ def blocks_query(select_from: str, key: str, row: str, money: tuple[str, str] | 
     if money is None:
         return (
             f"SELECT k >> {BLOCK_BITS} AS block, count(*) AS n, {sums} "
-            f"FROM {_hashed(select_from, key, row)} GROUP BY 1"
+            f"FROM {hashed(select_from, key, row)} GROUP BY 1"
         )
+    # Summed per block and currency first (a plain hash aggregate: a few groups per block),
+    # then per block and per currency from those sums. GROUPING SETS straight over the rows
+    # hashes only if the planner thinks every set fits in memory, and it takes ``k >> 10`` to
+    # have as many values as rows: it sorted fact_payment's 1.56M rows (0.4 s of 2.2 s).
     extra = f", {money[0]} AS currency, {money[1]} AS amount"
+    per_currency = (
+        f"SELECT k >> {BLOCK_BITS} AS block, currency, count(*) AS n, sum(amount) AS amount, "
+        f"sum({h0}) AS s0, sum({h1}) AS s1 FROM {hashed(select_from, key, row, extra)} "
+        "GROUP BY 1, 2"
+    )
     return (
-        f"SELECT k >> {BLOCK_BITS} AS block, CASE WHEN GROUPING(currency) = 0 THEN currency "
-        f"ELSE count(*) END AS n, CASE WHEN GROUPING(currency) = 0 THEN sum(amount)::text "
-        f"ELSE sum({h0})::text END AS s0, sum({h1})::text AS s1 "
-        f"FROM {_hashed(select_from, key, row, extra)} "
-        f"GROUP BY GROUPING SETS ((k >> {BLOCK_BITS}), (currency))"
+        "SELECT block, CASE WHEN GROUPING(currency) = 0 THEN currency "
+        "ELSE sum(n)::bigint END AS n, CASE WHEN GROUPING(currency) = 0 "
+        "THEN sum(amount)::text ELSE sum(s0)::text END AS s0, "
+        f"sum(s1)::text AS s1 FROM ({per_currency}) per_currency "
+        "GROUP BY GROUPING SETS ((block), (currency))"
     )
 
 
-def ids_query(select_from: str, key: str, row: str, at: int) -> str:
-    """Per row of ``select_from`` in the blocks bound as parameter ``at`` (a bigint[]): its key
-    and lanes."""
+def ids_query(select_from: str, key: str, row: str, at: int, row_key: str = "") -> str:
+    """Per row of ``select_from`` whose key is in the blocks bound as parameter ``at`` (a
+    bigint[]): its id (``row_key``'s integer, or the key's) and lanes."""
     h0, h1 = lanes_sql("r")
     within = f"{select_from} AND ({key})::bigint >> {BLOCK_BITS} = ANY(${at}::bigint[])"
-    return f"SELECT k::bigint AS id, {h0} AS h0, {h1} AS h1 FROM {_hashed(within, key, row)}"
+    return (
+        f"SELECT k::bigint AS id, {h0} AS h0, {h1} AS h1 FROM {hashed(within, row_key or key, row)}"
+    )
 
 
 BLOCK_SCHEMA = pl.Schema({"block": pl.Int64, "n": pl.Int64, "s0": pl.Int64, "s1": pl.Int64})

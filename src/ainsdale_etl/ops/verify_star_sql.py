@@ -19,11 +19,12 @@ ops/verify.py).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ainsdale_etl.core.registry import (
     DATE,
+    INT,
     PLACEHOLDER_TEXT,
     SOURCE_TABLES,
     STAR_TABLES,
@@ -31,7 +32,7 @@ from ainsdale_etl.core.registry import (
     StarTable,
     quote_ident,
 )
-from ainsdale_etl.load.ddl import current_view
+from ainsdale_etl.load.ddl import current_version, current_view
 from ainsdale_etl.ops.verify_hashes import key_code_sql
 
 
@@ -46,11 +47,19 @@ class Side:
     key: str
     params: list[Any] = field(default_factory=list)
     money: tuple[str, str] | None = None  # a fact's (currency id, amount), summed per currency
+    row_key: str = ""  # the integer naming a row, where ``key`` (its block's) does not
 
     @property
     def names(self) -> list[str]:
         return self.table.column_names
 
+    @property
+    def row(self) -> str:
+        return self.row_key or self.key
+
+
+# the star tables built from the source: all but dim_date, which is its calendar's
+SOURCED_TABLES: list[StarTable] = [t for t in STAR_TABLES.values() if t.sources]
 
 # fact -> the columns whose product is its money (the same names in its source table)
 MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -186,17 +195,62 @@ def warehouse_side(table: StarTable, aside: Collection[int] = ()) -> Side:
 
 
 def lake_copy_side(table: StarTable) -> Side:
-    """Every row of ``table`` in the warehouse, as the lake copies it (facts: every version,
-    its surrogate key first and its key)."""
+    """Every row of ``table`` in the warehouse, as the lake copies it. A fact's every version
+    is named by its surrogate key, hashed after its other columns, and summed in the block of
+    its id, as the source's row is: its ``r`` is then its current version's ``r`` plus one
+    term, and one scan of the fact gives both comparisons their blocks (:func:`shared_scan`)."""
     columns = [(f"w.{quote_ident(c.name)}", c.sql_type) for c in table.columns]
+    key_column = table.columns[0]
+    key = key_code_sql(f"w.{quote_ident(key_column.name)}", key_column.sql_type)
+    row_key = ""
     if table.surrogate_key:
-        key = f"w.{quote_ident(table.surrogate_key)}"
-        columns.insert(0, (key, "integer"))
-    else:
-        key_column = table.columns[0]
-        key = key_code_sql(f"w.{quote_ident(key_column.name)}", key_column.sql_type)
+        row_key = f"w.{quote_ident(table.surrogate_key)}"
+        columns.append((row_key, INT))
     money = ('w."currency_id"', amount_sql(table.name, "w.")) if table.is_fact else None
-    return Side(table, f"FROM {quote_ident(table.name)} w WHERE true", columns, key, money=money)
+    return Side(
+        table,
+        f"FROM {quote_ident(table.name)} w WHERE true",
+        columns,
+        key,
+        money=money,
+        row_key=row_key,
+    )
+
+
+@dataclass(frozen=True)
+class SharedScan:
+    """One scan of a warehouse table for both comparisons: ``every`` is the lake's side (its
+    columns, a fact's surrogate key last), and the rows where ``current`` holds, hashed
+    without that key, are the source's (:func:`warehouse_side`'s rows)."""
+
+    every: Side
+    current: str  # SQL condition over ``every``'s FROM
+
+    @property
+    def shared_columns(self) -> list[tuple[str, str]]:
+        """The columns both sides hash, in the same positions."""
+        return self.every.columns[: len(self.every.table.columns)]
+
+    @property
+    def lake_only(self) -> list[tuple[str, str]]:
+        """The columns only the lake's side hashes (a fact's surrogate key), after those."""
+        return self.every.columns[len(self.every.table.columns) :]
+
+
+def shared_scan(table: StarTable, aside: Collection[int] = ()) -> SharedScan:
+    """``table`` in the warehouse for both comparisons (see :class:`SharedScan`): a fact joined
+    to its ids' row_version to know its current versions, as its ``_current`` view is; a
+    dimension's rows but ``aside``."""
+    every = lake_copy_side(table)
+    if table.is_fact:
+        join, current = current_version(table, "w")
+        select_from = f"FROM {quote_ident(table.name)} w {join} WHERE true"
+        return SharedScan(replace(every, select_from=select_from), current)
+    if not aside:
+        return SharedScan(every, "true")
+    return SharedScan(
+        replace(every, params=[sorted(aside)]), f"NOT ({every.key} = ANY($1::integer[]))"
+    )
 
 
 def calendar_differences_sql() -> str:
