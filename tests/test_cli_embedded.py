@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from ainsdale_etl.core.registry import SOURCE_TABLES
+from ainsdale_etl.runtime.shutdown import run_child
 from helpers.processes import EXE, cli_env, error_lines, run, start
 
 
@@ -162,3 +163,9 @@ def test_sigterm_ends_embedded_psql_and_cancels_its_query(tmp_path):
             assert "Traceback" not in stderr
     finally:
         run(["embedded", "stop"], env, tmp_path)
+
+
+def test_a_child_s_exit_code_passes_through_and_a_signal_reads_as_a_shell_says():
+    """typer.Exit(-15) would exit 241: a psql ended by SIGTERM exits 143, as in a shell."""
+    assert run_child(["sh", "-c", "exit 3"], "sh") == 3
+    assert run_child(["sh", "-c", "kill -TERM $$"], "sh") == 143

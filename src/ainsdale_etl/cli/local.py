@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -191,7 +190,7 @@ def psql(
     database goes to psql: `embedded psql totesys -c "select 1"` (`embedded psql -c ...` on
     the warehouse)."""
     from ainsdale_etl.adapters.embedded import embedded_url, keep_running, psql_path
-    from ainsdale_etl.runtime.shutdown import wait_for_child
+    from ainsdale_etl.runtime.shutdown import run_child
 
     args = list(context.args)
     if database.startswith("-"):  # no database named: the first word is psql's
@@ -203,8 +202,7 @@ def psql(
     keep_running(home)
     uri = embedded_url(home, database)
     # A child, not exec: this process still leaves the server's handle list tidy at exit.
-    child = subprocess.Popen([psql_path(), uri, *args])  # noqa: S603 - the bundled binary
-    raise typer.Exit(wait_for_child(child, "psql"))
+    raise typer.Exit(run_child([psql_path(), uri, *args], "psql"))
 
 
 @embedded.command()
