@@ -19,6 +19,7 @@ from ainsdale_etl.extract.in_flight import InFlight, in_flight_of, unfinished_of
 from ainsdale_etl.extract.windows import Snapshot, xid_ranges
 
 FIRST_XID = 100
+LAST = 17  # events happen at 0..16
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,16 @@ class Server:
 
 @st.composite
 def servers(draw: st.DrawFn) -> tuple[Server, list[float]]:
-    # The questions at even instants, events at any: before, between or with each of them.
+    # The questions at even instants, events at any: before, between, with or (the scans
+    # and the check after the snapshot, 12 to 15) during each of them.
     asked = [2, 4, 6, 8, 10, 12]
-    times = st.sampled_from(range(14))  # uniform: integers() favours the ends
+    times = st.sampled_from(range(LAST))  # uniform: integers() favours the ends
     events = []
     for _ in range(draw(st.integers(1, 5))):
         begin = draw(times)
-        subs = sorted(draw(st.lists(st.sampled_from(range(begin, 14)), max_size=3)))
-        marked = draw(st.sampled_from(range(max([begin, *subs]), 14)))
-        left = draw(st.sampled_from(range(marked, 14))) if draw(st.booleans()) else marked
+        subs = sorted(draw(st.lists(st.sampled_from(range(begin, LAST)), max_size=3)))
+        marked = draw(st.sampled_from(range(max([begin, *subs]), LAST)))
+        left = draw(st.sampled_from(range(marked, LAST))) if draw(st.booleans()) else marked
         events.append(((begin, *subs), draw(st.booleans()), marked, left))
     # xids in the order they were taken
     order = sorted((a, i, j) for i, (ass, *_) in enumerate(events) for j, a in enumerate(ass))
@@ -100,8 +102,8 @@ def _extract(server: Server, asked: list[float]) -> tuple[Snapshot, Snapshot, bo
     runs, still = server.scan(before, scan_from, scan_to), server.still(before, t_still)
     unfinished = unfinished_of(before, runs, still)
     snapshot = server.snapshot(t_snapshot)
-    after_runs = server.scan(snapshot, t_after, t_after + 1)
-    after_still = server.still(snapshot, t_after + 1)
+    after_runs = server.scan(snapshot, t_after, t_after + 2)
+    after_still = server.still(snapshot, t_after + 3)
     in_flight = in_flight_of(snapshot, after_runs, after_still, unfinished)
     quiet_before = still == set(before.xip)  # no transaction ended during the first question
     return before, snapshot, quiet_before, in_flight
