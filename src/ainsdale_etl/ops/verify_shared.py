@@ -113,10 +113,12 @@ class SharedWarehouse:
         self._open = ExitStack()
 
     def __enter__(self) -> SharedWarehouse:
-        conn = self._open.enter_context(self.warehouse.connect())
-        cur = self._open.enter_context(conn.cursor())
-        read_only_snapshot(cur)
-        self.snapshot = str(fetch_frame(cur, "SELECT pg_export_snapshot() AS id")["id"][0])
+        with ExitStack() as opening:  # a failure here closes what was opened
+            conn = opening.enter_context(self.warehouse.connect())
+            cur = opening.enter_context(conn.cursor())
+            read_only_snapshot(cur)
+            self.snapshot = str(fetch_frame(cur, "SELECT pg_export_snapshot() AS id")["id"][0])
+            self._open = opening.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:

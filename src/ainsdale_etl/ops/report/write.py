@@ -125,8 +125,11 @@ def write_report(
 
 
 def report_batch(out: Path) -> str | None:
-    """The batch the report in ``out`` is as of (None: there is none, or none was loaded)."""
+    """The batch the report in ``out`` is as of, if it covers every order (None: there is
+    none, none was loaded, or it is of a period: the dashboard's refresh replaces it)."""
     from ainsdale_etl.ops.report.since import parse_state
 
     state = parse_state(previous_state(out))
-    return state.get("batch_id") if state else None
+    if not state or any(state.get("period") or ()):
+        return None
+    return state.get("batch_id")
