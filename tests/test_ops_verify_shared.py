@@ -48,3 +48,24 @@ def test_one_scan_gives_both_comparisons_the_blocks_their_own_queries_give(cli, 
             if aside:
                 assert int(every_rows["n"].sum()) == int(current["n"].sum()) + 1
         conn.rollback()
+
+
+def test_what_verify_reads_besides_the_content_is_of_the_same_snapshot(cli, etl_env):
+    """With the lake on, verify exports one warehouse snapshot for the content; the rows set
+    aside and the counts were read in a newer one, so a load committing meanwhile could hide
+    a difference or invent one. They are read in the exported snapshot now."""
+    from pydantic import SecretStr
+
+    from ainsdale_etl.adapters.postgres import Database
+    from ainsdale_etl.ops.verify import _warehouse_side
+    from ainsdale_etl.ops.verify_shared import SharedWarehouse
+
+    wh = etl_env["AINSDALE_WAREHOUSE_URL"]
+    cli("run-all")
+    [(designs,)] = query(wh, "SELECT count(*) FROM dim_design")
+    with SharedWarehouse(Database("warehouse", SecretStr(wh)), []) as shared:
+        query(wh, "INSERT INTO dim_design SELECT design_id + 1000000, design_name, "
+                  "file_location, file_name FROM dim_design LIMIT 2")  # fmt: skip
+        seen = _warehouse_side(Database("warehouse", SecretStr(wh)), shared.snapshot)
+    assert seen["rows dim_design"] == designs
+    assert _warehouse_side(Database("warehouse", SecretStr(wh)))["rows dim_design"] == designs + 2

@@ -26,7 +26,7 @@ from ainsdale_etl.core.events import counted
 from ainsdale_etl.core.registry import FACTS, SOURCE_TABLES, STAR_TABLES, StarTable, quote_ident
 from ainsdale_etl.load.ddl import INFERRED, LEDGER, ROW_VERSION, current_view
 from ainsdale_etl.ops.verify_content import Content, content
-from ainsdale_etl.ops.verify_reader import fetch_frame
+from ainsdale_etl.ops.verify_reader import fetch_frame, read_only_snapshot
 from ainsdale_etl.ops.verify_star_sql import calendar_differences_sql
 
 if TYPE_CHECKING:
@@ -159,10 +159,14 @@ def _orphans(wh: Any, fact: StarTable) -> dict[str, int]:
     return {c.name: int(row[f"c{i}"][0]) for i, c in enumerate(fact.foreign_keys)}
 
 
-def _warehouse_side(warehouse: Database) -> dict[str, Any]:
-    """What verify reads from the warehouse besides the rows' content."""
+def _warehouse_side(warehouse: Database, snapshot: str = "") -> dict[str, Any]:
+    """What verify reads from the warehouse besides the rows' content; in ``snapshot``, the
+    one the content is read in, if there is one (rows set aside, counts and content of the
+    same warehouse, whatever a load commits meanwhile)."""
     found: dict[str, Any] = {}
     with warehouse.connect() as conn, conn.cursor() as wh:
+        if snapshot:
+            read_only_snapshot(wh, snapshot)
         found["kept"] = _kept_deleted(wh)
         found["inferred"] = _inferred(wh)
         found["currencies"] = dict(
@@ -212,7 +216,7 @@ def verify(
     )
     with ThreadPoolExecutor(max_workers=2) as pool:
         from_source = pool.submit(_source_side, source)
-        from_warehouse = pool.submit(_warehouse_side, warehouse)
+        from_warehouse = pool.submit(_warehouse_side, warehouse, shared.snapshot if shared else "")
         src, wh = from_source.result(), from_warehouse.result()
     aside = pl.concat([wh["kept"], wh["inferred"].drop("batch_id")])
     return compare(src, wh, content(source, warehouse, aside, shared))
