@@ -125,12 +125,15 @@ def test_check_probes_the_embedded_source_and_psql_takes_psql_s_own_arguments(tm
 
 def test_sigterm_ends_embedded_psql_and_cancels_its_query(tmp_path):
     """`embedded psql` waited for psql with no regard for a stop: a SIGTERM was held until
-    the query ended by itself. Now the command exits 130 within seconds, and the query it ran
-    is cancelled on the server rather than left running there."""
+    the query ended by itself. Now the command exits 130 within seconds, the statement psql
+    ran is cancelled on the server rather than left running there, and the script's next one
+    never runs (psql reading a script ends on the cancel: it does not go on)."""
     env = cli_env({"AINSDALE_HOME": str(tmp_path / "home")})
+    script = tmp_path / "script.sql"
+    script.write_text("SELECT pg_sleep(120);\nCREATE TABLE after_the_stop ();\n")
     try:
         uri = run(["embedded", "url", "totesys"], env, tmp_path).stdout.strip()
-        psql = start(["embedded", "psql", "totesys", "-c", "SELECT pg_sleep(120)"], env, tmp_path)
+        psql = start(["embedded", "psql", "totesys", "-f", str(script)], env, tmp_path)
         with psycopg.connect(uri, autocommit=True) as watcher:
             sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
             deadline = time.monotonic() + 60
@@ -148,6 +151,8 @@ def test_sigterm_ends_embedded_psql_and_cancels_its_query(tmp_path):
             assert "stopped by SIGTERM while psql ran" in line
             time.sleep(1)  # the cancel is asynchronous on the server
             assert watcher.execute(sleeping).fetchone() == (0,)
+            created = "SELECT to_regclass('after_the_stop') IS NOT NULL"
+            assert watcher.execute(created).fetchone() == (False,)
 
             # Ctrl-C at a terminal reaches the whole process group: it is psql's, which cancels
             # its query and says so; the command ends with psql's code and no traceback.
